@@ -1,0 +1,271 @@
+"""Connecting to the state database and migrating it.
+
+One URL names the database everywhere: SQLite (`sqlite:///path`, the embedded default under the state
+folder) or Postgres (`postgresql://…` as people write it; the psycopg 3 driver is filled in). Migrations are
+Alembic revisions shipped inside this package and run in code, so no alembic.ini is needed to use them.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import structlog
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from orchestrator.errors import ConfigError, OrchestratorError
+
+log = structlog.get_logger(__name__)
+
+DATABASE_URL_ENV = "ORCHESTRATOR_DATABASE_URL"
+STATE_DIR_ENV = "ORCHESTRATOR_STATE_DIR"
+DEFAULT_STATE_DIR = "./.orchestrator"
+SQLITE_FILE_NAME = "orchestrator.db"
+
+# How long a SQLite writer waits for another (a worker, the CLI) before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How long to wait for Postgres to accept a connection before reporting it unreachable.
+POSTGRES_CONNECT_TIMEOUT_S = 10
+
+
+class DatabaseUnavailableError(OrchestratorError):
+    """The database could not be reached or opened; the message names where it was looked for."""
+
+
+class SchemaOutOfDateError(OrchestratorError):
+    """The database has not been migrated to the schema this version of the orchestrator needs."""
+
+
+def default_state_dir() -> Path:
+    """The local state folder (SQLite file, sim kubeconfigs): `$ORCHESTRATOR_STATE_DIR` or ./.orchestrator."""
+    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
+
+
+def default_database_url() -> str:
+    """`$ORCHESTRATOR_DATABASE_URL`, else a SQLite file in the state folder."""
+    configured = os.environ.get(DATABASE_URL_ENV)
+    if configured:
+        return configured
+    return f"sqlite:///{default_state_dir() / SQLITE_FILE_NAME}"
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(
+            "not a database URL; expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB", key=_mask(url)
+        ) from exc
+
+
+def _mask(url: str) -> str:
+    """The URL with any password hidden, fit for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def display_url(url: str) -> str:
+    """The URL as people should see it in messages: normalised, password hidden."""
+    return _mask(normalize_url(url))
+
+
+def normalize_url(url: str) -> str:
+    """The SQLAlchemy URL for what people write: `postgres://` and `postgresql://` get the psycopg 3 driver.
+
+    Pure: no folder is made here (`make_engine` makes a SQLite file's folder). Other schemes are refused,
+    since the migrations are written and tested for SQLite and Postgres only.
+    """
+    parsed = _parse(url.strip())
+    backend = parsed.get_backend_name()
+    if backend in ("postgres", "postgresql"):
+        if parsed.drivername in ("postgres", "postgresql"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return parsed.render_as_string(hide_password=False)
+    if backend == "sqlite":
+        return parsed.render_as_string(hide_password=False)
+    raise ConfigError(
+        f"unsupported database {backend!r}; use sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
+        key=_mask(url),
+    )
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _where(url: URL) -> str:
+    """Where a database lives, in the words of an error message: host and port, or the file."""
+    if url.get_backend_name() == "sqlite":
+        file = _sqlite_file(url)
+        return f"SQLite file {file}" if file else "in-memory SQLite database"
+    host = url.host or "localhost (local socket)"
+    port = url.port or 5432
+    return f"Postgres server {host}:{port}, database {url.database!r}"
+
+
+def make_engine(url: str, **engine_options: Any) -> Engine:
+    """An Engine for the URL; a SQLite file's folder is made, and connection failures become clear errors.
+
+    SQLite gets foreign keys (off by default there), WAL (readers do not block the writer), a busy timeout,
+    and `BEGIN IMMEDIATE` transactions: with several processes writing, a deferred transaction that later
+    wants to write can fail at once with "database is locked" instead of waiting its turn.
+    """
+    normalized = make_url(normalize_url(url))
+    options: dict[str, Any] = {}
+    if normalized.get_backend_name() == "sqlite":
+        file = _sqlite_file(normalized)
+        if file is not None:
+            try:
+                file.expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnavailableError(
+                    f"cannot make the folder for the SQLite database {file}: {exc.strerror or exc}"
+                ) from exc
+    else:
+        options["pool_pre_ping"] = True
+        options["connect_args"] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
+    options.update(engine_options)
+    engine = create_engine(normalized, **options)
+    if normalized.get_backend_name() == "sqlite":
+        _configure_sqlite(engine)
+    _explain_connection_failures(engine, normalized)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        # Take transaction control away from the sqlite3 module, so `begin` below decides how they start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _explain_connection_failures(engine: Engine, url: URL) -> None:
+    """Turn "could not connect" into one line naming the database, instead of a driver traceback."""
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        # Only failures to open a connection; errors of statements on a live connection pass through.
+        if context.connection is not None or not isinstance(context.sqlalchemy_exception, DBAPIError):
+            return
+        cause = str(context.original_exception).strip().splitlines()
+        reason = cause[0] if cause else type(context.original_exception).__name__
+        raise DatabaseUnavailableError(f"cannot connect to the {_where(url)}: {reason}") from (
+            context.original_exception
+        )
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions whose objects stay readable after commit (the CLI prints what it just wrote)."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+# --- migrations -------------------------------------------------------------------------------------------
+
+
+def _migrations_path() -> str:
+    return str(resources.files("orchestrator.store") / "migrations")
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic Config built in code: the scripts inside this package, and the database URL if given."""
+    config = Config()
+    config.set_main_option("script_location", _migrations_path())
+    if url is not None:
+        # ConfigParser treats % as interpolation; URL-encoded passwords contain it.
+        config.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration this version of the orchestrator ships."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise OrchestratorError("no migrations found in the orchestrator package")
+    return head
+
+
+def _run(url: str, action: str, revision: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(url)
+            # env.py runs the migration on this connection, inside this transaction.
+            config.attributes["connection"] = connection
+            if action == "upgrade":
+                command.upgrade(config, revision)
+            else:
+                command.downgrade(config, revision)
+    except DatabaseUnavailableError:
+        raise
+    except Exception as exc:
+        if type(exc).__module__.startswith("alembic"):
+            raise OrchestratorError(
+                f"cannot {action} the database {display_url(url)} to {revision}: {exc}"
+            ) from exc
+        raise
+    finally:
+        engine.dispose()
+    log.info("database migrated", action=action, revision=revision, url=display_url(url))
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database forward to `revision` (creating it, for SQLite, if it does not exist)."""
+    _run(url, "upgrade", revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Migrate the database back to `revision` ("base" drops every table the orchestrator made)."""
+    _run(url, "downgrade", revision)
+
+
+def current_revision(url_or_engine: str | Engine) -> str | None:
+    """The revision the database is at, or None for a database never migrated."""
+    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        if isinstance(url_or_engine, str):
+            engine.dispose()
+
+
+def check_schema(engine: Engine) -> None:
+    """Fail with the command to run if the database is not at the schema this code expects."""
+    current = current_revision(engine)
+    head = head_revision()
+    if current == head:
+        return
+    where = engine.url.render_as_string(hide_password=True)
+    if current is None:
+        raise SchemaOutOfDateError(
+            f"the database {where} has no orchestrator tables yet; run `orchestrator db upgrade`"
+        )
+    raise SchemaOutOfDateError(
+        f"the database {where} is at schema revision {current}, this orchestrator needs {head}; "
+        "run `orchestrator db upgrade`"
+    )
