@@ -1,0 +1,133 @@
+"""`environments/<env>.yaml`: an environment's clusters, values, waves, approval policy and freeze windows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from orchestrator.clusters.targets import ClusterTarget
+from orchestrator.config.base import ConfigModel, DnsLabel
+
+Cloud = Literal["aws", "azure", "gcp", "onprem"]
+
+
+class RegistryConfig(ConfigModel):
+    """A registry the environment's clusters pull from; images are pushed to it by digest."""
+
+    type: Literal["generic", "ecr", "acr", "gar"] = "generic"
+    host: str = Field(description="registry host and optional path prefix, e.g. ghcr.io/addtocloud")
+    region: str | None = Field(default=None, description="ECR: the AWS region")
+    create_repository: bool = Field(default=False, description="ECR: create the repository when missing")
+    username_env: str | None = Field(default=None, description="variable holding the user name (generic)")
+    password_env: str | None = Field(default=None, description="variable holding the password or token")
+    insecure: bool = Field(default=False, description="plain HTTP (a local registry)")
+
+
+class ClusterConfig(ConfigModel):
+    name: DnsLabel
+    cloud: Cloud
+    region: str
+    weight: int = Field(ge=0, le=100, description="share of the environment's traffic (cross-cloud route)")
+    target: ClusterTarget
+    registry: str | None = Field(default=None, description="name of an entry in `registries`")
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class ApprovalPolicy(ConfigModel):
+    required: bool = False
+    approvers: list[str] = Field(default_factory=lambda: ["admin"], description="roles or user emails")
+
+
+class FreezeWindow(ConfigModel):
+    start: datetime
+    end: datetime
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FreezeWindow:
+        if self.end <= self.start:
+            raise ValueError("a freeze window must end after it starts")
+        return self
+
+
+class ImageRef(ConfigModel):
+    """An image named outright: `repository` plus a `digest` (preferred) or a `tag`."""
+
+    repository: str
+    tag: str | None = None
+    digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+
+    @model_validator(mode="after")
+    def _tag_or_digest(self) -> ImageRef:
+        if not self.tag and not self.digest:
+            raise ValueError("an image names a tag or a digest")
+        return self
+
+    @property
+    def reference(self) -> str:
+        if self.digest:
+            return f"{self.repository}@{self.digest}"
+        return f"{self.repository}:{self.tag}"
+
+
+class Environment(ConfigModel):
+    """One environment; the file name (without .yaml) is its name."""
+
+    name: DnsLabel
+    namespace: DnsLabel = "addtocloud"
+    description: str = ""
+    clusters: list[ClusterConfig] = Field(min_length=1)
+    values: dict[str, Any] = Field(default_factory=dict)
+    waves: list[list[str]] | None = Field(
+        default=None, description="cluster names per wave; default: one wave per cluster, in order"
+    )
+    approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    deployers: list[str] = Field(
+        default_factory=lambda: ["admin", "deployer"], description="roles or user emails allowed to deploy"
+    )
+    freeze_windows: list[FreezeWindow] = Field(default_factory=list)
+    images: dict[str, ImageRef] = Field(
+        default_factory=dict, description="per service: the image used when none was built or given"
+    )
+    registries: dict[str, RegistryConfig] = Field(default_factory=dict)
+    prometheus: str | None = Field(default=None, description="Prometheus URL for analysis")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Environment:
+        names = [c.name for c in self.clusters]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"cluster names must be unique; repeated: {', '.join(duplicates)}")
+        total = sum(c.weight for c in self.clusters)
+        if total != 100:
+            raise ValueError(f"cluster weights must add up to 100, they add up to {total}")
+        for cluster in self.clusters:
+            if cluster.registry is not None and cluster.registry not in self.registries:
+                known = ", ".join(sorted(self.registries)) or "none"
+                raise ValueError(
+                    f"cluster {cluster.name!r} names registry {cluster.registry!r}; known registries: {known}"
+                )
+        if self.waves is not None:
+            listed = [n for wave in self.waves for n in wave]
+            unknown = sorted(set(listed) - set(names))
+            if unknown:
+                raise ValueError(f"waves name unknown clusters {', '.join(unknown)}; known: {', '.join(names)}")
+            missing = [n for n in names if n not in listed]
+            if missing or len(listed) != len(set(listed)):
+                raise ValueError("waves must name every cluster exactly once")
+        return self
+
+    def cluster(self, name: str) -> ClusterConfig:
+        for cluster in self.clusters:
+            if cluster.name == name:
+                return cluster
+        from orchestrator.errors import UnknownNameError
+
+        raise UnknownNameError("cluster", name, [c.name for c in self.clusters])
+
+    def rollout_waves(self) -> list[list[ClusterConfig]]:
+        if self.waves is None:
+            return [[c] for c in self.clusters]
+        return [[self.cluster(n) for n in wave] for wave in self.waves]

@@ -1,0 +1,229 @@
+"""`pipelines/<service>.yaml`: how a service is built, rendered, promoted, rolled out and analysed."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from orchestrator.config.base import ConfigModel, DnsLabel
+from orchestrator.config.durations import Duration
+
+DEFAULT_TEMPLATES: tuple[str, ...] = (
+    "k8s/serviceaccount.yaml.j2",
+    "k8s/service.yaml.j2",
+    "k8s/deployment.yaml.j2",
+    "k8s/hpa.yaml.j2",
+    "k8s/pdb.yaml.j2",
+    "istio/gateway.yaml.j2",
+    "istio/destinationrule.yaml.j2",
+    "istio/virtualservice.yaml.j2",
+    "istio/virtualservice-crosscloud.yaml.j2",
+    "istio/peerauthentication.yaml.j2",
+    "istio/requestauthentication.yaml.j2",
+    "istio/authorizationpolicy.yaml.j2",
+)
+
+
+class BuildConfig(ConfigModel):
+    """Where the image comes from: a Docker build context inside the repository."""
+
+    context: str = "."
+    dockerfile: str = "Dockerfile"
+    args: dict[str, str] = Field(default_factory=dict)
+    target: str | None = None
+    repository: str = Field(description="image repository path inside each registry, e.g. addtocloud/api")
+
+
+# --- analysis (Argo Rollouts AnalysisTemplate semantics) -------------------------------------------
+
+
+class PrometheusProvider(ConfigModel):
+    address: str | None = Field(default=None, description="Prometheus URL; defaults to the environment's")
+    query: str
+
+
+class KubernetesProvider(ConfigModel):
+    check: Literal["ready", "restarts", "progress"] = "ready"
+    max_restarts: int = Field(default=0, ge=0)
+
+
+class WebhookProvider(ConfigModel):
+    url: str
+    method: Literal["GET", "POST"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    timeout: Duration = 10.0
+
+
+class JudgeProvider(ConfigModel):
+    """Mann-Whitney U comparison of canary against stable samples, scored as Kayenta does."""
+
+    address: str | None = None
+    query: str = Field(description="PromQL with {{version}} for the version compared")
+    direction: Literal["increase", "decrease", "either"] = "increase"
+    pass_score: float = Field(default=95.0, ge=0, le=100)
+    marginal_score: float = Field(default=75.0, ge=0, le=100)
+
+
+class MetricProvider(ConfigModel):
+    prometheus: PrometheusProvider | None = None
+    kubernetes: KubernetesProvider | None = None
+    webhook: WebhookProvider | None = None
+    judge: JudgeProvider | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> MetricProvider:
+        chosen = [n for n in ("prometheus", "kubernetes", "webhook", "judge") if getattr(self, n)]
+        if len(chosen) != 1:
+            raise ValueError("a provider names exactly one of prometheus, kubernetes, webhook, judge")
+        return self
+
+
+class Metric(ConfigModel):
+    name: str
+    provider: MetricProvider
+    interval: Duration = 10.0
+    initial_delay: Duration = 0.0
+    count: int | None = Field(default=None, ge=1)
+    success_condition: str | None = None
+    failure_condition: str | None = None
+    failure_limit: int = Field(default=0, ge=0)
+    inconclusive_limit: int = Field(default=0, ge=0)
+    consecutive_error_limit: int = Field(default=4, ge=0)
+
+
+class AnalysisArg(ConfigModel):
+    name: str
+    value: str | None = None
+
+
+class AnalysisTemplate(ConfigModel):
+    args: list[AnalysisArg] = Field(default_factory=list)
+    metrics: list[Metric] = Field(min_length=1)
+
+
+# --- strategies --------------------------------------------------------------------------------------
+
+
+class PauseStep(ConfigModel):
+    duration: Duration | None = Field(default=None, description="absent: wait until approved")
+
+
+class AnalysisRef(ConfigModel):
+    template_name: str
+    args: list[AnalysisArg] = Field(default_factory=list)
+
+
+class AnalysisStep(ConfigModel):
+    templates: list[AnalysisRef] = Field(default_factory=list)
+    metrics: list[Metric] = Field(default_factory=list, description="inline metrics")
+
+    @model_validator(mode="after")
+    def _something(self) -> AnalysisStep:
+        if not self.templates and not self.metrics:
+            raise ValueError("an analysis step names templates or inline metrics")
+        return self
+
+
+class HeaderMatch(ConfigModel):
+    header_name: str
+    header_value: dict[Literal["exact", "prefix", "regex"], str]
+
+
+class HeaderRouteStep(ConfigModel):
+    name: str
+    match: list[HeaderMatch] = Field(default_factory=list, description="empty: remove the route")
+
+
+class MirrorStep(ConfigModel):
+    name: str
+    percentage: float = Field(default=100.0, ge=0, le=100)
+    remove: bool = False
+
+
+class CanaryStep(ConfigModel):
+    set_weight: int | None = Field(default=None, ge=0, le=100)
+    pause: PauseStep | None = None
+    analysis: AnalysisStep | None = None
+    set_header_route: HeaderRouteStep | None = None
+    set_mirror: MirrorStep | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CanaryStep:
+        chosen = [
+            name
+            for name in ("set_weight", "pause", "analysis", "set_header_route", "set_mirror")
+            if getattr(self, name) is not None
+        ]
+        if len(chosen) != 1:
+            raise ValueError(
+                "a step is exactly one of setWeight, pause, analysis, setHeaderRoute, setMirror"
+            )
+        return self
+
+
+class CanaryStrategy(ConfigModel):
+    steps: list[CanaryStep] = Field(default_factory=list)
+    analysis: AnalysisStep | None = Field(default=None, description="background analysis for the whole rollout")
+    scale_down_delay: Duration = 0.0
+
+    @model_validator(mode="after")
+    def _weights_non_decreasing(self) -> CanaryStrategy:
+        last = 0
+        for index, step in enumerate(self.steps):
+            if step.set_weight is not None:
+                if step.set_weight < last:
+                    raise ValueError(
+                        f"steps[{index}].setWeight {step.set_weight} is lower than an earlier weight {last}; "
+                        "weights must not decrease"
+                    )
+                last = step.set_weight
+        return self
+
+
+class BlueGreenStrategy(ConfigModel):
+    auto_promotion_enabled: bool = True
+    auto_promotion_seconds: Duration = 0.0
+    scale_down_delay: Duration = 30.0
+    pre_promotion_analysis: AnalysisStep | None = None
+    post_promotion_analysis: AnalysisStep | None = None
+
+
+class RollingStrategy(ConfigModel):
+    max_surge: int | str = "25%"
+    max_unavailable: int | str = "25%"
+
+
+class Strategy(ConfigModel):
+    canary: CanaryStrategy | None = None
+    blue_green: BlueGreenStrategy | None = None
+    rolling: RollingStrategy | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Strategy:
+        chosen = [n for n in ("canary", "blue_green", "rolling") if getattr(self, n) is not None]
+        if len(chosen) != 1:
+            raise ValueError("a strategy is exactly one of canary, blueGreen, rolling")
+        return self
+
+    @property
+    def name(self) -> str:
+        if self.canary is not None:
+            return "canary"
+        if self.blue_green is not None:
+            return "blueGreen"
+        return "rolling"
+
+
+class Pipeline(ConfigModel):
+    """One service's pipeline; the file name (without .yaml) is the service name."""
+
+    service: DnsLabel
+    description: str = ""
+    build: BuildConfig | None = None
+    templates: list[str] = Field(default_factory=lambda: list(DEFAULT_TEMPLATES))
+    promotion: list[DnsLabel] = Field(default_factory=list, description="environments in promotion order")
+    values: dict[str, Any] = Field(default_factory=dict)
+    strategy: Strategy = Field(default_factory=lambda: Strategy(rolling=RollingStrategy()))
+    analysis_templates: dict[str, AnalysisTemplate] = Field(default_factory=dict)

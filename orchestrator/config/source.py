@@ -1,0 +1,118 @@
+"""Read YAML files while keeping line numbers, so every configuration error can name file, line and key.
+
+ruamel.yaml's round-trip loader records where each key and list item starts; `locate` walks a
+validation error's location (a tuple of keys and indices) back to the closest line we know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from orchestrator.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """One parsed file: plain data for validation plus the ruamel tree that knows line numbers."""
+
+    path: Path
+    display_path: str
+    tree: Any
+
+    def data(self) -> Any:
+        return _plain(self.tree)
+
+    def line_of(self, location: Sequence[str | int]) -> int | None:
+        return locate(self.tree, location)
+
+    def error(self, message: str, location: Sequence[str | int] = ()) -> ConfigError:
+        return ConfigError(
+            message,
+            file=self.display_path,
+            line=self.line_of(location),
+            key=format_location(location) or None,
+        )
+
+
+def load_yaml(path: Path, display_path: str | None = None) -> YamlDocument:
+    """Parse one YAML file; syntax errors become a ConfigError naming the file and line."""
+    shown = display_path or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=shown) from None
+    yaml = YAML(typ="rt")
+    try:
+        tree = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"YAML syntax error: {problem}", file=shown, line=line) from None
+    if tree is None:
+        tree = CommentedMap()
+    return YamlDocument(path=path, display_path=shown, tree=tree)
+
+
+def format_location(location: Sequence[str | int]) -> str:
+    """('clusters', 0, 'weight') -> 'clusters[0].weight'."""
+    out = ""
+    for part in location:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def locate(tree: Any, location: Sequence[str | int]) -> int | None:
+    """Line (1-based) of the deepest element of `location` found in the ruamel tree."""
+    node = tree
+    line: int | None = _own_line(tree)
+    for part in location:
+        if isinstance(node, CommentedMap) and part in node:
+            try:
+                line = node.lc.key(part)[0] + 1
+            except (KeyError, TypeError):
+                pass
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            try:
+                line = node.lc.item(part)[0] + 1
+            except (KeyError, TypeError):
+                pass
+            node = node[part]
+        else:
+            break
+    return line
+
+
+def _own_line(node: Any) -> int | None:
+    lc = getattr(node, "lc", None)
+    if lc is None or lc.line is None:
+        return None
+    return int(lc.line) + 1
+
+
+def _plain(node: Any) -> Any:
+    """Convert ruamel's commented containers and scalars into plain Python values."""
+    if isinstance(node, CommentedMap | dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, CommentedSeq | list):
+        return [_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return node

@@ -1,0 +1,19 @@
+"""Where things live: the project checkout and the state folder. Flags win, then ORCHESTRATOR_* variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT_ENV = "ORCHESTRATOR_ROOT"
+STATE_DIR_ENV = "ORCHESTRATOR_STATE_DIR"
+
+
+def project_root(flag: str | None = None) -> Path:
+    """The checkout holding pipelines/, environments/ and templates/ (default: the working folder)."""
+    return Path(flag or os.environ.get(ROOT_ENV) or ".").resolve()
+
+
+def state_dir(flag: str | None = None) -> Path:
+    """Local state: the embedded SQLite database, the sim's files (default: ./.orchestrator)."""
+    return Path(flag or os.environ.get(STATE_DIR_ENV) or ".orchestrator").resolve()

@@ -1,0 +1,31 @@
+"""Small helpers the test suites share."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def copy_estate(dest: Path) -> Path:
+    """A private copy of the reference estate (pipelines, environments, templates) to edit in a test."""
+    for folder in ("pipelines", "environments", "templates"):
+        shutil.copytree(REPO / folder, dest / folder)
+    return dest
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `orchestrator` as a user does: a fresh process, real exit code, captured output."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args],
+        cwd=cwd or REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
