@@ -77,7 +77,9 @@ def upgrade() -> None:
         _timestamp("last_used_at", nullable=True),
         _timestamp("revoked_at", nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_api_tokens"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_api_tokens_user_id_users", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name="fk_api_tokens_user_id_users", ondelete="CASCADE"
+        ),
         sa.UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
     )
     op.create_index("ix_api_tokens_user_id", "api_tokens", ["user_id"])
@@ -129,16 +131,22 @@ def upgrade() -> None:
         _timestamp("finished_at", nullable=True),
         sa.Column("last_event_seq", sa.Integer(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_deployments"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_deployments_user_id_users", ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name="fk_deployments_user_id_users", ondelete="SET NULL"
+        ),
         sa.ForeignKeyConstraint(
             ["release_id"], ["releases.id"], name="fk_deployments_release_id_releases", ondelete="RESTRICT"
         ),
         sa.CheckConstraint(f"phase IN ({PHASES})", name=op.f("ck_deployments_phase")),
-        sa.CheckConstraint("strategy IN ('canary', 'blueGreen', 'rolling')", name=op.f("ck_deployments_strategy")),
+        sa.CheckConstraint(
+            "strategy IN ('canary', 'blueGreen', 'rolling')", name=op.f("ck_deployments_strategy")
+        ),
     )
     op.create_index("ix_deployments_release_id", "deployments", ["release_id"])
     op.create_index(
-        "ix_deployments_service_environment_created_at", "deployments", ["service", "environment", "created_at"]
+        "ix_deployments_service_environment_created_at",
+        "deployments",
+        ["service", "environment", "created_at"],
     )
     op.create_index(
         "uq_deployments_active_per_environment",
@@ -171,8 +179,12 @@ def upgrade() -> None:
         ),
         sa.UniqueConstraint("deployment_id", "cluster", name="uq_cluster_deployments_deployment_id_cluster"),
         sa.CheckConstraint(f"phase IN ({PHASES})", name=op.f("ck_cluster_deployments_phase")),
-        sa.CheckConstraint("canary_weight BETWEEN 0 AND 100", name=op.f("ck_cluster_deployments_canary_weight")),
-        sa.CheckConstraint("stable_weight BETWEEN 0 AND 100", name=op.f("ck_cluster_deployments_stable_weight")),
+        sa.CheckConstraint(
+            "canary_weight BETWEEN 0 AND 100", name=op.f("ck_cluster_deployments_canary_weight")
+        ),
+        sa.CheckConstraint(
+            "stable_weight BETWEEN 0 AND 100", name=op.f("ck_cluster_deployments_stable_weight")
+        ),
     )
 
     op.create_table(
