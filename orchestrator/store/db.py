@@ -17,6 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
@@ -230,7 +231,7 @@ def _run(url: str, action: str, revision: str) -> None:
         raise
     finally:
         engine.dispose()
-    log.info("database migrated", action=action, revision=revision, url=display_url(url))
+    log.debug("database migrated", action=action, revision=revision, url=display_url(url))
 
 
 def upgrade(url: str, revision: str = "head") -> None:
@@ -254,8 +255,16 @@ def current_revision(url_or_engine: str | Engine) -> str | None:
             engine.dispose()
 
 
+def is_known_revision(revision: str) -> bool:
+    """Whether this orchestrator ships the migration `revision` (False: a newer orchestrator made it)."""
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
 def check_schema(engine: Engine) -> None:
-    """Fail with the command to run if the database is not at the schema this code expects."""
+    """Fail with what to do if the database is not at the schema this code expects."""
     current = current_revision(engine)
     head = head_revision()
     if current == head:
@@ -264,6 +273,11 @@ def check_schema(engine: Engine) -> None:
     if current is None:
         raise SchemaOutOfDateError(
             f"the database {where} has no orchestrator tables yet; run `orchestrator db upgrade`"
+        )
+    if not is_known_revision(current):
+        raise SchemaOutOfDateError(
+            f"the database {where} is at schema revision {current}, made by a newer orchestrator "
+            f"(this one knows up to {head}); upgrade the orchestrator"
         )
     raise SchemaOutOfDateError(
         f"the database {where} is at schema revision {current}, this orchestrator needs {head}; "

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from orchestrator.errors import OrchestratorError
@@ -383,7 +383,11 @@ def list_deployments(
     query = select(Deployment).where(Deployment.service == service)
     if environment is not None:
         query = query.where(Deployment.environment == environment)
-    query = query.order_by(Deployment.created_at.desc(), Deployment.id.desc()).limit(limit)
+    query = (
+        query.order_by(Deployment.created_at.desc(), Deployment.id.desc())
+        .limit(limit)
+        .options(selectinload(Deployment.clusters))
+    )
     return list(session.scalars(query))
 
 

@@ -1,0 +1,100 @@
+"""`orchestrator db`: create, migrate and inspect the state database.
+
+Also home of `--database-url`, the option every command that reads or writes state shares.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from orchestrator.store import db
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _resolve_database_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    return value or db.default_database_url()
+
+
+def database_url_option(func: F) -> F:
+    """`--database-url` (env ORCHESTRATOR_DATABASE_URL), resolved to the default SQLite file when absent."""
+    return click.option(
+        "--database-url",
+        "database_url",
+        envvar=db.DATABASE_URL_ENV,
+        default=None,
+        metavar="URL",
+        callback=_resolve_database_url,
+        help=(
+            "State database: sqlite:///PATH or postgresql://USER@HOST:PORT/DB "
+            f"[env {db.DATABASE_URL_ENV}; default: sqlite:///$ORCHESTRATOR_STATE_DIR/{db.SQLITE_FILE_NAME}, "
+            f"state dir {db.DEFAULT_STATE_DIR}]"
+        ),
+    )(func)
+
+
+def _describe(revision: str | None, head: str) -> str:
+    if revision is None:
+        return "empty (no orchestrator schema)"
+    if revision == head:
+        return f"{revision} (head)"
+    if not db.is_known_revision(revision):
+        return f"{revision} (unknown here: made by a newer orchestrator)"
+    return f"{revision} (head is {head})"
+
+
+@click.group("db")
+def db_group() -> None:
+    """Create and migrate the state database (SQLite or Postgres)."""
+
+
+@db_group.command("upgrade")
+@database_url_option
+@click.option("--revision", default="head", show_default=True, help="Migrate up to this revision.")
+def upgrade_command(database_url: str, revision: str) -> None:
+    """Create the orchestrator's tables, or migrate them to the newest schema. Safe to run again."""
+    head = db.head_revision()
+    before = db.current_revision(database_url)
+    db.upgrade(database_url, revision)
+    after = db.current_revision(database_url)
+    where = db.display_url(database_url)
+    if before == after:
+        click.echo(f"{where}: already at {_describe(after, head)}")
+    else:
+        click.echo(f"{where}: upgraded from {_describe(before, head)} to {_describe(after, head)}")
+
+
+@db_group.command("downgrade")
+@database_url_option
+@click.argument("revision")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def downgrade_command(database_url: str, revision: str, yes: bool) -> None:
+    """Migrate the schema back to REVISION; `base` drops every orchestrator table and the data in them."""
+    where = db.display_url(database_url)
+    if not yes:
+        click.confirm(f"Migrate {where} back to {revision}? Data in dropped tables is lost", abort=True)
+    head = db.head_revision()
+    before = db.current_revision(database_url)
+    db.downgrade(database_url, revision)
+    after = db.current_revision(database_url)
+    click.echo(f"{where}: downgraded from {_describe(before, head)} to {_describe(after, head)}")
+
+
+@db_group.command("current")
+@database_url_option
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def current_command(database_url: str, output: str) -> None:
+    """Show the schema revision the database is at, and the one this orchestrator needs."""
+    head = db.head_revision()
+    current = db.current_revision(database_url)
+    where = db.display_url(database_url)
+    if output == "json":
+        click.echo(
+            json.dumps({"database": where, "revision": current, "head": head, "up_to_date": current == head})
+        )
+        return
+    click.echo(f"{where}: {_describe(current, head)}")

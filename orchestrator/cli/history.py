@@ -1,0 +1,88 @@
+"""`orchestrator history SERVICE`: the service's past deployments, newest first."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import click
+
+from orchestrator.cli.db import database_url_option
+from orchestrator.store import db, repository
+from orchestrator.store.models import Deployment
+from orchestrator.store.views import deployment_view
+
+_COLUMNS = ("ID", "ENV", "PHASE", "STEP", "COMMIT", "IMAGE", "ACTOR", "CREATED (UTC)", "DURATION", "MESSAGE")
+
+
+def _duration(deployment: Deployment) -> str:
+    if deployment.started_at is None:
+        return "-"
+    if deployment.finished_at is None:
+        return "running"
+    seconds = int((deployment.finished_at - deployment.started_at).total_seconds())
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _row(deployment: Deployment) -> tuple[str, ...]:
+    release = deployment.release
+    return (
+        str(deployment.id)[:8],
+        deployment.environment,
+        deployment.phase,
+        str(deployment.current_step),
+        release.git_commit[:12],
+        release.image_ref,
+        deployment.actor or "-",
+        _when(deployment.created_at),
+        _duration(deployment),
+        (deployment.message or deployment.reason or "").replace("\n", " "),
+    )
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    # The last column is free text: not padded, so lines carry no trailing spaces.
+    return "\n".join(
+        "  ".join(
+            [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)] + [row[-1]]
+        ).rstrip()
+        for row in rows
+    )
+
+
+@click.command("history")
+@click.argument("service")
+@click.option(
+    "--env", "environment", default=None, metavar="ENV", help="Only deployments to this environment."
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=repository.DEFAULT_HISTORY_LIMIT, show_default=True
+)
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@database_url_option
+def history_command(
+    service: str, environment: str | None, limit: int, output: str, database_url: str
+) -> None:
+    """Past deployments of SERVICE, newest first: release, phase, who, when, how long, and why."""
+    engine = db.make_engine(database_url)
+    try:
+        db.check_schema(engine)
+        with db.session_factory(engine)() as session:
+            deployments = repository.list_deployments(session, service, environment, limit=limit)
+            if output == "json":
+                click.echo(json.dumps([deployment_view(d) for d in deployments], indent=2))
+                return
+            if not deployments:
+                where = f" to {environment}" if environment else ""
+                click.echo(f"No deployments of {service}{where} yet.")
+                return
+            click.echo(_table([_COLUMNS, *(_row(d) for d in deployments)]))
+    finally:
+        engine.dispose()

@@ -1,0 +1,81 @@
+"""Stored rows as plain JSON-ready dicts: one shape for `-o json`, the REST API and notifications alike."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from orchestrator.store.models import ClusterDeployment, Deployment, DeploymentEvent, Release
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def release_view(release: Release) -> dict[str, Any]:
+    return {
+        "id": str(release.id),
+        "service": release.service,
+        "git_commit": release.git_commit,
+        "image_repository": release.image_repository,
+        "image": release.image_ref,
+        "image_digest": release.image_digest,
+        "manifest_hash": release.manifest_hash,
+        "values_hash": release.values_hash,
+        "created_at": _time(release.created_at),
+        "created_by": release.created_by,
+    }
+
+
+def cluster_view(cluster: ClusterDeployment) -> dict[str, Any]:
+    return {
+        "cluster": cluster.cluster,
+        "cloud": cluster.cloud,
+        "region": cluster.region,
+        "wave": cluster.wave,
+        "phase": cluster.phase,
+        "canary_weight": cluster.canary_weight,
+        "stable_weight": cluster.stable_weight,
+        "message": cluster.message,
+        "updated_at": _time(cluster.updated_at),
+    }
+
+
+def deployment_view(deployment: Deployment, *, clusters: bool = True) -> dict[str, Any]:
+    """The deployment with its release (and, unless `clusters=False`, the state of each of its clusters)."""
+    view: dict[str, Any] = {
+        "id": str(deployment.id),
+        "name": deployment.name,
+        "service": deployment.service,
+        "environment": deployment.environment,
+        "phase": deployment.phase,
+        "status": deployment.status,
+        "strategy": deployment.strategy,
+        "current_step": deployment.current_step,
+        "cloud_provider": deployment.cloud_provider,
+        "region": deployment.region,
+        "actor": deployment.actor,
+        "reason": deployment.reason,
+        "message": deployment.message,
+        "created_at": _time(deployment.created_at),
+        "started_at": _time(deployment.started_at),
+        "finished_at": _time(deployment.finished_at),
+        "release": release_view(deployment.release),
+    }
+    if clusters:
+        view["clusters"] = [cluster_view(c) for c in deployment.clusters]
+    return view
+
+
+def event_view(event: DeploymentEvent) -> dict[str, Any]:
+    return {
+        "deployment_id": str(event.deployment_id),
+        "seq": event.seq,
+        "type": event.type,
+        "step": event.step,
+        "cluster": event.cluster,
+        "message": event.message,
+        "data": event.data,
+        "actor": event.actor,
+        "created_at": _time(event.created_at),
+    }
