@@ -72,3 +72,12 @@ def postgres_url(make_postgres_database: Callable[[], str]) -> str:
 def sqlite_url(tmp_path: Path) -> str:
     """A SQLite database file in a folder that does not exist yet (the store makes it)."""
     return f"sqlite:///{tmp_path / 'state' / 'orchestrator.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def each_backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each kind in turn: the test runs on SQLite, then on a fresh Postgres database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state' / 'orchestrator.db'}"
+    make: Callable[[], str] = request.getfixturevalue("make_postgres_database")
+    return make()
