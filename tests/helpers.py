@@ -18,7 +18,9 @@ def copy_estate(dest: Path) -> Path:
     return dest
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `orchestrator` as a user does: a fresh process, real exit code, captured output."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(

@@ -113,7 +113,9 @@ class Environment(ConfigModel):
             listed = [n for wave in self.waves for n in wave]
             unknown = sorted(set(listed) - set(names))
             if unknown:
-                raise ValueError(f"waves name unknown clusters {', '.join(unknown)}; known: {', '.join(names)}")
+                raise ValueError(
+                    f"waves name unknown clusters {', '.join(unknown)}; known: {', '.join(names)}"
+                )
             missing = [n for n in names if n not in listed]
             if missing or len(listed) != len(set(listed)):
                 raise ValueError("waves must name every cluster exactly once")

@@ -113,7 +113,7 @@ def validation_error(exc: ValidationError, document: YamlDocument, data: Any) ->
 
 
 def _data_location(data: Any, loc: Sequence[Any]) -> list[str | int]:
-    """Drop the parts pydantic adds that are not in the file (union tags such as 'eks' or 'function-after')."""
+    """Drop the parts pydantic adds that are not in the file (such as union tags)."""
     out: list[str | int] = []
     node = data
     parts = list(loc)

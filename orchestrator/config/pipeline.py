@@ -157,15 +157,15 @@ class CanaryStep(ConfigModel):
             if getattr(self, name) is not None
         ]
         if len(chosen) != 1:
-            raise ValueError(
-                "a step is exactly one of setWeight, pause, analysis, setHeaderRoute, setMirror"
-            )
+            raise ValueError("a step is exactly one of setWeight, pause, analysis, setHeaderRoute, setMirror")
         return self
 
 
 class CanaryStrategy(ConfigModel):
     steps: list[CanaryStep] = Field(default_factory=list)
-    analysis: AnalysisStep | None = Field(default=None, description="background analysis for the whole rollout")
+    analysis: AnalysisStep | None = Field(
+        default=None, description="background analysis for the whole rollout"
+    )
     scale_down_delay: Duration = 0.0
 
     @model_validator(mode="after")

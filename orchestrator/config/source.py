@@ -6,6 +6,7 @@ validation error's location (a tuple of keys and indices) back to the closest li
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,16 +79,12 @@ def locate(tree: Any, location: Sequence[str | int]) -> int | None:
     line: int | None = _own_line(tree)
     for part in location:
         if isinstance(node, CommentedMap) and part in node:
-            try:
+            with contextlib.suppress(KeyError, TypeError):
                 line = node.lc.key(part)[0] + 1
-            except (KeyError, TypeError):
-                pass
             node = node[part]
         elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-            try:
+            with contextlib.suppress(KeyError, TypeError):
                 line = node.lc.item(part)[0] + 1
-            except (KeyError, TypeError):
-                pass
             node = node[part]
         else:
             break

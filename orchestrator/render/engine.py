@@ -1,0 +1,202 @@
+"""Render a service's templates for each cluster of an environment and validate the result.
+
+Jinja runs sandboxed with StrictUndefined, so a template can neither reach Python internals nor silently
+render an empty string for a misspelt value; both become errors naming the template and line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from orchestrator.config import ClusterConfig, Environment, Pipeline, Project
+from orchestrator.errors import ConfigError
+from orchestrator.render.images import image_for
+from orchestrator.render.manifests import Manifest, RenderedSet, object_id, object_key
+from orchestrator.render.validate import validate_manifest
+from orchestrator.render.values import merge_values
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class ManifestInvalidError(ConfigError):
+    """Rendered objects that fail their Kubernetes or Istio schema; nothing is applied or written."""
+
+    def __init__(self, problems: Sequence[str], *, service: str, environment: str, cluster: str) -> None:
+        plural = "s" if len(problems) != 1 else ""
+        head = f"{len(problems)} object problem{plural} in {service} for {environment}/{cluster}"
+        super().__init__(head + ":\n  " + "\n  ".join(problems))
+        self.problems = list(problems)
+
+
+def _to_yaml(value: Any) -> str:
+    return str(yaml.dump(value, Dumper=_Dumper, sort_keys=True, default_flow_style=False)).rstrip("\n")
+
+
+class Renderer:
+    """Renders one project's templates; compiled templates are cached for the renderer's life."""
+
+    def __init__(self, project: Project, *, validate: bool = True) -> None:
+        self.project = project
+        self.validate = validate
+        self.jinja = ImmutableSandboxedEnvironment(
+            loader=jinja2.FileSystemLoader(str(project.templates_dir)),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,
+        )
+        self.jinja.filters["to_yaml"] = _to_yaml
+
+    def render_environment(
+        self,
+        pipeline: Pipeline,
+        environment: Environment,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+        image: str | None = None,
+        digest: str | None = None,
+        only_cluster: str | None = None,
+    ) -> list[RenderedSet]:
+        clusters = [environment.cluster(only_cluster)] if only_cluster else environment.clusters
+        return [
+            self.render_cluster(pipeline, environment, c, overrides=overrides, image=image, digest=digest)
+            for c in clusters
+        ]
+
+    def render_cluster(
+        self,
+        pipeline: Pipeline,
+        environment: Environment,
+        cluster: ClusterConfig,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+        image: str | None = None,
+        digest: str | None = None,
+    ) -> RenderedSet:
+        values = merge_values(pipeline.values, environment.values, cluster.values, overrides or {})
+        resolved_image = image_for(pipeline, environment, cluster, image=image, digest=digest)
+        version = release_version(resolved_image, values)
+        context = {
+            "service": pipeline.service,
+            "environment": environment.name,
+            "namespace": environment.namespace,
+            "image": resolved_image,
+            "version": version,
+            "values": values,
+            "cluster": _cluster_context(cluster),
+            "clusters": [_cluster_context(c) for c in environment.clusters],
+            "labels": standard_labels(pipeline.service, environment.name, cluster.name, version, values),
+        }
+        objects: list[Manifest] = []
+        for template_name in pipeline.templates:
+            objects.extend(self._render_template(template_name, context))
+        objects.sort(key=object_key)
+        _refuse_duplicates(objects, pipeline.service, environment.name, cluster.name)
+        if self.validate:
+            problems = [str(v) for obj in objects for v in validate_manifest(obj)]
+            if problems:
+                raise ManifestInvalidError(
+                    problems, service=pipeline.service, environment=environment.name, cluster=cluster.name
+                )
+        return RenderedSet(
+            service=pipeline.service,
+            environment=environment.name,
+            cluster=cluster.name,
+            cloud=cluster.cloud,
+            namespace=environment.namespace,
+            image=resolved_image,
+            version=version,
+            objects=objects,
+        )
+
+    def _render_template(self, name: str, context: dict[str, Any]) -> list[Manifest]:
+        shown = f"templates/{name}"
+        try:
+            template = self.jinja.get_template(name)
+            text = template.render(context)
+        except jinja2.TemplateNotFound:
+            known = sorted(self.jinja.list_templates(extensions=["j2"]))
+            raise ConfigError(
+                f"template not found; known templates: {', '.join(known)}", file=shown
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(f"template syntax error: {exc.message}", file=shown, line=exc.lineno) from None
+        except jinja2.UndefinedError as exc:
+            raise ConfigError(
+                f"undefined value: {exc.message}", file=shown, line=_template_line(exc, self.project, name)
+            ) from None
+        except jinja2.exceptions.SecurityError as exc:
+            raise ConfigError(f"unsafe template operation: {exc}", file=shown) from None
+        try:
+            documents = list(yaml.load_all(text, Loader=_Loader))
+        except yaml.MarkedYAMLError as exc:
+            line = exc.problem_mark.line + 1 if exc.problem_mark else None
+            raise ConfigError(
+                f"rendered output is not valid YAML ({exc.problem}) at output line {line}", file=shown
+            ) from None
+        objects: list[Manifest] = []
+        for document in documents:
+            if document is None:
+                continue
+            if not isinstance(document, dict):
+                raise ConfigError(
+                    "rendered a document that is not a Kubernetes object (a mapping)", file=shown
+                )
+            objects.append(document)
+        return objects
+
+
+def _template_line(exc: BaseException, project: Project, name: str) -> int | None:
+    """Jinja rewrites tracebacks so frames point at template lines; take the deepest frame in `name`."""
+    path = str(Path(project.templates_dir) / name)
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == path:
+            line = frame.lineno
+    return line
+
+
+def _cluster_context(cluster: ClusterConfig) -> dict[str, Any]:
+    return {"name": cluster.name, "cloud": cluster.cloud, "region": cluster.region, "weight": cluster.weight}
+
+
+def standard_labels(
+    service: str, environment: str, cluster: str, version: str, values: Mapping[str, Any]
+) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": service,
+        "app.kubernetes.io/instance": service,
+        "app.kubernetes.io/version": version,
+        "app.kubernetes.io/component": str(values.get("component", service)),
+        "app.kubernetes.io/part-of": "addtocloud",
+        "app.kubernetes.io/managed-by": "addtocloud-orchestrator",
+        "addtocloud.io/environment": environment,
+        "addtocloud.io/cluster": cluster,
+    }
+
+
+def release_version(image: str, values: Mapping[str, Any]) -> str:
+    """A short, label-safe identity of what the pods run: the image and the values that shape them."""
+    payload = json.dumps({"image": image, "values": values}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:10]
+
+
+def _refuse_duplicates(objects: list[Manifest], service: str, environment: str, cluster: str) -> None:
+    seen: set[tuple[str, str, str]] = set()
+    for obj in objects:
+        key = (str(obj.get("apiVersion")), object_id(obj), str((obj.get("metadata") or {}).get("namespace")))
+        if key in seen:
+            raise ConfigError(
+                f"{object_id(obj)} is rendered twice for {service} in {environment}/{cluster}; "
+                "two templates produce the same object"
+            )
+        seen.add(key)
