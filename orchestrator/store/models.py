@@ -106,6 +106,11 @@ class Phase(enum.StrEnum):
     ROLLED_BACK = "RolledBack"
     FAILED = "Failed"
 
+    @property
+    def seed_status(self) -> str:
+        """The seed schema's lower-case `status` for this phase: RolledBack -> rolled_back."""
+        return "".join(f"_{c.lower()}" if c.isupper() else c for c in self.value).lstrip("_")
+
 
 # A deployment in one of these phases is over: it gets a finished_at and no longer holds its environment.
 TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.ABORTED, Phase.ROLLED_BACK, Phase.FAILED})

@@ -170,7 +170,7 @@ def create_deployment(
         cloud_provider=_one_or_multi([placement.cloud for placement in clusters]),
         region=_one_or_multi([placement.region for placement in clusters]),
         phase=Phase.PENDING.value,
-        status=_status_for(Phase.PENDING),
+        status=Phase.PENDING.seed_status,
         actor=actor,
         reason=reason,
         config=config,
@@ -201,11 +201,6 @@ def create_deployment(
         now=moment,
     )
     return deployment
-
-
-def _status_for(phase: Phase) -> str:
-    """The seed schema's lower-case status for a phase: 'RolledBack' -> 'rolled_back'."""
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in phase.value).lstrip("_")
 
 
 def append_event(
@@ -275,7 +270,7 @@ def set_phase(
     try:
         with session.begin_nested():
             deployment.phase = new_phase.value
-            deployment.status = _status_for(new_phase)
+            deployment.status = new_phase.seed_status
             if message is not None:
                 deployment.message = message
             if step is not None:
