@@ -1,0 +1,125 @@
+"""Generate the configuration reference (every key of both file formats) from the models.
+
+`python scripts/config_reference.py` prints the Markdown; `--write` replaces the section of README.md between
+the config-reference markers. A test keeps README in step with the models.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, get_args, get_origin
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from orchestrator.config import Environment, Pipeline
+
+START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    found: list[type[BaseModel]] = []
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    for arg in get_args(annotation):
+        found.extend(_models_in(arg))
+    return found
+
+
+def _type_name(annotation: Any) -> str:
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        base, *metadata = get_args(annotation)
+        if any("parse_duration" in repr(m) for m in metadata):
+            return "duration (30s, 5m, 1h)"
+        return _type_name(base)
+    if isinstance(annotation, type):
+        return annotation.__name__ if not issubclass(annotation, BaseModel) else "mapping"
+    if origin is list:
+        return f"list of {_type_name(get_args(annotation)[0])}"
+    if origin is dict:
+        return "mapping"
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if str(origin).endswith("Literal"):
+        return " \\| ".join(repr(a) for a in get_args(annotation))
+    if args:
+        names = []
+        for a in args:
+            name = _type_name(a)
+            if name not in names:
+                names.append(name)
+        return " or ".join(names)
+    return str(annotation).replace("typing.", "")
+
+
+def _default(field: FieldInfo) -> str:
+    if field.is_required():
+        return "required"
+    if field.default_factory is not None:
+        try:
+            value = field.default_factory()  # type: ignore[call-arg]
+        except TypeError:
+            return ""
+    else:
+        value = field.default
+    if value is PydanticUndefined or value is None:
+        return ""
+    if isinstance(value, BaseModel):
+        return ""
+    if isinstance(value, list | tuple) and len(value) > 3:
+        return "see below"
+    return f"`{value}`"
+
+
+def _rows(model: type[BaseModel], prefix: str, seen: dict[type[BaseModel], str]) -> list[str]:
+    rows: list[str] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{field.alias or name}"
+        meaning = field.description or ""
+        subs = _models_in(field.annotation)
+        repeated = [seen[sub] for sub in subs if sub in seen]
+        if repeated:
+            meaning = f"{meaning}; same keys as `{repeated[0]}`".lstrip("; ")
+        rows.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {meaning} |")
+        for sub in subs:
+            if sub in seen:
+                continue
+            seen[sub] = key
+            is_list = get_origin(field.annotation) is list or "list[" in str(field.annotation)
+            is_map = "dict[" in str(field.annotation)
+            child = f"{key}[]." if is_list else (f"{key}.<name>." if is_map else f"{key}.")
+            if sub.__name__.endswith("Target"):
+                type_literal = sub.model_fields["type"].default
+                rows.append(f"| `{key}` with `type: {type_literal}` | | | {(sub.__doc__ or '').strip()} |")
+            rows.extend(_rows(sub, child, seen))
+    return rows
+
+
+def reference() -> str:
+    header = "| key | type | default | meaning |\n| --- | --- | --- | --- |"
+    parts = []
+    for title, model in (
+        ("pipelines/&lt;service&gt;.yaml", Pipeline),
+        ("environments/&lt;env&gt;.yaml", Environment),
+    ):
+        rows = "\n".join(_rows(model, "", {}))
+        parts.append(f"#### `{title}`\n\n{(model.__doc__ or '').strip()}\n\n{header}\n{rows}")
+    return "\n\n".join(parts) + "\n"
+
+
+def main() -> None:
+    text = reference()
+    if "--write" in sys.argv:
+        readme = README.read_text()
+        before, _, rest = readme.partition(START)
+        _, _, after = rest.partition(END)
+        README.write_text(f"{before}{START}\n{text}{END}{after}")
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()
