@@ -37,6 +37,11 @@ DEFAULT_ARM_URL = "https://management.azure.com"
 # The application id of the "Azure Kubernetes Service AAD Server", the audience of every AKS Entra token.
 AKS_SERVER_APP_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
 
+ACCESS_HINT = (
+    "check the identity's Azure role on the cluster (Azure Kubernetes Service Cluster User) "
+    "and its Kubernetes RBAC"
+)
+
 
 def connect_aks(target: AksTarget, *, name: str, clock: Clock = time.time) -> kubernetes.client.ApiClient:
     described = target.describe()
@@ -61,7 +66,7 @@ def connect_aks(target: AksTarget, *, name: str, clock: Clock = time.time) -> ku
                 name, f"AKS returned a kubeconfig we cannot use: {exc}", target=described
             ) from exc
     try:
-        verify_connection(api_client, cluster=name, target=described)
+        verify_connection(api_client, cluster=name, target=described, access_hint=ACCESS_HINT)
     except ClusterConnectionError:
         api_client.close()
         raise
@@ -191,7 +196,7 @@ def _current_cluster(kubeconfig: dict[str, Any]) -> dict[str, Any]:
 def _azure_cause(exc: azure.core.exceptions.AzureError) -> str:
     if isinstance(exc, azure.core.exceptions.ClientAuthenticationError) and exc.response is None:
         # Raised by the credential before any request reached Resource Manager.
-        return f"could not get an Azure token: {_first_line(exc.message)}"
+        return f"could not get an Azure token: {_credential_failure(str(exc.message))}"
     if isinstance(exc, azure.core.exceptions.HttpResponseError):
         odata = getattr(exc, "error", None)
         code = getattr(odata, "code", None)
@@ -203,6 +208,18 @@ def _azure_cause(exc: azure.core.exceptions.AzureError) -> str:
     if isinstance(exc, azure.core.exceptions.ServiceRequestError):
         return f"cannot reach Azure Resource Manager: {_first_line(exc.message)}"
     return f"Azure Resource Manager call failed: {_first_line(exc.message)}"
+
+
+def _credential_failure(message: str) -> str:
+    # DefaultAzureCredential lists every credential it tried, one per line, then a link; the lines that
+    # say why the configured credentials failed are the useful part.
+    lines = [line.strip() for line in message.splitlines()]
+    if "Attempted credentials:" in lines:
+        tried = lines[lines.index("Attempted credentials:") + 1 :]
+        reasons = [line for line in tried if line and not line.startswith("To mitigate")]
+        if reasons:
+            return "; ".join(reasons)
+    return _first_line(message)
 
 
 def _first_line(text: object) -> str:

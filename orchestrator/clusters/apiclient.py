@@ -108,20 +108,24 @@ def api_client_for(
     return kubernetes.client.ApiClient(configuration)
 
 
-def verify_connection(api_client: kubernetes.client.ApiClient, *, cluster: str, target: str) -> None:
+def verify_connection(
+    api_client: kubernetes.client.ApiClient, *, cluster: str, target: str, access_hint: str | None = None
+) -> None:
     """Prove the client reaches the API server and is authenticated, or raise ClusterConnectionError.
 
     Asks for `/api`: unlike `/version` it is not public (the system:discovery role covers authenticated
     users only), so a wrong or expired credential gets 401 here rather than on the first real write.
+    `access_hint` is appended to a 401 or 403: what usually grants this kind of target access.
     """
     try:
         kubernetes.client.CoreApi(api_client).get_api_versions(_request_timeout=PROBE_TIMEOUT)
     except ClusterConnectionError:
         raise
     except Exception as exc:
-        raise ClusterConnectionError(
-            cluster, failure_cause(exc, host=api_client.configuration.host), target=target
-        ) from exc
+        cause = failure_cause(exc, host=api_client.configuration.host)
+        if access_hint and isinstance(exc, ApiException) and exc.status in (401, 403):
+            cause = f"{cause}; {access_hint}"
+        raise ClusterConnectionError(cluster, cause, target=target) from exc
 
 
 def failure_cause(exc: BaseException, *, host: str | None = None) -> str:

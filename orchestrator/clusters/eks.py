@@ -35,6 +35,7 @@ CLUSTER_ID_HEADER = "x-k8s-aws-id"
 PRESIGN_EXPIRES_SECONDS = 60
 TOKEN_LIFETIME_SECONDS = 15 * 60
 ROLE_SESSION_NAME = "addtocloud-orchestrator"
+ACCESS_HINT = "check that this IAM identity has an EKS access entry (or an aws-auth mapping) on the cluster"
 
 _BOTO_CONFIG = Config(
     connect_timeout=10,
@@ -70,7 +71,7 @@ def connect_eks(target: EksTarget, *, name: str, clock: Clock = time.time) -> ku
     token = RefreshingToken(fetch, cluster=name, target=described, clock=clock)
     api_client = api_client_for(endpoint, ca_pem=ca_pem, token=token)
     try:
-        verify_connection(api_client, cluster=name, target=described)
+        verify_connection(api_client, cluster=name, target=described, access_hint=ACCESS_HINT)
     except ClusterConnectionError:
         api_client.close()
         raise

@@ -6,6 +6,7 @@ The same OAuth access token that calls the GKE API authenticates to the cluster 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,8 @@ from orchestrator.clusters.targets import GkeTarget
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 GET_CLUSTER_TIMEOUT_SECONDS = 30.0
 
+ACCESS_HINT = "check the account's IAM role on the project (roles/container.developer or similar)"
+
 
 def connect_gke(target: GkeTarget, *, name: str, clock: Clock = time.time) -> kubernetes.client.ApiClient:
     described = target.describe()
@@ -57,7 +60,7 @@ def connect_gke(target: GkeTarget, *, name: str, clock: Clock = time.time) -> ku
     token = RefreshingToken(_token_fetcher(credentials), cluster=name, target=described, clock=clock)
     api_client = api_client_for(endpoint, ca_pem=ca_pem, token=token)
     try:
-        verify_connection(api_client, cluster=name, target=described)
+        verify_connection(api_client, cluster=name, target=described, access_hint=ACCESS_HINT)
     except ClusterConnectionError:
         api_client.close()
         raise
@@ -76,11 +79,11 @@ def _get_cluster(target: GkeTarget, credentials: Any, *, name: str) -> container
             return client.get_cluster(name=path, timeout=GET_CLUSTER_TIMEOUT_SECONDS)
     except google.api_core.exceptions.NotFound as exc:
         raise ClusterConnectionError(
-            name, f"the GKE cluster was not found: {exc.message}", target=described
+            name, f"the GKE cluster was not found: {_google_message(exc)}", target=described
         ) from exc
     except google.api_core.exceptions.GoogleAPICallError as exc:
         raise ClusterConnectionError(
-            name, f"GKE get_cluster failed: {exc.code} {exc.message}", target=described
+            name, f"GKE get_cluster failed: {exc.code} {_google_message(exc)}", target=described
         ) from exc
     except google.auth.exceptions.GoogleAuthError as exc:
         raise ClusterConnectionError(name, f"could not get a Google token: {exc}", target=described) from exc
@@ -102,3 +105,8 @@ def _token_fetcher(credentials: Any) -> Callable[[], BearerToken]:
             return BearerToken(credentials.token, expires_at=expires_at)
 
     return fetch
+
+
+def _google_message(exc: google.api_core.exceptions.GoogleAPICallError) -> str:
+    # The REST transport prefixes the server's message with "GET https://...: "; the message is the news.
+    return re.sub(r"^[A-Z]+ https?://\S+: ", "", str(exc.message))
