@@ -41,6 +41,10 @@ class BuildConfig(ConfigModel):
 class PrometheusProvider(ConfigModel):
     address: str | None = Field(default=None, description="Prometheus URL; defaults to the environment's")
     query: str
+    direct: Literal["request-success-rate", "request-duration-p99"] | None = Field(
+        default=None,
+        description="the same figure computed from scrapes of the mesh's /metrics when no Prometheus is set",
+    )
 
 
 class KubernetesProvider(ConfigModel):
@@ -56,14 +60,50 @@ class WebhookProvider(ConfigModel):
     timeout: Duration = 10.0
 
 
+class JudgeMetric(ConfigModel):
+    """One metric the judge compares: a PromQL query with {{version}}, sampled for canary and stable."""
+
+    name: str
+    query: str = Field(description="PromQL with {{version}} for the version compared")
+    direction: Literal["increase", "decrease", "either"] = Field(
+        default="increase", description="which change is bad: increase (latency, errors), decrease, either"
+    )
+    critical: bool = Field(default=False, description="a failure of this metric scores the whole judgement 0")
+
+
 class JudgeProvider(ConfigModel):
-    """Mann-Whitney U comparison of canary against stable samples, scored as Kayenta does."""
+    """Mann-Whitney U comparison of canary against stable samples, scored as Kayenta does.
+
+    Either one `query` (+ `direction`) or a list of `metrics`.
+    """
 
     address: str | None = None
-    query: str = Field(description="PromQL with {{version}} for the version compared")
+    query: str | None = Field(default=None, description="PromQL with {{version}} for the version compared")
     direction: Literal["increase", "decrease", "either"] = "increase"
+    metrics: list[JudgeMetric] = Field(default_factory=list)
+    lookback: Duration = Field(default=60.0, description="how far back samples are taken")
+    step: Duration = Field(default=1.0, description="time between two samples")
+    tolerance: float = Field(default=0.25, ge=0, description="Kayenta's fraction of the estimated shift")
+    confidence: float = Field(default=0.98, gt=0, lt=1, description="confidence level of the shift interval")
     pass_score: float = Field(default=95.0, ge=0, le=100)
     marginal_score: float = Field(default=75.0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _query_or_metrics(self) -> JudgeProvider:
+        if (self.query is None) == (not self.metrics):
+            raise ValueError("a judge names either one query or a list of metrics")
+        if self.marginal_score > self.pass_score:
+            raise ValueError("marginalScore must not be higher than passScore")
+        if self.step <= 0:
+            raise ValueError("step must be longer than 0s")
+        return self
+
+    @property
+    def judged_metrics(self) -> list[JudgeMetric]:
+        """The metrics compared: the list, or the single query as a metric named 'query'."""
+        if self.metrics:
+            return list(self.metrics)
+        return [JudgeMetric(name="query", query=self.query or "", direction=self.direction)]
 
 
 class MetricProvider(ConfigModel):
