@@ -185,9 +185,13 @@ def standard_labels(
 
 
 def release_version(image: str, values: Mapping[str, Any]) -> str:
-    """A short, label-safe identity of what the pods run: the image and the values that shape them."""
+    """A short, label-safe identity of what the pods run: the image and the values that shape them.
+
+    The leading "v" keeps it a string wherever a template writes it unquoted (`version: {{ version }}`):
+    one hex digest in a hundred is all digits, which YAML would read as an integer label value.
+    """
     payload = json.dumps({"image": image, "values": values}, sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:10]
+    return "v" + hashlib.sha256(payload.encode()).hexdigest()[:10]
 
 
 def _refuse_duplicates(objects: list[Manifest], service: str, environment: str, cluster: str) -> None:
