@@ -1,5 +1,6 @@
 """Cluster targets: how to reach a cluster, turned into an authenticated kubernetes ApiClient."""
 
+from orchestrator.clusters.connect import connect
 from orchestrator.clusters.errors import ClusterConnectionError
 from orchestrator.clusters.targets import (
     AksTarget,
@@ -18,4 +19,5 @@ __all__ = [
     "GkeTarget",
     "KubeconfigTarget",
     "SimTarget",
+    "connect",
 ]

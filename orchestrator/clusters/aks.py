@@ -26,6 +26,7 @@ from orchestrator.clusters.apiclient import (
     Clock,
     RefreshingToken,
     api_client_for,
+    network_failure,
     verify_connection,
 )
 from orchestrator.clusters.errors import ClusterConnectionError
@@ -49,7 +50,7 @@ def connect_aks(target: AksTarget, *, name: str, clock: Clock = time.time) -> ku
     if not subscription_id:
         raise ConfigError(
             f"cluster {name!r}: no Azure subscription: set target.subscriptionId or AZURE_SUBSCRIPTION_ID",
-            key="subscriptionId",
+            key="target.subscriptionId",
         )
     credential = azure_credential()
     kubeconfig = _cluster_user_kubeconfig(target, subscription_id, credential, name=name)
@@ -102,7 +103,7 @@ def _cluster_user_kubeconfig(
                 target.resource_group, target.cluster, format="exec"
             )
     except azure.core.exceptions.AzureError as exc:
-        raise ClusterConnectionError(name, _azure_cause(exc), target=described) from exc
+        raise ClusterConnectionError(name, _azure_cause(exc, base_url), target=described) from exc
 
     kubeconfigs = results.kubeconfigs or []
     problem = "no kubeconfig for the cluster user"
@@ -193,7 +194,7 @@ def _current_cluster(kubeconfig: dict[str, Any]) -> dict[str, Any]:
     return _named(kubeconfig, "clusters", "cluster", _current_context(kubeconfig).get("cluster"))
 
 
-def _azure_cause(exc: azure.core.exceptions.AzureError) -> str:
+def _azure_cause(exc: azure.core.exceptions.AzureError, base_url: str) -> str:
     if isinstance(exc, azure.core.exceptions.ClientAuthenticationError) and exc.response is None:
         # Raised by the credential before any request reached Resource Manager.
         return f"could not get an Azure token: {_credential_failure(str(exc.message))}"
@@ -206,7 +207,7 @@ def _azure_cause(exc: azure.core.exceptions.AzureError) -> str:
             return f"Azure Resource Manager: the AKS cluster was not found ({code or 404}: {message})"
         return f"Azure Resource Manager answered {status} {code or ''}: {message}".replace("  ", " ")
     if isinstance(exc, azure.core.exceptions.ServiceRequestError):
-        return f"cannot reach Azure Resource Manager: {_first_line(exc.message)}"
+        return f"cannot reach Azure Resource Manager at {base_url}: {network_failure(exc)}"
     return f"Azure Resource Manager call failed: {_first_line(exc.message)}"
 
 

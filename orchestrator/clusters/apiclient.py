@@ -137,18 +137,23 @@ def failure_cause(exc: BaseException, *, host: str | None = None) -> str:
         if exc.status == 403:
             return f"the API server{at} refused access (403 Forbidden): {_status_message(exc)}"
         return f"the API server{at} answered {exc.status} {exc.reason}: {_status_message(exc)}"
+    return f"cannot reach the API server{at}: {network_failure(exc)}"
+
+
+def network_failure(exc: BaseException) -> str:
+    """Why a connection failed, in a few words, from the socket or TLS error buried in the client's errors."""
     reason = _innermost_reason(exc)
     if isinstance(reason, ssl.SSLCertVerificationError):
-        return f"TLS verification of the API server{at} failed: {reason.verify_message or reason}"
+        return f"TLS verification failed ({reason.verify_message or reason})"
     if isinstance(reason, ssl.SSLError):
-        return f"TLS handshake with the API server{at} failed: {reason}"
+        return f"TLS handshake failed ({reason})"
     if isinstance(reason, ConnectionRefusedError):
-        return f"cannot reach the API server{at}: connection refused"
+        return "connection refused"
     if isinstance(reason, socket.gaierror):
-        return f"cannot reach the API server{at}: unknown host ({reason})"
-    if isinstance(reason, (TimeoutError, urllib3.exceptions.TimeoutError)):
-        return f"cannot reach the API server{at}: timed out"
-    return f"cannot reach the API server{at}: {reason}"
+        return f"unknown host ({reason.strerror})"
+    if isinstance(reason, (TimeoutError, socket.timeout, urllib3.exceptions.TimeoutError)):
+        return "timed out"
+    return str(reason) or type(reason).__name__
 
 
 def _innermost_reason(exc: BaseException) -> BaseException:

@@ -27,6 +27,7 @@ from orchestrator.clusters.apiclient import (
     Clock,
     RefreshingToken,
     api_client_for,
+    network_failure,
     verify_connection,
 )
 from orchestrator.clusters.errors import ClusterConnectionError
@@ -88,7 +89,9 @@ def _get_cluster(target: GkeTarget, credentials: Any, *, name: str) -> container
     except google.auth.exceptions.GoogleAuthError as exc:
         raise ClusterConnectionError(name, f"could not get a Google token: {exc}", target=described) from exc
     except (google.api_core.exceptions.RetryError, requests.RequestException) as exc:
-        raise ClusterConnectionError(name, f"cannot reach the GKE API: {exc}", target=described) from exc
+        where = target.api_endpoint or "https://container.googleapis.com"
+        cause = f"cannot reach the GKE API at {where}: {network_failure(exc)}"
+        raise ClusterConnectionError(name, cause, target=described) from exc
 
 
 def _token_fetcher(credentials: Any) -> Callable[[], BearerToken]:

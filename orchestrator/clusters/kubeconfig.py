@@ -20,25 +20,27 @@ def connect_kubeconfig(target: KubeconfigTarget, *, name: str) -> kubernetes.cli
     where = kubeconfig_location(target)
     existing = [p for p in (os.path.expanduser(p) for p in where.split(os.pathsep) if p) if os.path.isfile(p)]
     if not existing:
-        raise ConfigError(f"cluster {name!r}: kubeconfig {where} does not exist", key="path")
+        raise ConfigError(f"cluster {name!r}: kubeconfig {where} does not exist", key="target.path")
     config_file = os.pathsep.join(existing)
 
     try:
         contexts, current = kubernetes.config.list_kube_config_contexts(config_file=config_file)
     except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
-        raise ConfigError(f"cluster {name!r}: cannot read kubeconfig {where}: {exc}", key="path") from exc
+        raise ConfigError(
+            f"cluster {name!r}: cannot read kubeconfig {where}: {exc}", key="target.path"
+        ) from exc
     known = sorted(c["name"] for c in contexts or [] if isinstance(c, dict) and "name" in c)
     if target.context is not None and target.context not in known:
         raise ConfigError(
             f"cluster {name!r}: unknown context {target.context!r} in kubeconfig {where}; "
             f"known contexts: {', '.join(known) or 'none'}",
-            key="context",
+            key="target.context",
         )
     if target.context is None and not current:
         raise ConfigError(
             f"cluster {name!r}: kubeconfig {where} has no current context; name one "
             f"(known contexts: {', '.join(known) or 'none'})",
-            key="context",
+            key="target.context",
         )
 
     try:
@@ -47,7 +49,9 @@ def connect_kubeconfig(target: KubeconfigTarget, *, name: str) -> kubernetes.cli
             config_file=config_file, context=target.context, persist_config=False
         )
     except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
-        raise ConfigError(f"cluster {name!r}: kubeconfig {where} is not usable: {exc}", key="path") from exc
+        raise ConfigError(
+            f"cluster {name!r}: kubeconfig {where} is not usable: {exc}", key="target.path"
+        ) from exc
     try:
         verify_connection(api_client, cluster=name, target=described)
     except ClusterConnectionError:
