@@ -76,9 +76,12 @@ class SimCluster:
         return f"https://{self.host}:{self.port}"
 
     @property
+    def metrics_port(self) -> int:
+        return self.metrics_listener.port if self.metrics_listener else 0
+
+    @property
     def metrics_url(self) -> str:
-        port = self.metrics_listener.port if self.metrics_listener else 0
-        return f"http://{self.host}:{port}/metrics"
+        return f"http://{self.host}:{self.metrics_port}/metrics"
 
     def metrics_text(self) -> bytes:
         return self.mesh.exposition()

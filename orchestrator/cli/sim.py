@@ -1,0 +1,105 @@
+"""`orchestrator sim up | down | status`: the built-in emulated clusters, in the background like kind."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from orchestrator.cli.options import format_option
+from orchestrator.errors import ConfigError
+from orchestrator.sim.client import SimInfo, load_running_sim, sim_dir
+from orchestrator.sim.daemon import start_daemon, stop_daemon
+from orchestrator.sim.server import DEFAULT_CLUSTERS
+
+MEMORY_NOTE = "objects are kept in memory only: `sim down` (or a crash) starts the clusters empty again"
+
+
+def _state_dir_option(func: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--state-dir",
+        envvar="ORCHESTRATOR_STATE_DIR",
+        default=None,
+        metavar="DIR",
+        help="The sim keeps its files in DIR/sim [env ORCHESTRATOR_STATE_DIR; default: .orchestrator]",
+    )(func)
+
+
+def _print_info(info: SimInfo, output: str, extra: dict[str, object]) -> None:
+    if output == "json":
+        click.echo(
+            json.dumps(
+                {**extra, "running": True, **info.to_json(), "objects_persisted": False, "note": MEMORY_NOTE},
+                indent=2,
+            )
+        )
+        return
+    click.echo(f"sim running (pid {info.pid}), kubeconfig {info.kubeconfig_path}")
+    for cluster in info.clusters.values():
+        click.echo(f"  {cluster.context:<12} {cluster.endpoint:<28} metrics {cluster.metrics_endpoint}")
+    first = next(iter(info.clusters.values()))
+    click.echo(f"  try: kubectl --kubeconfig {info.kubeconfig_path} --context {first.context} get namespaces")
+    click.echo(f"note: {MEMORY_NOTE}")
+
+
+@click.group("sim")
+def sim_group() -> None:
+    """The built-in emulated Kubernetes clusters (default: aws, azure, gcp)."""
+
+
+@sim_group.command("up")
+@_state_dir_option
+@click.option(
+    "--clusters",
+    default=",".join(DEFAULT_CLUSTERS),
+    show_default=True,
+    help="Comma-separated names of the clusters to emulate.",
+)
+@click.option(
+    "--ready-delay", type=float, default=0.5, show_default=True, help="Seconds until a new pod becomes ready."
+)
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for readiness.")
+@format_option
+def up_command(state_dir: str | None, clusters: str, ready_delay: float, timeout: float, output: str) -> None:
+    """Start the sim in the background (a no-op when it is already running)."""
+    names = [c.strip() for c in clusters.split(",") if c.strip()]
+    if not names:
+        raise ConfigError("--clusters names no cluster", key="--clusters")
+    bad = [n for n in names if not n.replace("-", "").isalnum() or n != n.lower()]
+    if bad:
+        raise ConfigError(
+            f"cluster names must be lower-case letters, digits and '-': {', '.join(bad)}", key="--clusters"
+        )
+    info, started = start_daemon(state_dir, names, timeout=timeout, ready_delay=ready_delay)
+    if output == "text":
+        click.echo("sim started" if started else "sim already running")
+    _print_info(info, output, {"started": started})
+
+
+@sim_group.command("down")
+@_state_dir_option
+@format_option
+def down_command(state_dir: str | None, output: str) -> None:
+    """Stop the sim (its objects are lost)."""
+    stopped = stop_daemon(state_dir)
+    if output == "json":
+        click.echo(json.dumps({"stopped": stopped}))
+    else:
+        click.echo("sim stopped" if stopped else "sim was not running")
+
+
+@sim_group.command("status")
+@_state_dir_option
+@format_option
+def status_command(state_dir: str | None, output: str) -> None:
+    """Show whether the sim runs, its clusters and endpoints."""
+    info = load_running_sim(state_dir)
+    if info is None:
+        if output == "json":
+            click.echo(json.dumps({"running": False, "directory": str(sim_dir(state_dir))}))
+        else:
+            click.echo(
+                f"sim not running (state directory {sim_dir(state_dir)}); start it with `orchestrator sim up`"
+            )
+        return
+    _print_info(info, output, {})
