@@ -157,19 +157,20 @@ def network_failure(exc: BaseException) -> str:
 
 
 def _innermost_reason(exc: BaseException) -> BaseException:
-    # urllib3 wraps socket errors: MaxRetryError(reason=NewConnectionError(...) from ConnectionRefusedError).
+    # Client libraries wrap the socket error: urllib3 as MaxRetryError(reason=NewConnectionError(...) from
+    # ConnectionRefusedError), azure-core as ServiceRequestError(inner_exception=...), requests by chaining.
     seen: set[int] = set()
     current: BaseException = exc
     while id(current) not in seen:
         seen.add(id(current))
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            current = reason
-            continue
-        cause = current.__cause__ or current.__context__
-        if cause is None:
+        wrapped = getattr(current, "reason", None)
+        if not isinstance(wrapped, BaseException):
+            wrapped = getattr(current, "inner_exception", None)
+        if not isinstance(wrapped, BaseException):
+            wrapped = current.__cause__ or current.__context__
+        if wrapped is None:
             break
-        current = cause
+        current = wrapped
     return current
 
 
