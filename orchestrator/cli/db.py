@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from orchestrator.cli.options import format_option
 from orchestrator.store import db
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -86,7 +87,7 @@ def downgrade_command(database_url: str, revision: str, yes: bool) -> None:
 
 @db_group.command("current")
 @database_url_option
-@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option
 def current_command(database_url: str, output: str) -> None:
     """Show the schema revision the database is at, and the one this orchestrator needs."""
     head = db.head_revision()

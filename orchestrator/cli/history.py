@@ -8,6 +8,7 @@ from datetime import datetime
 import click
 
 from orchestrator.cli.db import database_url_option
+from orchestrator.cli.options import format_option
 from orchestrator.store import db, repository
 from orchestrator.store.models import Deployment
 from orchestrator.store.views import deployment_view
@@ -65,7 +66,7 @@ def _table(rows: list[tuple[str, ...]]) -> str:
 @click.option(
     "--limit", type=click.IntRange(min=1), default=repository.DEFAULT_HISTORY_LIMIT, show_default=True
 )
-@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option
 @database_url_option
 def history_command(
     service: str, environment: str | None, limit: int, output: str, database_url: str

@@ -10,14 +10,9 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
@@ -26,6 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from orchestrator.errors import ConfigError, OrchestratorError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = structlog.get_logger(__name__)
 
@@ -186,6 +184,8 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 # --- migrations -------------------------------------------------------------------------------------------
+# Alembic is imported inside these functions: it is a third of a second that commands which only read and
+# write state (every command but `db`) should not pay at startup.
 
 
 def _migrations_path() -> str:
@@ -194,6 +194,8 @@ def _migrations_path() -> str:
 
 def alembic_config(url: str | None = None) -> Config:
     """An Alembic Config built in code: the scripts inside this package, and the database URL if given."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", _migrations_path())
     if url is not None:
@@ -204,6 +206,8 @@ def alembic_config(url: str | None = None) -> Config:
 
 def head_revision() -> str:
     """The newest migration this version of the orchestrator ships."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
         raise OrchestratorError("no migrations found in the orchestrator package")
@@ -211,6 +215,8 @@ def head_revision() -> str:
 
 
 def _run(url: str, action: str, revision: str) -> None:
+    from alembic import command
+
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
@@ -246,6 +252,8 @@ def downgrade(url: str, revision: str) -> None:
 
 def current_revision(url_or_engine: str | Engine) -> str | None:
     """The revision the database is at, or None for a database never migrated."""
+    from alembic.runtime.migration import MigrationContext
+
     engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     try:
         with engine.connect() as connection:
@@ -257,6 +265,9 @@ def current_revision(url_or_engine: str | Engine) -> str | None:
 
 def is_known_revision(revision: str) -> bool:
     """Whether this orchestrator ships the migration `revision` (False: a newer orchestrator made it)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
     try:
         return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
     except CommandError:
