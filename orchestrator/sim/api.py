@@ -640,7 +640,7 @@ class KubeApi:
             gone = self.store.delete(
                 t.rt, self._ns(t), t.name or "", orphan=orphan, dry_run=self._dry_run(req)
             )
-        if t.rt.custom or t.rt.kind == "Pod":
+        if t.rt.custom or t.rt.kind in ("Pod", "Namespace"):
             return json_response(200, self._out(t, gone))
         return json_response(
             200,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,7 @@ class SimControl:
     def __init__(self, endpoint: str, token: str, ca_path: Path | str, timeout: float = 10.0) -> None:
         self._client = httpx.Client(
             base_url=endpoint,
-            verify=str(ca_path),
+            verify=ssl.create_default_context(cafile=str(ca_path)),
             timeout=timeout,
             headers={"Authorization": f"Bearer {token}"},
         )

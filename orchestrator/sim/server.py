@@ -17,6 +17,7 @@ import hmac
 import secrets
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
@@ -187,12 +188,21 @@ class SimServer:
         return self
 
     def stop(self) -> None:
+        listeners = [
+            listener
+            for cluster in self._clusters.values()
+            for listener in (cluster.listener, cluster.metrics_listener)
+            if listener is not None
+        ]
         for cluster in self._clusters.values():
-            cluster.controller.stop()
             cluster.store.close()
-            for listener in (cluster.listener, cluster.metrics_listener):
-                if listener is not None:
-                    listener.stop()
+        # Stop everything at once: each stop waits for its serving loop to notice.
+        stoppers = [threading.Thread(target=listener.stop) for listener in listeners]
+        stoppers += [threading.Thread(target=c.controller.stop) for c in self._clusters.values()]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
         self._started = False
         if self._own_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)

@@ -300,7 +300,7 @@ class Listener:
             self._server = server
             self._thread = threading.Thread(
                 target=server.serve_forever,
-                kwargs={"poll_interval": 0.2},
+                kwargs={"poll_interval": 0.05},
                 name=f"sim-listener-{self.port}",
                 daemon=True,
             )
