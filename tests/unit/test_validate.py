@@ -438,6 +438,31 @@ def test_a_missing_required_field_names_the_field() -> None:
     assert {v.message for v in validate_manifest(obj)} == {"required field is missing"}
 
 
+def test_a_missing_required_field_in_istio_specs_names_the_field() -> None:
+    rule = destination_rule()
+    del rule["spec"]["host"]
+    del rule["spec"]["subsets"][1]["name"]
+    assert fields(validate_manifest(rule)) == ["spec.host", "spec.subsets[1].name"]
+    routes = virtual_service("v1beta1")
+    del routes["spec"]["http"][1]["route"][0]["destination"]["host"]
+    assert fields(validate_manifest(routes)) == ["spec.http[1].route[0].destination.host"]
+
+
+def test_fields_added_by_newer_istio_are_known() -> None:
+    routes = virtual_service()
+    routes["spec"]["http"][1]["mirrors"] = [
+        {"destination": {"host": "api", "subset": "canary"}, "percentage": {"value": 10.0}}
+    ]
+    routes["spec"]["http"][1]["retries"]["backoff"] = "25ms"
+    assert validate_manifest(routes) == []
+    policy = authorization_policy()
+    policy["spec"]["targetRefs"] = [{"kind": "Gateway", "group": "gateway.networking.k8s.io", "name": "web"}]
+    assert validate_manifest(policy) == []
+    policy["spec"]["targetRefs"][0]["nmae"] = "typo"
+    del policy["spec"]["targetRefs"][0]["name"]
+    assert fields(validate_manifest(policy)) == ["spec.targetRefs[0].name", "spec.targetRefs[0].nmae"]
+
+
 def test_a_missing_required_field_in_an_hpa() -> None:
     obj = hpa()
     del obj["spec"]["scaleTargetRef"]["name"]
