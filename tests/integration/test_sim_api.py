@@ -493,9 +493,8 @@ def test_an_invalid_deployment_is_422_naming_each_field(api: kubernetes.client.A
 
 
 def test_a_wrong_token_is_401_status(sim: SimServer) -> None:
-    with client_for(sim, token="wrong") as api:
-        with pytest.raises(ApiException) as caught:
-            kubernetes.client.CoreV1Api(api).list_namespace()
+    with client_for(sim, token="wrong") as api, pytest.raises(ApiException) as caught:
+        kubernetes.client.CoreV1Api(api).list_namespace()
     assert caught.value.status == 401
     assert error_body(caught.value) == {
         "kind": "Status",
@@ -519,9 +518,8 @@ def test_an_authenticator_replaces_the_token_check(tmp_path: Path, monkeypatch: 
     with SimServer(clusters=("aws", "gcp"), state_dir=tmp_path, authenticator=authenticator) as sim:
         with client_for(sim, "gcp", token="cloud-token-for-gcp") as ok:
             kubernetes.client.CoreV1Api(ok).list_namespace()
-        with client_for(sim, "aws", token=sim.token) as refused:
-            with pytest.raises(ApiException) as caught:
-                kubernetes.client.CoreV1Api(refused).list_namespace()
+        with client_for(sim, "aws", token=sim.token) as refused, pytest.raises(ApiException) as caught:
+            kubernetes.client.CoreV1Api(refused).list_namespace()
     assert caught.value.status == 401
     assert ("gcp", "cloud-token-for-gcp") in seen
     assert ("aws", sim.token) in seen
