@@ -1,0 +1,195 @@
+"""The one interface every analysis provider implements, and the values that cross it.
+
+A provider takes one measurement of one metric: `measure(metric, context) -> Measurement`. It never raises
+for a failure it can name (a refused connection, a bad status, an empty result): those are Error
+measurements, which the analysis run counts against `consecutiveErrorLimit`. The shape is Argo Rollouts'
+`metricproviders/<name>/` Provider.Run and Flagger's `pkg/metrics/providers/`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from orchestrator.analysis.conditions import assess_result
+from orchestrator.analysis.phases import AnalysisPhase
+from orchestrator.analysis.templating import TemplateError, render_template
+from orchestrator.config.pipeline import Metric
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+MeasurementValue = float | str | list[Any] | dict[str, Any] | None
+
+
+class Clock(Protocol):
+    """Time as the analysis sees it; tests inject a fake one so they never sleep."""
+
+    def now(self) -> datetime: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One observation of one metric: what was asked, what came back, and the verdict.
+
+    `value` is what conditions saw as `result`: a number, a list (a Prometheus vector), or for webhooks a
+    JSON object. `source` says where it came from: prometheus, direct (scraped /metrics), kubernetes,
+    webhook or judge. `details` holds provider specifics (the judge's per-metric classifications, ...).
+    """
+
+    metric: str
+    phase: AnalysisPhase
+    value: MeasurementValue
+    query: str
+    message: str
+    started_at: datetime
+    finished_at: datetime
+    source: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form for the store and `-o json` (NaN and infinities become strings)."""
+        return {
+            "metric": self.metric,
+            "phase": self.phase.value,
+            "value": _json_safe(self.value),
+            "query": self.query,
+            "message": self.message,
+            "startedAt": self.started_at.isoformat(),
+            "finishedAt": self.finished_at.isoformat(),
+            "source": self.source,
+            "details": _json_safe(dict(self.details)),
+        }
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class AnalysisContext:
+    """Everything a provider needs to know about the rollout it judges.
+
+    `canary_workload`/`stable_workload` are Deployment names (default: the service). `window` is the PromQL
+    range used by `{{window}}` (an `args.window` argument wins). `prometheus_url` is the environment's
+    Prometheus; `metrics_urls` are Istio-shaped /metrics endpoints the "direct" source scrapes when there is
+    no Prometheus. `api_client` is the cluster's kubernetes ApiClient, for the kubernetes provider.
+    """
+
+    service: str
+    namespace: str
+    environment: str = ""
+    cluster: str = ""
+    canary_version: str = ""
+    stable_version: str = ""
+    canary_workload: str | None = None
+    stable_workload: str | None = None
+    args: Mapping[str, str] = field(default_factory=dict)
+    window: str = "1m"
+    prometheus_url: str | None = None
+    metrics_urls: tuple[str, ...] = ()
+    api_client: ApiClient | None = None
+    phase: str = "Progressing"
+    http_timeout: float = 10.0
+    clock: Clock = field(default_factory=SystemClock)
+
+    @property
+    def canary_workload_name(self) -> str:
+        return self.canary_workload or self.service
+
+    @property
+    def stable_workload_name(self) -> str:
+        return self.stable_workload or self.service
+
+    def variables(self, version: str | None = None) -> dict[str, str]:
+        """The names `{{...}}` placeholders can use; `version` is the canary's unless given."""
+        return {
+            "service": self.service,
+            "namespace": self.namespace,
+            "environment": self.environment,
+            "cluster": self.cluster,
+            "version": self.canary_version if version is None else version,
+            "canary_version": self.canary_version,
+            "stable_version": self.stable_version,
+            "canary_workload": self.canary_workload_name,
+            "stable_workload": self.stable_workload_name,
+            "workload": self.canary_workload_name,
+            "window": self.args.get("window", self.window),
+        }
+
+    def render(self, text: str, *, where: str, version: str | None = None) -> str:
+        """`text` with placeholders filled from this context (TemplateError when one is unknown)."""
+        return render_template(text, self.variables(version), self.args, where=where)
+
+
+class MetricProvider(Protocol):
+    """Takes one measurement of `metric`. Instances live for one analysis run and may keep state in it."""
+
+    source: str
+
+    def measure(self, metric: Metric, context: AnalysisContext) -> Measurement: ...
+
+
+def finish(
+    metric: Metric,
+    context: AnalysisContext,
+    *,
+    phase: AnalysisPhase,
+    started_at: datetime,
+    source: str,
+    query: str,
+    message: str,
+    value: MeasurementValue = None,
+    details: Mapping[str, Any] | None = None,
+) -> Measurement:
+    """A completed measurement stamped with the context's clock."""
+    return Measurement(
+        metric=metric.name,
+        phase=phase,
+        value=value,
+        query=query,
+        message=message,
+        started_at=started_at,
+        finished_at=context.clock.now(),
+        source=source,
+        details=details or {},
+    )
+
+
+def assess(metric: Metric, context: AnalysisContext, result: Any) -> tuple[AnalysisPhase, str]:
+    """The phase `result` earns under the metric's conditions (with their placeholders filled)."""
+    try:
+        success = (
+            context.render(metric.success_condition, where="successCondition")
+            if metric.success_condition
+            else None
+        )
+        failure = (
+            context.render(metric.failure_condition, where="failureCondition")
+            if metric.failure_condition
+            else None
+        )
+    except TemplateError as exc:
+        return AnalysisPhase.ERROR, str(exc)
+    return assess_result(result, success, failure)
