@@ -74,8 +74,10 @@ def resolve_revision(project_root: Path, commit: str | None) -> SourceRevision:
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         return _outside_git(project_root, commit)
     try:
-        resolved = repo.commit(commit or "HEAD")
-    except (git.BadName, ValueError) as exc:
+        # rev-parse --verify fails for a SHA that merely looks right; repo.commit() alone would not check.
+        full = repo.git.rev_parse("--verify", "--quiet", f"{commit or 'HEAD'}^{{commit}}")
+        resolved = repo.commit(full)
+    except (git.BadName, git.GitCommandError, ValueError) as exc:
         what = f"commit {commit!r}" if commit else "HEAD (the repository has no commits yet)"
         raise ConfigError(f"{what} is not a commit of the git repository at {repo.working_dir}") from exc
     sha = resolved.hexsha

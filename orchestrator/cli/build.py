@@ -1,0 +1,112 @@
+"""`orchestrator build`: build a service's image once per commit and push it by digest."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from orchestrator.build import BuildResult, build_and_push
+from orchestrator.cli.db import database_url_option
+from orchestrator.cli.options import format_option, open_project, root_option
+
+
+@click.command("build")
+@click.argument("service")
+@click.option("--push", is_flag=True, help="Push by digest to the registries the target clusters pull from.")
+@click.option(
+    "--commit", default=None, metavar="SHA", help="Commit to build [default: HEAD of the checkout]."
+)
+@click.option(
+    "--env",
+    "envs",
+    multiple=True,
+    metavar="ENV",
+    help="Push to the registries of ENV's clusters (repeatable) [default: the pipeline's promotion path].",
+)
+@click.option(
+    "--registry",
+    "registry_override",
+    default=None,
+    metavar="HOST[/PATH]",
+    help=(
+        "Push to this registry instead; credentials from ORCHESTRATOR_REGISTRY_USERNAME and "
+        "ORCHESTRATOR_REGISTRY_PASSWORD, else docker login."
+    ),
+)
+@click.option("-q", "--quiet", is_flag=True, help="Do not stream the build and push output.")
+@format_option
+@root_option
+@database_url_option
+def build_command(
+    service: str,
+    push: bool,
+    commit: str | None,
+    envs: tuple[str, ...],
+    registry_override: str | None,
+    quiet: bool,
+    output: str,
+    root: str | None,
+    database_url: str,
+) -> None:
+    """Build SERVICE's image for a commit, once: skipped when the image for the commit already exists.
+
+    Tags: the full and short commit SHA, and the semver of a git tag on the commit. Build and push output
+    go to stderr; the result (digest and pinned references) to stdout.
+    """
+    project = open_project(root)
+    result = build_and_push(
+        project,
+        service,
+        commit=commit,
+        push=push,
+        envs=list(envs) or None,
+        registry_override=registry_override,
+        on_output=None if quiet else _stream,
+        database_url=database_url,
+    )
+    if output == "json":
+        click.echo(json.dumps(result_view(result), indent=2))
+        return
+    _print_text(result)
+
+
+def _stream(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def result_view(result: BuildResult) -> dict[str, object]:
+    return {
+        "service": result.service,
+        "commit": result.commit,
+        "tags": list(result.tags),
+        "digest": result.digest,
+        "skipped": result.skipped,
+        "imageId": result.image_id,
+        "refs": result.refs,
+        "layersPushed": result.layers_pushed,
+        "layersReused": result.layers_reused,
+        "blobsCopied": result.blobs_copied,
+        "releases": list(result.release_ids),
+    }
+
+
+def _print_text(result: BuildResult) -> None:
+    short = result.commit[:7]
+    if result.skipped:
+        click.echo(f"{result.service} {short}: image already built; nothing rebuilt")
+    else:
+        click.echo(f"{result.service} {short}: built {result.image_id}")
+    click.echo(f"tags: {', '.join(result.tags)}")
+    if result.digest:
+        click.echo(f"digest: {result.digest}")
+        for ref in result.refs.values():
+            click.echo(f"pushed: {ref}")
+        if not result.skipped or result.blobs_copied:
+            click.echo(
+                f"layers: {result.layers_pushed} pushed, {result.layers_reused} already there, "
+                f"{result.blobs_copied} blobs copied between registries"
+            )
+    else:
+        for name in result.local_names:
+            click.echo(f"local: {name}")

@@ -1,0 +1,1 @@
+"""Real services tests start (Docker, a registry, Prometheus) and helpers around them."""
