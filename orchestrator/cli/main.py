@@ -29,9 +29,21 @@ def _register() -> None:
     from orchestrator.cli.db import db_group
     from orchestrator.cli.history import history_command
     from orchestrator.cli.render import render_command
+    from orchestrator.cli.rollout import (
+        abort_command,
+        approve_command,
+        deploy_command,
+        pause_command,
+        resume_command,
+        retry_command,
+        status_command,
+    )
     from orchestrator.cli.schema import schema_command
+    from orchestrator.cli.sim import sim_group
 
-    for command in (render_command, schema_command, db_group, history_command):
+    commands = [render_command, schema_command, db_group, history_command, sim_group, deploy_command]
+    commands += [status_command, approve_command, abort_command, pause_command, resume_command, retry_command]
+    for command in commands:
         cli.add_command(command)
 
 

@@ -1,0 +1,187 @@
+"""A small typed client over the kubernetes ApiClient: JSON in, JSON out, retries where retrying is safe.
+
+We speak the REST API directly (paths from `resources.py`) rather than through the generated per-kind
+classes: one code path serves core kinds and Istio's custom resources alike, and server-side apply is just a
+PATCH. Retries (tenacity) cover throttling (429), server errors (5xx) and dropped connections — never a 4xx,
+which means the request itself is wrong. Every write we send is idempotent (apply, merge patch with a
+resourceVersion guard, delete tolerating 404), so a retry after a lost response is safe.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import kubernetes.client
+import structlog
+import urllib3.exceptions
+from tenacity import (
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+from tenacity import Retrying as _Retrying
+
+from orchestrator.errors import OrchestratorError
+
+log = structlog.get_logger(__name__)
+
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+JSON = "application/json"
+
+
+class KubeApiError(OrchestratorError):
+    """The API server answered with an error status (after retries, when retrying made sense)."""
+
+    def __init__(self, cluster: str, status: int, reason: str, message: str, details: Any = None) -> None:
+        super().__init__(f"cluster {cluster}: {reason or status}: {message}")
+        self.cluster = cluster
+        self.status = status
+        self.reason = reason
+        self.details = details
+
+
+class ClusterUnreachableError(OrchestratorError):
+    def __init__(self, cluster: str, cause: str) -> None:
+        super().__init__(f"cluster {cluster} is unreachable: {cause}")
+        self.cluster = cluster
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, KubeApiError):
+        return exc.status == 429 or exc.status >= 500
+    return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 10
+    max_seconds: float = 30.0
+    initial_wait: float = 0.05
+    max_wait: float = 1.0
+
+
+@dataclass
+class KubeClient:
+    """One cluster's API, addressed by path; `cluster` names it in every error."""
+
+    api: kubernetes.client.ApiClient
+    cluster: str
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: tuple[float, float] = (10.0, 60.0)
+
+    def get(self, path: str, *, query: dict[str, str] | None = None) -> dict[str, Any] | None:
+        """The object at `path`, or None when it does not exist."""
+        try:
+            return self.request("GET", path, query=query)
+        except KubeApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(self, path: str, *, label_selector: str | None = None) -> list[dict[str, Any]]:
+        query = {"labelSelector": label_selector} if label_selector else None
+        body = self.request("GET", path, query=query) or {}
+        return list(body.get("items") or [])
+
+    def apply(
+        self, path: str, obj: dict[str, Any], *, field_manager: str, force: bool = True
+    ) -> dict[str, Any]:
+        query = {"fieldManager": field_manager, "force": "true" if force else "false"}
+        result = self.request("PATCH", path, query=query, body=obj, content_type=APPLY)
+        assert result is not None
+        return result
+
+    def merge_patch(self, path: str, patch: dict[str, Any], *, field_manager: str) -> dict[str, Any]:
+        result = self.request(
+            "PATCH", path, query={"fieldManager": field_manager}, body=patch, content_type=MERGE
+        )
+        assert result is not None
+        return result
+
+    def replace(self, path: str, obj: dict[str, Any], *, field_manager: str) -> dict[str, Any]:
+        """PUT: fails with 409 when obj's resourceVersion is stale (optimistic concurrency)."""
+        result = self.request("PUT", path, query={"fieldManager": field_manager}, body=obj, content_type=JSON)
+        assert result is not None
+        return result
+
+    def delete(self, path: str) -> bool:
+        """True when something was deleted; a missing object is not an error."""
+        try:
+            self.request("DELETE", path, body={"propagationPolicy": "Background"}, content_type=JSON)
+        except KubeApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+    ) -> dict[str, Any] | None:
+        retrying = _Retrying(
+            retry=retry_if_exception(_retryable),
+            stop=stop_after_attempt(self.retry.attempts) | stop_after_delay(self.retry.max_seconds),
+            wait=wait_exponential_jitter(multiplier=self.retry.initial_wait, max=self.retry.max_wait),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(self._send, method, path, query, body, content_type)
+        except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
+            raise ClusterUnreachableError(self.cluster, _describe_transport_error(exc)) from None
+
+    def _send(
+        self, method: str, path: str, query: dict[str, str] | None, body: Any, content_type: str | None
+    ) -> dict[str, Any] | None:
+        headers = {"Accept": JSON}
+        if content_type:
+            headers["Content-Type"] = content_type
+        _, url, headers, payload, _ = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list((query or {}).items()),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(
+            method, url, header_params=headers, body=payload, _request_timeout=self.timeout
+        )
+        data = response.read() if response.data is None else response.data
+        if not 200 <= response.status < 300:
+            raise _error(self.cluster, response.status, data)
+        if not data:
+            return None
+        decoded: dict[str, Any] = json.loads(data)
+        return decoded
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.info("kube_retry", cluster=self.cluster, attempt=state.attempt_number, error=str(exc))
+
+
+def _error(cluster: str, status: int, data: bytes | None) -> KubeApiError:
+    reason, message, details = "", "", None
+    try:
+        body = json.loads(data or b"{}")
+        reason, message, details = body.get("reason", ""), body.get("message", ""), body.get("details")
+    except (ValueError, AttributeError):
+        message = (data or b"").decode(errors="replace")[:200]
+    if status == 401:
+        reason, message = "Unauthorized", message or "the cluster refused the credentials"
+    return KubeApiError(cluster, status, reason, message or f"HTTP {status}", details)
+
+
+def _describe_transport_error(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    return str(reason or exc).split(": ", 1)[-1] if reason or str(exc) else type(exc).__name__

@@ -1,0 +1,589 @@
+"""The rollout state machine, in one place.
+
+Phases: Pending → Progressing ⇄ Paused → Succeeded | Aborted | RolledBack | Failed.
+
+Durability: a deployment's `current_step` is the index of the next step of its plan (`plan.py`). A step's
+completion — the new `current_step`, every cluster's weights, and the audit event — is one transaction, made
+after the step's actions took effect in the clusters. A process killed anywhere resumes at `current_step`;
+the actions are idempotent (they write only what differs from live state), so the interrupted step runs again
+without applying anything twice, and its completion is recorded exactly once.
+
+Other processes steer a running rollout through the database only: `abort` and `pause` change the phase, and
+the running engine looks at the phase before every step and while it waits.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.config import ClusterConfig, Project
+from orchestrator.config.pipeline import RollingStrategy, Strategy
+from orchestrator.errors import OrchestratorError
+from orchestrator.kube.client import KubeClient
+from orchestrator.render.engine import Renderer
+from orchestrator.render.manifests import RenderedSet, environment_hash
+from orchestrator.rollout.plan import (
+    Analyze,
+    Deploy,
+    Pause,
+    PlannedStep,
+    Promote,
+    SetHeaderRoute,
+    SetMirror,
+    SetWeight,
+    StartCanary,
+    build_plan,
+)
+from orchestrator.rollout.workload import ClusterWorkload
+from orchestrator.store import repository as repo
+from orchestrator.store.models import ACTIVE_PHASES, TERMINAL_PHASES, Phase
+from orchestrator.traffic.base import HeaderMatch
+
+log = structlog.get_logger(__name__)
+
+Connector = Callable[[ClusterConfig], KubeClient]
+Reporter = Callable[[dict[str, Any]], None]
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    message: str
+
+
+class AnalysisGate(Protocol):
+    """Runs an analysis step against the clusters of a wave; records measurements through `record`."""
+
+    def __call__(
+        self,
+        step: Analyze,
+        workloads: list[ClusterWorkload],
+        record: Callable[[str, str, dict[str, Any]], None],
+        should_stop: Callable[[], bool],
+    ) -> GateResult: ...
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    service: str
+    environment: str
+    git_commit: str
+    image: str | None = None
+    digest: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    strategy: str | None = None  # force a strategy by name ("rolling"); default: the pipeline's
+    actor: str | None = None
+
+
+class RolloutError(OrchestratorError):
+    pass
+
+
+class StepFailedError(RolloutError):
+    def __init__(self, message: str, cluster: str | None = None) -> None:
+        super().__init__(message)
+        self.cluster = cluster
+
+
+def _strategy_for(project: Project, config: dict[str, Any]) -> Strategy:
+    pipeline = project.pipeline(config["service"])
+    if config.get("strategy") == "rolling":
+        return Strategy(rolling=RollingStrategy())
+    return pipeline.strategy
+
+
+class RolloutEngine:
+    def __init__(
+        self,
+        project: Project,
+        sessions: sessionmaker[Session],
+        *,
+        connect: Connector,
+        clock: Clock | None = None,
+        analysis: AnalysisGate | None = None,
+        report: Reporter | None = None,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self.project = project
+        self.sessions = sessions
+        self.connect = connect
+        self.clock = clock or SystemClock()
+        self.analysis = analysis
+        self.report = report or (lambda event: None)
+        self.poll_interval = poll_interval
+        self.renderer = Renderer(project)
+        self._clients: dict[str, KubeClient] = {}
+
+    # --- creating -----------------------------------------------------------------------------------------
+
+    def render(self, config: dict[str, Any]) -> list[RenderedSet]:
+        pipeline = self.project.pipeline(config["service"])
+        environment = self.project.environment(config["environment"])
+        return self.renderer.render_environment(
+            pipeline,
+            environment,
+            overrides=config.get("overrides") or {},
+            image=config.get("image"),
+            digest=config.get("digest"),
+        )
+
+    def create(self, request: DeployRequest) -> uuid.UUID:
+        """Render (validating everything before any cluster is touched), record the release and a Pending
+        deployment. Bad configuration raises ConfigError here, and nothing is recorded."""
+        config: dict[str, Any] = {
+            "service": request.service,
+            "environment": request.environment,
+            "image": request.image,
+            "digest": request.digest,
+            "overrides": request.overrides,
+            "strategy": request.strategy,
+        }
+        environment = self.project.environment(request.environment)
+        strategy = _strategy_for(self.project, config)
+        sets = self.render(config)
+        self._validate_analysis(strategy)
+        with self.sessions.begin() as session:
+            release = repo.get_or_create_release(
+                session,
+                service=request.service,
+                git_commit=request.git_commit,
+                image_repository=sets[0].image.split("@")[0].rsplit(":", 1)[0],
+                image_digest=request.digest,
+                image_tag=None if request.digest else _tag_of(sets[0].image),
+                manifest_hash=environment_hash(sets),
+                created_by=request.actor,
+            )
+            placements = [
+                repo.ClusterPlacement(c.name, c.cloud, c.region, wave)
+                for wave, clusters in enumerate(environment.rollout_waves())
+                for c in clusters
+            ]
+            deployment = repo.create_deployment(
+                session,
+                release=release,
+                environment=request.environment,
+                strategy=strategy.name,
+                clusters=placements,
+                actor=request.actor,
+                config=config,
+            )
+            return deployment.id
+
+    def _validate_analysis(self, strategy: Strategy) -> None:
+        from orchestrator.rollout.gates import validate_strategy_analysis
+
+        validate_strategy_analysis(self.project, strategy)
+
+    # --- running ------------------------------------------------------------------------------------------
+
+    def run(self, deployment_id: uuid.UUID) -> Phase:
+        """Drive the deployment from its current step until it finishes, pauses, or is stopped."""
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            if Phase(deployment.phase) in TERMINAL_PHASES:
+                return Phase(deployment.phase)
+            config = dict(deployment.config or {})
+            if Phase(deployment.phase) is Phase.PENDING or (
+                Phase(deployment.phase) is Phase.PAUSED and config.get("resume_requested")
+            ):
+                config.pop("resume_requested", None)
+                deployment.config = config
+                repo.set_phase(session, deployment, Phase.PROGRESSING, actor=deployment.actor)
+            elif Phase(deployment.phase) is Phase.PAUSED:
+                return Phase.PAUSED
+            release_hash = deployment.release.manifest_hash
+        sets = {s.cluster: s for s in self.render(config)}
+        if environment_hash(sets.values()) != release_hash:
+            return self._fail(
+                deployment_id,
+                "the configuration changed since this deployment was created; its release can no longer be "
+                "rendered identically (deploy again to roll out the new configuration)",
+                rollback=True,
+                sets=sets,
+            )
+        environment = self.project.environment(config["environment"])
+        plan = build_plan(_strategy_for(self.project, config), environment)
+        try:
+            workloads = {
+                name: ClusterWorkload(self._client(environment.cluster(name)), sets[name]) for name in sets
+            }
+        except OrchestratorError as exc:
+            return self._fail(deployment_id, str(exc), rollback=True, sets=sets)
+        while True:
+            with self.sessions.begin() as session:
+                deployment = repo.get_deployment(session, deployment_id)
+                phase = Phase(deployment.phase)
+                index = deployment.current_step
+                full = bool((deployment.config or {}).get("full_promotion"))
+            if phase is Phase.ABORTED:
+                self._rollback(workloads.values())
+                return phase
+            if phase is not Phase.PROGRESSING:
+                return phase
+            if index >= len(plan):
+                return self._succeed(deployment_id, workloads)
+            step = plan[index]
+            if full and not isinstance(step.action, StartCanary | Deploy | Promote):
+                self._complete(deployment_id, step, workloads, {}, skipped=True)
+                continue
+            try:
+                outcome = self._execute(deployment_id, step, workloads)
+            except StepFailedError as exc:
+                touched = [workloads[c] for s in plan[: index + 1] for c in s.clusters]
+                return self._fail(
+                    deployment_id, str(exc), rollback=True, workloads=_unique(touched), step=step
+                )
+            except OrchestratorError as exc:
+                touched = [workloads[c] for s in plan[: index + 1] for c in s.clusters]
+                return self._fail(
+                    deployment_id, str(exc), rollback=True, workloads=_unique(touched), step=step
+                )
+            if outcome is not None:
+                return outcome
+
+    def _execute(
+        self, deployment_id: uuid.UUID, step: PlannedStep, workloads: dict[str, ClusterWorkload]
+    ) -> Phase | None:
+        """Run one step; returns a phase when the rollout must stop here (paused or aborted)."""
+        started_at = self._mark_started(deployment_id, step)
+        self.report({"type": "step", "step": step.index, "label": step.label})
+        action = step.action
+        targets = [workloads[c] for c in step.clusters]
+        if isinstance(action, Pause):
+            if action.duration is None:
+                with self.sessions.begin() as session:
+                    deployment = repo.get_deployment(session, deployment_id)
+                    repo.set_phase(
+                        session,
+                        deployment,
+                        Phase.PAUSED,
+                        message=f"paused at step {step.index}: waiting for approval",
+                        step=step.index,
+                    )
+                self.report({"type": "paused", "step": step.index})
+                return Phase.PAUSED
+            stopped = self._wait_until(deployment_id, started_at + action.duration)
+            if stopped is not None:
+                return stopped
+            self._complete(deployment_id, step, workloads, {})
+            return None
+        if isinstance(action, Analyze):
+            if self.analysis is None:
+                raise RolloutError("this rollout has an analysis step but no analysis provider is configured")
+            result = self.analysis(
+                action,
+                targets,
+                lambda cluster, message, data: self._record(deployment_id, step, cluster, message, data),
+                lambda: self._phase(deployment_id) is not Phase.PROGRESSING,
+            )
+            if self._phase(deployment_id) is not Phase.PROGRESSING:
+                return None  # aborted or paused meanwhile: the loop decides
+            if not result.passed:
+                raise StepFailedError(f"analysis failed at step {step.index}: {result.message}")
+            self._complete(deployment_id, step, workloads, {}, message=result.message)
+            return None
+        operation = _operation(action)
+        writes = self._in_parallel(targets, operation)
+        self._complete(deployment_id, step, workloads, writes)
+        return None
+
+    def _in_parallel(
+        self, targets: list[ClusterWorkload], operation: Callable[[ClusterWorkload], int]
+    ) -> dict[str, int]:
+        def run(workload: ClusterWorkload) -> tuple[str, int]:
+            return workload.rendered.cluster, operation(workload)
+
+        with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
+            futures = [pool.submit(run, w) for w in targets]
+            results: dict[str, int] = {}
+            errors: list[str] = []
+            for future in futures:
+                try:
+                    cluster, writes = future.result()
+                    results[cluster] = writes
+                except OrchestratorError as exc:
+                    errors.append(str(exc))
+            if errors:
+                raise StepFailedError("; ".join(errors))
+            return results
+
+    # --- recording ----------------------------------------------------------------------------------------
+
+    def _mark_started(self, deployment_id: uuid.UUID, step: PlannedStep) -> float:
+        """Record the start of a step once; a resumed step keeps its first start time (a pause resumes)."""
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            for event in reversed(repo.events_for(session, deployment_id)):
+                if event.type == "step_started" and event.step == step.index:
+                    return _timestamp(event.created_at)
+                if event.type in ("step_completed", "step_started"):
+                    break
+            event = repo.append_event(session, deployment, "step_started", step.label, step=step.index)
+            return _timestamp(event.created_at)
+
+    def _complete(
+        self,
+        deployment_id: uuid.UUID,
+        step: PlannedStep,
+        workloads: dict[str, ClusterWorkload],
+        writes: dict[str, int],
+        *,
+        skipped: bool = False,
+        message: str | None = None,
+    ) -> None:
+        action = step.action
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            if deployment.current_step != step.index:
+                return  # someone (approve, a resumed twin) already moved past it
+            for name in step.clusters:
+                if isinstance(action, SetWeight):
+                    repo.upsert_cluster_deployment(
+                        session, deployment, name, canary_weight=action.weight, phase=Phase.PROGRESSING
+                    )
+                elif isinstance(action, StartCanary):
+                    repo.upsert_cluster_deployment(
+                        session, deployment, name, canary_weight=0, phase=Phase.PROGRESSING
+                    )
+                elif isinstance(action, Promote | Deploy):
+                    repo.upsert_cluster_deployment(
+                        session, deployment, name, canary_weight=0, phase=Phase.SUCCEEDED
+                    )
+            deployment.current_step = step.index + 1
+            text = ("skipped (full promotion): " if skipped else "") + (message or step.label)
+            repo.append_event(
+                session,
+                deployment,
+                "step_completed",
+                text,
+                step=step.index,
+                data={"writes": writes, "skipped": skipped},
+            )
+        self.report({"type": "step_completed", "step": step.index, "label": step.label, "writes": writes})
+
+    def _record(
+        self, deployment_id: uuid.UUID, step: PlannedStep, cluster: str, message: str, data: dict[str, Any]
+    ) -> None:
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            repo.append_event(
+                session, deployment, "measurement", message, step=step.index, cluster=cluster, data=data
+            )
+        self.report({"type": "measurement", "cluster": cluster, "message": message, **data})
+
+    def _phase(self, deployment_id: uuid.UUID) -> Phase:
+        with self.sessions.begin() as session:
+            return Phase(repo.get_deployment(session, deployment_id).phase)
+
+    def _wait_until(self, deployment_id: uuid.UUID, until: float) -> Phase | None:
+        while True:
+            phase = self._phase(deployment_id)
+            if phase is not Phase.PROGRESSING:
+                return phase
+            with self.sessions.begin() as session:
+                if (repo.get_deployment(session, deployment_id).config or {}).get("full_promotion"):
+                    return None
+            remaining = until - self.clock.now()
+            if remaining <= 0:
+                return None
+            self.clock.sleep(min(self.poll_interval, remaining))
+
+    # --- endings ------------------------------------------------------------------------------------------
+
+    def _succeed(self, deployment_id: uuid.UUID, workloads: dict[str, ClusterWorkload]) -> Phase:
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            for name in workloads:
+                repo.upsert_cluster_deployment(
+                    session, deployment, name, canary_weight=0, phase=Phase.SUCCEEDED
+                )
+            repo.set_phase(session, deployment, Phase.SUCCEEDED, message="rolled out to every cluster")
+        self.report({"type": "finished", "phase": Phase.SUCCEEDED.value})
+        return Phase.SUCCEEDED
+
+    def _fail(
+        self,
+        deployment_id: uuid.UUID,
+        reason: str,
+        *,
+        rollback: bool,
+        sets: dict[str, RenderedSet] | None = None,
+        workloads: list[ClusterWorkload] | None = None,
+        step: PlannedStep | None = None,
+    ) -> Phase:
+        log.warning("rollout_failed", deployment=str(deployment_id), reason=reason)
+        self.report({"type": "failed", "reason": reason})
+        rolled_back: list[str] = []
+        rollback_errors: list[str] = []
+        if rollback and workloads:
+            rolled_back, rollback_errors = self._rollback(workloads)
+        phase = Phase.ROLLED_BACK if rolled_back and not rollback_errors else Phase.FAILED
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            if Phase(deployment.phase) is Phase.PENDING:
+                repo.set_phase(session, deployment, Phase.PROGRESSING)
+            for name in rolled_back:
+                repo.upsert_cluster_deployment(
+                    session, deployment, name, canary_weight=0, phase=Phase.ROLLED_BACK
+                )
+            for error in rollback_errors:
+                repo.append_event(session, deployment, "rollback_failed", error)
+            deployment.reason = reason
+            message = reason if not rolled_back else f"{reason}; rolled back {', '.join(rolled_back)}"
+            repo.set_phase(session, deployment, phase, message=message, step=step.index if step else None)
+        self.report({"type": "finished", "phase": phase.value, "reason": reason, "rolled_back": rolled_back})
+        return phase
+
+    def _rollback(self, workloads: Any) -> tuple[list[str], list[str]]:
+        done: list[str] = []
+        errors: list[str] = []
+        for workload in workloads:
+            try:
+                workload.rollback()
+                done.append(workload.rendered.cluster)
+            except OrchestratorError as exc:
+                errors.append(f"rollback of cluster {workload.rendered.cluster} failed: {exc}")
+        return done, errors
+
+    def _client(self, cluster: ClusterConfig) -> KubeClient:
+        if cluster.name not in self._clients:
+            self._clients[cluster.name] = self.connect(cluster)
+        return self._clients[cluster.name]
+
+    # --- manual control -----------------------------------------------------------------------------------
+
+    def approve(self, deployment_id: uuid.UUID, *, full: bool = False, actor: str | None = None) -> None:
+        """Go past the pause the rollout waits at (or, with full, skip every remaining step)."""
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            phase = Phase(deployment.phase)
+            if phase not in ACTIVE_PHASES:
+                raise RolloutError(
+                    f"deployment {deployment.id} is {phase.value}; only a running rollout is approved"
+                )
+            config = dict(deployment.config or {})
+            if full:
+                config["full_promotion"] = True
+            if phase is Phase.PAUSED:
+                config["resume_requested"] = True
+                step = deployment.current_step
+                repo.append_event(
+                    session,
+                    deployment,
+                    "approved",
+                    "approved" + (" (full)" if full else ""),
+                    step=step,
+                    actor=actor,
+                )
+                deployment.current_step = step + 1
+            else:
+                repo.append_event(session, deployment, "approved", "full promotion requested", actor=actor)
+            deployment.config = config
+
+    def pause(self, deployment_id: uuid.UUID, *, actor: str | None = None) -> None:
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            if Phase(deployment.phase) is not Phase.PROGRESSING:
+                raise RolloutError(
+                    f"deployment {deployment.id} is {deployment.phase}; only a progressing one pauses"
+                )
+            repo.set_phase(session, deployment, Phase.PAUSED, message="paused by hand", actor=actor)
+
+    def resume(self, deployment_id: uuid.UUID, *, actor: str | None = None) -> None:
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            if Phase(deployment.phase) not in (Phase.PAUSED, Phase.PROGRESSING, Phase.PENDING):
+                raise RolloutError(
+                    f"deployment {deployment.id} is {deployment.phase}; there is nothing to resume"
+                )
+            config = dict(deployment.config or {})
+            config["resume_requested"] = True
+            deployment.config = config
+            repo.append_event(session, deployment, "resumed", "resumed", actor=actor)
+
+    def abort(self, deployment_id: uuid.UUID, *, actor: str | None = None) -> list[str]:
+        """Stop the rollout and put every cluster back on stable; returns the clusters rolled back."""
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            if Phase(deployment.phase) in TERMINAL_PHASES:
+                raise RolloutError(f"deployment {deployment.id} already finished ({deployment.phase})")
+            config = dict(deployment.config or {})
+            if Phase(deployment.phase) is Phase.PENDING:
+                repo.set_phase(session, deployment, Phase.PROGRESSING, actor=actor)
+            repo.set_phase(session, deployment, Phase.ABORTED, message="aborted by hand", actor=actor)
+        sets = {s.cluster: s for s in self.render(config)}
+        environment = self.project.environment(config["environment"])
+        workloads = [ClusterWorkload(self._client(environment.cluster(n)), s) for n, s in sets.items()]
+        done, errors = self._rollback(workloads)
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            for name in done:
+                repo.upsert_cluster_deployment(
+                    session, deployment, name, canary_weight=0, phase=Phase.ABORTED
+                )
+            for error in errors:
+                repo.append_event(session, deployment, "rollback_failed", error, actor=actor)
+        if errors:
+            raise RolloutError("; ".join(errors))
+        return done
+
+
+def _operation(action: Any) -> Callable[[ClusterWorkload], int]:
+    if isinstance(action, Deploy):
+        return lambda w: w.deploy()
+    if isinstance(action, StartCanary):
+        return lambda w: w.start_canary()
+    if isinstance(action, SetWeight):
+        weight = action.weight
+        return lambda w: w.set_weight(weight)
+    if isinstance(action, Promote):
+        return lambda w: w.promote()
+    if isinstance(action, SetHeaderRoute):
+        matches = [HeaderMatch(name, kind, value) for name, kind, value in action.matches]
+        name = action.name
+        return lambda w: int(w.router.set_header_route(name, matches))
+    if isinstance(action, SetMirror):
+        mirror, percentage = action.name, action.percentage
+        return lambda w: int(w.router.set_mirror(mirror, percentage))
+    raise TypeError(f"no operation for {action!r}")
+
+
+def _unique(workloads: list[ClusterWorkload]) -> list[ClusterWorkload]:
+    seen: dict[str, ClusterWorkload] = {}
+    for workload in workloads:
+        seen.setdefault(workload.rendered.cluster, workload)
+    return list(seen.values())
+
+
+def _timestamp(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def _tag_of(image: str) -> str | None:
+    if "@" in image:
+        return None
+    last = image.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else "latest"

@@ -1,0 +1,168 @@
+"""What one rollout does inside one cluster: deploy, start a canary, promote it, roll it back.
+
+Every operation is idempotent: it compares with what is live and writes only the difference, so a rollout
+resumed after a crash can run its current step again without applying anything twice.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.kube.apply import apply_object, apply_objects
+from orchestrator.kube.client import KubeClient
+from orchestrator.kube.prune import prune
+from orchestrator.kube.resources import RESOURCE_TYPES
+from orchestrator.kube.wait import wait_for_deployment
+from orchestrator.render.manifests import RenderedSet
+from orchestrator.traffic.istio import IstioRouter
+
+DEPLOYMENT = RESOURCE_TYPES[("apps/v1", "Deployment")]
+CANARY_SUFFIX = "-canary"
+
+
+@dataclass
+class ClusterWorkload:
+    """One service's rendered set in one cluster, and the client to reach it."""
+
+    client: KubeClient
+    rendered: RenderedSet
+    wait_timeout: float = 300.0
+
+    @property
+    def service(self) -> str:
+        return self.rendered.service
+
+    @property
+    def namespace(self) -> str:
+        return self.rendered.namespace
+
+    @property
+    def canary_name(self) -> str:
+        return self.service + CANARY_SUFFIX
+
+    @property
+    def router(self) -> IstioRouter:
+        return IstioRouter(self.client, namespace=self.namespace, service=self.service)
+
+    # --- reading ---------------------------------------------------------------------------------------
+
+    def _rendered(self, kind: str, name: str) -> dict[str, Any]:
+        for obj in self.rendered.objects:
+            if obj["kind"] == kind and obj["metadata"]["name"] == name:
+                return obj
+        raise LookupError(f"{kind}/{name} is not in the rendered set of {self.service}")
+
+    def stable_version(self) -> str | None:
+        """The version label the live stable Deployment runs, or None when there is none yet."""
+        live = self.client.get(DEPLOYMENT.object_path(self.namespace, self.service))
+        if live is None:
+            return None
+        labels = live["spec"]["template"]["metadata"].get("labels") or {}
+        return labels.get("version")
+
+    def in_sync(self) -> bool:
+        return self.stable_version() == self.rendered.version
+
+    # --- operations ------------------------------------------------------------------------------------
+
+    def deploy(self) -> int:
+        """Apply everything, wait for the Deployment, prune leftovers. Returns the number of writes."""
+        result = apply_objects(self.client, self.rendered.objects, namespace=self.namespace)
+        wait_for_deployment(self.client, self.namespace, self.service, timeout=self.wait_timeout)
+        deleted = prune(
+            self.client,
+            service=self.service,
+            namespace=self.namespace,
+            keep=self.rendered.objects,
+            also_keep=[("Deployment", self.canary_name)],
+        )
+        return result.writes + len(deleted)
+
+    def start_canary(self) -> int:
+        """Canary Deployment up and ready, canary subset pointing at it, 0 % traffic to it.
+
+        With no stable version live (a first deployment) or the rendered version already stable, there is
+        nothing to compare against: the set is simply deployed (writing nothing when it is in sync).
+        """
+        stable = self.stable_version()
+        if stable is None or stable == self.rendered.version:
+            return self.deploy()
+        writes = 0
+        supporting = [o for o in self.rendered.objects if not _engine_managed(o, self.service)]
+        writes += apply_objects(self.client, supporting, namespace=self.namespace).writes
+        outcome, _ = apply_object(self.client, canary_deployment(self._rendered("Deployment", self.service)))
+        writes += outcome != "unchanged"
+        wait_for_deployment(self.client, self.namespace, self.canary_name, timeout=self.wait_timeout)
+        writes += self.router.set_weight(0)
+        writes += self.router.set_canary_version(self.rendered.version)
+        return writes
+
+    def set_weight(self, weight: int) -> int:
+        return int(self.router.set_weight(weight))
+
+    def promote(self) -> int:
+        """Stable becomes the new version: update it while the canary serves, then move traffic back."""
+        writes = self.router.set_weight(100) if self._has_canary() else 0
+        outcome, _ = apply_object(self.client, self._rendered("Deployment", self.service))
+        writes += outcome != "unchanged"
+        wait_for_deployment(self.client, self.namespace, self.service, timeout=self.wait_timeout)
+        # The rendered DestinationRule and VirtualService are the at-rest state: both subsets on the new
+        # version, all traffic on stable, no header routes or mirrors.
+        writes += self.router.remove_managed_routes()
+        for kind in ("DestinationRule", "VirtualService"):
+            outcome, _ = apply_object(self.client, self._rendered(kind, self.service))
+            writes += outcome != "unchanged"
+        writes += self.router.set_weight(0)
+        writes += self._scale_canary(0)
+        return int(writes) + self.deploy()
+
+    def rollback(self) -> int:
+        """All traffic to stable, the canary subset back on stable pods, the canary scaled to zero."""
+        writes = 0
+        stable = self.stable_version()
+        if self.client.get(self.router.vs_path) is not None:
+            writes += self.router.remove_managed_routes()
+            writes += self.router.set_weight(0)
+        if stable is not None and self.client.get(self.router.dr_path) is not None:
+            writes += self.router.set_canary_version(stable)
+        writes += self._scale_canary(0)
+        return int(writes)
+
+    def canary_weight(self) -> int:
+        if self.client.get(self.router.vs_path) is None:
+            return 0
+        return self.router.current_weight()
+
+    def _has_canary(self) -> bool:
+        return self.client.get(DEPLOYMENT.object_path(self.namespace, self.canary_name)) is not None
+
+    def _scale_canary(self, replicas: int) -> int:
+        path = DEPLOYMENT.object_path(self.namespace, self.canary_name)
+        live = self.client.get(path)
+        if live is None or live["spec"].get("replicas") == replicas:
+            return 0
+        self.client.merge_patch(path, {"spec": {"replicas": replicas}}, field_manager="addtocloud-rollout")
+        return 1
+
+
+def _engine_managed(obj: dict[str, Any], service: str) -> bool:
+    if obj["metadata"]["name"] != service:
+        return False
+    return obj["kind"] in ("Deployment", "DestinationRule", "VirtualService")
+
+
+def canary_deployment(stable: dict[str, Any]) -> dict[str, Any]:
+    """The canary twin of a rendered Deployment: its own name and instance label (selectors never overlap)."""
+    canary = copy.deepcopy(stable)
+    name = stable["metadata"]["name"] + CANARY_SUFFIX
+    canary["metadata"]["name"] = name
+    for labels in (
+        canary["metadata"].setdefault("labels", {}),
+        canary["spec"]["selector"]["matchLabels"],
+        canary["spec"]["template"]["metadata"].setdefault("labels", {}),
+    ):
+        labels["app.kubernetes.io/instance"] = name
+    canary["metadata"]["labels"]["addtocloud.io/track"] = "canary"
+    return canary

@@ -1,0 +1,42 @@
+"""Wiring for commands that roll out: the state store, cluster connections, and the rollout engine.
+
+Kept out of `cli/` so the server's workers assemble an engine the same way.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.clusters.connect import connect
+from orchestrator.config import ClusterConfig, Project
+from orchestrator.kube.client import KubeClient
+from orchestrator.rollout.engine import AnalysisGate, Reporter, RolloutEngine
+from orchestrator.store import db
+
+
+def open_store(url: str) -> sessionmaker[Session]:
+    """Sessions on the state database. The embedded SQLite default is created or migrated on first use;
+    a shared database (Postgres) must be migrated on purpose with `orchestrator db upgrade`."""
+    engine = db.make_engine(url)
+    if engine.dialect.name == "sqlite":
+        if db.current_revision(engine) != db.head_revision():
+            db.upgrade(url)
+    else:
+        db.check_schema(engine)
+    return db.session_factory(engine)
+
+
+def connect_cluster(cluster: ClusterConfig) -> KubeClient:
+    return KubeClient(connect(cluster.target, name=cluster.name), cluster=cluster.name)
+
+
+def rollout_engine(
+    project: Project,
+    database_url: str,
+    *,
+    report: Reporter | None = None,
+    analysis: AnalysisGate | None = None,
+) -> RolloutEngine:
+    return RolloutEngine(
+        project, open_store(database_url), connect=connect_cluster, analysis=analysis, report=report
+    )

@@ -1,0 +1,3 @@
+from tests.integration.rollout_fixtures import engine, estate, sessions, sim
+
+__all__ = ["engine", "estate", "sessions", "sim"]

@@ -1,0 +1,65 @@
+"""Fixtures for rollout tests: three emulated clusters, a private store, an engine wired to both."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import kubernetes.client
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.config import ClusterConfig, Project
+from orchestrator.kube.client import KubeClient, RetryPolicy
+from orchestrator.rollout.engine import RolloutEngine
+from orchestrator.runtime import open_store
+from orchestrator.sim.server import SimServer
+from tests.helpers import copy_estate
+
+FAST_CANARY = """strategy:
+  canary:
+    steps:
+      - setWeight: 10
+      - pause: {duration: 0.2s}
+      - setWeight: 50
+      - pause: {duration: 0.2s}
+"""
+
+
+def sim_client(sim: SimServer, cluster: str, *, retry: RetryPolicy | None = None) -> KubeClient:
+    config = kubernetes.client.Configuration()
+    config.host = sim.endpoint(cluster)
+    config.ssl_ca_cert = str(sim.ca_path)
+    config.api_key = {"BearerToken": sim.token}
+    config.api_key_prefix = {"BearerToken": "Bearer"}
+    return KubeClient(kubernetes.client.ApiClient(config), cluster=cluster, retry=retry or RetryPolicy())
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[SimServer]:
+    with SimServer(clusters=("aws", "azure", "gcp"), state_dir=tmp_path / "sim", ready_delay=0.1) as server:
+        yield server
+
+
+@pytest.fixture
+def estate(tmp_path: Path) -> Project:
+    root = copy_estate(tmp_path / "estate")
+    for service in ("api", "frontend"):
+        path = root / "pipelines" / f"{service}.yaml"
+        text = path.read_text()
+        path.write_text(re.sub(r"strategy:\n(  .*\n|    .*\n)+", FAST_CANARY, text))
+    return Project(root)
+
+
+@pytest.fixture
+def sessions(tmp_path: Path) -> sessionmaker[Session]:
+    return open_store(f"sqlite:///{tmp_path / 'state.db'}")
+
+
+@pytest.fixture
+def engine(estate: Project, sessions: sessionmaker[Session], sim: SimServer) -> RolloutEngine:
+    def connect(cluster: ClusterConfig) -> KubeClient:
+        return sim_client(sim, cluster.name)
+
+    return RolloutEngine(estate, sessions, connect=connect, poll_interval=0.05)
