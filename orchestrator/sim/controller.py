@@ -356,6 +356,7 @@ class DeploymentController:
                     {
                         "name": c["name"],
                         "image": c.get("image", ""),
+                        "imageID": "",
                         "ready": False,
                         "started": False,
                         "restartCount": 0,
@@ -404,6 +405,7 @@ class DeploymentController:
                 {
                     "name": c["name"],
                     "image": c.get("image", ""),
+                    "imageID": "",
                     "ready": False,
                     "started": False,
                     "restartCount": restarts,
@@ -424,6 +426,7 @@ class DeploymentController:
                 {
                     "name": c["name"],
                     "image": c.get("image", ""),
+                    "imageID": "",
                     "ready": ready,
                     "started": True,
                     "restartCount": 0,
