@@ -91,7 +91,9 @@ class SimTarget(_TargetModel):
     type: Literal["sim"] = "sim"
     cluster: str = Field(min_length=1, description="emulated cluster name: aws, azure, gcp, ...")
     state_dir: str | None = Field(
-        default=None, description="where the running sim keeps its state; default: the sim's own default"
+        default=None,
+        description="the orchestrator state folder holding the running sim (sim/state.json in it); "
+        "default: $ORCHESTRATOR_STATE_DIR, else ./.orchestrator",
     )
 
     def describe(self) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import trustme
@@ -90,7 +90,7 @@ class FakeHTTPSServer:
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
-    def start(self) -> FakeHTTPSServer:
+    def start(self) -> Self:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
@@ -114,7 +114,7 @@ class FakeHTTPSServer:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
 
-    def __enter__(self) -> FakeHTTPSServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -78,7 +78,7 @@ def _kubeconfig(sim: SimServer, user: dict[str, Any]) -> bytes:
 @pytest.fixture
 def local_accounts_cluster(azure: FakeAzure, sim: SimServer) -> AksTarget:
     azure.add_managed_cluster(SUBSCRIPTION, RESOURCE_GROUP, "prod", _kubeconfig(sim, {"token": STATIC_TOKEN}))
-    return AksTarget(cluster="prod", resourceGroup=RESOURCE_GROUP, baseUrl=azure.url)
+    return AksTarget(cluster="prod", resource_group=RESOURCE_GROUP, base_url=azure.url)
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def entra_cluster(azure: FakeAzure, sim: SimServer) -> AksTarget:
         ],
     }
     azure.add_managed_cluster(SUBSCRIPTION, RESOURCE_GROUP, "prod-aad", _kubeconfig(sim, {"exec": kubelogin}))
-    return AksTarget(cluster="prod-aad", resourceGroup=RESOURCE_GROUP, baseUrl=azure.url)
+    return AksTarget(cluster="prod-aad", resource_group=RESOURCE_GROUP, base_url=azure.url)
 
 
 def test_a_local_accounts_cluster_is_reached_with_the_kubeconfig_token(
@@ -106,7 +106,9 @@ def test_a_local_accounts_cluster_is_reached_with_the_kubeconfig_token(
     api = connect(local_accounts_cluster, name="prod-azure")
 
     assert api.configuration.host == sim.endpoint("azure")
-    assert "default" in [ns.metadata.name for ns in kubernetes.client.CoreV1Api(api).list_namespace().items]
+    assert "default" in [
+        ns.metadata.name for ns in kubernetes.client.CoreV1Api(api).list_namespace().items if ns.metadata
+    ]
     arm_calls = [r for r in azure.requests if r.path.endswith("/listClusterUserCredential")]
     assert len(arm_calls) == 1
     assert arm_calls[0].path == (
@@ -172,7 +174,7 @@ def test_a_kubeconfig_token_the_cluster_refuses_is_reported(azure: FakeAzure, si
 
     with pytest.raises(ClusterConnectionError) as caught:
         connect(
-            AksTarget(cluster="stale", resourceGroup=RESOURCE_GROUP, baseUrl=azure.url), name="prod-azure"
+            AksTarget(cluster="stale", resource_group=RESOURCE_GROUP, base_url=azure.url), name="prod-azure"
         )
 
     assert "rejected our credentials (401 Unauthorized)" in str(caught.value)

@@ -66,7 +66,7 @@ def target(moto: MotoServer, sim: SimServer) -> EksTarget:
         resourcesVpcConfig={"subnetIds": ["subnet-1", "subnet-2"]},
     )
     point_eks_cluster_at("demo", region=REGION, endpoint=sim.endpoint("aws"), ca_pem=sim.ca_path.read_bytes())
-    return EksTarget(cluster="demo", region=REGION, endpointUrl=moto.url)
+    return EksTarget(cluster="demo", region=REGION, endpoint_url=moto.url)
 
 
 def test_connects_with_a_presigned_sts_token_the_cluster_verifies(
@@ -74,7 +74,9 @@ def test_connects_with_a_presigned_sts_token_the_cluster_verifies(
 ) -> None:
     api = connect(target, name="prod-aws")
 
-    names = [ns.metadata.name for ns in kubernetes.client.CoreV1Api(api).list_namespace().items]
+    names = [
+        ns.metadata.name for ns in kubernetes.client.CoreV1Api(api).list_namespace().items if ns.metadata
+    ]
     assert "default" in names
     assert verifier.rejected == []
     assert (

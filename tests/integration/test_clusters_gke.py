@@ -55,7 +55,7 @@ def target(google: FakeGoogleCloud, sim: SimServer, key_file: Path) -> GkeTarget
     # GKE reports the endpoint as a bare address and the CA as base64 PEM.
     endpoint = sim.endpoint("gcp").removeprefix("https://")
     google.add_cluster(PROJECT, LOCATION, "prod", endpoint=endpoint, ca_pem=sim.ca_path.read_bytes())
-    return GkeTarget(cluster="prod", project=PROJECT, location=LOCATION, apiEndpoint=google.url)
+    return GkeTarget(cluster="prod", project=PROJECT, location=LOCATION, api_endpoint=google.url)
 
 
 def _gke_calls(google: FakeGoogleCloud) -> list[Any]:
@@ -68,7 +68,9 @@ def test_connects_with_a_google_access_token_the_cluster_accepts(
     api = connect(target, name="prod-gcp")
 
     assert api.configuration.host == sim.endpoint("gcp")
-    assert "default" in [ns.metadata.name for ns in kubernetes.client.CoreV1Api(api).list_namespace().items]
+    assert "default" in [
+        ns.metadata.name for ns in kubernetes.client.CoreV1Api(api).list_namespace().items if ns.metadata
+    ]
     token = api.configuration.api_key["BearerToken"].removeprefix("Bearer ")
     assert google.issued[token].email == "deployer@demo-project.iam.gserviceaccount.com"
     assert [r.path for r in _gke_calls(google)] == [

@@ -42,7 +42,9 @@ def test_a_named_context_reaches_that_cluster_with_its_token(sim: SimServer) -> 
     api = connect(target, name="dev-azure")
 
     assert api.configuration.host == sim.endpoint("azure")
-    names = [ns.metadata.name for ns in kubernetes.client.CoreV1Api(api).list_namespace().items]
+    names = [
+        ns.metadata.name for ns in kubernetes.client.CoreV1Api(api).list_namespace().items if ns.metadata
+    ]
     assert "default" in names
     # the probe and the list reached the azure cluster, authenticated; the aws cluster saw nothing
     assert [e.status for e in sim.cluster("azure").request_log.entries()] == [200, 200]
