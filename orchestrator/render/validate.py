@@ -19,7 +19,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from importlib.util import find_spec
@@ -169,15 +169,11 @@ def _schema_sources() -> dict[tuple[str, str], Callable[[], dict[str, Any]]]:
             continue
         gvk = gvks[0]
         api_version = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
-        sources[(api_version, gvk["kind"])] = _bind(_kubernetes_kind_schema, definition_name)
+        sources[(api_version, gvk["kind"])] = partial(_kubernetes_kind_schema, definition_name)
     for path in sorted(_ISTIO_DIR.glob("*/*/*.json")):
         api_version = f"{path.parent.parent.name}/{path.parent.name}"
-        sources[(api_version, path.stem)] = _bind(_crd_kind_schema, str(path))
+        sources[(api_version, path.stem)] = partial(_crd_kind_schema, path)
     return sources
-
-
-def _bind(build: Callable[[str], dict[str, Any]], argument: str) -> Callable[[], dict[str, Any]]:
-    return lambda: build(argument)
 
 
 def _kubernetes_kind_schema(definition_name: str) -> dict[str, Any]:
@@ -186,8 +182,8 @@ def _kubernetes_kind_schema(definition_name: str) -> dict[str, Any]:
     return _with_definitions(root, definitions)
 
 
-def _crd_kind_schema(path: str) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as handle:
+def _crd_kind_schema(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
         raw: dict[str, Any] = json.load(handle)
     # The CRD schema refers to ObjectMeta by a name of its generator's; use the real, strict one.
     raw["properties"]["metadata"] = {"$ref": f"#/$defs/{_OBJECT_META}"}
@@ -464,6 +460,11 @@ def _object_check(
     lookup = properties.get
     dict_allowed = not types or "object" in types
     other_check = None if others is None else _member_check(others)
+    plain = dict_allowed and not required and not extras
+    if plain and others is None:
+        return _closed_object_check(type_ok, lookup)
+    if plain and not properties and isinstance(others, tuple):
+        return _string_map_check(type_ok, others)
 
     def check(value: Any) -> bool:
         if isinstance(value, dict):
@@ -488,6 +489,40 @@ def _object_check(
             if not extra(value):
                 return False
         return True
+
+    return check
+
+
+def _closed_object_check(type_ok: Check | None, lookup: Callable[[str], Member | None]) -> Check:
+    """The commonest object of all: known properties only, nothing required, no other rule."""
+
+    def check(value: Any) -> bool:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                sub = lookup(key)
+                if sub is None:
+                    return False
+                if isinstance(sub, tuple):
+                    if not isinstance(item, sub):
+                        return False
+                elif not sub(item):
+                    return False
+            return True
+        return type_ok is None or type_ok(value)
+
+    return check
+
+
+def _string_map_check(type_ok: Check | None, value_types: tuple[type, ...]) -> Check:
+    """Labels, annotations, selectors, ConfigMap data: any keys, values of plain types."""
+
+    def check(value: Any) -> bool:
+        if isinstance(value, dict):
+            for item in value.values():  # noqa: SIM110 - a loop is faster than all() here
+                if not isinstance(item, value_types):
+                    return False
+            return True
+        return type_ok is None or type_ok(value)
 
     return check
 
