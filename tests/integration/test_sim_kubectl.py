@@ -1,0 +1,223 @@
+"""The real `kubectl` against the emulator: server-side apply, get, get -o yaml, rollout status,
+conflicts, client-side apply, delete. kubectl must be installed; these tests fail without it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator.sim.controller import DEPLOYMENTS
+from orchestrator.sim.server import SimServer
+
+MANIFEST = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop, labels: {app: api}}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api, version: v1}}
+    spec:
+      containers:
+      - name: app
+        image: registry.local/api:1
+        ports: [{containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: shop, labels: {app: api}}
+spec:
+  selector: {app: api}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata: {name: api, namespace: shop}
+spec:
+  host: api
+  subsets:
+  - {name: stable, labels: {version: v1}}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: api, namespace: shop}
+spec:
+  hosts: [api]
+  http:
+  - route:
+    - destination: {host: api, subset: stable}
+      weight: 100
+"""
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[SimServer]:
+    with SimServer(clusters=("aws", "gcp"), state_dir=tmp_path / "sim", ready_delay=0.2) as server:
+        yield server
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Path:
+    path = tmp_path / "api.yaml"
+    path.write_text(MANIFEST)
+    return path
+
+
+def kubectl(
+    sim: SimServer, *args: str, context: str = "sim-aws", timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(sim.kubeconfig_path),
+        "HOME": str(sim.state_dir),  # its own discovery cache
+    }
+    return subprocess.run(
+        ["kubectl", "--context", context, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"kubectl {result.args}: {result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_server_side_apply_get_and_rollout_status(sim: SimServer, manifest: Path) -> None:
+    out = ok(kubectl(sim, "apply", "--server-side", "-f", str(manifest)))
+    assert out.splitlines() == [
+        "namespace/shop serverside-applied",
+        "deployment.apps/api serverside-applied",
+        "service/api serverside-applied",
+        "destinationrule.networking.istio.io/api serverside-applied",
+        "virtualservice.networking.istio.io/api serverside-applied",
+    ]
+    ok(kubectl(sim, "rollout", "status", "-n", "shop", "deployment/api", "--timeout=30s"))
+
+    table = ok(kubectl(sim, "get", "deployments", "-n", "shop")).splitlines()
+    assert table[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert table[1].split()[:4] == ["api", "3/3", "3", "3"]
+    pods = ok(kubectl(sim, "get", "pods", "-n", "shop", "-l", "app=api", "-o", "name")).split()
+    assert len(pods) == 3
+
+    live = yaml.safe_load(ok(kubectl(sim, "get", "deployment", "api", "-n", "shop", "-o", "yaml")))
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.local/api:1"
+    assert live["status"]["availableReplicas"] == 3
+    assert live["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
+
+    vs = json.loads(
+        ok(
+            kubectl(
+                sim, "get", "virtualservices.v1beta1.networking.istio.io", "api", "-n", "shop", "-o", "json"
+            )
+        )
+    )
+    assert vs["spec"]["http"][0]["route"][0]["weight"] == 100
+
+    # The other context is another cluster: nothing there.
+    assert (
+        "No resources found" in kubectl(sim, "get", "deployments", "-n", "default", context="sim-gcp").stderr
+    )
+
+
+def test_reapplying_an_unchanged_manifest_changes_nothing(sim: SimServer, manifest: Path) -> None:
+    ok(kubectl(sim, "apply", "--server-side", "-f", str(manifest)))
+    store = sim.cluster("aws").store
+    before = store.get(DEPLOYMENTS, "shop", "api")["metadata"]["resourceVersion"]
+    generation = store.get(DEPLOYMENTS, "shop", "api")["metadata"]["generation"]
+    ok(kubectl(sim, "apply", "--server-side", "-f", str(manifest)))
+    after = store.get(DEPLOYMENTS, "shop", "api")
+    # The controller may have written status meanwhile, never the spec.
+    assert after["metadata"]["generation"] == generation
+    assert int(after["metadata"]["resourceVersion"]) >= int(before)
+    managers = [(m["manager"], m["operation"]) for m in after["metadata"]["managedFields"]]
+    assert managers == [("kubectl", "Apply")]
+
+
+def test_an_image_change_rolls_out_and_a_conflicting_apply_needs_force(
+    sim: SimServer, manifest: Path
+) -> None:
+    ok(kubectl(sim, "apply", "--server-side", "-f", str(manifest)))
+    ok(kubectl(sim, "rollout", "status", "-n", "shop", "deployment/api", "--timeout=30s"))
+    ok(kubectl(sim, "set", "image", "-n", "shop", "deployment/api", "app=registry.local/api:2"))
+    out = ok(kubectl(sim, "rollout", "status", "-n", "shop", "deployment/api", "--timeout=30s"))
+    assert out.strip().splitlines()[-1] == 'deployment "api" successfully rolled out'
+    rs = ok(
+        kubectl(sim, "get", "replicasets", "-n", "shop", "-o", "jsonpath={.items[*].spec.replicas}")
+    ).split()
+    assert sorted(rs) == ["0", "3"]
+
+    conflict = kubectl(sim, "apply", "--server-side", "-f", str(manifest))
+    assert conflict.returncode == 1
+    assert 'conflict with "kubectl-set"' in conflict.stderr
+    assert '.spec.template.spec.containers[name="app"].image' in conflict.stderr
+
+    ok(kubectl(sim, "apply", "--server-side", "--force-conflicts", "-f", str(manifest)))
+    image = ok(
+        kubectl(
+            sim,
+            "get",
+            "deploy",
+            "api",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        )
+    )
+    assert image == "registry.local/api:1"
+
+
+def test_rollout_status_reports_an_exceeded_progress_deadline(sim: SimServer, manifest: Path) -> None:
+    broken = MANIFEST.replace(
+        "    metadata: {labels: {app: api, version: v1}}",
+        "    metadata: {labels: {app: api, version: v1}, annotations: {sim.addtocloud.io/failure: never-ready}}",
+    ).replace("  replicas: 3\n", "  replicas: 3\n  progressDeadlineSeconds: 2\n")
+    manifest.write_text(broken)
+    ok(kubectl(sim, "apply", "--server-side", "-f", str(manifest)))
+    result = kubectl(sim, "rollout", "status", "-n", "shop", "deployment/api", "--timeout=30s")
+    assert result.returncode == 1
+    assert 'deployment "api" exceeded its progress deadline' in result.stderr
+
+
+def test_client_side_apply_and_patch_work_too(sim: SimServer, manifest: Path) -> None:
+    ok(kubectl(sim, "apply", "-f", str(manifest)))
+    ok(
+        kubectl(
+            sim,
+            "patch",
+            "-n",
+            "shop",
+            "deployment/api",
+            "-p",
+            '{"spec":{"template":{"spec":{"containers":[{"name":"app","env":[{"name":"MODE","value":"x"}]}]}}}}',
+        )
+    )
+    live = json.loads(ok(kubectl(sim, "get", "deployment", "api", "-n", "shop", "-o", "json")))
+    container = live["spec"]["template"]["spec"]["containers"][0]
+    assert container["env"] == [{"name": "MODE", "value": "x"}]
+    assert container["image"] == "registry.local/api:1"
+    assert "kubectl.kubernetes.io/last-applied-configuration" in live["metadata"]["annotations"]
+
+
+def test_delete_waits_until_everything_is_gone(sim: SimServer, manifest: Path) -> None:
+    ok(kubectl(sim, "apply", "--server-side", "-f", str(manifest)))
+    ok(kubectl(sim, "delete", "deployment/api", "-n", "shop"))
+    assert ok(kubectl(sim, "get", "pods", "-n", "shop", "-o", "name")) == ""
+    out = ok(kubectl(sim, "delete", "-f", str(manifest), "--ignore-not-found"))
+    assert 'namespace "shop" deleted' in out
+    assert "shop" not in ok(kubectl(sim, "get", "namespaces", "-o", "name"))
