@@ -185,7 +185,8 @@ def test_an_image_change_rolls_out_and_a_conflicting_apply_needs_force(
 def test_rollout_status_reports_an_exceeded_progress_deadline(sim: SimServer, manifest: Path) -> None:
     broken = MANIFEST.replace(
         "    metadata: {labels: {app: api, version: v1}}",
-        "    metadata: {labels: {app: api, version: v1}, annotations: {sim.addtocloud.io/failure: never-ready}}",
+        "    metadata: {labels: {app: api, version: v1},"
+        " annotations: {sim.addtocloud.io/failure: never-ready}}",
     ).replace("  replicas: 3\n", "  replicas: 3\n  progressDeadlineSeconds: 2\n")
     manifest.write_text(broken)
     ok(kubectl(sim, "apply", "--server-side", "-f", str(manifest)))
