@@ -153,7 +153,7 @@ def _parse_cached(text: str) -> Condition:
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
-        where = f" at column {exc.offset}" if exc.offset else ""
+        where = f" at column {exc.offset}" if exc.offset and exc.offset <= len(source) else " at the end"
         raise ConditionSyntaxError(f"invalid syntax{where}: {exc.msg}") from None
     _check(tree.body, bound=frozenset())
     return Condition(text=text, tree=tree)

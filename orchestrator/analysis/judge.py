@@ -26,7 +26,6 @@ from datetime import timedelta
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
 
 from orchestrator.analysis.base import AnalysisContext, Measurement, finish
 from orchestrator.analysis.phases import AnalysisPhase
@@ -74,6 +73,8 @@ def clean_samples(values: list[float]) -> list[float]:
 
 def shift_interval(canary: list[float], stable: list[float], confidence: float) -> tuple[float, float, float]:
     """Hodges-Lehmann estimate of canary - stable, and its Mann-Whitney confidence interval (normal)."""
+    from scipy import stats  # imported when judging: it costs a second at start-up
+
     differences = np.sort(np.subtract.outer(np.asarray(canary), np.asarray(stable)).ravel())
     m, n = len(canary), len(stable)
     estimate = float(np.median(differences))
@@ -121,6 +122,8 @@ def classify(
         return MetricVerdict(
             classification="Pass", failed=False, reason="a single value in both", ratio=ratio, **base
         )
+    from scipy import stats
+
     p_value = float(stats.mannwhitneyu(canary, stable, alternative="two-sided").pvalue)
     estimate, lower, upper = shift_interval(canary, stable, confidence)
     bound = tolerance * abs(estimate)
