@@ -216,6 +216,7 @@ def head_revision() -> str:
 
 def _run(url: str, action: str, revision: str) -> None:
     from alembic import command
+    from alembic.util import CommandError
 
     engine = make_engine(url)
     try:
@@ -227,17 +228,23 @@ def _run(url: str, action: str, revision: str) -> None:
                 command.upgrade(config, revision)
             else:
                 command.downgrade(config, revision)
-    except DatabaseUnavailableError:
-        raise
-    except Exception as exc:
-        if type(exc).__module__.startswith("alembic"):
-            raise OrchestratorError(
-                f"cannot {action} the database {display_url(url)} to {revision}: {exc}"
-            ) from exc
-        raise
+    except CommandError as exc:
+        # Alembic's usage errors: a revision that does not exist, or one on the wrong side of the current.
+        raise ConfigError(
+            f"cannot {action} the database {display_url(url)} to {revision!r}: {exc} "
+            f"(known revisions: base, {', '.join(known_revisions())})"
+        ) from exc
     finally:
         engine.dispose()
     log.debug("database migrated", action=action, revision=revision, url=display_url(url))
+
+
+def known_revisions() -> list[str]:
+    """The migrations this orchestrator ships, oldest first."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return [script.revision for script in reversed(list(scripts.walk_revisions()))]
 
 
 def upgrade(url: str, revision: str = "head") -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import inspect
 
 from orchestrator.cli.db import db_group
 from orchestrator.cli.history import history_command
+from orchestrator.errors import ConfigError
 from orchestrator.store import db, repository
 from orchestrator.store.models import Phase
 from orchestrator.store.repository import ClusterPlacement
@@ -215,3 +216,9 @@ def test_a_bad_database_url_is_a_usage_error() -> None:
     done = run_cli("db", "upgrade", "--database-url", "mysql://root@localhost/orch")
     assert done.returncode == 2
     assert "unsupported database 'mysql'" in done.stderr
+
+
+def test_an_unknown_revision_is_a_usage_error_listing_the_known_ones(sqlite_url: str) -> None:
+    result = CliRunner().invoke(db_group, ["downgrade", "zzz", "--yes", "--database-url", sqlite_url])
+    assert isinstance(result.exception, ConfigError)
+    assert "Can't locate revision identified by 'zzz' (known revisions: base, 0001)" in str(result.exception)
