@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -113,9 +113,8 @@ def _where(url: URL) -> str:
     if url.get_backend_name() == "sqlite":
         file = _sqlite_file(url)
         return f"SQLite file {file}" if file else "in-memory SQLite database"
-    host = url.host or "localhost (local socket)"
-    port = url.port or 5432
-    return f"Postgres server {host}:{port}, database {url.database!r}"
+    server = f"{url.host}:{url.port or 5432}" if url.host else "on the local socket"
+    return f"Postgres server {server}, database {url.database!r}"
 
 
 def make_engine(url: str, **engine_options: Any) -> Engine:
@@ -140,7 +139,14 @@ def make_engine(url: str, **engine_options: Any) -> Engine:
         options["pool_pre_ping"] = True
         options["connect_args"] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
     options.update(engine_options)
-    engine = create_engine(normalized, **options)
+    try:
+        engine = create_engine(normalized, **options)
+    except (ImportError, NoSuchModuleError) as exc:
+        raise ConfigError(
+            f"the database driver {normalized.drivername!r} is not installed; "
+            "leave the driver out (postgresql://…) to use psycopg 3",
+            key=_mask(url),
+        ) from exc
     if normalized.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
     _explain_connection_failures(engine, normalized)

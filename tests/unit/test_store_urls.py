@@ -47,6 +47,11 @@ def test_garbage_url_is_a_config_error() -> None:
         db.normalize_url("not a url at all")
 
 
+def test_an_unknown_driver_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="the database driver 'postgresql\\+nosuchdriver' is not installed"):
+        db.make_engine("postgresql+nosuchdriver://u@h/orch")
+
+
 def test_display_url_hides_the_password() -> None:
     assert db.display_url("postgres://u:secret@h/orch") == "postgresql+psycopg://u:***@h/orch"
 
