@@ -165,7 +165,7 @@ def create_deployment(
         release=release,
         service=release.service,
         environment=environment,
-        strategy=Strategy(strategy).value,
+        strategy=_parse_strategy(strategy).value,
         name=name or f"{release.service}-{environment}-{release.git_commit[:12]}",
         cloud_provider=_one_or_multi([placement.cloud for placement in clusters]),
         region=_one_or_multi([placement.region for placement in clusters]),
@@ -296,6 +296,14 @@ def set_phase(
         actor=actor,
         now=moment,
     )
+
+
+def _parse_strategy(strategy: Strategy | str) -> Strategy:
+    try:
+        return Strategy(strategy)
+    except ValueError:
+        known = ", ".join(s.value for s in Strategy)
+        raise OrchestratorError(f"unknown rollout strategy {strategy!r}; known strategies: {known}") from None
 
 
 def _parse_phase(phase: Phase | str) -> Phase:

@@ -200,7 +200,9 @@ def test_bad_deployment_input_is_refused_with_the_reason(session: Session) -> No
         repository.create_deployment(
             session, release=release, environment="dev", strategy="canary", clusters=twice
         )
-    with pytest.raises(ValueError, match="'bogus' is not a valid Strategy"):
+    with pytest.raises(
+        OrchestratorError, match="unknown rollout strategy 'bogus'; known strategies: canary, "
+    ):
         repository.create_deployment(
             session, release=release, environment="dev", strategy="bogus", clusters=SEED_CLUSTERS
         )
