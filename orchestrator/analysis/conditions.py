@@ -154,7 +154,8 @@ def _parse_cached(text: str) -> Condition:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         where = f" at column {exc.offset}" if exc.offset and exc.offset <= len(source) else " at the end"
-        raise ConditionSyntaxError(f"invalid syntax{where}: {exc.msg}") from None
+        detail = "" if exc.msg == "invalid syntax" else f" ({exc.msg})"
+        raise ConditionSyntaxError(f"invalid syntax{where}{detail}") from None
     _check(tree.body, bound=frozenset())
     return Condition(text=text, tree=tree)
 
