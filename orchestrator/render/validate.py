@@ -460,10 +460,9 @@ def _object_check(
     lookup = properties.get
     dict_allowed = not types or "object" in types
     other_check = None if others is None else _member_check(others)
-    plain = dict_allowed and not required and not extras
-    if plain and others is None:
-        return _closed_object_check(type_ok, lookup)
-    if plain and not properties and isinstance(others, tuple):
+    if dict_allowed and not extras and others is None:
+        return _closed_object_check(type_ok, lookup, required)
+    if dict_allowed and not extras and not required and not properties and isinstance(others, tuple):
         return _string_map_check(type_ok, others)
 
     def check(value: Any) -> bool:
@@ -493,8 +492,10 @@ def _object_check(
     return check
 
 
-def _closed_object_check(type_ok: Check | None, lookup: Callable[[str], Member | None]) -> Check:
-    """The commonest object of all: known properties only, nothing required, no other rule."""
+def _closed_object_check(
+    type_ok: Check | None, lookup: Callable[[str], Member | None], required: tuple[str, ...]
+) -> Check:
+    """The commonest object of all: known properties only, perhaps some required, no other rule."""
 
     def check(value: Any) -> bool:
         if isinstance(value, dict):
@@ -506,6 +507,9 @@ def _closed_object_check(type_ok: Check | None, lookup: Callable[[str], Member |
                     if not isinstance(item, sub):
                         return False
                 elif not sub(item):
+                    return False
+            for key in required:  # noqa: SIM110 - a loop is faster than all() here
+                if key not in value:
                     return False
             return True
         return type_ok is None or type_ok(value)
