@@ -621,6 +621,46 @@ def test_every_shipped_istio_schema_names_its_own_api_version() -> None:
 
 # --- the fast check agrees with jsonschema -------------------------------------------------------------
 
+
+def test_recursive_schemas_are_checked_at_any_depth() -> None:
+    """A CRD's openAPIV3Schema is JSONSchemaProps all the way down: a definition that refers to itself."""
+    deep: dict[str, Any] = {"type": "object", "properties": {"size": {"type": "integer", "minimum": 1}}}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"kind": "Widget", "plural": "widgets"},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"spec": {"type": "object", "properties": {"inner": deep}}},
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    assert validate_manifest(crd) == []
+    deep["properties"]["size"]["minimum"] = "one"
+    props = "spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.inner.properties.size"
+    assert fields(validate_manifest(crd)) == [f"{props}.minimum"]
+
+
+def test_a_keyword_the_compiler_lacks_falls_back_to_jsonschema() -> None:
+    schema = {"type": "object", "properties": {"ids": {"type": "array", "uniqueItems": True}}}
+    checker = validate._KindChecker("example.com/v1", "Thing", schema)
+    assert checker.is_valid({"ids": [1, 2]})
+    assert not checker.is_valid({"ids": [1, 1]})
+
+
 WRONG_VALUES: list[Any] = ["x", 7, 2.5, True, None, [], {}, [1], {"k": 1}]
 
 
