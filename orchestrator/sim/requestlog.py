@@ -16,7 +16,7 @@ class LoggedRequest:
     path: str
     query: str
     status: int
-    verb: str  # "read" | "write"
+    verb: str  # "read" | "write" | "dry-run"
     user_agent: str = ""
     fault: str | None = None  # the injected fault that answered, if any
 
@@ -48,12 +48,15 @@ class RequestLog:
         return [e for e in self.entries() if e.is_write]
 
     def reads(self) -> list[LoggedRequest]:
-        return [e for e in self.entries() if not e.is_write]
+        return [e for e in self.entries() if e.verb == "read"]
 
     def reset(self) -> None:
         with self._lock:
             self._entries.clear()
 
 
-def verb_class(method: str) -> str:
-    return "write" if method.upper() in WRITE_METHODS else "read"
+def verb_class(method: str, query: str = "") -> str:
+    """POST/PUT/PATCH/DELETE are writes, or dry runs with dryRun=All (nothing stored); the rest reads."""
+    if method.upper() not in WRITE_METHODS:
+        return "read"
+    return "dry-run" if "dryRun=All" in query else "write"

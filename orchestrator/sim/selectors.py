@@ -100,6 +100,13 @@ _FIELDS: dict[str, Callable[[dict[str, Any]], str]] = {
     "metadata.namespace": lambda o: str(o.get("metadata", {}).get("namespace", "")),
     "status.phase": lambda o: str(o.get("status", {}).get("phase", "")),
     "spec.nodeName": lambda o: str(o.get("spec", {}).get("nodeName", "")),
+    # Events, as `kubectl describe` selects them.
+    "involvedObject.kind": lambda o: str(o.get("involvedObject", {}).get("kind", "")),
+    "involvedObject.name": lambda o: str(o.get("involvedObject", {}).get("name", "")),
+    "involvedObject.namespace": lambda o: str(o.get("involvedObject", {}).get("namespace", "")),
+    "involvedObject.uid": lambda o: str(o.get("involvedObject", {}).get("uid", "")),
+    "reason": lambda o: str(o.get("reason", "")),
+    "type": lambda o: str(o.get("type", "")),
 }
 
 

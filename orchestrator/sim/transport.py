@@ -72,6 +72,10 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.stopping = False
         super().__init__(address, _RequestHandler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients hang up mid-response all the time (kubectl ends watches by closing the socket).
+        log.debug("sim.connection_error", client=str(client_address), exc_info=True)
+
     def finish_request(self, request: Any, client_address: Any) -> None:
         # Headers and body go out as separate small writes; without TCP_NODELAY, Nagle and delayed ACKs
         # add ~40 ms to every keep-alive request.

@@ -121,6 +121,9 @@ def test_the_request_log_counts_writes(sim: SimServer) -> None:
     assert [(e.method, e.status) for e in log.writes()] == [("POST", 201), ("PATCH", 200), ("DELETE", 200)]
     assert [e.query for e in log.reads()] == ["", "labelSelector=x%3Dy"]
     assert sim.cluster("azure").request_log.entries() == []
+    api.create_namespaced_config_map("default", {"metadata": {"name": "b"}}, dry_run="All")
+    assert log.entries()[-1].verb == "dry-run"
+    assert len(log.writes()) == 3
     log.reset()
     assert log.entries() == []
 
