@@ -868,9 +868,19 @@ def _metadata_violations(obj: dict[str, Any], report: _Reporter) -> list[SchemaV
     return violations
 
 
+_PATH_SEGMENT_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
+
+
 def _name_problem(name: str, kind: str) -> str | None:
     # The API server's own rules: Services need an RFC 1035 label (it becomes a DNS name),
-    # Namespaces a DNS-1123 label, everything else a DNS-1123 subdomain.
+    # Namespaces a DNS-1123 label, RBAC objects only a URL path segment ("system:auth" is fine),
+    # everything else, custom resources included, a DNS-1123 subdomain.
+    if kind in _PATH_SEGMENT_KINDS:
+        if name in (".", "..") or "/" in name or "%" in name:
+            return (
+                f"{_short_repr(name)} is not a valid name (it must not be '.' or '..' nor contain '/' or '%')"
+            )
+        return None
     if kind == "Service":
         if len(name) <= 63 and _DNS1035_LABEL.fullmatch(name):
             return None

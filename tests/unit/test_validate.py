@@ -565,6 +565,18 @@ def test_a_service_name_must_be_a_dns_1035_label() -> None:
     assert fields(validate_manifest(obj)) == ["metadata.name"]
 
 
+def test_rbac_names_need_only_be_path_segments() -> None:
+    role: dict[str, Any] = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "system:addtocloud:reader"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}],
+    }
+    assert validate_manifest(role) == []
+    role["metadata"]["name"] = "a/b"
+    assert fields(validate_manifest(role)) == ["metadata.name"]
+
+
 def test_a_namespace_must_be_a_dns_1123_label() -> None:
     obj = deployment()
     obj["metadata"]["namespace"] = "shop.eu"
