@@ -262,7 +262,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
                 path=url.path,
                 query=url.query,
                 status=status,
-                verb=verb_class(self.command),
+                verb=verb_class(self.command, url.query),
                 user_agent=headers.get("user-agent", ""),
                 fault=fault,
             )
