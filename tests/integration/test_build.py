@@ -334,12 +334,12 @@ def test_an_unknown_registry_host_is_named(project: BuildProject, build: Build) 
     assert releases(project) == []
 
 
-def test_a_push_refused_by_the_registry_records_no_release(
+def test_without_docker_the_message_says_what_is_missing(
     project: BuildProject,
     registry: LocalRegistry,
     build: Build,
 ) -> None:
-    # Read access for the check, but the registry goes away before the push: the push fails, nothing recorded.
+    # The registry answers (the image is not there yet), but there is no daemon to build with.
     result = build(
         "api",
         "--push",
@@ -357,12 +357,45 @@ def test_a_push_refused_by_the_registry_records_no_release(
 # --- bad configuration: exit 2 ---------------------------------------------------------------------------
 
 
-def test_bad_configuration_exits_2(project: BuildProject, build: Build) -> None:
-    bad_registry = build("api", "--push", "--registry", "Not A Host")
-    assert bad_registry.returncode == 2 and "--registry 'Not A Host'" in bad_registry.stderr
-    unknown = build("nope", "--push")
-    assert unknown.returncode == 2 and "unknown service 'nope'" in unknown.stderr
-    bad_commit = build("api", "--commit", "0" * 40)
-    assert bad_commit.returncode == 2 and "is not a commit" in bad_commit.stderr
-    no_registry = build("api", "--push", "--env", "local")
-    assert no_registry.returncode == 2 and "names a registry" in no_registry.stderr
+def test_bad_configuration_exits_2(
+    project: BuildProject, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In this process (the real `main`, its error mapping included): four fresh interpreters would only
+    # add start-up time to the same checks.
+    from orchestrator.cli.build import build_command
+    from orchestrator.cli.main import cli, main
+
+    if "build" not in cli.commands:
+        cli.add_command(build_command)
+    monkeypatch.chdir(project.root)
+    monkeypatch.setenv("ORCHESTRATOR_DATABASE_URL", project.database_url)
+
+    def exit_code(*args: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as stopped:
+            main(["build", *args])
+        return int(stopped.value.code or 0), capsys.readouterr().err
+
+    code, err = exit_code("api", "--push", "--registry", "Not A Host")
+    assert code == 2 and "--registry 'Not A Host'" in err
+    code, err = exit_code("nope", "--push")
+    assert code == 2 and "unknown service 'nope'" in err
+    code, err = exit_code("api", "--commit", "0" * 40)
+    assert code == 2 and "is not a commit" in err
+    code, err = exit_code("api", "--push", "--env", "local")
+    assert code == 2 and "names a registry" in err
+
+
+def test_the_click_command_documents_its_options_and_raises_typed_errors() -> None:
+    from click.testing import CliRunner
+
+    from orchestrator.cli.build import build_command
+    from orchestrator.errors import UnknownNameError
+    from tests.helpers import REPO
+
+    runner = CliRunner()
+    shown = runner.invoke(build_command, ["--help"])
+    assert shown.exit_code == 0
+    for option in ("--push", "--commit SHA", "--env ENV", "--registry HOST[/PATH]", "--output"):
+        assert option in shown.output
+    unknown = runner.invoke(build_command, ["nope", "--root", str(REPO)])
+    assert isinstance(unknown.exception, UnknownNameError)  # main() turns it into exit code 2
