@@ -64,6 +64,10 @@ def configure_logging(level: str | None = None, *, json_output: bool | None = No
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+    # Cloud SDKs log multi-line warnings of their own (azure.identity on a failed credential); our errors
+    # already say what failed, in one line.
+    for noisy in ("azure", "google", "botocore", "urllib3", "kubernetes"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.ERROR))
     logging.basicConfig(
         level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )

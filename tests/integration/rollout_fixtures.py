@@ -42,14 +42,18 @@ def sim(tmp_path: Path) -> Iterator[SimServer]:
         yield server
 
 
-@pytest.fixture
-def estate(tmp_path: Path) -> Project:
-    root = copy_estate(tmp_path / "estate")
+def estate_with_strategy(root: Path, strategy: str) -> Path:
+    """A copy of the reference estate whose services use `strategy` (YAML text starting `strategy:`)."""
+    copy_estate(root)
     for service in ("api", "frontend"):
         path = root / "pipelines" / f"{service}.yaml"
-        text = path.read_text()
-        path.write_text(re.sub(r"strategy:\n(  .*\n|    .*\n)+", FAST_CANARY, text))
-    return Project(root)
+        path.write_text(re.sub(r"strategy:\n(?:(?:  |    ).*\n)+", strategy, path.read_text()))
+    return root
+
+
+@pytest.fixture
+def estate(tmp_path: Path) -> Project:
+    return Project(estate_with_strategy(tmp_path / "estate", FAST_CANARY))
 
 
 @pytest.fixture
