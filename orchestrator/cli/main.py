@@ -1,7 +1,12 @@
-"""Root command group, error-to-exit-code mapping, and subcommand registration."""
+"""Root command group, error-to-exit-code mapping, and lazily loaded subcommands.
+
+Subcommands are imported only when used: the cloud SDKs, the kubernetes client and SQLAlchemy cost about a
+second to import, which `orchestrator render` should not pay.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -10,8 +15,39 @@ from orchestrator import __version__
 from orchestrator.errors import OrchestratorError
 from orchestrator.logs import configure_logging
 
+# name -> "module:attribute" of the click command
+COMMANDS: dict[str, str] = {
+    "render": "orchestrator.cli.render:render_command",
+    "diff": "orchestrator.cli.diff:diff_command",
+    "build": "orchestrator.cli.build:build_command",
+    "deploy": "orchestrator.cli.rollout:deploy_command",
+    "status": "orchestrator.cli.rollout:status_command",
+    "history": "orchestrator.cli.history:history_command",
+    "approve": "orchestrator.cli.rollout:approve_command",
+    "abort": "orchestrator.cli.rollout:abort_command",
+    "pause": "orchestrator.cli.rollout:pause_command",
+    "resume": "orchestrator.cli.rollout:resume_command",
+    "retry": "orchestrator.cli.rollout:retry_command",
+    "sim": "orchestrator.cli.sim:sim_group",
+    "db": "orchestrator.cli.db:db_group",
+    "schema": "orchestrator.cli.schema:schema_command",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="orchestrator")
 @click.option(
     "--log-level",
@@ -23,31 +59,6 @@ from orchestrator.logs import configure_logging
 def cli(log_level: str) -> None:
     """AddToCloud Orchestrator: build once, render, commit, roll out progressively across clouds."""
     configure_logging(log_level)
-
-
-def _register() -> None:
-    from orchestrator.cli.db import db_group
-    from orchestrator.cli.history import history_command
-    from orchestrator.cli.render import render_command
-    from orchestrator.cli.rollout import (
-        abort_command,
-        approve_command,
-        deploy_command,
-        pause_command,
-        resume_command,
-        retry_command,
-        status_command,
-    )
-    from orchestrator.cli.schema import schema_command
-    from orchestrator.cli.sim import sim_group
-
-    commands = [render_command, schema_command, db_group, history_command, sim_group, deploy_command]
-    commands += [status_command, approve_command, abort_command, pause_command, resume_command, retry_command]
-    for command in commands:
-        cli.add_command(command)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> None:
