@@ -70,10 +70,6 @@ def _int_or_percent(value: Any, total: int, round_up: bool) -> int:
     return int(text)
 
 
-def _owned_by(obj: Obj, uid: str) -> bool:
-    return any(r.get("uid") == uid for r in obj.get("metadata", {}).get("ownerReferences") or [])
-
-
 def _owner_ref(owner: Obj, kind: str) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
@@ -121,21 +117,30 @@ class DeploymentController:
         self._born: dict[str, float] = {}  # pod uid -> creation time (finer than creationTimestamp)
         self._ready_at: dict[str, float] = {}  # pod uid -> when it became ready
         self._progress_at: dict[str, float] = {}  # deployment uid -> last progress
+        self._rs_by_owner: dict[str, list[Obj]] = {}
+        self._pods_by_owner: dict[str, list[Obj]] = {}
+        self._quiet_at = ""  # resourceVersion after a pass that wrote nothing
+        self._timer = math.inf  # when the next time-based change is due
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ip = 0
 
     # -- loop -------------------------------------------------------------------------------------
-    def start(self, on_tick: Callable[[], None] | None = None, tick: float = 0.05) -> None:
+    def start(
+        self, on_tick: Callable[[], None] | None = None, tick: float = 0.05, tick_every: float = 0.2
+    ) -> None:
         if self._thread is not None:
             return
         self._stop.clear()
 
         def loop() -> None:
+            last_tick = -math.inf
             while not self._stop.is_set():
                 try:
                     self.reconcile()
-                    if on_tick is not None:
+                    # The tick callback (mesh accounting) needs no more than a few calls a second.
+                    if on_tick is not None and self.clock.now() - last_tick >= tick_every:
+                        last_tick = self.clock.now()
                         on_tick()
                 except Exception:  # one bad object must not stop the cluster's controllers
                     log.exception("sim.controller_failed")
@@ -151,25 +156,57 @@ class DeploymentController:
             self._thread = None
 
     def reconcile(self) -> None:
-        """One pass of every controller; safe to call directly (tests with a manual clock do)."""
+        """One pass of every controller; safe to call directly (tests with a manual clock do).
+
+        A pass is skipped when nothing was written since the last one (which wrote nothing itself)
+        and no timer is due (a pod to become ready, a crash-loop restart, a progress deadline), so
+        an idle cluster costs next to nothing and a busy one is not slowed by idle deployments.
+        """
         with self.store.lock:
+            before = self.store.resource_version
+            now = self.clock.now()
+            if before == self._quiet_at and now < self._timer:
+                return
+            self._timer = math.inf
             self.store.finalize_namespaces()
+            self._index()
             for deployment in self.store.scan(DEPLOYMENTS)[0]:
                 self._sync_deployment(deployment)
+            self._index()
             for rs in self.store.scan(REPLICASETS)[0]:
                 self._sync_replicaset(rs)
-            for pod in self.store.scan(PODS)[0]:
+            pods = self.store.scan(PODS)[0]
+            for pod in pods:
                 self._sync_pod(pod)
+            self._forget_gone_pods({p["metadata"]["uid"] for p in pods})
+            self._index()
             for rs in self.store.scan(REPLICASETS)[0]:
                 self._sync_replicaset_status(rs)
             for deployment in self.store.scan(DEPLOYMENTS)[0]:
                 self._sync_deployment_status(deployment)
+            after = self.store.resource_version
+            self._quiet_at = after if after == before else ""
+
+    def _wake_at(self, moment: float) -> None:
+        self._timer = min(self._timer, moment)
+
+    def _index(self) -> None:
+        """Replica sets and pods by owner uid, rebuilt per phase (one scan instead of one per owner)."""
+        self._rs_by_owner = {}
+        self._pods_by_owner = {}
+        for rt, index in ((REPLICASETS, self._rs_by_owner), (PODS, self._pods_by_owner)):
+            for obj in self.store.scan(rt)[0]:
+                for ref in obj["metadata"].get("ownerReferences") or []:
+                    index.setdefault(ref.get("uid", ""), []).append(obj)
+
+    def _forget_gone_pods(self, live: set[str]) -> None:
+        for table in (self._born, self._ready_at):
+            for uid in [u for u in table if u not in live]:
+                del table[uid]
 
     # -- deployments ------------------------------------------------------------------------------
     def _replicasets_of(self, deployment: Obj) -> list[Obj]:
-        ns = deployment["metadata"]["namespace"]
-        uid = deployment["metadata"]["uid"]
-        return [rs for rs in self.store.scan(REPLICASETS, ns)[0] if _owned_by(rs, uid)]
+        return list(self._rs_by_owner.get(deployment["metadata"]["uid"], []))
 
     def _sync_deployment(self, d: Obj) -> None:
         spec = d["spec"]
@@ -296,8 +333,7 @@ class DeploymentController:
 
     # -- replica sets -----------------------------------------------------------------------------
     def _pods_of(self, rs: Obj) -> list[Obj]:
-        uid = rs["metadata"]["uid"]
-        return [p for p in self.store.scan(PODS, rs["metadata"]["namespace"])[0] if _owned_by(p, uid)]
+        return list(self._pods_by_owner.get(rs["metadata"]["uid"], []))
 
     def _is_ready(self, pod: Obj) -> bool:
         return any(
@@ -308,11 +344,16 @@ class DeploymentController:
     def _available_count(self, rs: Obj) -> int:
         min_ready = rs["spec"].get("minReadySeconds", 0)
         now = self.clock.now()
-        return sum(
-            1
-            for p in self._pods_of(rs)
-            if self._is_ready(p) and now - self._ready_at.get(p["metadata"]["uid"], now) >= min_ready
-        )
+        count = 0
+        for pod in self._pods_of(rs):
+            if not self._is_ready(pod):
+                continue
+            ready_at = self._ready_at.get(pod["metadata"]["uid"], now - min_ready)
+            if now - ready_at >= min_ready:
+                count += 1
+            else:
+                self._wake_at(ready_at + min_ready)
+        return count
 
     def _sync_replicaset(self, rs: Obj) -> None:
         pods = self._pods_of(rs)
@@ -395,12 +436,14 @@ class DeploymentController:
         now = self.clock.now()
         born = self._born.setdefault(uid, now)
         if now - born < self.ready_delay:
+            self._wake_at(born + self.ready_delay)
             return
         failure = (pod["metadata"].get("annotations") or {}).get(FAILURE_ANNOTATION, "")
         containers = pod["spec"].get("containers") or []
         started = rfc3339(born + self.ready_delay)
         if failure == "crash-loop":
             restarts = int((now - born - self.ready_delay) / self.crash_interval) + 1
+            self._wake_at(born + self.ready_delay + restarts * self.crash_interval)
             statuses = [
                 {
                     "name": c["name"],
@@ -566,6 +609,8 @@ class DeploymentController:
         else:
             deadline = spec.get("progressDeadlineSeconds", 600)
             last = self._progress_at.setdefault(uid, now_f)
+            if progressing.get("reason") != "ProgressDeadlineExceeded":
+                self._wake_at(last + deadline + 0.001)
             if progressing.get("reason") != "ProgressDeadlineExceeded" and now_f - last > deadline:
                 _set_cond(
                     status,

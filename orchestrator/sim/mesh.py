@@ -92,22 +92,29 @@ class MeshTraffic:
         self.requests_per_second = requests_per_second
         self.metrics = IstioMetrics()
         self._last: float | None = None
+        self._flows: list[Flow] = []
+        self._flows_rv = ""
         self._lock = threading.Lock()
 
     # -- time -------------------------------------------------------------------------------------
     def advance(self) -> None:
-        """Account for the requests made since the last call, under the routing in force now."""
+        """Account for the requests made since the last call, under the routing in force at that call.
+
+        Routing is recomputed only when the cluster's objects changed (resourceVersion moved), so a
+        call every controller tick is cheap; a change takes effect from the next call on.
+        """
         with self._lock:
             now = self.clock.now()
-            if self._last is None:
+            if self._last is not None and now > self._last:
+                dt = now - self._last
+                for flow in self._flows:
+                    self._record(flow, flow.rate * dt)
+            if self._last is None or now > self._last:
                 self._last = now
-                return
-            dt = now - self._last
-            if dt <= 0:
-                return
-            self._last = now
-            for flow in self.flows():
-                self._record(flow, flow.rate * dt)
+            rv = self.store.resource_version
+            if rv != self._flows_rv:
+                self._flows = self.flows()
+                self._flows_rv = rv
 
     def _record(self, flow: Flow, count: float) -> None:
         errors = count * flow.error_rate
@@ -146,8 +153,16 @@ class MeshTraffic:
                 (s["metadata"]["namespace"], s["metadata"]["name"]): s for s in self.store.scan(SERVICES)[0]
             }
             virtual_services = self.store.scan(VIRTUAL_SERVICES)[0]
-            rules = self.store.scan(DESTINATION_RULES)[0]
-            pods = self.store.scan(PODS)[0]
+            rules: dict[tuple[str, str], list[Obj]] = {}
+            for rule in self.store.scan(DESTINATION_RULES)[0]:
+                host = self._resolve(
+                    str((rule.get("spec") or {}).get("host", "")), rule["metadata"]["namespace"]
+                )
+                rules.setdefault(host, []).append(rule)
+            pods: dict[tuple[str, str, str], list[Obj]] = {}
+            for pod in self.store.scan(PODS)[0]:
+                for key, value in (pod["metadata"].get("labels") or {}).items():
+                    pods.setdefault((pod["metadata"].get("namespace", ""), key, value), []).append(pod)
             replicasets = {rs["metadata"]["uid"]: rs for rs in self.store.scan(REPLICASETS)[0]}
             flows: list[Flow] = []
             routed: set[tuple[str, str]] = set()
@@ -207,8 +222,8 @@ class MeshTraffic:
         vs_namespace: str,
         rate: float,
         services: dict[Any, Obj],
-        rules: list[Obj],
-        pods: list[Obj],
+        rules: dict[tuple[str, str], list[Obj]],
+        pods: dict[tuple[str, str, str], list[Obj]],
         replicasets: dict[str, Obj],
     ) -> list[Flow]:
         ns, name = self._resolve(str(dest.get("host", "")), vs_namespace)
@@ -217,22 +232,16 @@ class MeshTraffic:
         subset_labels: dict[str, str] = {}
         subset = dest.get("subset")
         if subset:
-            for rule in rules:
-                spec = rule.get("spec") or {}
-                if self._resolve(str(spec.get("host", "")), rule["metadata"]["namespace"]) != (ns, name):
-                    continue
-                for s in spec.get("subsets") or []:
+            for rule in rules.get((ns, name), []):
+                for s in (rule.get("spec") or {}).get("subsets") or []:
                     if isinstance(s, dict) and s.get("name") == subset:
                         subset_labels = dict(s.get("labels") or {})
         reqs = [Requirement(k, "=", (str(v),)) for k, v in {**selector, **subset_labels}.items()]
-        members = [
-            p
-            for p in pods
-            if p["metadata"].get("namespace") == ns
-            and svc is not None
-            and selector
-            and labels_match(reqs, p["metadata"].get("labels"))
-        ]
+        members = []
+        if svc is not None and selector:
+            first_key, first_value = next(iter(selector.items()))
+            candidates = pods.get((ns, first_key, str(first_value)), [])
+            members = [p for p in candidates if labels_match(reqs, p["metadata"].get("labels"))]
         ready = [p for p in members if _is_ready(p)]
         if not ready:
             sample = members[0] if members else None

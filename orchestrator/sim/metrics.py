@@ -6,6 +6,7 @@ rounded down, which keeps every counter monotonic and `_count` equal to the `+In
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from dataclasses import dataclass, field
@@ -49,6 +50,12 @@ def lognormal_mean(median: float, sigma: float = LATENCY_SIGMA) -> float:
     return median * math.exp(sigma * sigma / 2.0)
 
 
+@functools.lru_cache(maxsize=1024)
+def _bucket_shares(median_ms: float) -> tuple[float, ...]:
+    """The share of requests at or under each bucket bound (cached: a handful of medians recur)."""
+    return tuple(lognormal_cdf(le, median_ms) for le in BUCKETS_MS)
+
+
 @dataclass
 class _Series:
     requests: float = 0.0
@@ -71,8 +78,8 @@ class IstioMetrics:
             series = self._series.setdefault(labels, _Series())
             series.requests += count
             series.duration_sum += count * lognormal_mean(latency_median_ms)
-            for i, le in enumerate(BUCKETS_MS):
-                series.buckets[i] += count * lognormal_cdf(le, latency_median_ms)
+            for i, share in enumerate(_bucket_shares(latency_median_ms)):
+                series.buckets[i] += count * share
 
     def snapshot(self) -> dict[Labels, tuple[float, float, list[float]]]:
         with self._lock:
