@@ -124,7 +124,12 @@ def server_side_apply(
     own = next((e for e in entries if e.same_owner(manager, "Apply", subresource)), None)
     previously = own.fields if own else set()
     others = set().union(*(e.fields for e in entries if e is not own)) if entries else set()
-    for path in sorted(previously - applied - others, key=len, reverse=True):
+    # Whole list items first (by their `.` marker, outermost first), so an item is never left half
+    # removed without its key fields; then single fields, deepest first.
+    released = previously - applied - others
+    for path in sorted((p for p in released if p[-1] == "."), key=len):
+        schema.remove(merged, path)
+    for path in sorted((p for p in released if p[-1] != "."), key=len, reverse=True):
         schema.remove(merged, path)
 
     if own is None:
