@@ -6,7 +6,9 @@ first HTTP route that a plain request matches (no `match`, or a match without he
 conditions), split by destination weight; a destination's subset (from the DestinationRule for its
 host) selects pods by labels; ready pods share the traffic equally. Per version, the pods' template
 annotations `sim.addtocloud.io/error-rate` (0..1) and `sim.addtocloud.io/latency-ms` set the error
-share (answered 500) and the median latency; a destination with no ready pod answers 503.
+share (answered 500) and the latency added to a 10 ms median (so the templates' default 0 is a healthy
+service); a destination with no ready pod answers 503. Destinations whose host is not a Service of
+this cluster (another cloud, a ServiceEntry) are not served here and produce no metrics.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ ERROR_RATE = "sim.addtocloud.io/error-rate"
 LATENCY_MS = "sim.addtocloud.io/latency-ms"
 ERROR_CODE = "sim.addtocloud.io/error-code"
 RPS = "sim.addtocloud.io/rps"
-DEFAULT_LATENCY_MS = 10.0
+BASE_LATENCY_MS = 10.0  # every request's median latency before the annotation adds to it
 
 
 def _rt(group: str, kind: str) -> ResourceType:
@@ -228,6 +230,8 @@ class MeshTraffic:
     ) -> list[Flow]:
         ns, name = self._resolve(str(dest.get("host", "")), vs_namespace)
         svc = services.get((ns, name))
+        if svc is None:
+            return []  # a host outside this cluster (another cloud, a ServiceEntry): not served here
         selector: dict[str, str] = dict(((svc or {}).get("spec") or {}).get("selector") or {})
         subset_labels: dict[str, str] = {}
         subset = dest.get("subset")
@@ -259,7 +263,7 @@ class MeshTraffic:
                     rate=rate,
                     error_rate=1.0,
                     error_code=503,
-                    latency_ms=DEFAULT_LATENCY_MS,
+                    latency_ms=BASE_LATENCY_MS,
                 )
             ]
         groups: dict[tuple[str, str], list[Obj]] = {}
@@ -279,7 +283,7 @@ class MeshTraffic:
                     rate=rate * len(group) / len(ready),
                     error_rate=_float(annotations, ERROR_RATE, 0.0, 0.0, 1.0),
                     error_code=int(_float(annotations, ERROR_CODE, 500, 400, 599)),
-                    latency_ms=_float(annotations, LATENCY_MS, DEFAULT_LATENCY_MS, 0.01, 3_600_000),
+                    latency_ms=BASE_LATENCY_MS + _float(annotations, LATENCY_MS, 0.0, 0.0, 3_600_000),
                 )
             )
         return flows

@@ -319,3 +319,60 @@ def test_a_real_prometheus_computes_the_canary_error_rate(
                 break
             time.sleep(0.5)
     assert value == pytest.approx(0.3, abs=0.05)
+
+
+def test_routes_to_hosts_outside_the_cluster_produce_no_metrics(manual: SimServer) -> None:
+    cluster = manual.cluster("aws")
+    crosscloud = {
+        "apiVersion": "networking.istio.io/v1beta1",
+        "kind": "VirtualService",
+        "metadata": {"name": "api-crosscloud", "namespace": "shop"},
+        "spec": {
+            "hosts": ["api.example.com"],
+            "gateways": ["public"],
+            "http": [
+                {
+                    "name": "crosscloud",
+                    "route": [
+                        {"destination": {"host": "api.aws"}, "weight": 60},
+                        {"destination": {"host": "api.azure"}, "weight": 40},
+                    ],
+                }
+            ],
+        },
+    }
+    with client(manual) as api:
+        install(api, (100, 0), {"sim.addtocloud.io/latency-ms": "0"})
+        DynamicClient(api).resources.get(
+            api_version="networking.istio.io/v1beta1", kind="VirtualService"
+        ).create(body=crosscloud, namespace="shop")
+    settle(cluster)
+    elapse(cluster, 2.0)
+    samples = scrape(manual)
+    codes = {dict(labels).get("response_code") for name, labels in samples if name == "istio_requests_total"}
+    assert codes == {"200"}
+    assert requests(samples, "api-stable", "v1", "200") == 100
+    # latency-ms 0 is a healthy 10 ms median, not zero.
+    within_5ms = samples[
+        (
+            "istio_request_duration_milliseconds_bucket",
+            (
+                ("destination_workload", "api-stable"),
+                ("destination_version", "v1"),
+                ("response_code", "200"),
+                ("le", "5"),
+            ),
+        )
+    ]
+    within_25ms = samples[
+        (
+            "istio_request_duration_milliseconds_bucket",
+            (
+                ("destination_workload", "api-stable"),
+                ("destination_version", "v1"),
+                ("response_code", "200"),
+                ("le", "25"),
+            ),
+        )
+    ]
+    assert within_5ms < 10 and within_25ms >= 95
