@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,13 +19,14 @@ import yaml
 from orchestrator.sim import discovery, tables
 from orchestrator.sim.apply import server_side_apply, track_update
 from orchestrator.sim.clock import Clock
-from orchestrator.sim.errors import ApiError, status_body, success_status
+from orchestrator.sim.errors import ApiError, success_status
 from orchestrator.sim.fields import Schema
 from orchestrator.sim.patch import json_merge_patch, json_patch, strategic_merge_patch
 from orchestrator.sim.resources import REGISTRY, ResourceRegistry, ResourceType
 from orchestrator.sim.selectors import labels_match, parse_field_selector, parse_label_selector
-from orchestrator.sim.store import Obj, ObjectStore, WatchExpired, rfc3339
+from orchestrator.sim.store import Obj, ObjectStore, rfc3339
 from orchestrator.sim.validation import apply_defaults, validate
+from orchestrator.sim.watch import WatchRequest, watch_stream
 
 JSON = "application/json"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -312,84 +312,25 @@ class KubeApi:
         initial = req.flag("sendInitialEvents")
         try:
             since = None if rv_text in ("", "0") or initial else int(rv_text)
+            timeout = float(req.query.get("timeoutSeconds") or DEFAULT_WATCH_TIMEOUT)
         except ValueError as exc:
-            raise ApiError(400, f"invalid resourceVersion {rv_text!r}") from exc
-        timeout = float(req.query.get("timeoutSeconds") or DEFAULT_WATCH_TIMEOUT)
-        wants_table = self._wants_table(req)
-        include = req.query.get("includeObject", "Metadata")
+            raise ApiError(400, f"invalid resourceVersion or timeoutSeconds: {exc}") from exc
 
         def matches(obj: Obj) -> bool:
             return labels_match(labels, obj.get("metadata", {}).get("labels")) and fields(obj)
 
-        if initial:
-            return Response(
-                200, stream=self._initial_then_watch(t, matches, timeout, wants_table, include, req.cancelled)
-            )
-        return Response(
-            200, stream=self._events(t, matches, since, timeout, wants_table, include, req.cancelled)
+        request = WatchRequest(
+            rt=t.rt,
+            api_version=t.rt.api_version(t.version),
+            namespace=t.namespace,
+            matches=matches,
+            since=since,
+            initial_events=initial,
+            timeout=timeout,
+            table=req.query.get("includeObject", "Metadata") if self._wants_table(req) else None,
+            stop=req.cancelled,
         )
-
-    def _events(
-        self,
-        t: Target,
-        matches: Callable[[Obj], bool],
-        since: int | None,
-        timeout: float,
-        wants_table: bool,
-        include: str,
-        stop: Callable[[], bool],
-    ) -> Iterator[bytes]:
-        deadline = time.monotonic() + timeout
-        try:
-            for type_, obj in self.store.watch(
-                t.rt, t.namespace, matches, since, deadline, time.monotonic, stop
-            ):
-                out: Obj = self._out(t, obj)
-                if wants_table:
-                    out = tables.table(
-                        t.rt.kind, [out], obj["metadata"]["resourceVersion"], self.clock.now(), include
-                    )
-                yield encode({"type": type_, "object": out}) + b"\n"
-        except WatchExpired as exc:
-            yield encode({"type": "ERROR", "object": status_body(410, str(exc), "Expired")}) + b"\n"
-
-    def _initial_then_watch(
-        self,
-        t: Target,
-        matches: Callable[[Obj], bool],
-        timeout: float,
-        wants_table: bool,
-        include: str,
-        stop: Callable[[], bool],
-    ) -> Iterator[bytes]:
-        """`sendInitialEvents=true`: every object as ADDED, a BOOKMARK marking the end, then changes."""
-        items, rv = self.store.scan(t.rt, t.namespace, None, matches)
-        for obj in items:
-            out: Obj = self._out(t, obj)
-            if wants_table:
-                out = tables.table(t.rt.kind, [out], rv, self.clock.now(), include)
-            yield encode({"type": "ADDED", "object": out}) + b"\n"
-        bookmark = self._bookmark(t, rv)
-        yield encode({"type": "BOOKMARK", "object": bookmark}) + b"\n"
-        deadline = time.monotonic() + timeout
-        try:
-            for type_, obj in self.store.watch(
-                t.rt, t.namespace, matches, int(rv), deadline, time.monotonic, stop
-            ):
-                out = self._out(t, obj)
-                yield encode({"type": type_, "object": out}) + b"\n"
-        except WatchExpired as exc:
-            yield encode({"type": "ERROR", "object": status_body(410, str(exc), "Expired")}) + b"\n"
-
-    def _bookmark(self, t: Target, rv: str | None = None) -> Obj:
-        return {
-            "kind": t.rt.kind,
-            "apiVersion": t.rt.api_version(t.version),
-            "metadata": {
-                "resourceVersion": rv or self.store.resource_version,
-                "annotations": {"k8s.io/initial-events-end": "true"},
-            },
-        }
+        return Response(200, stream=watch_stream(self.store, self.clock, request))
 
     # -- writes -----------------------------------------------------------------------------------
     def _create(self, req: Request, t: Target) -> Response:

@@ -56,6 +56,7 @@ class Flow:
     error_rate: float
     error_code: int
     latency_ms: float
+    no_upstream: bool = False  # no ready pod: Envoy answers 503 itself (response flag UH)
 
 
 def _float(annotations: dict[str, str], key: str, default: float, lo: float, hi: float) -> float:
@@ -139,7 +140,7 @@ class MeshTraffic:
             ("destination_cluster", f"sim-{self.cluster}"),
             ("request_protocol", "http"),
             ("response_code", code),
-            ("response_flags", "-" if code != "503" or flow.workload != "unknown" else "UH"),
+            ("response_flags", "UH" if flow.no_upstream else "-"),
             ("connection_security_policy", "mutual_tls"),
         )
 
@@ -264,6 +265,7 @@ class MeshTraffic:
                     error_rate=1.0,
                     error_code=503,
                     latency_ms=BASE_LATENCY_MS,
+                    no_upstream=True,
                 )
             ]
         groups: dict[tuple[str, str], list[Obj]] = {}
