@@ -15,7 +15,6 @@ import copy
 import hashlib
 import json
 import math
-import secrets
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -23,16 +22,15 @@ from typing import Any
 import structlog
 
 from orchestrator.sim.clock import Clock
+from orchestrator.sim.kubelet import NAME_ALPHABET, new_pod, pod_state
 from orchestrator.sim.resources import REGISTRY, ResourceType
 from orchestrator.sim.selectors import labels_match, selector_from_label_selector
 from orchestrator.sim.store import Obj, ObjectStore, rfc3339
 
 log = structlog.get_logger(__name__)
 
-FAILURE_ANNOTATION = "sim.addtocloud.io/failure"
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
-_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def _rt(group: str, kind: str) -> ResourceType:
@@ -51,13 +49,9 @@ def pod_template_hash(template: Obj) -> str:
     digest = int.from_bytes(hashlib.sha256(json.dumps(template, sort_keys=True).encode()).digest()[:5], "big")
     out = []
     for _ in range(10):
-        digest, rem = divmod(digest, len(_ALPHABET))
-        out.append(_ALPHABET[rem])
+        digest, rem = divmod(digest, len(NAME_ALPHABET))
+        out.append(NAME_ALPHABET[rem])
     return "".join(out)
-
-
-def _random_suffix(n: int = 5) -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(n))
 
 
 def _int_or_percent(value: Any, total: int, round_up: bool) -> int:
@@ -123,7 +117,6 @@ class DeploymentController:
         self._timer = math.inf  # when the next time-based change is due
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._ip = 0
 
     # -- loop -------------------------------------------------------------------------------------
     def start(
@@ -370,47 +363,7 @@ class DeploymentController:
                 self._ready_at.pop(pod["metadata"]["uid"], None)
 
     def _create_pod(self, rs: Obj) -> None:
-        template = rs["spec"]["template"]
-        meta = template.get("metadata") or {}
-        self._ip += 1
-        pod: Obj = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": f"{rs['metadata']['name']}-{_random_suffix()}",
-                "namespace": rs["metadata"]["namespace"],
-                "labels": dict(meta.get("labels") or {}),
-                "annotations": dict(meta.get("annotations") or {}),
-                "ownerReferences": [_owner_ref(rs, "ReplicaSet")],
-            },
-            "spec": {**copy.deepcopy(template.get("spec") or {}), "nodeName": "sim-node-1"},
-            "status": {
-                "phase": "Pending",
-                "conditions": [
-                    {
-                        "type": "PodScheduled",
-                        "status": "True",
-                        "lastTransitionTime": rfc3339(self.clock.now()),
-                    }
-                ],
-                "containerStatuses": [
-                    {
-                        "name": c["name"],
-                        "image": c.get("image", ""),
-                        "imageID": "",
-                        "ready": False,
-                        "started": False,
-                        "restartCount": 0,
-                        "state": {"waiting": {"reason": "ContainerCreating"}},
-                    }
-                    for c in (template.get("spec") or {}).get("containers") or []
-                ],
-                "qosClass": "BestEffort",
-            },
-        }
-        if not meta.get("annotations"):
-            del pod["metadata"]["annotations"]
-        created = self.store.create(PODS, pod)
+        created = self.store.create(PODS, new_pod(rs, _owner_ref(rs, "ReplicaSet"), self.clock.now()))
         self._born[created["metadata"]["uid"]] = self.clock.now()
 
     def _sync_replicaset_status(self, rs: Obj) -> None:
@@ -434,76 +387,16 @@ class DeploymentController:
     def _sync_pod(self, pod: Obj) -> None:
         uid = pod["metadata"]["uid"]
         now = self.clock.now()
-        born = self._born.setdefault(uid, now)
-        if now - born < self.ready_delay:
-            self._wake_at(born + self.ready_delay)
+        state = pod_state(pod, self._born.setdefault(uid, now), now, self.ready_delay, self.crash_interval)
+        if state.next_change is not None:
+            self._wake_at(state.next_change)
+        if state.status is None or state.status == pod.get("status"):
             return
-        failure = (pod["metadata"].get("annotations") or {}).get(FAILURE_ANNOTATION, "")
-        containers = pod["spec"].get("containers") or []
-        started = rfc3339(born + self.ready_delay)
-        if failure == "crash-loop":
-            restarts = int((now - born - self.ready_delay) / self.crash_interval) + 1
-            self._wake_at(born + self.ready_delay + restarts * self.crash_interval)
-            statuses = [
-                {
-                    "name": c["name"],
-                    "image": c.get("image", ""),
-                    "imageID": "",
-                    "ready": False,
-                    "started": False,
-                    "restartCount": restarts,
-                    "state": {
-                        "waiting": {
-                            "reason": "CrashLoopBackOff",
-                            "message": f"back-off restarting failed container {c['name']}",
-                        }
-                    },
-                    "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}},
-                }
-                for c in containers
-            ]
-            ready = False
-        else:
-            ready = failure != "never-ready"
-            statuses = [
-                {
-                    "name": c["name"],
-                    "image": c.get("image", ""),
-                    "imageID": "",
-                    "ready": ready,
-                    "started": True,
-                    "restartCount": 0,
-                    "state": {"running": {"startedAt": started}},
-                }
-                for c in containers
-            ]
-        status = {
-            "phase": "Running",
-            "conditions": [
-                {"type": "PodScheduled", "status": "True", "lastTransitionTime": rfc3339(born)},
-                {"type": "Initialized", "status": "True", "lastTransitionTime": rfc3339(born)},
-                {
-                    "type": "ContainersReady",
-                    "status": "True" if ready else "False",
-                    "lastTransitionTime": started,
-                },
-                {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": started},
-            ],
-            "containerStatuses": statuses,
-            "hostIP": "10.0.0.1",
-            "podIP": f"10.244.{(self._ip // 250) % 250}.{hash(uid) % 250 + 1}",
-            "startTime": rfc3339(born),
-            "qosClass": "BestEffort",
-        }
-        old = pod.get("status") or {}
-        if old.get("podIP"):
-            status["podIP"] = old["podIP"]
-        if old != status:
-            new = copy.deepcopy(pod)
-            new["status"] = status
-            self.store.replace(PODS, new)
-            if ready and uid not in self._ready_at:
-                self._ready_at[uid] = now
+        new = copy.deepcopy(pod)
+        new["status"] = state.status
+        self.store.replace(PODS, new)
+        if state.ready and uid not in self._ready_at:
+            self._ready_at[uid] = now
 
     # -- deployment status ------------------------------------------------------------------------
     def _sync_deployment_status(self, d: Obj) -> None:
