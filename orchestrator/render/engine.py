@@ -19,12 +19,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.config import ClusterConfig, Environment, Pipeline, Project
 from orchestrator.errors import ConfigError
+from orchestrator.render.documents import load_documents
 from orchestrator.render.images import image_for
 from orchestrator.render.manifests import Manifest, RenderedSet, object_id, object_key
 from orchestrator.render.validate import validate_manifest
 from orchestrator.render.values import merge_values
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -42,6 +42,26 @@ def _to_yaml(value: Any) -> str:
     return str(yaml.dump(value, Dumper=_Dumper, sort_keys=True, default_flow_style=False)).rstrip("\n")
 
 
+class _YamlMemo:
+    """`to_yaml` that dumps each object once per rendered set: every template of a set dumps the same
+    labels. Objects are remembered by identity (and held, so an id is never reused) only for one set,
+    during which nothing can change them: the sandbox is immutable and the context is built per set."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[Any, str]] = {}
+
+    def clear(self) -> None:
+        self._seen.clear()
+
+    def __call__(self, value: Any) -> str:
+        seen = self._seen.get(id(value))
+        if seen is not None and seen[0] is value:
+            return seen[1]
+        text = _to_yaml(value)
+        self._seen[id(value)] = (value, text)
+        return text
+
+
 class Renderer:
     """Renders one project's templates; compiled templates are cached for the renderer's life."""
 
@@ -54,7 +74,9 @@ class Renderer:
             keep_trailing_newline=True,
             autoescape=False,
         )
-        self.jinja.filters["to_yaml"] = _to_yaml
+        self._yaml_memo = _YamlMemo()
+        self.jinja.filters["to_yaml"] = self._yaml_memo
+        self._templates: dict[str, jinja2.Template] = {}
 
     def render_environment(
         self,
@@ -97,8 +119,12 @@ class Renderer:
             "labels": standard_labels(pipeline.service, environment.name, cluster.name, version, values),
         }
         objects: list[Manifest] = []
-        for template_name in pipeline.templates:
-            objects.extend(self._render_template(template_name, context))
+        self._yaml_memo.clear()
+        try:
+            for template_name in pipeline.templates:
+                objects.extend(self._render_template(template_name, context))
+        finally:
+            self._yaml_memo.clear()
         objects.sort(key=object_key)
         _refuse_duplicates(objects, pipeline.service, environment.name, cluster.name)
         if self.validate:
@@ -121,7 +147,9 @@ class Renderer:
     def _render_template(self, name: str, context: dict[str, Any]) -> list[Manifest]:
         shown = f"templates/{name}"
         try:
-            template = self.jinja.get_template(name)
+            template = self._templates.get(name)
+            if template is None:
+                template = self._templates[name] = self.jinja.get_template(name)
             text = template.render(context)
         except jinja2.TemplateNotFound:
             known = sorted(self.jinja.list_templates(extensions=["j2"]))
@@ -137,7 +165,7 @@ class Renderer:
         except jinja2.exceptions.SecurityError as exc:
             raise ConfigError(f"unsafe template operation: {exc}", file=shown) from None
         try:
-            documents = list(yaml.load_all(text, Loader=_Loader))
+            documents = load_documents(text)
         except yaml.MarkedYAMLError as exc:
             line = exc.problem_mark.line + 1 if exc.problem_mark else None
             raise ConfigError(
