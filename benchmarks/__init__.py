@@ -1,0 +1,1 @@
+"""Ratio benchmarks (SPEC §9); run each file as a script."""
