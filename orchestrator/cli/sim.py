@@ -7,9 +7,10 @@ import json
 import click
 
 from orchestrator.cli.options import format_option
-from orchestrator.errors import ConfigError
-from orchestrator.sim.client import SimInfo, load_running_sim, sim_dir
+from orchestrator.errors import ConfigError, OrchestratorError, UnknownNameError
+from orchestrator.sim.client import SimControl, SimInfo, load_running_sim, sim_dir
 from orchestrator.sim.daemon import start_daemon, stop_daemon
+from orchestrator.sim.faults import FaultConfig
 from orchestrator.sim.server import DEFAULT_CLUSTERS
 
 MEMORY_NOTE = "objects are kept in memory only: `sim down` (or a crash) starts the clusters empty again"
@@ -103,3 +104,68 @@ def status_command(state_dir: str | None, output: str) -> None:
             )
         return
     _print_info(info, output, {})
+
+
+@sim_group.command("faults")
+@_state_dir_option
+@click.argument("cluster")
+@click.option(
+    "--latency-ms", type=click.FloatRange(min=0), default=None, help="Added latency per API request."
+)
+@click.option(
+    "--error-rate", type=click.FloatRange(0, 1), default=None, help="Share of requests answered 503."
+)
+@click.option(
+    "--throttle-rate",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Share of requests answered 429 with Retry-After.",
+)
+@click.option(
+    "--drop-rate",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Share of connections closed without an answer.",
+)
+@click.option("--down/--up", "down", default=None, help="Refuse connections / listen again.")
+@click.option("--clear", is_flag=True, help="Remove every fault first (and bring the cluster up).")
+@format_option
+def faults_command(
+    state_dir: str | None,
+    cluster: str,
+    latency_ms: float | None,
+    error_rate: float | None,
+    throttle_rate: float | None,
+    drop_rate: float | None,
+    down: bool | None,
+    clear: bool,
+    output: str,
+) -> None:
+    """Show or change the injected faults of one running sim cluster (for rehearsing failures)."""
+    info = load_running_sim(state_dir)
+    if info is None:
+        raise OrchestratorError("the sim is not running; start it with `orchestrator sim up`")
+    if cluster not in info.clusters:
+        raise UnknownNameError("sim cluster", cluster, list(info.clusters))
+    settings = {
+        key: value
+        for key, value in {
+            "latency_ms": latency_ms,
+            "error_rate": error_rate,
+            "throttle_rate": throttle_rate,
+            "drop_rate": drop_rate,
+            "down": down,
+        }.items()
+        if value is not None
+    }
+    with SimControl.for_sim(info) as control:
+        if clear:
+            control.clear_faults(cluster)
+        current = control.set_faults(cluster, **settings) if settings else control.faults(cluster)
+    if output == "json":
+        click.echo(json.dumps({"cluster": cluster, "faults": current}))
+        return
+    defaults = FaultConfig().to_json()
+    active = {k: v for k, v in current.items() if v != defaults.get(k)}
+    text = ", ".join(f"{k}={v}" for k, v in active.items()) or "none"
+    click.echo(f"sim cluster {cluster}: faults {text}")

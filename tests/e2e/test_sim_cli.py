@@ -132,6 +132,20 @@ def test_a_restart_keeps_the_ports_and_token_but_not_the_objects(state_dir: Path
     second = json.loads(orchestrator(state_dir, "sim", "up", "--clusters", "aws", "-o", "json").stdout)
     assert second["clusters"] == first["clusters"]
     assert kubectl(kubeconfig, "sim-aws", "get", "configmap", "lost").returncode == 1
+
+    # Rehearse an outage: the cluster refuses connections until it is brought back.
+    down = orchestrator(state_dir, "sim", "faults", "aws", "--down", "--error-rate", "0.5")
+    assert (down.returncode, down.stdout) == (0, "sim cluster aws: faults error_rate=0.5, down=True\n")
+    refused = kubectl(kubeconfig, "sim-aws", "get", "namespaces")
+    assert refused.returncode == 1
+    assert "was refused" in refused.stderr
+    cleared = orchestrator(state_dir, "sim", "faults", "aws", "--clear")
+    assert cleared.stdout == "sim cluster aws: faults none\n"
+    assert kubectl(kubeconfig, "sim-aws", "get", "namespaces").returncode == 0
+    unknown = orchestrator(state_dir, "sim", "faults", "mars")
+    assert unknown.returncode == 2
+    assert "unknown sim cluster 'mars'; known sim clusters: aws" in unknown.stderr
+
     assert orchestrator(state_dir, "sim", "down").returncode == 0
 
 
