@@ -48,6 +48,7 @@ class SimInfo:
     clusters: dict[str, SimClusterInfo]
     started_at: float
     directory: Path
+    control_endpoint: str  # the /_sim/ control API; stays up when every cluster is down
 
     def endpoint(self, cluster: str) -> str:
         return self._cluster(cluster).endpoint
@@ -69,6 +70,7 @@ class SimInfo:
             "ca_path": str(self.ca_path),
             "kubeconfig_path": str(self.kubeconfig_path),
             "started_at": self.started_at,
+            "control_endpoint": self.control_endpoint,
             "clusters": {
                 n: {"endpoint": c.endpoint, "metrics_endpoint": c.metrics_endpoint, "context": c.context}
                 for n, c in self.clusters.items()
@@ -111,6 +113,7 @@ def read_state(directory: Path) -> SimInfo | None:
         },
         started_at=float(raw.get("started_at", 0.0)),
         directory=directory,
+        control_endpoint=str(raw.get("control_endpoint") or next(iter(raw["clusters"].values()))["endpoint"]),
     )
 
 
@@ -135,9 +138,7 @@ class SimControl:
 
     @classmethod
     def for_sim(cls, info: SimInfo) -> SimControl:
-        # Any endpoint serves every cluster's control API; prefer one that is up.
-        first = next(iter(info.clusters.values()))
-        return cls(first.endpoint, info.token, info.ca_path)
+        return cls(info.control_endpoint, info.token, info.ca_path)
 
     def close(self) -> None:
         self._client.close()

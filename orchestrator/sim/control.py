@@ -8,7 +8,9 @@
     GET    /_sim/clusters/<name>/requests      the request log (`?verb=write` for writes only)
     DELETE /_sim/clusters/<name>/requests      reset it
 
-Any endpoint controls every cluster of the process, so a cluster that is down can be brought back.
+Every cluster endpoint controls every cluster of the process, and so does the separate control
+endpoint (`SimServer.control_endpoint`), which is never down: a cluster that is down can always be
+brought back.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import structlog
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.sim.client import STATE_FILE, SimInfo, load_running_sim, read_state, sim_dir
-from orchestrator.sim.server import DEFAULT_CLUSTERS, SimServer
+from orchestrator.sim.server import CONTROL, DEFAULT_CLUSTERS, SimServer
 
 log = structlog.get_logger(__name__)
 
@@ -54,9 +54,9 @@ def _previous_ports(directory: Path) -> tuple[dict[str, int], dict[str, int]]:
         return api, metrics
     for name, pair in recorded.items():
         if isinstance(pair, list) and len(pair) == 2:
-            if _port_free(int(pair[0])):
+            if pair[0] and _port_free(int(pair[0])):
                 api[name] = int(pair[0])
-            if _port_free(int(pair[1])):
+            if pair[1] and _port_free(int(pair[1])):
                 metrics[name] = int(pair[1])
     return api, metrics
 
@@ -93,6 +93,7 @@ def serve_forever(state_dir: Path | str | None, clusters: Iterable[str], ready_d
             "ca_path": str(sim.ca_path.resolve()),
             "kubeconfig_path": str(sim.kubeconfig_path.resolve()),
             "started_at": time.time(),
+            "control_endpoint": sim.control_endpoint,
             "objects_persisted": False,
             "clusters": {
                 n: {"endpoint": sim.endpoint(n), "metrics_endpoint": sim.metrics_endpoint(n)}
@@ -100,6 +101,7 @@ def serve_forever(state_dir: Path | str | None, clusters: Iterable[str], ready_d
             },
         }
         ports_used = {n: [sim.cluster(n).port, sim.cluster(n).metrics_port] for n in sim.cluster_names}
+        ports_used[CONTROL] = [int(sim.control_endpoint.rsplit(":", 1)[1]), 0]
         (directory / PORTS_FILE).write_text(json.dumps(ports_used))
         tmp = directory / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state, indent=2))

@@ -24,11 +24,12 @@ from types import TracebackType
 
 import structlog
 
-from orchestrator.sim.api import KubeApi
+from orchestrator.sim.api import KubeApi, Request, Response, json_response
 from orchestrator.sim.certs import ServerCerts, make_certs
 from orchestrator.sim.clock import Clock, RealClock
 from orchestrator.sim.control import make_control_handler
 from orchestrator.sim.controller import DeploymentController
+from orchestrator.sim.errors import status_body
 from orchestrator.sim.faults import Faults
 from orchestrator.sim.kubeconfig import write_kubeconfig
 from orchestrator.sim.mesh import MeshTraffic
@@ -40,6 +41,7 @@ log = structlog.get_logger(__name__)
 
 Authenticator = Callable[[str, str], bool]
 DEFAULT_CLUSTERS = ("aws", "azure", "gcp")
+CONTROL = "_control"  # key of the control endpoint's port in `ports`
 
 
 class SimCluster:
@@ -144,6 +146,7 @@ class SimServer:
             for n in names
         }
         self._certs: ServerCerts | None = None
+        self._control_listener: Listener | None = None
         self._started = False
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -164,6 +167,7 @@ class SimServer:
                     faults=cluster.faults,
                     request_log=cluster.request_log,
                     is_down=cluster.is_down,
+                    authenticate_control=functools.partial(self._authenticate_control, name),
                 )
                 cluster.listener = Listener(self.host, self._ports.get(name, 0), hooks=hooks, tls=tls)
                 cluster.metrics_listener = Listener(
@@ -174,6 +178,10 @@ class SimServer:
                 cluster.metrics_listener.start()
                 if self.run_controllers:
                     cluster.controller.start(on_tick=cluster.mesh.advance, tick=cluster.tick)
+            self._control_listener = Listener(
+                self.host, self._ports.get(CONTROL, 0), hooks=self._control_hooks(control), tls=tls
+            )
+            self._control_listener.start()
             write_kubeconfig(
                 self.kubeconfig_path,
                 {n: c.endpoint_url for n, c in self._clusters.items()},
@@ -194,6 +202,8 @@ class SimServer:
             for listener in (cluster.listener, cluster.metrics_listener)
             if listener is not None
         ]
+        if self._control_listener is not None:
+            listeners.append(self._control_listener)
         for cluster in self._clusters.values():
             cluster.store.close()
         # Stop everything at once: each stop waits for its serving loop to notice.
@@ -214,6 +224,28 @@ class SimServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    def _control_hooks(self, control: Callable[[Request], Response]) -> EndpointHooks:
+        """The control endpoint serves only `/_sim/` (and /metrics of nothing); it is never down."""
+
+        def no_api(_req: Request) -> Response:
+            return json_response(
+                404, status_body(404, "the sim control endpoint serves /_sim/ only", "NotFound")
+            )
+
+        return EndpointHooks(
+            api=no_api,
+            control=control,
+            metrics=lambda: b"",
+            authenticate=lambda token: hmac.compare_digest(token.encode(), self.token.encode()),
+            faults=Faults(),
+            request_log=RequestLog(),
+            is_down=lambda: False,
+        )
+
+    def _authenticate_control(self, cluster: str, token: str) -> bool:
+        """The control API takes the sim's own token, or whatever the cluster's authenticator accepts."""
+        return hmac.compare_digest(token.encode(), self.token.encode()) or self._authenticate(cluster, token)
 
     def _authenticate(self, cluster: str, token: str) -> bool:
         if self.authenticator is not None:
@@ -240,6 +272,12 @@ class SimServer:
 
     def metrics_endpoint(self, name: str) -> str:
         return self.cluster(name).metrics_url
+
+    @property
+    def control_endpoint(self) -> str:
+        """HTTPS endpoint of the `/_sim/` control API that stays up when every cluster is down."""
+        port = self._control_listener.port if self._control_listener else 0
+        return f"https://{self.host}:{port}"
 
     @property
     def ca_path(self) -> Path:

@@ -45,6 +45,7 @@ class EndpointHooks:
         faults: Any,
         request_log: Any,
         is_down: Callable[[], bool],
+        authenticate_control: Callable[[str], bool] | None = None,
     ) -> None:
         self.api = api
         self.control = control
@@ -53,6 +54,7 @@ class EndpointHooks:
         self.faults = faults
         self.request_log = request_log
         self.is_down = is_down
+        self.authenticate_control = authenticate_control or authenticate
 
 
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -203,11 +205,11 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
             body=body,
             cancelled=lambda: srv.stopping or hooks.is_down(),
         )
-        authorized = self._authorized(headers, hooks)
         if url.path.startswith("/_sim/"):
-            resp = hooks.control(req) if authorized else _unauthorized()
-            self._send(resp, req.cancelled)
+            allowed = self._authorized(headers, hooks.authenticate_control)
+            self._send(hooks.control(req) if allowed else _unauthorized(), req.cancelled)
             return
+        authorized = self._authorized(headers, hooks.authenticate)
         fault = None
         if not authorized and url.path.rstrip("/") not in _ANONYMOUS:
             resp = _unauthorized()
@@ -249,11 +251,11 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         self._log(hooks, url, resp.status, headers, fault)
         self._send(resp, req.cancelled)
 
-    def _authorized(self, headers: dict[str, str], hooks: EndpointHooks) -> bool:
+    def _authorized(self, headers: dict[str, str], check: Callable[[str], bool]) -> bool:
         auth = headers.get("authorization", "")
         if not auth.lower().startswith("bearer "):
             return False
-        return hooks.authenticate(auth[7:].strip())
+        return check(auth[7:].strip())
 
     def _log(
         self, hooks: EndpointHooks, url: Any, status: int, headers: dict[str, str], fault: str | None

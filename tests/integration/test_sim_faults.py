@@ -159,3 +159,19 @@ def test_the_control_api_drives_faults_and_the_log_and_needs_the_token(sim: SimS
         unknown = client.get("/_sim/clusters/mars/faults")
         assert unknown.status_code == 404
         assert "known: aws, azure" in unknown.json()["message"]
+
+
+def test_the_control_endpoint_stays_up_when_every_cluster_is_down(sim: SimServer) -> None:
+    for name in ("aws", "azure"):
+        sim.cluster(name).set_down()
+    with SimControl(sim.control_endpoint, sim.token, sim.ca_path) as control:
+        assert control.faults("aws")["down"] is True
+        control.clear_faults("aws")
+    with http(sim) as client:
+        assert client.get("/version").status_code == 200
+    with httpx.Client(
+        base_url=sim.control_endpoint,
+        verify=ssl.create_default_context(cafile=str(sim.ca_path)),
+        headers={"Authorization": f"Bearer {sim.token}"},
+    ) as client:
+        assert client.get("/api/v1/namespaces").status_code == 404
