@@ -16,21 +16,42 @@ from orchestrator.errors import ConfigError
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """A new dict: `override` wins; nested mappings merge key by key; lists and scalars replace."""
-    merged: dict[str, Any] = {k: copy.deepcopy(v) for k, v in base.items()}
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
+    merged = {key: _copy(value) for key, value in base.items()}
+    _merge_into(merged, override)
     return merged
 
 
 def merge_values(*layers: Mapping[str, Any]) -> dict[str, Any]:
     """Merge layers given lowest precedence first."""
+    # Each value is copied once, into the result, rather than once per layer above it: the render
+    # benchmark merges ~1,000 value sets, and repeated deep copies were a third of template rendering.
     result: dict[str, Any] = {}
     for layer in layers:
-        result = deep_merge(result, layer)
+        _merge_into(result, layer)
     return result
+
+
+def _merge_into(target: dict[str, Any], override: Mapping[str, Any]) -> None:
+    """Merge `override` into `target`, whose values are already copies of ours to change."""
+    for key, value in override.items():
+        existing = target.get(key)
+        if isinstance(value, Mapping) and isinstance(existing, Mapping):
+            if not isinstance(existing, dict):
+                existing = target[key] = dict(existing.items())
+            _merge_into(existing, value)
+        else:
+            target[key] = _copy(value)
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy; plain dicts and lists (all that configuration holds) without deepcopy's overhead."""
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return copy.deepcopy(value)
 
 
 def parse_set_overrides(assignments: Iterable[str]) -> dict[str, Any]:
