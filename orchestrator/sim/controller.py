@@ -25,9 +25,11 @@ from orchestrator.sim.clock import Clock
 from orchestrator.sim.kubelet import NAME_ALPHABET, new_pod, pod_state
 from orchestrator.sim.resources import REGISTRY, ResourceType
 from orchestrator.sim.selectors import labels_match, selector_from_label_selector
-from orchestrator.sim.store import Obj, ObjectStore, rfc3339
+from orchestrator.sim.store import Obj, ObjectStore, WatchEvent, rfc3339
 
 log = structlog.get_logger(__name__)
+
+FULL_PASS_EVERY = 5.0  # seconds between full passes (a safety net under the dirty tracking)
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
@@ -111,10 +113,13 @@ class DeploymentController:
         self._born: dict[str, float] = {}  # pod uid -> creation time (finer than creationTimestamp)
         self._ready_at: dict[str, float] = {}  # pod uid -> when it became ready
         self._progress_at: dict[str, float] = {}  # deployment uid -> last progress
-        self._rs_by_owner: dict[str, list[Obj]] = {}
-        self._pods_by_owner: dict[str, list[Obj]] = {}
-        self._quiet_at = ""  # resourceVersion after a pass that wrote nothing
-        self._timer = math.inf  # when the next time-based change is due
+        self._rs_by_owner: dict[str, dict[str, Obj]] = {}  # owner uid -> {uid: replica set}
+        self._pods_by_owner: dict[str, dict[str, Obj]] = {}  # owner uid -> {uid: pod}
+        self._dirty: set[str] = set()  # uids to look at in the next pass
+        self._due: dict[str, float] = {}  # uid -> when its next time-based change is due
+        self._rs_owner: dict[str, str] = {}  # replica set uid -> deployment uid
+        self._next_full = -math.inf
+        self._listening = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -148,49 +153,108 @@ class DeploymentController:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def reconcile(self) -> None:
-        """One pass of every controller; safe to call directly (tests with a manual clock do).
+    def reconcile(self, *, full: bool = False) -> None:
+        """One pass of the controllers; safe to call directly (tests with a manual clock do).
 
-        A pass is skipped when nothing was written since the last one (which wrote nothing itself)
-        and no timer is due (a pod to become ready, a crash-loop restart, a progress deadline), so
-        an idle cluster costs next to nothing and a busy one is not slowed by idle deployments.
+        A pass handles only what is dirty: objects written since the last pass (the store tells us,
+        with owners marked through ownerReferences) and objects whose timer is due (a pod to become
+        ready, a crash-loop restart, minReadySeconds, a progress deadline). Every FULL_PASS_EVERY
+        seconds a full pass catches anything missed. An idle cluster costs next to nothing, and one
+        rollout does not pay for every other deployment of the cluster.
         """
         with self.store.lock:
-            before = self.store.resource_version
+            if not self._listening:
+                self.store.add_listener(self._on_write)
+                self._index_all()
+                self._listening = True
             now = self.clock.now()
-            if before == self._quiet_at and now < self._timer:
+            for uid in [u for u, due in self._due.items() if due <= now]:
+                del self._due[uid]
+                self._mark(uid)
+            if now >= self._next_full:
+                full = True
+            if not full and not self._dirty:
                 return
-            self._timer = math.inf
+            if full:
+                self._next_full = now + FULL_PASS_EVERY
+            dirty, self._dirty = self._dirty, set()
+
+            def wanted(obj: Obj) -> bool:
+                uid = obj["metadata"]["uid"]
+                return full or uid in dirty or uid in self._dirty
+
             self.store.finalize_namespaces()
-            self._index()
-            for deployment in self.store.scan(DEPLOYMENTS)[0]:
-                self._sync_deployment(deployment)
-            self._index()
-            for rs in self.store.scan(REPLICASETS)[0]:
-                self._sync_replicaset(rs)
-            pods = self.store.scan(PODS)[0]
+            for deployment in self.store.objects(DEPLOYMENTS):
+                if wanted(deployment):
+                    self._sync_deployment(deployment)
+            for rs in self.store.objects(REPLICASETS):
+                if wanted(rs):
+                    self._sync_replicaset(rs)
+            pods = self.store.objects(PODS)
             for pod in pods:
-                self._sync_pod(pod)
-            self._forget_gone_pods({p["metadata"]["uid"] for p in pods})
-            self._index()
-            for rs in self.store.scan(REPLICASETS)[0]:
-                self._sync_replicaset_status(rs)
-            for deployment in self.store.scan(DEPLOYMENTS)[0]:
-                self._sync_deployment_status(deployment)
-            after = self.store.resource_version
-            self._quiet_at = after if after == before else ""
+                if wanted(pod):
+                    self._sync_pod(pod)
+            if full:
+                self._forget_gone_pods({p["metadata"]["uid"] for p in pods})
+            for rs in self.store.objects(REPLICASETS):
+                if wanted(rs):
+                    self._sync_replicaset_status(rs)
+            for deployment in self.store.objects(DEPLOYMENTS):
+                if wanted(deployment):
+                    self._sync_deployment_status(deployment)
 
-    def _wake_at(self, moment: float) -> None:
-        self._timer = min(self._timer, moment)
+    def _on_write(self, event: WatchEvent) -> None:
+        """Store listener (under the store lock): mark the written object and its owners dirty."""
+        meta = event.obj.get("metadata", {})
+        uid = meta.get("uid", "")
+        if event.old is not None:
+            self._reindex(event.storage_key, event.old, removed=True)
+        if event.type != "DELETED":
+            self._reindex(event.storage_key, event.obj, removed=False)
+        if event.storage_key == REPLICASETS.storage_key:
+            for ref in meta.get("ownerReferences") or []:
+                self._rs_owner[uid] = ref.get("uid", "")
+        self._mark(uid)
+        for ref in meta.get("ownerReferences") or []:
+            self._mark(ref.get("uid", ""))
+        if event.type == "DELETED":
+            for table in (self._born, self._ready_at, self._due, self._rs_owner):
+                table.pop(uid, None)
 
-    def _index(self) -> None:
-        """Replica sets and pods by owner uid, rebuilt per phase (one scan instead of one per owner)."""
+    def _mark(self, uid: str) -> None:
+        """Dirty an object and, for a replica set, the deployment that owns it."""
+        if not uid:
+            return
+        self._dirty.add(uid)
+        owner = self._rs_owner.get(uid)
+        if owner:
+            self._dirty.add(owner)
+
+    def _wake_at(self, uid: str, moment: float) -> None:
+        self._due[uid] = min(self._due.get(uid, math.inf), moment)
+
+    def _index_all(self) -> None:
+        """Replica sets and pods by owner uid, built once; `_on_write` keeps them current."""
         self._rs_by_owner = {}
         self._pods_by_owner = {}
-        for rt, index in ((REPLICASETS, self._rs_by_owner), (PODS, self._pods_by_owner)):
-            for obj in self.store.scan(rt)[0]:
-                for ref in obj["metadata"].get("ownerReferences") or []:
-                    index.setdefault(ref.get("uid", ""), []).append(obj)
+        for rt in (REPLICASETS, PODS):
+            for obj in self.store.objects(rt):
+                self._reindex(rt.storage_key, obj, removed=False)
+
+    def _reindex(self, storage_key: str, obj: Obj, *, removed: bool) -> None:
+        if storage_key == REPLICASETS.storage_key:
+            index = self._rs_by_owner
+        elif storage_key == PODS.storage_key:
+            index = self._pods_by_owner
+        else:
+            return
+        uid = obj["metadata"]["uid"]
+        for ref in obj["metadata"].get("ownerReferences") or []:
+            owned = index.setdefault(ref.get("uid", ""), {})
+            if removed:
+                owned.pop(uid, None)
+            else:
+                owned[uid] = obj
 
     def _forget_gone_pods(self, live: set[str]) -> None:
         for table in (self._born, self._ready_at):
@@ -199,7 +263,7 @@ class DeploymentController:
 
     # -- deployments ------------------------------------------------------------------------------
     def _replicasets_of(self, deployment: Obj) -> list[Obj]:
-        return list(self._rs_by_owner.get(deployment["metadata"]["uid"], []))
+        return list(self._rs_by_owner.get(deployment["metadata"]["uid"], {}).values())
 
     def _sync_deployment(self, d: Obj) -> None:
         spec = d["spec"]
@@ -326,7 +390,7 @@ class DeploymentController:
 
     # -- replica sets -----------------------------------------------------------------------------
     def _pods_of(self, rs: Obj) -> list[Obj]:
-        return list(self._pods_by_owner.get(rs["metadata"]["uid"], []))
+        return list(self._pods_by_owner.get(rs["metadata"]["uid"], {}).values())
 
     def _is_ready(self, pod: Obj) -> bool:
         return any(
@@ -345,7 +409,7 @@ class DeploymentController:
             if now - ready_at >= min_ready:
                 count += 1
             else:
-                self._wake_at(ready_at + min_ready)
+                self._wake_at(rs["metadata"]["uid"], ready_at + min_ready)
         return count
 
     def _sync_replicaset(self, rs: Obj) -> None:
@@ -389,7 +453,7 @@ class DeploymentController:
         now = self.clock.now()
         state = pod_state(pod, self._born.setdefault(uid, now), now, self.ready_delay, self.crash_interval)
         if state.next_change is not None:
-            self._wake_at(state.next_change)
+            self._wake_at(uid, state.next_change)
         if state.status is None or state.status == pod.get("status"):
             return
         new = copy.deepcopy(pod)
@@ -503,7 +567,7 @@ class DeploymentController:
             deadline = spec.get("progressDeadlineSeconds", 600)
             last = self._progress_at.setdefault(uid, now_f)
             if progressing.get("reason") != "ProgressDeadlineExceeded":
-                self._wake_at(last + deadline + 0.001)
+                self._wake_at(uid, last + deadline + 0.001)
             if progressing.get("reason") != "ProgressDeadlineExceeded" and now_f - last > deadline:
                 _set_cond(
                     status,

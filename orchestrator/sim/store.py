@@ -119,6 +119,11 @@ class ObjectStore:
             ]
             return items, str(self._rv)
 
+    def objects(self, rt: ResourceType) -> list[Obj]:
+        """Every stored object of a type, unordered (references: do not mutate); the fast path."""
+        with self.lock:
+            return list(self._objects.get(rt.storage_key, {}).values())
+
     def list_objects(
         self, rt: ResourceType, namespace: str | None = None, labels: list[Requirement] | None = None
     ) -> list[Obj]:
