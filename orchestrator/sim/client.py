@@ -88,9 +88,12 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    try:  # a zombie (exited, not yet reaped) is not running
+    try:  # a zombie (exited, not yet reaped) is not running; a reused pid is not the sim
         with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1][:1] != "Z"
+            if stat.read().split(") ", 1)[1][:1] == "Z":
+                return False
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return b"orchestrator.sim" in cmdline.read()
     except OSError:
         return True
 
