@@ -452,7 +452,7 @@ class KubeApi:
                 new = json_merge_patch(view, patch)
             elif content_type == STRATEGIC_PATCH:
                 new = strategic_merge_patch(
-                    view, patch, Schema("Scale", True) if t.subresource == "scale" else schema
+                    view, patch, Schema("Scale", False) if t.subresource == "scale" else schema
                 )
             elif content_type == JSON_PATCH:
                 new = json_patch(view, patch)
