@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator.clusters.connect import connect
 from orchestrator.config import ClusterConfig, Project
 from orchestrator.kube.client import KubeClient
-from orchestrator.rollout.engine import AnalysisGate, Reporter, RolloutEngine
+from orchestrator.rollout.engine import Reporter, RolloutEngine
 from orchestrator.store import db
 
 
@@ -35,8 +35,5 @@ def rollout_engine(
     database_url: str,
     *,
     report: Reporter | None = None,
-    analysis: AnalysisGate | None = None,
 ) -> RolloutEngine:
-    return RolloutEngine(
-        project, open_store(database_url), connect=connect_cluster, analysis=analysis, report=report
-    )
+    return RolloutEngine(project, open_store(database_url), connect=connect_cluster, report=report)

@@ -11,7 +11,7 @@ from orchestrator.cli.db import database_url_option
 from orchestrator.cli.options import format_option
 from orchestrator.store import db, repository
 from orchestrator.store.models import Deployment
-from orchestrator.store.views import deployment_view
+from orchestrator.store.views import deployment_view, event_view
 
 _COLUMNS = ("ID", "ENV", "PHASE", "STEP", "COMMIT", "IMAGE", "ACTOR", "CREATED (UTC)", "DURATION", "MESSAGE")
 
@@ -78,7 +78,13 @@ def history_command(
         with db.session_factory(engine)() as session:
             deployments = repository.list_deployments(session, service, environment, limit=limit)
             if output == "json":
-                click.echo(json.dumps([deployment_view(d) for d in deployments], indent=2))
+                views = []
+                for deployment in deployments:
+                    view = deployment_view(deployment)
+                    # The audit trail: every step, gate measurement (value, phase, query) and transition.
+                    view["events"] = [event_view(e) for e in repository.events_for(session, deployment.id)]
+                    views.append(view)
+                click.echo(json.dumps(views, indent=2))
                 return
             if not deployments:
                 where = f" to {environment}" if environment else ""

@@ -48,6 +48,8 @@ class ProgressPrinter:
             self.console.print(f"{elapsed}   [green]done[/green] {detail}")
         elif kind == "measurement":
             self.console.print(f"{elapsed}   [cyan]gate[/cyan] {event['cluster']}: {event['message']}")
+        elif kind == "gates":
+            self.console.print(f"{elapsed} health gates read {event['source']}")
         elif kind == "paused":
             self.console.print(f"{elapsed} [yellow]paused[/yellow] until approved")
         elif kind == "failed":
@@ -88,16 +90,17 @@ def _print_clusters(view: dict[str, Any]) -> None:
     click.echo(f"release {view['release']['image']} (commit {view['release']['git_commit'][:12]})")
 
 
-def built_digest(engine: RolloutEngine, service: str, commit: str) -> str | None:
-    """The digest of the image built for `commit`, if `orchestrator build` recorded one."""
+def built_image(engine: RolloutEngine, service: str, commit: str) -> tuple[str, str] | None:
+    """(repository, digest) of the image built for `commit`, if `orchestrator build` recorded one."""
     query = (
-        select(Release.image_digest)
+        select(Release.image_repository, Release.image_digest)
         .where(Release.service == service, Release.git_commit == commit, Release.image_digest.is_not(None))
         .order_by(Release.created_at.desc())
         .limit(1)
     )
     with engine.sessions() as session:
-        return session.scalars(query).first()
+        row = session.execute(query).first()
+    return (row[0], row[1]) if row is not None and row[1] else None
 
 
 @click.command("deploy")
@@ -130,13 +133,14 @@ def deploy_command(
     project = open_project(root)
     engine = rollout_engine(project, database_url, report=ProgressPrinter(output == "text"))
     commit = head_commit(project.root)
-    digest = None if image else built_digest(engine, service, commit)
+    built = None if image else built_image(engine, service, commit)
     request = DeployRequest(
         service=service,
         environment=env_name,
         git_commit=commit,
         image=image,
-        digest=digest,
+        digest=built[1] if built else None,
+        built_repository=built[0] if built else None,
         overrides=parse_set_overrides(assignments),
         strategy=strategy,
         actor=actor or _whoami(),
@@ -229,6 +233,7 @@ def retry_command(deployment: str, output: str, database_url: str, root: str | N
             git_commit=old.release.git_commit,
             image=config.get("image"),
             digest=config.get("digest"),
+            built_repository=config.get("built_repository"),
             overrides=config.get("overrides") or {},
             strategy=config.get("strategy"),
             actor=_whoami(),
@@ -256,8 +261,23 @@ def status_command(
         for name in services:
             for env in environments:
                 latest = repo.latest_deployment(session, name, env)
-                if latest is not None:
-                    views.append(deployment_view(latest))
+                if latest is None:
+                    continue
+                view = deployment_view(latest)
+                running = repo.latest_deployment(session, name, env, phases={Phase.SUCCEEDED})
+                # What serves traffic: the last release that rolled out everywhere (a failed or rolled-back
+                # attempt after it left it in place).
+                view["running"] = (
+                    None
+                    if running is None
+                    else {
+                        "deployment": str(running.id),
+                        "image": running.release.image_ref,
+                        "git_commit": running.release.git_commit,
+                        "since": running.finished_at.isoformat() if running.finished_at else None,
+                    }
+                )
+                views.append(view)
     if output == "json":
         click.echo(json.dumps(views, indent=2))
         return
@@ -265,3 +285,11 @@ def status_command(
         click.echo("nothing deployed yet")
     for view in views:
         _print_clusters(view)
+        running = view["running"]
+        if running is None:
+            click.echo("running: nothing has rolled out successfully yet")
+        elif running["deployment"] != view["id"]:
+            click.echo(
+                f"running: {running['image']} (commit {running['git_commit'][:12]}) "
+                f"from deployment {running['deployment'][:8]}, since {running['since']}"
+            )

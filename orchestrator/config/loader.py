@@ -51,6 +51,10 @@ class Project:
             self._pipelines[service] = pipeline
         return self._pipelines[service]
 
+    def pipeline_document(self, service: str) -> YamlDocument:
+        """The parsed file behind `pipeline(service)`, to locate problems found after loading."""
+        return self._document(self.pipelines_dir, service)
+
     def environment(self, name: str) -> Environment:
         if name not in self._environments:
             if name not in self.environment_names:

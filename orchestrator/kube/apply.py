@@ -89,11 +89,45 @@ def apply_object(
     path = kind.object_path(namespace, name)
     stamped = with_applied_hash(obj)
     live = client.get(path)
+    if live is not None and kind.kind == "VirtualService":
+        return _update_virtual_service(client, path, live, stamped)
     if is_current(live, stamped):
         assert live is not None
         return "unchanged", live
     result = client.apply(path, stamped, field_manager=FIELD_MANAGER, force=force)
     return ("created" if live is None else "configured"), result
+
+
+def merge_http_routes(live_routes: list[dict[str, Any]], ours: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Our rendered routes replace the live routes of the same name; routes others added are kept, first.
+
+    Istio tries routes in order, and other managers add specific matches (a header route, a fault) that
+    must stay ahead of our catch-all routes to keep working. Header routes and mirrors the rollout engine
+    added (named `addtocloud-…`) are not part of the rendered state and are dropped.
+    """
+    our_names = {r.get("name") for r in ours}
+    foreign = [
+        r
+        for r in live_routes
+        if r.get("name") not in our_names and not str(r.get("name", "")).startswith("addtocloud-")
+    ]
+    return foreign + ours
+
+
+def _update_virtual_service(
+    client: KubeClient, path: str, live: dict[str, Any], stamped: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """`spec.http` is an atomic list for server-side apply: applying ours would drop other managers' routes.
+    Instead read, merge by route name, and PUT with the resourceVersion read (a race gets 409)."""
+    wanted = copy.deepcopy(live)
+    wanted["metadata"].setdefault("labels", {}).update(stamped["metadata"].get("labels") or {})
+    wanted["metadata"].setdefault("annotations", {}).update(stamped["metadata"]["annotations"])
+    spec = copy.deepcopy(stamped.get("spec") or {})
+    spec["http"] = merge_http_routes(live.get("spec", {}).get("http") or [], spec.get("http") or [])
+    wanted["spec"] = {**(live.get("spec") or {}), **spec}
+    if wanted == live:
+        return "unchanged", live
+    return "configured", client.replace(path, wanted, field_manager=FIELD_MANAGER)
 
 
 def apply_objects(client: KubeClient, objects: Iterable[dict[str, Any]], *, namespace: str) -> ApplyResult:

@@ -86,11 +86,20 @@ class Renderer:
         overrides: Mapping[str, Any] | None = None,
         image: str | None = None,
         digest: str | None = None,
+        built_repository: str | None = None,
         only_cluster: str | None = None,
     ) -> list[RenderedSet]:
         clusters = [environment.cluster(only_cluster)] if only_cluster else environment.clusters
         return [
-            self.render_cluster(pipeline, environment, c, overrides=overrides, image=image, digest=digest)
+            self.render_cluster(
+                pipeline,
+                environment,
+                c,
+                overrides=overrides,
+                image=image,
+                digest=digest,
+                built_repository=built_repository,
+            )
             for c in clusters
         ]
 
@@ -103,9 +112,12 @@ class Renderer:
         overrides: Mapping[str, Any] | None = None,
         image: str | None = None,
         digest: str | None = None,
+        built_repository: str | None = None,
     ) -> RenderedSet:
         values = merge_values(pipeline.values, environment.values, cluster.values, overrides or {})
-        resolved_image = image_for(pipeline, environment, cluster, image=image, digest=digest)
+        resolved_image = image_for(
+            pipeline, environment, cluster, image=image, digest=digest, built_repository=built_repository
+        )
         version = release_version(resolved_image, values)
         context = {
             "service": pipeline.service,

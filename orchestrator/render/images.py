@@ -13,13 +13,14 @@ def image_for(
     *,
     image: str | None = None,
     digest: str | None = None,
+    built_repository: str | None = None,
 ) -> str:
     """The image reference rendered into `cluster`'s manifests.
 
-    A built release (`digest`) is pulled from the registry the cluster names, always by digest, so every
-    cloud runs the same bytes. Without one: the image given on the command line, else the environment's
-    image for the service, else the service's repository in the cluster's registry at `latest`
-    (what `render` shows before anything was built; `deploy` pins a digest).
+    A built release (`digest`) is pulled from the registry the cluster names (else from `built_repository`,
+    where the build pushed it), always by digest, so every cloud runs the same bytes. Without one: the
+    image given on the command line, else the environment's image for the service, else the service's
+    repository in the cluster's registry at `latest` (what `render` shows before anything was built).
     """
     if image:
         return image
@@ -27,6 +28,8 @@ def image_for(
     repository = pipeline.build.repository if pipeline.build else None
     if digest and registry and repository:
         return f"{registry.host}/{repository}@{digest}"
+    if digest and built_repository:  # a cluster with no registry of its own: where the build pushed it
+        return f"{built_repository}@{digest}"
     named = environment.images.get(pipeline.service)
     if named is not None:
         return named.reference

@@ -31,6 +31,7 @@ from orchestrator.errors import OrchestratorError
 from orchestrator.kube.client import KubeClient
 from orchestrator.render.engine import Renderer
 from orchestrator.render.manifests import RenderedSet, environment_hash
+from orchestrator.rollout.gates import AnalysisGate, GateFactory, default_gates, validate_analysis
 from orchestrator.rollout.plan import (
     Analyze,
     Deploy,
@@ -69,30 +70,13 @@ class SystemClock:
 
 
 @dataclass(frozen=True)
-class GateResult:
-    passed: bool
-    message: str
-
-
-class AnalysisGate(Protocol):
-    """Runs an analysis step against the clusters of a wave; records measurements through `record`."""
-
-    def __call__(
-        self,
-        step: Analyze,
-        workloads: list[ClusterWorkload],
-        record: Callable[[str, str, dict[str, Any]], None],
-        should_stop: Callable[[], bool],
-    ) -> GateResult: ...
-
-
-@dataclass(frozen=True)
 class DeployRequest:
     service: str
     environment: str
     git_commit: str
     image: str | None = None
     digest: str | None = None
+    built_repository: str | None = None  # where the build pushed the digest (for clusters without a registry)
     overrides: dict[str, Any] = field(default_factory=dict)
     strategy: str | None = None  # force a strategy by name ("rolling"); default: the pipeline's
     actor: str | None = None
@@ -123,7 +107,7 @@ class RolloutEngine:
         *,
         connect: Connector,
         clock: Clock | None = None,
-        analysis: AnalysisGate | None = None,
+        gates: GateFactory = default_gates,
         report: Reporter | None = None,
         poll_interval: float = 0.5,
     ) -> None:
@@ -131,7 +115,8 @@ class RolloutEngine:
         self.sessions = sessions
         self.connect = connect
         self.clock = clock or SystemClock()
-        self.analysis = analysis
+        self.gates = gates
+        self.analysis: AnalysisGate | None = None
         self.report = report or (lambda event: None)
         self.poll_interval = poll_interval
         self.renderer = Renderer(project)
@@ -148,6 +133,7 @@ class RolloutEngine:
             overrides=config.get("overrides") or {},
             image=config.get("image"),
             digest=config.get("digest"),
+            built_repository=config.get("built_repository"),
         )
 
     def create(self, request: DeployRequest) -> uuid.UUID:
@@ -158,13 +144,14 @@ class RolloutEngine:
             "environment": request.environment,
             "image": request.image,
             "digest": request.digest,
+            "built_repository": request.built_repository,
             "overrides": request.overrides,
             "strategy": request.strategy,
         }
         environment = self.project.environment(request.environment)
         strategy = _strategy_for(self.project, config)
         sets = self.render(config)
-        self._validate_analysis(strategy)
+        validate_analysis(self.project, self.project.pipeline(request.service))
         with self.sessions.begin() as session:
             release = repo.get_or_create_release(
                 session,
@@ -191,11 +178,6 @@ class RolloutEngine:
                 config=config,
             )
             return deployment.id
-
-    def _validate_analysis(self, strategy: Strategy) -> None:
-        from orchestrator.rollout.gates import validate_strategy_analysis
-
-        validate_strategy_analysis(self.project, strategy)
 
     # --- running ------------------------------------------------------------------------------------------
 
@@ -226,6 +208,9 @@ class RolloutEngine:
             )
         environment = self.project.environment(config["environment"])
         plan = build_plan(_strategy_for(self.project, config), environment)
+        self.analysis = self.gates(self.project.pipeline(config["service"]), environment)
+        if any(isinstance(step.action, Analyze) for step in plan):
+            self.report({"type": "gates", "source": self.analysis.source()})
         try:
             workloads = {
                 name: ClusterWorkload(self._client(environment.cluster(name)), sets[name]) for name in sets
@@ -247,7 +232,7 @@ class RolloutEngine:
                 return self._succeed(deployment_id, workloads)
             step = plan[index]
             if full and not isinstance(step.action, StartCanary | Deploy | Promote):
-                self._complete(deployment_id, step, workloads, {}, skipped=True)
+                self._complete(deployment_id, step, [], {}, skipped=True)
                 continue
             try:
                 outcome = self._execute(deployment_id, step, workloads)
@@ -272,6 +257,12 @@ class RolloutEngine:
         self.report({"type": "step", "step": step.index, "label": step.label})
         action = step.action
         targets = [workloads[c] for c in step.clusters]
+        if not isinstance(action, StartCanary | Deploy):
+            finished = self._finished_clusters(deployment_id)
+            targets = [w for w in targets if w.rendered.cluster not in finished]
+            if not targets:
+                self._complete(deployment_id, step, [], {}, message=f"{step.label}: no canary here")
+                return None
         if isinstance(action, Pause):
             if action.duration is None:
                 with self.sessions.begin() as session:
@@ -288,7 +279,7 @@ class RolloutEngine:
             stopped = self._wait_until(deployment_id, started_at + action.duration)
             if stopped is not None:
                 return stopped
-            self._complete(deployment_id, step, workloads, {})
+            self._complete(deployment_id, step, targets, {})
             return None
         if isinstance(action, Analyze):
             if self.analysis is None:
@@ -303,11 +294,19 @@ class RolloutEngine:
                 return None  # aborted or paused meanwhile: the loop decides
             if not result.passed:
                 raise StepFailedError(f"analysis failed at step {step.index}: {result.message}")
-            self._complete(deployment_id, step, workloads, {}, message=result.message)
+            self._complete(deployment_id, step, targets, {}, message=result.message)
+            return None
+        if isinstance(action, StartCanary):
+            # A cluster with no stable version (a first deployment) or already running this version has
+            # nothing to compare a canary with: it is deployed directly and sits out the wave's steps.
+            direct = [w for w in targets if not w.needs_canary()]
+            writes = self._in_parallel(direct, lambda w: w.deploy())
+            writes |= self._in_parallel([w for w in targets if w not in direct], lambda w: w.start_canary())
+            self._complete(deployment_id, step, targets, writes, direct={w.rendered.cluster for w in direct})
             return None
         operation = _operation(action)
         writes = self._in_parallel(targets, operation)
-        self._complete(deployment_id, step, workloads, writes)
+        self._complete(deployment_id, step, targets, writes)
         return None
 
     def _in_parallel(
@@ -348,25 +347,32 @@ class RolloutEngine:
         self,
         deployment_id: uuid.UUID,
         step: PlannedStep,
-        workloads: dict[str, ClusterWorkload],
+        targets: list[ClusterWorkload],
         writes: dict[str, int],
         *,
         skipped: bool = False,
         message: str | None = None,
+        direct: set[str] | None = None,
     ) -> None:
         action = step.action
         with self.sessions.begin() as session:
             deployment = repo.get_deployment(session, deployment_id)
             if deployment.current_step != step.index:
                 return  # someone (approve, a resumed twin) already moved past it
-            for name in step.clusters:
+            for name in (w.rendered.cluster for w in targets):
                 if isinstance(action, SetWeight):
                     repo.upsert_cluster_deployment(
                         session, deployment, name, canary_weight=action.weight, phase=Phase.PROGRESSING
                     )
                 elif isinstance(action, StartCanary):
+                    done = name in (direct or set())
                     repo.upsert_cluster_deployment(
-                        session, deployment, name, canary_weight=0, phase=Phase.PROGRESSING
+                        session,
+                        deployment,
+                        name,
+                        canary_weight=0,
+                        phase=Phase.SUCCEEDED if done else Phase.PROGRESSING,
+                        message="deployed directly: no other version to compare with" if done else None,
                     )
                 elif isinstance(action, Promote | Deploy):
                     repo.upsert_cluster_deployment(
@@ -392,7 +398,12 @@ class RolloutEngine:
             repo.append_event(
                 session, deployment, "measurement", message, step=step.index, cluster=cluster, data=data
             )
-        self.report({"type": "measurement", "cluster": cluster, "message": message, **data})
+        self.report({**data, "type": "measurement", "cluster": cluster, "message": message})
+
+    def _finished_clusters(self, deployment_id: uuid.UUID) -> set[str]:
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            return {c.cluster for c in deployment.clusters if c.phase == Phase.SUCCEEDED.value}
 
     def _phase(self, deployment_id: uuid.UUID) -> Phase:
         with self.sessions.begin() as session:
@@ -434,7 +445,7 @@ class RolloutEngine:
         workloads: list[ClusterWorkload] | None = None,
         step: PlannedStep | None = None,
     ) -> Phase:
-        log.warning("rollout_failed", deployment=str(deployment_id), reason=reason)
+        log.info("rollout_failed", deployment=str(deployment_id), reason=reason)
         self.report({"type": "failed", "reason": reason})
         rolled_back: list[str] = []
         rollback_errors: list[str] = []

@@ -1,44 +1,168 @@
-"""Analysis steps of a strategy: checked before anything is applied, run against a wave's clusters."""
+"""Health gates of a rollout: analysis checked before anything is applied, and run against a wave.
+
+Every cluster of the wave is judged at once (in parallel), each against its own canary and stable
+versions; the gate passes only when every cluster's analysis is Successful. Measurements are handed to the
+engine as they are taken, so each one is stored with its value, phase, time and query.
+"""
 
 from __future__ import annotations
 
-from orchestrator.config import Project
-from orchestrator.config.pipeline import AnalysisStep, Strategy
-from orchestrator.errors import ConfigError
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from orchestrator.analysis import AnalysisContext, AnalysisPhase, resolve_analysis, run_analysis
+from orchestrator.analysis.validation import validate_pipeline_analysis
+from orchestrator.config import Environment, Pipeline, Project
+from orchestrator.rollout.plan import Analyze
+from orchestrator.rollout.workload import ClusterWorkload
+
+PROMETHEUS_ENV = "ORCHESTRATOR_PROMETHEUS_URL"
+# An analysis *step* must end for the rollout to go on: a metric that sets no `count` (the built-in
+# templates measure "until stopped", as background analysis does) is measured this many times in a step.
+STEP_MEASUREMENTS = 2
 
 
-def analysis_steps(strategy: Strategy) -> list[AnalysisStep]:
-    steps: list[AnalysisStep] = []
-    if strategy.canary is not None:
-        steps += [s.analysis for s in strategy.canary.steps if s.analysis is not None]
-        if strategy.canary.analysis is not None:
-            steps.append(strategy.canary.analysis)
-    if strategy.blue_green is not None:
-        for step in (strategy.blue_green.pre_promotion_analysis, strategy.blue_green.post_promotion_analysis):
-            if step is not None:
-                steps.append(step)
-    return steps
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    message: str
 
 
-def validate_strategy_analysis(project: Project, strategy: Strategy) -> None:
-    """Every analysis the strategy names must exist and parse; exit 2 before any cluster is touched."""
-    for step in analysis_steps(strategy):
-        for ref in step.templates:
-            known = known_template_names(project, strategy)
-            if ref.template_name not in known:
-                listing = ", ".join(sorted(known))
-                raise ConfigError(
-                    f"unknown analysis template {ref.template_name!r}; known templates: {listing}"
-                )
+class AnalysisGate(Protocol):
+    """Runs an analysis step against the clusters of a wave; records measurements through `record`."""
+
+    def source(self) -> str:
+        """Where the figures come from, for the person watching."""
+
+    def __call__(
+        self,
+        step: Analyze,
+        workloads: list[ClusterWorkload],
+        record: Callable[[str, str, dict[str, Any]], None],
+        should_stop: Callable[[], bool],
+    ) -> GateResult: ...
 
 
-BUILT_IN_TEMPLATES = ("request-success-rate", "request-duration-p99")
+def validate_analysis(project: Project, pipeline: Pipeline) -> None:
+    """Broken queries, conditions or template references: exit 2, naming file, line and key."""
+    problems = validate_pipeline_analysis(pipeline)
+    if not problems:
+        return
+    first = problems[0]
+    document = project.pipeline_document(pipeline.service)
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    raise document.error(first.message + more, first.location)
 
 
-def known_template_names(project: Project, strategy: Strategy) -> set[str]:
-    names = set(BUILT_IN_TEMPLATES)
-    for service in project.service_names:
-        pipeline = project.pipeline(service)
-        if pipeline.strategy is strategy:
-            names |= set(pipeline.analysis_templates)
-    return names
+def prometheus_url(environment: Environment) -> str | None:
+    return os.environ.get(PROMETHEUS_ENV) or environment.prometheus
+
+
+class AnalysisGateRunner:
+    """The engine's AnalysisGate: resolves a step's templates and runs them on every cluster of a wave."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        environment: Environment,
+        *,
+        prometheus: str | None = None,
+        metrics_urls: Callable[[str], tuple[str, ...]] = lambda cluster: (),
+    ) -> None:
+        self.pipeline = pipeline
+        self.environment = environment
+        self.prometheus = prometheus
+        self.metrics_urls = metrics_urls
+
+    def source(self) -> str:
+        return (
+            f"prometheus at {self.prometheus}" if self.prometheus else "direct scrapes of the mesh /metrics"
+        )
+
+    def __call__(
+        self,
+        step: Analyze,
+        workloads: list[ClusterWorkload],
+        record: Callable[[str, str, dict[str, Any]], None],
+        should_stop: Callable[[], bool],
+    ) -> GateResult:
+        resolved = resolve_analysis(step.analysis, self.pipeline.analysis_templates)
+        metrics = [
+            m if m.count else m.model_copy(update={"count": STEP_MEASUREMENTS}) for m in resolved.metrics
+        ]
+
+        def judge(workload: ClusterWorkload) -> tuple[str, AnalysisPhase, str]:
+            cluster = workload.rendered.cluster
+            context = AnalysisContext(
+                service=self.pipeline.service,
+                namespace=workload.namespace,
+                environment=self.environment.name,
+                cluster=cluster,
+                canary_version=workload.rendered.version,
+                stable_version=workload.stable_version() or "",
+                canary_workload=workload.canary_name,
+                stable_workload=workload.service,
+                args=resolved.args,
+                prometheus_url=self.prometheus,
+                metrics_urls=self.metrics_urls(cluster),
+                api_client=workload.client.api,
+            )
+
+            def store(measurement: Any) -> None:
+                data = measurement.to_dict()
+                text = f"{data.get('metric')} = {_figure(data.get('value'))} -> {data.get('phase')}"
+                record(cluster, text, data)
+
+            outcome = run_analysis(metrics, context, on_measurement=store, stop=should_stop)
+            return cluster, outcome.phase, outcome.message
+
+        with ThreadPoolExecutor(max_workers=max(1, len(workloads))) as pool:
+            verdicts = list(pool.map(judge, workloads))
+        failed = [
+            f"{cluster}: {message}"
+            for cluster, phase, message in verdicts
+            if phase != AnalysisPhase.SUCCESSFUL
+        ]
+        if failed:
+            return GateResult(False, "; ".join(failed))
+        return GateResult(
+            True, f"analysis passed in {', '.join(c for c, _, _ in verdicts)} ({self.source()})"
+        )
+
+
+def _figure(value: Any) -> str:
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+GateFactory = Callable[[Pipeline, Environment], AnalysisGate]
+
+
+def default_gates(pipeline: Pipeline, environment: Environment) -> AnalysisGate:
+    """Gates read the environment's Prometheus; with none, the mesh /metrics of `sim` clusters directly."""
+    return AnalysisGateRunner(
+        pipeline,
+        environment,
+        prometheus=prometheus_url(environment),
+        metrics_urls=sim_metrics_urls(environment),
+    )
+
+
+def sim_metrics_urls(environment: Environment) -> Callable[[str], tuple[str, ...]]:
+    """For `sim` clusters: the running emulator's mesh /metrics endpoint of the cluster."""
+    from orchestrator.sim.client import load_running_sim
+
+    def urls(cluster: str) -> tuple[str, ...]:
+        target = environment.cluster(cluster).target
+        if target.type != "sim":
+            return ()
+        info = load_running_sim(target.state_dir)
+        if info is None or target.cluster not in info.clusters:
+            return ()
+        return (info.metrics_endpoint(target.cluster),)
+
+    return urls

@@ -62,8 +62,10 @@ class ClusterWorkload:
         labels = live["spec"]["template"]["metadata"].get("labels") or {}
         return labels.get("version")
 
-    def in_sync(self) -> bool:
-        return self.stable_version() == self.rendered.version
+    def needs_canary(self) -> bool:
+        """False for a first deployment (nothing to compare with) or a version that is already stable."""
+        stable = self.stable_version()
+        return stable is not None and stable != self.rendered.version
 
     # --- operations ------------------------------------------------------------------------------------
 
@@ -81,14 +83,7 @@ class ClusterWorkload:
         return result.writes + len(deleted)
 
     def start_canary(self) -> int:
-        """Canary Deployment up and ready, canary subset pointing at it, 0 % traffic to it.
-
-        With no stable version live (a first deployment) or the rendered version already stable, there is
-        nothing to compare against: the set is simply deployed (writing nothing when it is in sync).
-        """
-        stable = self.stable_version()
-        if stable is None or stable == self.rendered.version:
-            return self.deploy()
+        """Canary Deployment up and ready, canary subset pointing at it, 0 % traffic to it."""
         writes = 0
         supporting = [o for o in self.rendered.objects if not _engine_managed(o, self.service)]
         writes += apply_objects(self.client, supporting, namespace=self.namespace).writes

@@ -10,9 +10,10 @@ import kubernetes.client
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import ClusterConfig, Project
+from orchestrator.config import ClusterConfig, Environment, Pipeline, Project
 from orchestrator.kube.client import KubeClient, RetryPolicy
 from orchestrator.rollout.engine import RolloutEngine
+from orchestrator.rollout.gates import AnalysisGate, AnalysisGateRunner
 from orchestrator.runtime import open_store
 from orchestrator.sim.server import SimServer
 from tests.helpers import copy_estate
@@ -61,9 +62,18 @@ def sessions(tmp_path: Path) -> sessionmaker[Session]:
     return open_store(f"sqlite:///{tmp_path / 'state.db'}")
 
 
-@pytest.fixture
-def engine(estate: Project, sessions: sessionmaker[Session], sim: SimServer) -> RolloutEngine:
+def sim_engine(project: Project, sessions: sessionmaker[Session], sim: SimServer) -> RolloutEngine:
+    """An engine on the in-process emulator; its gates read the emulated mesh's /metrics directly."""
+
     def connect(cluster: ClusterConfig) -> KubeClient:
         return sim_client(sim, cluster.name)
 
-    return RolloutEngine(estate, sessions, connect=connect, poll_interval=0.05)
+    def gates(pipeline: Pipeline, environment: Environment) -> AnalysisGate:
+        return AnalysisGateRunner(pipeline, environment, metrics_urls=lambda c: (sim.metrics_endpoint(c),))
+
+    return RolloutEngine(project, sessions, connect=connect, gates=gates, poll_interval=0.05)
+
+
+@pytest.fixture
+def engine(estate: Project, sessions: sessionmaker[Session], sim: SimServer) -> RolloutEngine:
+    return sim_engine(estate, sessions, sim)

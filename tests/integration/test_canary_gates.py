@@ -1,0 +1,216 @@
+"""Canary rollouts with health gates on the emulated mesh: promotion, automatic rollback, manual control."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.config import Project
+from orchestrator.errors import ConfigError
+from orchestrator.rollout.engine import DeployRequest, RolloutEngine
+from orchestrator.sim.server import SimServer
+from orchestrator.store import repository as repo
+from orchestrator.store.models import Phase
+from orchestrator.store.repository import DeploymentConflictError
+from tests.integration.rollout_fixtures import estate_with_strategy, sim_client, sim_engine
+
+CLUSTERS = ("aws", "azure", "gcp")
+NS = "/namespaces/addtocloud"
+DEPLOYMENT = f"/apis/apps/v1{NS}/deployments/api"
+CANARY = f"/apis/apps/v1{NS}/deployments/api-canary"
+VS = f"/apis/networking.istio.io/v1beta1{NS}/virtualservices/api"
+DR = f"/apis/networking.istio.io/v1beta1{NS}/destinationrules/api"
+
+GATED = """strategy:
+  canary:
+    steps:
+      - setWeight: 20
+      - analysis:
+          templates:
+            - templateName: request-success-rate
+      - setWeight: 50
+      - pause: {duration: 0.2s}
+"""
+UNTIL_APPROVED = """strategy:
+  canary:
+    steps:
+      - setWeight: 30
+      - pause: {}
+      - setWeight: 60
+"""
+
+
+def make_engine(
+    tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer, strategy: str
+) -> RolloutEngine:
+    return sim_engine(Project(estate_with_strategy(tmp_path / "gated", strategy)), sessions, sim)
+
+
+def request(**kwargs: Any) -> DeployRequest:
+    return DeployRequest(service="api", environment="local", git_commit="b" * 40, **kwargs)
+
+
+def live(sim: SimServer, cluster: str, path: str) -> dict[str, Any]:
+    obj = sim_client(sim, cluster).get(path)
+    assert obj is not None, path
+    return obj
+
+
+def weights(sim: SimServer, cluster: str) -> dict[str, int]:
+    primary = next(r for r in live(sim, cluster, VS)["spec"]["http"] if r["name"] == "primary")
+    return {d["destination"]["subset"]: d["weight"] for d in primary["route"]}
+
+
+def stable_everywhere(sim: SimServer) -> None:
+    for cluster in CLUSTERS:
+        assert weights(sim, cluster) == {"stable": 100, "canary": 0}
+        stable = live(sim, cluster, DEPLOYMENT)["spec"]["template"]["metadata"]["labels"]["version"]
+        subsets = {s["name"]: s["labels"]["version"] for s in live(sim, cluster, DR)["spec"]["subsets"]}
+        assert subsets["canary"] == stable  # the canary subset selects stable pods: no canary traffic
+        canary = sim_client(sim, cluster).get(CANARY)
+        assert canary is None or canary["spec"]["replicas"] == 0
+
+
+def first_release(engine: RolloutEngine) -> None:
+    assert engine.run(engine.create(request())) is Phase.SUCCEEDED
+
+
+def test_healthy_canary_is_promoted_with_measurements_recorded(
+    tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer
+) -> None:
+    engine = make_engine(tmp_path, sessions, sim, GATED)
+    first_release(engine)
+    deployment_id = engine.create(request(overrides={"env": {"RELEASE": "2"}}))
+    assert engine.run(deployment_id) is Phase.SUCCEEDED
+    with sessions() as session:
+        measurements = [e for e in repo.events_for(session, deployment_id) if e.type == "measurement"]
+    assert measurements
+    assert all(e.data and e.data["phase"] in ("Successful", "Error") for e in measurements)
+    assert {e.cluster for e in measurements} == set(CLUSTERS)
+    assert all("istio_requests_total" in (e.data or {}).get("query", "") for e in measurements)
+    stable_everywhere(sim)
+
+
+def test_canary_with_errors_rolls_back_everywhere_and_gets_no_more_traffic(
+    tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer
+) -> None:
+    engine = make_engine(tmp_path, sessions, sim, GATED)
+    first_release(engine)
+    deployment_id = engine.create(request(overrides={"sim": {"errorRate": 0.3}}))
+    assert engine.run(deployment_id) is Phase.ROLLED_BACK
+    with sessions() as session:
+        deployment = repo.get_deployment(session, deployment_id)
+        assert "request-success-rate" in (deployment.message or "")
+        failed = [e for e in repo.events_for(session, deployment_id) if e.type == "measurement"]
+        assert any(e.data and e.data["phase"] == "Failed" for e in failed)
+    stable_everywhere(sim)
+    canary_version = live(sim, "aws", CANARY)["spec"]["template"]["metadata"]["labels"]["version"]
+
+    def canary_requests() -> float:
+        text = sim.cluster("aws").metrics_text().decode()
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("istio_requests_total{") and f'destination_version="{canary_version}"' in line
+        )
+
+    before = canary_requests()
+    time.sleep(1.0)
+    assert canary_requests() == before
+
+
+def test_broken_condition_is_refused_before_anything_is_applied(
+    tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer
+) -> None:
+    broken = (
+        GATED
+        + """analysisTemplates:
+  broken:
+    metrics:
+      - name: rate
+        successCondition: "result[0] >= "
+        provider:
+          prometheus: {query: "sum(rate(istio_requests_total[1m]))"}
+"""
+    )
+    engine = make_engine(tmp_path, sessions, sim, broken)
+    with pytest.raises(ConfigError) as caught:
+        engine.create(request())
+    assert caught.value.file is not None and caught.value.file.endswith("pipelines/api.yaml")
+    assert "successCondition" in str(caught.value)
+    assert sum(len(sim.cluster(c).request_log.writes()) for c in CLUSTERS) == 0
+
+
+def test_pause_until_approved_then_abort_leaves_every_cluster_stable(
+    tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer
+) -> None:
+    engine = make_engine(tmp_path, sessions, sim, UNTIL_APPROVED)
+    first_release(engine)
+    deployment_id = engine.create(request(overrides={"replicas": 3}))
+    assert engine.run(deployment_id) is Phase.PAUSED
+    assert weights(sim, "aws") == {"stable": 70, "canary": 30}
+    assert engine.abort(deployment_id) == list(CLUSTERS)
+    with sessions() as session:
+        assert repo.get_deployment(session, deployment_id).phase == Phase.ABORTED.value
+    stable_everywhere(sim)
+
+
+def test_approve_continues_and_full_approval_skips_the_rest(
+    tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer
+) -> None:
+    engine = make_engine(tmp_path, sessions, sim, UNTIL_APPROVED)
+    first_release(engine)
+    deployment_id = engine.create(request(overrides={"replicas": 3}))
+    assert engine.run(deployment_id) is Phase.PAUSED  # wave 1 (aws) waits at its pause
+    engine.approve(deployment_id)
+    assert engine.run(deployment_id) is Phase.PAUSED  # wave 2 (azure, gcp) waits at its pause
+    assert weights(sim, "aws") == {"stable": 0, "canary": 100}
+    engine.approve(deployment_id, full=True)
+    assert engine.run(deployment_id) is Phase.SUCCEEDED
+    stable_everywhere(sim)
+    with sessions() as session:
+        skipped = [e for e in repo.events_for(session, deployment_id) if (e.data or {}).get("skipped")]
+    assert skipped
+
+
+def test_routes_of_other_managers_survive_a_canary(
+    tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer
+) -> None:
+    engine = make_engine(
+        tmp_path,
+        sessions,
+        sim,
+        GATED.replace(
+            "      - analysis:\n          templates:\n            - templateName: request-success-rate\n", ""
+        ),
+    )
+    first_release(engine)
+    client = sim_client(sim, "aws")
+    vs = live(sim, "aws", VS)
+    foreign = {
+        "name": "ops-debug",
+        "match": [{"headers": {"x-debug": {"exact": "1"}}}],
+        "route": [{"destination": {"host": "debug.ops.svc.cluster.local"}, "weight": 100}],
+    }
+    vs["spec"]["http"].insert(0, foreign)
+    client.replace(VS, vs, field_manager="ops-team")
+    assert engine.run(engine.create(request(overrides={"replicas": 4}))) is Phase.SUCCEEDED
+    routes = live(sim, "aws", VS)["spec"]["http"]
+    assert routes[0] == foreign
+    assert weights(sim, "aws") == {"stable": 100, "canary": 0}
+
+
+def test_a_second_rollout_of_the_same_service_waits_its_turn(
+    tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer
+) -> None:
+    engine = make_engine(tmp_path, sessions, sim, UNTIL_APPROVED)
+    first_release(engine)
+    holding = engine.create(request(overrides={"replicas": 3}))
+    assert engine.run(holding) is Phase.PAUSED
+    second = engine.create(request(overrides={"replicas": 4}))
+    with pytest.raises(DeploymentConflictError, match="already being rolled out"):
+        engine.run(second)
