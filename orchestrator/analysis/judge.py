@@ -197,11 +197,11 @@ class JudgeMetricProvider:
             return error(
                 "the judge needs Prometheus: set provider.judge.address, or the environment's prometheus"
             )
-        api = PrometheusAPI(address, timeout=context.http_timeout)
         end = started
         start = end - timedelta(seconds=config.lookback)
         verdicts: list[MetricVerdict] = []
         try:
+            api = PrometheusAPI(address, timeout=context.http_timeout)
             for judged_metric in judged:
                 samples = {}
                 for role, version in (("canary", context.canary_version), ("stable", context.stable_version)):

@@ -8,7 +8,7 @@ quotes; with `prometheus_url`, Prometheus itself is asked to parse each query (o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from orchestrator.analysis.base import AnalysisContext
 from orchestrator.analysis.conditions import ConditionSyntaxError, parse_condition
@@ -82,7 +82,7 @@ def _metric_problems(
     metric: Metric, args: dict[str, str], at: Location, prometheus_url: str | None
 ) -> list[AnalysisProblem]:
     problems: list[AnalysisProblem] = []
-    context = AnalysisContext(**{**_STAND_IN.__dict__, "args": args})
+    context = replace(_STAND_IN, args=args)
 
     def problem(field: tuple[str | int, ...], message: str) -> None:
         problems.append(AnalysisProblem((*at, *field), message))
