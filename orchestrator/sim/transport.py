@@ -105,6 +105,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 class _RequestHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     wbufsize = 1 << 16  # headers and body leave in one write, at the flush after each request
+    timeout = 600  # an idle keep-alive connection is closed after this many seconds
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
