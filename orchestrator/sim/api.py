@@ -402,12 +402,20 @@ class KubeApi:
             else:
                 new.pop("status", None)
         if track:
+            # Field ownership starts from the live object's, unless the client rewrote it (kubectl's
+            # client-side to server-side apply migration patches managedFields): then from the
+            # client's. `[{}]` clears it, as on a real API server.
             meta = new["metadata"]
-            meta["managedFields"] = copy.deepcopy(old["metadata"].get("managedFields"))
-            if meta["managedFields"] is None:
-                del meta["managedFields"]
+            sent = meta.pop("managedFields", None)
+            base = old
+            if sent == [{}]:
+                base = {**old, "metadata": {k: v for k, v in old["metadata"].items() if k != "managedFields"}}
+            elif sent and sub == "" and sent != old["metadata"].get("managedFields"):
+                if not all(isinstance(e, dict) and e.get("manager") for e in sent):
+                    raise ApiError(422, "metadata.managedFields: Invalid value: every entry needs a manager")
+                base = {**old, "metadata": {**old["metadata"], "managedFields": sent}}
             track_update(
-                old,
+                base,
                 new,
                 manager=self._manager(req),
                 schema=Schema(t.rt.kind, t.rt.custom),

@@ -222,3 +222,26 @@ def test_delete_waits_until_everything_is_gone(sim: SimServer, manifest: Path) -
     out = ok(kubectl(sim, "delete", "-f", str(manifest), "--ignore-not-found"))
     assert 'namespace "shop" deleted' in out
     assert "shop" not in ok(kubectl(sim, "get", "namespaces", "-o", "name"))
+
+
+def test_moving_from_client_side_to_server_side_apply_migrates_field_ownership(
+    sim: SimServer, manifest: Path
+) -> None:
+    ok(kubectl(sim, "apply", "-f", str(manifest)))
+    changed = manifest.with_name("changed.yaml")
+    changed.write_text(MANIFEST.replace("registry.local/api:1", "registry.local/api:2"))
+
+    # As on a real cluster: a changed value owned by client-side apply conflicts ...
+    conflict = kubectl(sim, "apply", "--server-side", "-f", str(changed))
+    assert conflict.returncode == 1
+    assert 'conflict with "kubectl-client-side-apply"' in conflict.stderr
+    # ... an unchanged one is co-owned, and kubectl then rewrites managedFields to hand it over ...
+    ok(kubectl(sim, "apply", "--server-side", "-f", str(manifest)))
+    managers = ok(
+        kubectl(
+            sim, "get", "deploy", "api", "-n", "shop", "-o", "jsonpath={.metadata.managedFields[*].manager}"
+        )
+    ).split()
+    assert "kubectl-client-side-apply" not in managers
+    # ... after which the change applies cleanly.
+    ok(kubectl(sim, "apply", "--server-side", "-f", str(changed)))
