@@ -597,7 +597,7 @@ def test_a_watch_ends_after_timeout_seconds(api: kubernetes.client.ApiClient) ->
         )
         == []
     )
-    assert 0.9 < time.monotonic() - started < 5
+    assert 0.9 < time.monotonic() - started < 10
 
 
 def test_many_concurrent_watches_and_clients(sim: SimServer) -> None:
