@@ -569,7 +569,7 @@ def test_watch_streams_added_modified_and_deleted_from_a_resource_version(
         "default",
         label_selector="w=1",
         resource_version=rv,
-        timeout_seconds=3,
+        timeout_seconds=10,
     ):
         seen.append((event["type"], event["object"].metadata.name))
         if len(seen) == 3:
@@ -612,7 +612,7 @@ def test_many_concurrent_watches_and_clients(sim: SimServer) -> None:
             kubernetes.client.CoreV1Api(client).list_namespaced_config_map,
             "default",
             resource_version=rv,
-            timeout_seconds=5,
+            timeout_seconds=15,
         ):
             events += 1
             if events == 10:
