@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from orchestrator.sim.clock import Clock
+from orchestrator.sim.events import EventRecorder
 from orchestrator.sim.kubelet import NAME_ALPHABET, new_pod, pod_state
 from orchestrator.sim.resources import REGISTRY, ResourceType
 from orchestrator.sim.selectors import labels_match, selector_from_label_selector
@@ -120,6 +121,7 @@ class DeploymentController:
         self._rs_owner: dict[str, str] = {}  # replica set uid -> deployment uid
         self._next_full = -math.inf
         self._listening = False
+        self.events = EventRecorder(store, clock, "deployment-controller")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -196,6 +198,7 @@ class DeploymentController:
                     self._sync_pod(pod)
             if full:
                 self._forget_gone_pods({p["metadata"]["uid"] for p in pods})
+                self.events.expire()
             for rs in self.store.objects(REPLICASETS):
                 if wanted(rs):
                     self._sync_replicaset_status(rs)
@@ -292,11 +295,11 @@ class DeploymentController:
         if strategy.get("type") == "Recreate":
             if any(rs["spec"].get("replicas", 0) for rs in olds):
                 for rs in olds:
-                    self._set_rs(rs, replicas=0)
+                    self._set_rs(rs, replicas=0, owner=d)
                 return
             if any(self._pods_of(rs) for rs in olds):
                 return
-            self._set_rs(new_rs, replicas=desired)
+            self._set_rs(new_rs, replicas=desired, owner=d)
             return
 
         rolling = strategy.get("rollingUpdate") or {}
@@ -311,10 +314,10 @@ class DeploymentController:
             grow = min(desired + max_surge - total, desired - new_replicas)
             if grow > 0:
                 new_replicas += grow
-                new_rs = self._set_rs(new_rs, replicas=new_replicas)
+                new_rs = self._set_rs(new_rs, replicas=new_replicas, owner=d)
         elif new_replicas > desired:
             new_replicas = desired
-            new_rs = self._set_rs(new_rs, replicas=desired)
+            new_rs = self._set_rs(new_rs, replicas=desired, owner=d)
 
         # Scale old replica sets down without dropping below the minimum available: first their
         # unavailable pods, then available ones beyond the minimum (the ReplicaSet controller's order).
@@ -326,7 +329,7 @@ class DeploymentController:
                 replicas = rs["spec"].get("replicas", 0)
                 cut = min(max_scaled_down, replicas - self._available_count(rs))
                 if cut > 0:
-                    self._set_rs(rs, replicas=replicas - cut)
+                    self._set_rs(rs, replicas=replicas - cut, owner=d)
                     max_scaled_down -= cut
             removable = sum(self._available_count(rs) for rs in [new_rs, *olds]) - min_available
             for rs in sorted(olds, key=lambda r: r["metadata"]["creationTimestamp"]):
@@ -336,7 +339,7 @@ class DeploymentController:
                 replicas = current["spec"].get("replicas", 0)
                 cut = min(replicas, removable)
                 if cut > 0:
-                    self._set_rs(current, replicas=replicas - cut)
+                    self._set_rs(current, replicas=replicas - cut, owner=d)
                     removable -= cut
         self._prune_history(d, olds)
 
@@ -376,16 +379,30 @@ class DeploymentController:
         return self.store.create(REPLICASETS, rs)
 
     def _set_rs(
-        self, rs: Obj, *, replicas: int | None = None, annotations: dict[str, str] | None = None
+        self,
+        rs: Obj,
+        *,
+        replicas: int | None = None,
+        annotations: dict[str, str] | None = None,
+        owner: Obj | None = None,
     ) -> Obj:
         current = self.store.peek(REPLICASETS, rs["metadata"]["namespace"], rs["metadata"]["name"])
         if current is None:
             return rs
         new = copy.deepcopy(current)
+        before = current["spec"].get("replicas", 0)
         if replicas is not None:
             new["spec"]["replicas"] = replicas
         if annotations:
             new["metadata"].setdefault("annotations", {}).update(annotations)
+        if owner is not None and replicas is not None and replicas != before:
+            direction = "up" if replicas > before else "down"
+            self.events.record(
+                owner,
+                "Normal",
+                "ScalingReplicaSet",
+                f"Scaled {direction} replica set {current['metadata']['name']} to {replicas}",
+            )
         return self.store.replace(REPLICASETS, new)
 
     # -- replica sets -----------------------------------------------------------------------------
@@ -423,12 +440,16 @@ class DeploymentController:
             pods.sort(key=lambda p: (self._is_ready(p), -self._born.get(p["metadata"]["uid"], 0.0)))
             for pod in pods[: len(pods) - want]:
                 self.store.delete(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"])
+                self.events.record(
+                    rs, "Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}"
+                )
                 self._born.pop(pod["metadata"]["uid"], None)
                 self._ready_at.pop(pod["metadata"]["uid"], None)
 
     def _create_pod(self, rs: Obj) -> None:
         created = self.store.create(PODS, new_pod(rs, _owner_ref(rs, "ReplicaSet"), self.clock.now()))
         self._born[created["metadata"]["uid"]] = self.clock.now()
+        self.events.record(rs, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
 
     def _sync_replicaset_status(self, rs: Obj) -> None:
         pods = self._pods_of(rs)
@@ -461,6 +482,25 @@ class DeploymentController:
         self.store.replace(PODS, new)
         if state.ready and uid not in self._ready_at:
             self._ready_at[uid] = now
+        self._pod_events(pod, new)
+
+    def _pod_events(self, old: Obj, new: Obj) -> None:
+        """What the kubelet would report: start, readiness failures, restarts (aggregated by count)."""
+        name = new["metadata"]["name"]
+        old_statuses = {c["name"]: c for c in (old.get("status") or {}).get("containerStatuses") or []}
+        for status in new["status"].get("containerStatuses") or []:
+            before = old_statuses.get(status["name"], {})
+            if status.get("restartCount", 0) > before.get("restartCount", 0):
+                self.events.record(
+                    new,
+                    "Warning",
+                    "BackOff",
+                    f"Back-off restarting failed container {status['name']} in pod {name}",
+                )
+            elif "running" in status.get("state", {}) and "running" not in before.get("state", {}):
+                self.events.record(new, "Normal", "Started", f"Started container {status['name']}")
+                if not status.get("ready"):
+                    self.events.record(new, "Warning", "Unhealthy", "Readiness probe failed")
 
     # -- deployment status ------------------------------------------------------------------------
     def _sync_deployment_status(self, d: Obj) -> None:

@@ -266,3 +266,27 @@ def test_deleting_a_deployment_removes_its_replicasets_and_pods(
     apps.delete_namespaced_deployment("web", "default")
     assert replicasets(cluster) == {}
     assert pods(cluster) == []
+
+
+def test_controllers_record_events_that_aggregate_repeats(
+    cluster: SimCluster, apps: kubernetes.client.AppsV1Api
+) -> None:
+    apps.create_namespaced_deployment("default", deployment(replicas=2))
+    run(cluster, 1.0)
+    apps.patch_namespaced_deployment(
+        "web",
+        "default",
+        {"spec": {"template": {"metadata": {"annotations": {"sim.addtocloud.io/failure": "crash-loop"}}}}},
+        _content_type="application/merge-patch+json",
+    )
+    run(cluster, 4.0)
+    core = kubernetes.client.CoreV1Api(apps.api_client)
+
+    on_deployment = core.list_namespaced_event("default", field_selector="involvedObject.name=web").items
+    scaled = [e.message for e in on_deployment if e.reason == "ScalingReplicaSet"]
+    assert scaled[0].startswith("Scaled up replica set web-") and scaled[0].endswith(" to 2")
+    assert any(m.startswith("Scaled up replica set") and m.endswith(" to 1") for m in scaled)
+
+    backoffs = [e for e in core.list_namespaced_event("default", field_selector="reason=BackOff").items]
+    assert backoffs and all(e.type == "Warning" and e.involved_object.kind == "Pod" for e in backoffs)
+    assert max(e.count for e in backoffs) >= 2  # one Event per pod, counting its restarts
