@@ -14,6 +14,7 @@ import http.server
 import socket
 import socketserver
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -78,8 +79,11 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         super().__init__(address, _RequestHandler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients hang up mid-response all the time (kubectl ends watches by closing the socket).
-        log.debug("sim.connection_error", client=str(client_address), exc_info=True)
+        # Clients hang up mid-response all the time (kubectl ends watches by closing the socket);
+        # only something other than a broken connection is worth a log line.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        log.warning("sim.request_failed", client=str(client_address), exc_info=True)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         # Headers and body go out as separate small writes; without TCP_NODELAY, Nagle and delayed ACKs
