@@ -223,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="build only N overlays as processes and one cluster's tree, and extrapolate (development)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--save", metavar="FILE", help="also write the results as JSON to FILE")
     parser.add_argument("--services", type=int, default=100, help="services in the estate (default 100)")
     parser.add_argument("--repeat", type=int, default=3, help="orchestrator runs; the median counts")
     parser.add_argument("--kubectl", default="kubectl", help="the kubectl to run (default: kubectl on PATH)")
@@ -249,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="render-bench-") as tmp:
             results = run(args, kubectl, Path(tmp))
+    if args.save:
+        Path(args.save).write_text(json.dumps(asdict(results), indent=2) + "\n", encoding="utf-8")
     print(json.dumps(asdict(results), indent=2) if args.json else report(results))
     return 0
 
