@@ -98,19 +98,18 @@ class IstioMetrics:
             "# TYPE istio_request_duration_milliseconds histogram",
         ]
         for labels, (requests, total, buckets) in snap:
-            without_code = labels
             for le, value in zip(BUCKETS_MS, buckets, strict=True):
                 le_text = f"{le:g}" if isinstance(le, float) else str(le)
                 lines.append(
-                    f"istio_request_duration_milliseconds_bucket{_fmt(without_code, ('le', le_text))} "
+                    f"istio_request_duration_milliseconds_bucket{_fmt(labels, ('le', le_text))} "
                     f"{math.floor(value + 1e-9)}"
                 )
             count = math.floor(requests + 1e-9)
             lines.append(
-                f"istio_request_duration_milliseconds_bucket{_fmt(without_code, ('le', '+Inf'))} {count}"
+                f"istio_request_duration_milliseconds_bucket{_fmt(labels, ('le', '+Inf'))} {count}"
             )
-            lines.append(f"istio_request_duration_milliseconds_sum{_fmt(without_code)} {total:.3f}")
-            lines.append(f"istio_request_duration_milliseconds_count{_fmt(without_code)} {count}")
+            lines.append(f"istio_request_duration_milliseconds_sum{_fmt(labels)} {total:.3f}")
+            lines.append(f"istio_request_duration_milliseconds_count{_fmt(labels)} {count}")
         return ("\n".join(lines) + "\n").encode()
 
 
