@@ -23,7 +23,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, lazyload, sessionmaker
 
 from orchestrator.config import ClusterConfig, Project
 from orchestrator.config.pipeline import RollingStrategy, Strategy
@@ -46,7 +47,15 @@ from orchestrator.rollout.plan import (
 )
 from orchestrator.rollout.workload import ClusterWorkload
 from orchestrator.store import repository as repo
-from orchestrator.store.models import ACTIVE_PHASES, TERMINAL_PHASES, Phase
+from orchestrator.store.models import (
+    ACTIVE_PHASES,
+    TERMINAL_PHASES,
+    ClusterDeployment,
+    Deployment,
+    DeploymentEvent,
+    Phase,
+    utcnow,
+)
 from orchestrator.traffic.base import HeaderMatch
 
 log = structlog.get_logger(__name__)
@@ -80,6 +89,15 @@ class DeployRequest:
     overrides: dict[str, Any] = field(default_factory=dict)
     strategy: str | None = None  # force a strategy by name ("rolling"); default: the pipeline's
     actor: str | None = None
+
+
+@dataclass(frozen=True)
+class _StepState:
+    phase: Phase
+    current_step: int
+    full_promotion: bool
+    finished_clusters: frozenset[str]
+    step_started_at: float | None  # when the current step was first started (a resumed step keeps it)
 
 
 class RolloutError(OrchestratorError):
@@ -218,11 +236,8 @@ class RolloutEngine:
         except OrchestratorError as exc:
             return self._fail(deployment_id, str(exc), rollback=True, sets=sets)
         while True:
-            with self.sessions.begin() as session:
-                deployment = repo.get_deployment(session, deployment_id)
-                phase = Phase(deployment.phase)
-                index = deployment.current_step
-                full = bool((deployment.config or {}).get("full_promotion"))
+            state = self._state(deployment_id)
+            phase, index, full = state.phase, state.current_step, state.full_promotion
             if phase is Phase.ABORTED:
                 self._rollback(workloads.values())
                 return phase
@@ -235,7 +250,7 @@ class RolloutEngine:
                 self._complete(deployment_id, step, [], {}, skipped=True)
                 continue
             try:
-                outcome = self._execute(deployment_id, step, workloads)
+                outcome = self._execute(deployment_id, step, workloads, state)
             except StepFailedError as exc:
                 touched = [workloads[c] for s in plan[: index + 1] for c in s.clusters]
                 return self._fail(
@@ -250,16 +265,19 @@ class RolloutEngine:
                 return outcome
 
     def _execute(
-        self, deployment_id: uuid.UUID, step: PlannedStep, workloads: dict[str, ClusterWorkload]
+        self,
+        deployment_id: uuid.UUID,
+        step: PlannedStep,
+        workloads: dict[str, ClusterWorkload],
+        state: _StepState,
     ) -> Phase | None:
         """Run one step; returns a phase when the rollout must stop here (paused or aborted)."""
-        started_at = self._mark_started(deployment_id, step)
+        started_at = self._mark_started(deployment_id, step, state)
         self.report({"type": "step", "step": step.index, "label": step.label})
         action = step.action
         targets = [workloads[c] for c in step.clusters]
         if not isinstance(action, StartCanary | Deploy):
-            finished = self._finished_clusters(deployment_id)
-            targets = [w for w in targets if w.rendered.cluster not in finished]
+            targets = [w for w in targets if w.rendered.cluster not in state.finished_clusters]
             if not targets:
                 self._complete(deployment_id, step, [], {}, message=f"{step.label}: no canary here")
                 return None
@@ -331,15 +349,54 @@ class RolloutEngine:
 
     # --- recording ----------------------------------------------------------------------------------------
 
-    def _mark_started(self, deployment_id: uuid.UUID, step: PlannedStep) -> float:
-        """Record the start of a step once; a resumed step keeps its first start time (a pause resumes)."""
+    def _state(self, deployment_id: uuid.UUID) -> _StepState:
+        """Where the deployment stands, read in one short transaction of plain column reads (the hot path
+        of every step: no ORM objects, no relationships)."""
         with self.sessions.begin() as session:
-            deployment = repo.get_deployment(session, deployment_id)
-            for event in reversed(repo.events_for(session, deployment_id)):
-                if event.type == "step_started" and event.step == step.index:
-                    return _timestamp(event.created_at)
-                if event.type in ("step_completed", "step_started"):
-                    break
+            phase, current_step, config = session.execute(
+                select(Deployment.phase, Deployment.current_step, Deployment.config).where(
+                    Deployment.id == deployment_id
+                )
+            ).one()
+            finished = session.scalars(
+                select(ClusterDeployment.cluster).where(
+                    ClusterDeployment.deployment_id == deployment_id,
+                    ClusterDeployment.phase == Phase.SUCCEEDED.value,
+                )
+            ).all()
+            last = session.execute(
+                select(DeploymentEvent.type, DeploymentEvent.step, DeploymentEvent.created_at)
+                .where(
+                    DeploymentEvent.deployment_id == deployment_id,
+                    DeploymentEvent.type.in_(("step_started", "step_completed")),
+                )
+                .order_by(DeploymentEvent.seq.desc())
+                .limit(1)
+            ).first()
+        started = None
+        if last is not None and last.type == "step_started" and last.step == current_step:
+            started = _timestamp(last.created_at)
+        return _StepState(
+            phase=Phase(phase),
+            current_step=current_step,
+            full_promotion=bool((config or {}).get("full_promotion")),
+            finished_clusters=frozenset(finished),
+            step_started_at=started,
+        )
+
+    def _deployment(self, session: Session, deployment_id: uuid.UUID) -> Deployment:
+        """The row to update, without the joined release every other read wants."""
+        deployment = session.get(Deployment, deployment_id, options=[lazyload(Deployment.release)])
+        if deployment is None:
+            raise RolloutError(f"deployment {deployment_id} disappeared from the store")
+        return deployment
+
+    def _mark_started(self, deployment_id: uuid.UUID, step: PlannedStep, state: _StepState) -> float:
+        """Record the start of a step once; a resumed step keeps its first start time (a pause resumes)."""
+        if state.step_started_at is not None:
+            return state.step_started_at
+        with self.sessions.begin() as session:
+            deployment = self._deployment(session, deployment_id)
             event = repo.append_event(session, deployment, "step_started", step.label, step=step.index)
             return _timestamp(event.created_at)
 
@@ -355,29 +412,27 @@ class RolloutEngine:
         direct: set[str] | None = None,
     ) -> None:
         action = step.action
+        names = [w.rendered.cluster for w in targets]
+        direct_names = [n for n in names if n in (direct or set())]
         with self.sessions.begin() as session:
-            deployment = repo.get_deployment(session, deployment_id)
+            deployment = self._deployment(session, deployment_id)
             if deployment.current_step != step.index:
                 return  # someone (approve, a resumed twin) already moved past it
-            for name in (w.rendered.cluster for w in targets):
-                if isinstance(action, SetWeight):
-                    repo.upsert_cluster_deployment(
-                        session, deployment, name, canary_weight=action.weight, phase=Phase.PROGRESSING
-                    )
-                elif isinstance(action, StartCanary):
-                    done = name in (direct or set())
-                    repo.upsert_cluster_deployment(
-                        session,
-                        deployment,
-                        name,
-                        canary_weight=0,
-                        phase=Phase.SUCCEEDED if done else Phase.PROGRESSING,
-                        message="deployed directly: no other version to compare with" if done else None,
-                    )
-                elif isinstance(action, Promote | Deploy):
-                    repo.upsert_cluster_deployment(
-                        session, deployment, name, canary_weight=0, phase=Phase.SUCCEEDED
-                    )
+            if isinstance(action, SetWeight):
+                self._set_clusters(session, deployment_id, names, action.weight, Phase.PROGRESSING)
+            elif isinstance(action, StartCanary):
+                canaries = [n for n in names if n not in direct_names]
+                self._set_clusters(session, deployment_id, canaries, 0, Phase.PROGRESSING)
+                self._set_clusters(
+                    session,
+                    deployment_id,
+                    direct_names,
+                    0,
+                    Phase.SUCCEEDED,
+                    message="deployed directly: no other version to compare with",
+                )
+            elif isinstance(action, Promote | Deploy):
+                self._set_clusters(session, deployment_id, names, 0, Phase.SUCCEEDED)
             deployment.current_step = step.index + 1
             text = ("skipped (full promotion): " if skipped else "") + (message or step.label)
             repo.append_event(
@@ -400,23 +455,45 @@ class RolloutEngine:
             )
         self.report({**data, "type": "measurement", "cluster": cluster, "message": message})
 
-    def _finished_clusters(self, deployment_id: uuid.UUID) -> set[str]:
-        with self.sessions.begin() as session:
-            deployment = repo.get_deployment(session, deployment_id)
-            return {c.cluster for c in deployment.clusters if c.phase == Phase.SUCCEEDED.value}
+    @staticmethod
+    def _set_clusters(
+        session: Session,
+        deployment_id: uuid.UUID,
+        names: list[str],
+        canary_weight: int,
+        phase: Phase,
+        *,
+        message: str | None = None,
+    ) -> None:
+        """Every named cluster's weights and phase in one UPDATE (one statement per step, not per cluster)."""
+        if not names:
+            return
+        values: dict[str, Any] = {
+            "canary_weight": canary_weight,
+            "stable_weight": 100 - canary_weight,
+            "phase": phase.value,
+            "updated_at": utcnow(),
+        }
+        if message is not None:
+            values["message"] = message
+        session.execute(
+            update(ClusterDeployment)
+            .where(ClusterDeployment.deployment_id == deployment_id, ClusterDeployment.cluster.in_(names))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
 
     def _phase(self, deployment_id: uuid.UUID) -> Phase:
         with self.sessions.begin() as session:
-            return Phase(repo.get_deployment(session, deployment_id).phase)
+            return Phase(str(session.scalar(select(Deployment.phase).where(Deployment.id == deployment_id))))
 
     def _wait_until(self, deployment_id: uuid.UUID, until: float) -> Phase | None:
         while True:
-            phase = self._phase(deployment_id)
-            if phase is not Phase.PROGRESSING:
-                return phase
-            with self.sessions.begin() as session:
-                if (repo.get_deployment(session, deployment_id).config or {}).get("full_promotion"):
-                    return None
+            state = self._state(deployment_id)
+            if state.phase is not Phase.PROGRESSING:
+                return state.phase
+            if state.full_promotion:
+                return None
             remaining = until - self.clock.now()
             if remaining <= 0:
                 return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from orchestrator.kube.apply import apply_object, apply_objects
@@ -42,7 +43,7 @@ class ClusterWorkload:
     def canary_name(self) -> str:
         return self.service + CANARY_SUFFIX
 
-    @property
+    @cached_property
     def router(self) -> IstioRouter:
         return IstioRouter(self.client, namespace=self.namespace, service=self.service)
 

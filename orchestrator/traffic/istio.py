@@ -38,6 +38,7 @@ class IstioRouter:
         self.namespace = namespace
         self.service = service
         self.vs_path = VIRTUAL_SERVICE.object_path(namespace, service)
+        self._last_written: dict[str, dict[str, Any]] = {}
         self.dr_path = DESTINATION_RULE.object_path(namespace, service)
 
     # --- weights ---------------------------------------------------------------------------------------
@@ -134,15 +135,24 @@ class IstioRouter:
         return obj
 
     def _modify(self, path: str, kind: str, change: Callable[[dict[str, Any]], None]) -> bool:
-        """Apply `change` to a fresh copy; write only when it changed something. True when written."""
+        """Apply `change` on top of the object and write it back only when that changes it; True if written.
+
+        The object we wrote last is remembered: the next change is made on it and sent straight away, guarded
+        by its resourceVersion, so a canary step costs one request per cluster. If anyone changed the object
+        meanwhile the write fails with 409 and we read it afresh. A change that looks like a no-op on the
+        remembered copy is checked against a fresh read before we believe it.
+        """
         for _ in range(CONFLICT_RETRIES):
-            live = self._read(path, kind)
+            remembered = self._last_written.pop(path, None)
+            live = remembered if remembered is not None else self._read(path, kind)
             wanted = copy.deepcopy(live)
             change(wanted)
             if wanted == live:
-                return False
+                if remembered is None:
+                    return False
+                continue  # confirm against the live object
             try:
-                self.client.replace(path, wanted, field_manager=FIELD_MANAGER)
+                self._last_written[path] = self.client.replace(path, wanted, field_manager=FIELD_MANAGER)
                 return True
             except KubeApiError as exc:
                 if exc.status != 409:

@@ -8,30 +8,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from orchestrator.runtime import open_store
 from orchestrator.store import repository as repo
 from orchestrator.store.models import TERMINAL_PHASES, Phase
 from tests.helpers import REPO, run_cli
 from tests.integration.rollout_fixtures import FAST_CANARY, estate_with_strategy
-
-
-@pytest.fixture
-def running_sim(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = {
-        "ORCHESTRATOR_STATE_DIR": str(tmp_path / "state"),
-        "ORCHESTRATOR_DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite",
-    }
-    up = run_cli("sim", "up", env=env)
-    assert up.returncode == 0, up.stderr
-    try:
-        yield env
-    finally:
-        run_cli("sim", "down", env=env)
 
 
 def orchestrator(*args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
