@@ -82,3 +82,21 @@ def test_schema_command_exports_both_formats(tmp_path: Path) -> None:
     environment = json.loads((tmp_path / "environment.schema.json").read_text())
     assert "strategy" in pipeline["properties"]
     assert "clusters" in environment["properties"]
+
+
+def test_yaml_syntax_error_and_unknown_key_exit_2_naming_file_and_line(tmp_path: Path) -> None:
+    estate = copy_estate(tmp_path)
+    pipeline = estate / "pipelines/api.yaml"
+    pipeline.write_text(pipeline.read_text().replace("  port: 8080\n", "  port: [8080\n"))
+    result = run_cli("render", "api", "--env", "prod", "--root", str(estate))
+    assert result.returncode == 2
+    assert "pipelines/api.yaml:" in result.stderr and "YAML syntax error" in result.stderr
+
+    estate2 = copy_estate(tmp_path / "second")
+    env_file = estate2 / "environments/staging.yaml"
+    env_file.write_text(
+        env_file.read_text().replace("namespace: addtocloud-staging", "namespace: x\nnamspace: y")
+    )
+    result = run_cli("render", "api", "--env", "staging", "--root", str(estate2))
+    assert result.returncode == 2
+    assert "environments/staging.yaml:4: namspace: unknown key" in result.stderr
