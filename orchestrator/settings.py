@@ -7,6 +7,7 @@ from pathlib import Path
 
 ROOT_ENV = "ORCHESTRATOR_ROOT"
 STATE_DIR_ENV = "ORCHESTRATOR_STATE_DIR"
+DEFAULT_STATE_DIR = ".orchestrator"
 
 
 def project_root(flag: str | None = None) -> Path:
@@ -16,4 +17,4 @@ def project_root(flag: str | None = None) -> Path:
 
 def state_dir(flag: str | None = None) -> Path:
     """Local state: the embedded SQLite database, the sim's files (default: ./.orchestrator)."""
-    return Path(flag or os.environ.get(STATE_DIR_ENV) or ".orchestrator").resolve()
+    return Path(flag or os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR).resolve()

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import yaml
 
+from orchestrator.settings import state_dir
 from orchestrator.sim.client import load_running_sim
-from orchestrator.store.db import default_state_dir
 
 
 def _free_port() -> int:
@@ -78,7 +78,7 @@ def stop(folder: Path) -> None:
 
 
 def main() -> None:
-    folder = default_state_dir() / "prometheus"
+    folder = state_dir() / "prometheus"
     if sys.argv[1:] == ["start"]:
         url = start(folder)
         if url:

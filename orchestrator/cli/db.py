@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from orchestrator import settings
 from orchestrator.cli.options import format_option
 from orchestrator.store import db
 
@@ -33,7 +34,7 @@ def database_url_option(func: F) -> F:
         help=(
             "State database: sqlite:///PATH or postgresql://USER@HOST:PORT/DB "
             f"[env {db.DATABASE_URL_ENV}; default: sqlite:///$ORCHESTRATOR_STATE_DIR/{db.SQLITE_FILE_NAME}, "
-            f"state dir {db.DEFAULT_STATE_DIR}]"
+            f"state dir {settings.DEFAULT_STATE_DIR}]"
         ),
     )(func)
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.settings import state_dir
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 DATABASE_URL_ENV = "ORCHESTRATOR_DATABASE_URL"
-STATE_DIR_ENV = "ORCHESTRATOR_STATE_DIR"
-DEFAULT_STATE_DIR = "./.orchestrator"
 SQLITE_FILE_NAME = "orchestrator.db"
 
 # How long a SQLite writer waits for another (a worker, the CLI) before giving up.
@@ -48,7 +47,7 @@ class SchemaOutOfDateError(OrchestratorError):
 
 def default_state_dir() -> Path:
     """The local state folder (SQLite file, sim kubeconfigs): `$ORCHESTRATOR_STATE_DIR` or ./.orchestrator."""
-    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
+    return state_dir()
 
 
 def default_database_url() -> str:

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import inspect
 
+from orchestrator import settings
 from orchestrator.cli.db import db_group
 from orchestrator.cli.history import history_command
 from orchestrator.errors import ConfigError
@@ -176,11 +177,13 @@ def test_db_upgrade_as_a_process_on_both_backends(each_backend_url: str) -> None
 
 def test_default_database_is_sqlite_in_the_state_folder(tmp_path: Path) -> None:
     # Run from another folder, the way a user does; PYTHONPATH so the checkout's package is the one imported.
-    env = {db.DATABASE_URL_ENV: "", db.STATE_DIR_ENV: "", "PYTHONPATH": str(REPO)}
+    env = {db.DATABASE_URL_ENV: "", settings.STATE_DIR_ENV: "", "PYTHONPATH": str(REPO)}
     done = run_cli("db", "upgrade", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / ".orchestrator" / "orchestrator.db").is_file()
-    elsewhere = run_cli("db", "upgrade", cwd=tmp_path, env={**env, db.STATE_DIR_ENV: str(tmp_path / "state")})
+    elsewhere = run_cli(
+        "db", "upgrade", cwd=tmp_path, env={**env, settings.STATE_DIR_ENV: str(tmp_path / "state")}
+    )
     assert elsewhere.returncode == 0, elsewhere.stderr
     assert (tmp_path / "state" / "orchestrator.db").is_file()
 

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.dialects import sqlite
 
+from orchestrator import settings
 from orchestrator.errors import ConfigError
 from orchestrator.store import db
 from orchestrator.store.models import Phase, UTCDateTime
@@ -58,9 +59,9 @@ def test_display_url_hides_the_password() -> None:
 
 def test_default_url_is_sqlite_in_the_state_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv(db.DATABASE_URL_ENV, raising=False)
-    monkeypatch.delenv(db.STATE_DIR_ENV, raising=False)
-    assert db.default_database_url() == "sqlite:///.orchestrator/orchestrator.db"
-    monkeypatch.setenv(db.STATE_DIR_ENV, str(tmp_path / "state"))
+    monkeypatch.delenv(settings.STATE_DIR_ENV, raising=False)
+    assert db.default_database_url() == f"sqlite:///{Path.cwd() / '.orchestrator'}/orchestrator.db"
+    monkeypatch.setenv(settings.STATE_DIR_ENV, str(tmp_path / "state"))
     assert db.default_database_url() == f"sqlite:///{tmp_path}/state/orchestrator.db"
     monkeypatch.setenv(db.DATABASE_URL_ENV, "postgresql://postgres@127.0.0.1/orch")
     assert db.default_database_url() == "postgresql://postgres@127.0.0.1/orch"
