@@ -139,6 +139,7 @@ class RolloutEngine:
         self.poll_interval = poll_interval
         self.renderer = Renderer(project)
         self._clients: dict[str, KubeClient] = {}
+        self._pool: ThreadPoolExecutor | None = None
 
     # --- creating -----------------------------------------------------------------------------------------
 
@@ -236,7 +237,7 @@ class RolloutEngine:
         except OrchestratorError as exc:
             return self._fail(deployment_id, str(exc), rollback=True, sets=sets)
         while True:
-            state = self._state(deployment_id)
+            state = self._state(deployment_id, plan)
             phase, index, full = state.phase, state.current_step, state.full_promotion
             if phase is Phase.ABORTED:
                 self._rollback(workloads.values())
@@ -333,25 +334,33 @@ class RolloutEngine:
         def run(workload: ClusterWorkload) -> tuple[str, int]:
             return workload.rendered.cluster, operation(workload)
 
-        with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
-            futures = [pool.submit(run, w) for w in targets]
-            results: dict[str, int] = {}
-            errors: list[str] = []
-            for future in futures:
-                try:
-                    cluster, writes = future.result()
-                    results[cluster] = writes
-                except OrchestratorError as exc:
-                    errors.append(str(exc))
-            if errors:
-                raise StepFailedError("; ".join(errors))
-            return results
+        if not targets:
+            return {}
+        # One pool for the engine's life (threads per step would cost more than the step); the first
+        # cluster is served on this thread while the pool serves the others.
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rollout")
+        futures = [self._pool.submit(run, w) for w in targets[1:]]
+        calls: list[Callable[[], tuple[str, int]]] = [lambda: run(targets[0])]
+        calls += [future.result for future in futures]
+        results: dict[str, int] = {}
+        errors: list[str] = []
+        for call in calls:
+            try:
+                cluster, writes = call()
+                results[cluster] = writes
+            except OrchestratorError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise StepFailedError("; ".join(errors))
+        return results
 
     # --- recording ----------------------------------------------------------------------------------------
 
-    def _state(self, deployment_id: uuid.UUID) -> _StepState:
+    def _state(self, deployment_id: uuid.UUID, plan: list[PlannedStep] | None = None) -> _StepState:
         """Where the deployment stands, read in one short transaction of plain column reads (the hot path
-        of every step: no ORM objects, no relationships)."""
+        of every step: no ORM objects, no relationships). Given the plan, the start of the current step is
+        recorded in the same transaction when it was not yet."""
         with self.sessions.begin() as session:
             phase, current_step, config = session.execute(
                 select(Deployment.phase, Deployment.current_step, Deployment.config).where(
@@ -373,9 +382,14 @@ class RolloutEngine:
                 .order_by(DeploymentEvent.seq.desc())
                 .limit(1)
             ).first()
-        started = None
-        if last is not None and last.type == "step_started" and last.step == current_step:
-            started = _timestamp(last.created_at)
+            started = None
+            if last is not None and last.type == "step_started" and last.step == current_step:
+                started = _timestamp(last.created_at)
+            elif plan is not None and Phase(phase) is Phase.PROGRESSING and current_step < len(plan):
+                deployment = self._deployment(session, deployment_id)
+                label = plan[current_step].label
+                event = repo.append_event(session, deployment, "step_started", label, step=current_step)
+                started = _timestamp(event.created_at)
         return _StepState(
             phase=Phase(phase),
             current_step=current_step,
