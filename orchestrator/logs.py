@@ -41,6 +41,10 @@ def redact_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mut
     return event_dict
 
 
+def _current_stderr_logger(*_: Any) -> structlog.PrintLogger:
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure_logging(level: str | None = None, *, json_output: bool | None = None) -> None:
     """Call once per process; ORCHESTRATOR_LOG_LEVEL and ORCHESTRATOR_LOG_FORMAT (console|json) apply."""
     name = (level or os.environ.get("ORCHESTRATOR_LOG_LEVEL") or "warning").upper()
@@ -61,8 +65,10 @@ def configure_logging(level: str | None = None, *, json_output: bool | None = No
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        # Whatever sys.stderr is when a line is written (not when logging was set up): a caller that swaps
+        # stderr (a test runner, an embedding program) keeps getting its logs, and never a closed stream.
+        logger_factory=_current_stderr_logger,
+        cache_logger_on_first_use=False,
     )
     # Cloud SDKs log multi-line warnings of their own (azure.identity on a failed credential); our errors
     # already say what failed, in one line.

@@ -31,8 +31,11 @@ def test_secret_keys_and_credential_shapes_are_redacted() -> None:
 
 def test_json_logs_on_stderr_carry_no_secret() -> None:
     buffer = io.StringIO()
-    with redirect_stderr(buffer):
+    try:
         configure_logging("info", json_output=True)
-        structlog.get_logger("test").info("login", password="s3cret", user="ana")
+        with redirect_stderr(buffer):
+            structlog.get_logger("test").info("login", password="s3cret", user="ana")
+    finally:
+        structlog.reset_defaults()
     line = json.loads(buffer.getvalue().strip().splitlines()[-1])
     assert line["password"] == REDACTED and line["user"] == "ana" and line["event"] == "login"
