@@ -6,6 +6,7 @@ import json
 import sys
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 import click
@@ -44,8 +45,18 @@ class ProgressPrinter:
             self.console.print(f"{elapsed} step {event['step']}: {event['label']}")
         elif kind == "step_completed":
             writes = event.get("writes") or {}
-            detail = "  ".join(f"{cluster}: {count} write(s)" for cluster, count in writes.items())
+            weights = event.get("weights") or {}
+            detail = "  ".join(
+                f"{cluster}: {weights[cluster]}% canary"
+                if cluster in weights
+                else f"{cluster}: {count} write(s)"
+                for cluster, count in writes.items()
+            )
             self.console.print(f"{elapsed}   [green]done[/green] {detail}")
+        elif kind == "waiting":
+            remaining = max(0.0, event["until"] - time.time())
+            until = datetime.fromtimestamp(event["until"]).strftime("%H:%M:%S")
+            self.console.print(f"{elapsed}   next step in {remaining:.1f}s (at {until})")
         elif kind == "measurement":
             self.console.print(f"{elapsed}   [cyan]gate[/cyan] {event['cluster']}: {event['message']}")
         elif kind == "gates":

@@ -295,6 +295,7 @@ class RolloutEngine:
                     )
                 self.report({"type": "paused", "step": step.index})
                 return Phase.PAUSED
+            self.report({"type": "waiting", "until": started_at + action.duration})
             stopped = self._wait_until(deployment_id, started_at + action.duration)
             if stopped is not None:
                 return stopped
@@ -457,7 +458,15 @@ class RolloutEngine:
                 step=step.index,
                 data={"writes": writes, "skipped": skipped},
             )
-        self.report({"type": "step_completed", "step": step.index, "label": step.label, "writes": writes})
+        event: dict[str, Any] = {
+            "type": "step_completed",
+            "step": step.index,
+            "label": step.label,
+            "writes": writes,
+        }
+        if isinstance(action, SetWeight):
+            event["weights"] = {name: action.weight for name in names}
+        self.report(event)
 
     def _record(
         self, deployment_id: uuid.UUID, step: PlannedStep, cluster: str, message: str, data: dict[str, Any]
