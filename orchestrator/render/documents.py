@@ -80,76 +80,96 @@ def _construct_document(loader: Any, node: Node | None, may_alias: bool) -> Any:
     if node is None:
         return None
     try:
-        return _builder(loader, {} if may_alias else None)(node)
+        return _builder({})(node) if may_alias else _build(node)
     except Exception:  # whatever it is, PyYAML's constructor decides (and explains) it
         return loader.construct_document(node)
 
 
-def _builder(loader: Any, built: dict[int, Any] | None) -> Callable[[Node], Any]:
-    """A function building one document's objects from its nodes.
+# PyYAML's own constructors for the implicit scalar tags. They keep no state (they read the node and
+# class constants), so one constructor instance serves every document, in any thread.
+_STATELESS = yaml.constructor.SafeConstructor()
+_SCALARS: dict[str, Callable[[Node], Any]] = {
+    tag: partial(yaml.constructor.SafeConstructor.yaml_constructors[tag], _STATELESS)
+    for tag in (
+        "tag:yaml.org,2002:null",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        "tag:yaml.org,2002:timestamp",
+    )
+}
 
-    Plain strings, most of the nodes there are, are taken inline without a call. With `built`,
-    collections are remembered by node, so an alias gives the same object, as PyYAML does.
+
+def _build(node: Node) -> Any:
+    """A document's objects from its nodes, for a document without anchors.
+
+    Plain strings, most of the nodes there are, are taken inline without a call: the resolver gives
+    them the `_STR` constant itself, so one identity test recognises them.
     """
-    constructors = loader.yaml_constructors
-    scalar: dict[str, Callable[[Node], Any]] = {
-        tag: partial(constructors[tag], loader)
-        for tag in (
-            "tag:yaml.org,2002:null",
-            "tag:yaml.org,2002:bool",
-            "tag:yaml.org,2002:int",
-            "tag:yaml.org,2002:float",
-            "tag:yaml.org,2002:timestamp",
-        )
-    }
-    text_tag, map_tag, seq_tag = _STR, _MAP, _SEQ
+    kind = node.__class__
+    if kind is ScalarNode:
+        tag = node.tag
+        if tag == _STR:
+            return node.value
+        construct = _SCALARS.get(tag)
+        if construct is None:
+            raise _Unusual(tag)
+        return construct(node)
+    if kind is MappingNode:
+        if node.tag != _MAP:
+            raise _Unusual(node.tag)
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag is _STR and key_node.__class__ is ScalarNode:
+                key = key_node.value
+            elif key_node.__class__ is ScalarNode and key_node.tag in _SCALARS:
+                key = _SCALARS[key_node.tag](key_node)
+            else:  # a merge key (<<), a value key (=), an explicitly tagged or a complex key
+                raise _Unusual(str(key_node.tag))
+            if value_node.tag is _STR and value_node.__class__ is ScalarNode:
+                mapping[key] = value_node.value
+            else:
+                mapping[key] = _build(value_node)
+        return mapping
+    if kind is SequenceNode:
+        if node.tag != _SEQ:
+            raise _Unusual(node.tag)
+        return [
+            item.value if item.tag is _STR and item.__class__ is ScalarNode else _build(item)
+            for item in node.value
+        ]
+    raise _Unusual(str(kind))
+
+
+def _builder(built: dict[int, Any]) -> Callable[[Node], Any]:
+    """`_build` for a document with anchors: collections are remembered by node, so an alias gives the
+    same object (and a recursive structure contains itself), as PyYAML does."""
 
     def build(node: Node) -> Any:
         kind = node.__class__
         if kind is ScalarNode:
-            tag = node.tag
-            if tag == text_tag:
-                return node.value
-            construct = scalar.get(tag)
-            if construct is None:
-                raise _Unusual(tag)
-            return construct(node)
-        if built is not None:
-            seen = built.get(id(node))
-            if seen is not None:
-                return seen
+            return _build(node)
+        seen = built.get(id(node))
+        if seen is not None:
+            return seen
         if kind is MappingNode:
-            if node.tag != map_tag:
+            if node.tag != _MAP:
                 raise _Unusual(node.tag)
             mapping: dict[Any, Any] = {}
-            if built is not None:
-                built[id(node)] = mapping
+            built[id(node)] = mapping
             for key_node, value_node in node.value:
                 if key_node.__class__ is not ScalarNode:
                     raise _Unusual("a complex key")
-                tag = key_node.tag
-                if tag is text_tag:  # the resolver's own constant: a plain or quoted string
-                    key = key_node.value
-                elif tag in scalar:
-                    key = scalar[tag](key_node)
-                else:  # a merge key (<<), a value key (=) or an explicitly tagged key
-                    raise _Unusual(tag)
-                if value_node.tag is text_tag and value_node.__class__ is ScalarNode:
-                    mapping[key] = value_node.value
-                else:
-                    mapping[key] = build(value_node)
+                if key_node.tag != _STR and key_node.tag not in _SCALARS:
+                    raise _Unusual(str(key_node.tag))
+                mapping[_build(key_node)] = build(value_node)
             return mapping
         if kind is SequenceNode:
-            if node.tag != seq_tag:
+            if node.tag != _SEQ:
                 raise _Unusual(node.tag)
             sequence: list[Any] = []
-            if built is not None:
-                built[id(node)] = sequence
-            for item in node.value:
-                if item.tag is text_tag and item.__class__ is ScalarNode:
-                    sequence.append(item.value)
-                else:
-                    sequence.append(build(item))
+            built[id(node)] = sequence
+            sequence.extend(build(item) for item in node.value)
             return sequence
         raise _Unusual(str(kind))
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.render.documents import _builder, _Loader, load_documents
+from orchestrator.render.documents import _build, _Loader, load_documents
 from tests.helpers import REPO
 
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -126,6 +126,6 @@ def test_ordinary_manifests_take_the_fast_path() -> None:
         try:
             while loader.check_node():
                 node = loader.get_node()
-                assert _builder(loader, None)(node) == pyyaml(text)[0]
+                assert _build(node) == pyyaml(text)[0]
         finally:
             loader.dispose()
