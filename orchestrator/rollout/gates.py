@@ -8,6 +8,7 @@ engine as they are taken, so each one is stored with its value, phase, time and 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -94,6 +95,10 @@ class AnalysisGateRunner:
             m if m.count else m.model_copy(update={"count": STEP_MEASUREMENTS}) for m in resolved.metrics
         ]
 
+        # The first cluster whose analysis fails decides the gate: the others stop measuring at once,
+        # so the rollback is not held back while a bad canary keeps its traffic.
+        decided = threading.Event()
+
         def judge(workload: ClusterWorkload) -> tuple[str, AnalysisPhase, str]:
             cluster = workload.rendered.cluster
             context = AnalysisContext(
@@ -116,7 +121,10 @@ class AnalysisGateRunner:
                 text = f"{data.get('metric')} = {_figure(data.get('value'))} -> {data.get('phase')}"
                 record(cluster, text, data)
 
-            outcome = run_analysis(metrics, context, on_measurement=store, stop=should_stop)
+            stop = lambda: decided.is_set() or should_stop()  # noqa: E731
+            outcome = run_analysis(metrics, context, on_measurement=store, stop=stop)
+            if outcome.phase != AnalysisPhase.SUCCESSFUL:
+                decided.set()
             return cluster, outcome.phase, outcome.message
 
         with ThreadPoolExecutor(max_workers=max(1, len(workloads))) as pool:

@@ -405,12 +405,6 @@ def test_unreachable_prometheus_errors_then_rolls_back(
     rolled_back_everywhere(sim, stable_version)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PRODUCT BUG (rollout/gates.py AnalysisGateRunner): when one cluster's analysis fails, the wave's "
-    "other clusters go on measuring until their own runs end, so the rollback waits for them (here one more "
-    "5 s interval; with a count and interval of minutes, minutes) while the bad canary keeps its traffic",
-)
 def test_a_failure_in_one_cluster_stops_the_waves_other_analyses(
     tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer, prometheus: PrometheusServer
 ) -> None:
