@@ -1,4 +1,4 @@
-"""Rendered YAML text to Python objects: exactly what PyYAML's safe loader gives, in about half the time.
+"""YAML text to objects and back, exactly as PyYAML's safe loader and dumper do it, in about half the time.
 
 Parsing the templates' output is most of the cost of rendering (the benchmark parses ~11,000
 documents). libyaml (PyYAML's C parser) scans, parses and composes the node tree quickly; what is
@@ -9,11 +9,18 @@ nodes are turned into objects by one direct recursive function using PyYAML's ow
 scalar tag. Anything unusual — merge keys (`<<`), explicit or unknown tags, complex keys, any error —
 is handed to PyYAML's standard constructor for that document, so results and error messages are
 PyYAML's own.
+
+Writing manifests back as YAML (`dump_documents`) has the same shape of cost: libyaml's emitter is
+quick, the representer in front of it is not. Nodes are built directly for plain data (what rendering
+produces), the emitter's resolver calls are remembered, and anything else goes through PyYAML's own
+representer; the text is byte for byte what `yaml.dump_all` writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import io
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
@@ -21,10 +28,15 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_NULL = "tag:yaml.org,2002:null"
 _PLAIN_TAGS_LIMIT = 50_000  # a bound on the remembered plain scalars, not an LRU: the vocabulary is small
 
 
@@ -182,3 +194,108 @@ def _builder(built: dict[int, Any]) -> Callable[[Node], Any]:
         raise _Unusual(str(kind))
 
     return build
+
+
+# --- objects to text -----------------------------------------------------------------------------------
+
+
+class _Dumper(_BaseDumper):
+    _plain_tags: dict[str, str] = {}
+
+    def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        # The emitter asks, for each scalar, which tag its text would get if written plain: remember it.
+        if kind is ScalarNode:
+            if not implicit[0]:
+                return _STR
+            tags = self._plain_tags
+            tag = tags.get(value)
+            if tag is None:
+                tag = str(super().resolve(kind, value, implicit))
+                if len(tags) >= _PLAIN_TAGS_LIMIT:
+                    tags.clear()
+                tags[value] = tag
+            return tag
+        return _MAP if kind is MappingNode else _SEQ
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
+
+assert not _Dumper.yaml_path_resolvers, "path resolvers make a tag depend on where a node is"
+
+
+def dump_documents(objects: Iterable[Any], *, sort_keys: bool = False) -> str:
+    """The text `yaml.dump_all(objects, Dumper=CSafeDumper, sort_keys=sort_keys,
+    default_flow_style=False, explicit_start=True)` returns, byte for byte."""
+    stream = io.StringIO()
+    dumper = _Dumper(stream, default_flow_style=False, sort_keys=sort_keys, explicit_start=True)
+    try:
+        dumper.open()
+        for data in objects:
+            try:
+                node = _represent(data, {}, sort_keys)
+            except _Unusual:  # a type plain data does not have: PyYAML's representer decides
+                dumper.represent(data)
+            else:
+                dumper.serialize(node)
+        dumper.close()
+    finally:
+        dumper.dispose()
+    return stream.getvalue()
+
+
+def _represent(data: Any, seen: dict[int, Node], sort_keys: bool) -> Node:
+    """The node PyYAML's SafeRepresenter makes for `data`, for the exact types plain data has.
+
+    Collections met twice in one document become the same node (an anchor and an alias), and
+    strings, numbers, booleans and None never do, as in SafeRepresenter.
+    """
+    kind = data.__class__
+    if kind is str:
+        return ScalarNode(_STR, data)
+    if kind is dict or kind is list:
+        node = seen.get(id(data))
+        if node is not None:
+            return node
+        value: list[Any] = []
+        if kind is dict:
+            node = MappingNode(_MAP, value, flow_style=False)
+            seen[id(data)] = node
+            items = list(data.items())
+            if sort_keys:
+                with contextlib.suppress(TypeError):  # keys that do not compare stay in their order
+                    items = sorted(items)
+            for key, item in items:
+                value.append((_represent(key, seen, sort_keys), _represent(item, seen, sort_keys)))
+        else:
+            node = SequenceNode(_SEQ, value, flow_style=False)
+            seen[id(data)] = node
+            for item in data:
+                value.append(_represent(item, seen, sort_keys))
+        return node
+    if kind is bool:
+        return ScalarNode(_BOOL, "true" if data else "false")
+    if kind is int:
+        return ScalarNode(_INT, str(data))
+    if data is None:
+        return ScalarNode(_NULL, "null")
+    if kind is float:
+        return ScalarNode(_FLOAT, _float_text(data))
+    raise _Unusual(kind.__name__)
+
+
+def _float_text(data: float) -> str:
+    """SafeRepresenter.represent_float's text."""
+    if data != data:
+        return ".nan"
+    if data == float("inf"):
+        return ".inf"
+    if data == float("-inf"):
+        return "-.inf"
+    text = repr(data).lower()
+    if "." not in text and "e" in text:  # 1e17 is not a YAML float; 1.0e17 is
+        text = text.replace("e", ".0e", 1)
+    return text

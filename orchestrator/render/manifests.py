@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
+from orchestrator.render.documents import dump_documents
 
 # Objects are applied (and listed) in dependency order: identities and config before workloads,
 # workloads before the mesh routing that points at them.
@@ -80,9 +80,8 @@ class RenderedSet:
         return content_hash(self.objects)
 
     def to_yaml(self) -> str:
-        return yaml.dump_all(
-            self.objects, Dumper=_Dumper, sort_keys=False, default_flow_style=False, explicit_start=True
-        )
+        """Every object as a YAML document (`---` first), in order: what `render` prints and writes."""
+        return dump_documents(self.objects)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -96,9 +95,6 @@ class RenderedSet:
             "hash": self.manifest_hash,
             "objects": [object_id(o) for o in self.objects],
         }
-
-
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def environment_hash(sets: Iterable[RenderedSet]) -> str:

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.render.documents import _build, _Loader, load_documents
+from orchestrator.config import Project
+from orchestrator.render.documents import _build, _Loader, dump_documents, load_documents
+from orchestrator.render.engine import Renderer
 from tests.helpers import REPO
 
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -129,3 +131,51 @@ def test_ordinary_manifests_take_the_fast_path() -> None:
                 assert _build(node) == pyyaml(text)[0]
         finally:
             loader.dispose()
+
+
+# --- writing -------------------------------------------------------------------------------------------
+
+_SafeDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def pyyaml_text(objects: list[Any], sort_keys: bool = False) -> str:
+    return yaml.dump_all(
+        objects, Dumper=_SafeDumper, sort_keys=sort_keys, default_flow_style=False, explicit_start=True
+    )
+
+
+_SHARED = {"ports": [80, 443]}
+_RECURSIVE: list[Any] = []
+_RECURSIVE.append(_RECURSIVE)
+
+SAME_TEXT_AS_PYYAML = [
+    [],
+    [{}],
+    [[]],
+    ["plain", 5, None, True, [1, [2, [3]]]],
+    [{"b": 1, "a": 2, "c": {"z": None, "y": [], "x": {}}}],
+    [{"x": 1e17, "y": float("inf"), "z": float("-inf"), "w": float("nan"), "v": -0.0, "u": 3.0, "t": 1e-7}],
+    [{"yes": "yes", "n": "123", "o": "0o17", "e": "", "t": "true", "null": "null", "tilde": "~", "f": "1.5"}],
+    [{"s": "two\nlines\n", "u": "ünïcode ☃", "l": "  leading", "c": "a: b", "d": "- x", "h": "#c"}],
+    [{"first": _SHARED, "second": _SHARED}],
+    [_RECURSIVE],
+    [{2: "int", "1": "str", True: "bool", None: "none"}],
+    [{"tuple": (1, 2)}],
+    [{"a": 1}, {"b": 2}],
+]
+
+
+@pytest.mark.parametrize("objects", SAME_TEXT_AS_PYYAML)
+@pytest.mark.parametrize("sort_keys", [False, True])
+def test_writes_the_text_pyyaml_writes(objects: list[Any], sort_keys: bool) -> None:
+    assert dump_documents(objects, sort_keys=sort_keys) == pyyaml_text(objects, sort_keys)
+
+
+def test_rendered_sets_are_written_as_pyyaml_writes_them() -> None:
+    project = Project(REPO)
+    renderer = Renderer(project, validate=False)
+    for env in project.environment_names:
+        for service in project.service_names:
+            for rendered in renderer.render_environment(project.pipeline(service), project.environment(env)):
+                assert rendered.to_yaml() == pyyaml_text(rendered.objects)
+                assert load_documents(rendered.to_yaml()) == rendered.objects
