@@ -1,0 +1,100 @@
+"""Blue-green, header routes and mirrors on the emulated clusters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.config import Project
+from orchestrator.rollout.engine import DeployRequest, RolloutEngine
+from orchestrator.sim.server import SimServer
+from orchestrator.store.models import Phase
+from tests.integration.rollout_fixtures import estate_with_strategy, sim_client, sim_engine
+
+VS = "/apis/networking.istio.io/v1beta1/namespaces/addtocloud/virtualservices/api"
+CANARY = "/apis/apps/v1/namespaces/addtocloud/deployments/api-canary"
+DEPLOYMENT = "/apis/apps/v1/namespaces/addtocloud/deployments/api"
+
+BLUE_GREEN = """strategy:
+  blueGreen:
+    autoPromotionEnabled: false
+"""
+ROUTES = """strategy:
+  canary:
+    steps:
+      - setHeaderRoute:
+          name: testers
+          match:
+            - headerName: x-canary
+              headerValue: {exact: "yes"}
+      - setMirror: {name: shadow, percentage: 25}
+      - pause: {}
+      - setWeight: 50
+"""
+
+
+def engine_for(
+    tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer, strategy: str
+) -> RolloutEngine:
+    root = estate_with_strategy(tmp_path / "estate", strategy)
+    local = root / "environments/local.yaml"
+    local.write_text(local.read_text().replace("  - [aws]\n  - [azure, gcp]\n", "  - [aws, azure, gcp]\n"))
+    return sim_engine(Project(root), sessions, sim)
+
+
+def request(**overrides: Any) -> DeployRequest:
+    return DeployRequest(service="api", environment="local", git_commit="c" * 40, overrides=overrides)
+
+
+def http_routes(sim: SimServer, cluster: str) -> dict[str, dict[str, Any]]:
+    vs = sim_client(sim, cluster).get(VS)
+    assert vs is not None
+    return {r["name"]: r for r in vs["spec"]["http"]}
+
+
+def primary_weights(sim: SimServer, cluster: str) -> dict[str, int]:
+    route = http_routes(sim, cluster)["primary"]
+    return {d["destination"]["subset"]: d["weight"] for d in route["route"]}
+
+
+def test_blue_green_previews_then_switches_when_approved(
+    tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer
+) -> None:
+    engine = engine_for(tmp_path, sessions, sim, BLUE_GREEN)
+    assert engine.run(engine.create(request())) is Phase.SUCCEEDED
+    deployment_id = engine.create(request(replicas=3))
+    assert engine.run(deployment_id) is Phase.PAUSED
+    for cluster in ("aws", "azure", "gcp"):
+        preview = sim_client(sim, cluster).get(CANARY)
+        assert preview is not None and preview["status"]["readyReplicas"] == 3  # the preview is up ...
+        assert primary_weights(sim, cluster) == {"stable": 100, "canary": 0}  # ... and gets no traffic
+    engine.approve(deployment_id)
+    assert engine.run(deployment_id) is Phase.SUCCEEDED
+    for cluster in ("aws", "azure", "gcp"):
+        assert primary_weights(sim, cluster) == {"stable": 100, "canary": 0}
+        stable = sim_client(sim, cluster).get(DEPLOYMENT)
+        assert stable is not None and stable["spec"]["replicas"] == 3
+
+
+def test_header_route_and_mirror_while_paused_and_gone_after_promotion(
+    tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer
+) -> None:
+    engine = engine_for(tmp_path, sessions, sim, ROUTES)
+    assert engine.run(engine.create(request())) is Phase.SUCCEEDED
+    deployment_id = engine.create(request(replicas=3))
+    assert engine.run(deployment_id) is Phase.PAUSED
+    routes = http_routes(sim, "aws")
+    assert list(routes) == ["addtocloud-testers", "primary"]
+    testers = routes["addtocloud-testers"]
+    assert testers["match"] == [{"headers": {"x-canary": {"exact": "yes"}}}]
+    assert testers["route"][0]["destination"]["subset"] == "canary"
+    assert routes["primary"]["mirror"]["subset"] == "canary"
+    assert routes["primary"]["mirrorPercentage"] == {"value": 25.0}
+    assert primary_weights(sim, "aws") == {"stable": 100, "canary": 0}
+    engine.approve(deployment_id)
+    assert engine.run(deployment_id) is Phase.SUCCEEDED
+    routes = http_routes(sim, "aws")
+    assert list(routes) == ["primary"]
+    assert "mirror" not in routes["primary"]
