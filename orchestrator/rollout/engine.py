@@ -14,6 +14,7 @@ the running engine looks at the phase before every step and while it waits.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -100,6 +101,41 @@ class _StepState:
     step_started_at: float | None  # when the current step was first started (a resumed step keeps it)
 
 
+class _Background:
+    """A background analysis: a thread running the gate until told to stop or until it fails."""
+
+    def __init__(self, wave: int, gate: Callable[[threading.Event], Any]) -> None:
+        self.wave = wave
+        self.failure: str | None = None
+        self._gate = gate
+        self._stop_event = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"background-analysis-{wave}", daemon=True)
+
+    @classmethod
+    def start(cls, wave: int, gate: Callable[[threading.Event], Any]) -> _Background:
+        background = cls(wave, gate)
+        background._thread.start()
+        return background
+
+    def _run(self) -> None:
+        try:
+            result = self._gate(self._stop_event)
+            if not result.passed and not self._stop_event.is_set():
+                self.failure = result.message
+        except OrchestratorError as exc:
+            self.failure = str(exc)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self._thread.join(timeout=30)
+
+
+def _background_analysis(strategy: Strategy) -> Analyze | None:
+    if strategy.canary is not None and strategy.canary.analysis is not None:
+        return Analyze(strategy.canary.analysis, background=True)
+    return None
+
+
 class RolloutError(OrchestratorError):
     pass
 
@@ -140,6 +176,7 @@ class RolloutEngine:
         self.renderer = Renderer(project)
         self._clients: dict[str, KubeClient] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self._background: _Background | None = None
 
     # --- creating -----------------------------------------------------------------------------------------
 
@@ -236,6 +273,19 @@ class RolloutEngine:
             }
         except OrchestratorError as exc:
             return self._fail(deployment_id, str(exc), rollback=True, sets=sets)
+        background_step = _background_analysis(_strategy_for(self.project, config))
+        try:
+            return self._drive(deployment_id, plan, workloads, background_step)
+        finally:
+            self._stop_background()
+
+    def _drive(
+        self,
+        deployment_id: uuid.UUID,
+        plan: list[PlannedStep],
+        workloads: dict[str, ClusterWorkload],
+        background_step: Analyze | None,
+    ) -> Phase:
         while True:
             state = self._state(deployment_id, plan)
             phase, index, full = state.phase, state.current_step, state.full_promotion
@@ -251,6 +301,7 @@ class RolloutEngine:
                 self._complete(deployment_id, step, [], {}, skipped=True)
                 continue
             try:
+                self._follow_background(deployment_id, step, workloads, state, background_step)
                 outcome = self._execute(deployment_id, step, workloads, state)
             except StepFailedError as exc:
                 touched = [workloads[c] for s in plan[: index + 1] for c in s.clusters]
@@ -264,6 +315,50 @@ class RolloutEngine:
                 )
             if outcome is not None:
                 return outcome
+
+    # --- background analysis --------------------------------------------------------------------------
+
+    def _follow_background(
+        self,
+        deployment_id: uuid.UUID,
+        step: PlannedStep,
+        workloads: dict[str, ClusterWorkload],
+        state: _StepState,
+        background_step: Analyze | None,
+    ) -> None:
+        """Keep the strategy's background analysis running beside the current wave's canary steps.
+
+        It starts once a wave's canaries are up (the step after StartCanary; again after a resume), ends
+        with the wave, and a failure it found fails the step about to run.
+        """
+        running = self._background
+        if running is not None and running.failure:
+            raise StepFailedError(f"background analysis failed: {running.failure}")
+        in_wave = step.wave >= 0 and not isinstance(step.action, StartCanary | Deploy | Promote)
+        if running is not None and (not in_wave or running.wave != step.wave):
+            self._stop_background()
+        gate = self.analysis
+        if background_step is None or not in_wave or self._background is not None or gate is None:
+            return
+        targets = [workloads[c] for c in step.clusters if c not in state.finished_clusters]
+        if targets:
+            self._background = _Background.start(
+                step.wave,
+                lambda stop: gate(
+                    background_step,
+                    targets,
+                    lambda cluster, message, data: self._record(deployment_id, step, cluster, message, data),
+                    lambda: stop.is_set() or self._phase(deployment_id) is not Phase.PROGRESSING,
+                ),
+            )
+
+    def _stop_background(self) -> None:
+        if self._background is not None:
+            self._background.stop()
+            self._background = None
+
+    def _background_failure(self) -> str | None:
+        return self._background.failure if self._background is not None else None
 
     def _execute(
         self,
@@ -517,6 +612,8 @@ class RolloutEngine:
                 return state.phase
             if state.full_promotion:
                 return None
+            if self._background_failure():
+                return None  # the next step raises it
             remaining = until - self.clock.now()
             if remaining <= 0:
                 return None

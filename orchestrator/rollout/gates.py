@@ -92,7 +92,8 @@ class AnalysisGateRunner:
     ) -> GateResult:
         resolved = resolve_analysis(step.analysis, self.pipeline.analysis_templates)
         metrics = [
-            m if m.count else m.model_copy(update={"count": STEP_MEASUREMENTS}) for m in resolved.metrics
+            m if m.count or step.background else m.model_copy(update={"count": STEP_MEASUREMENTS})
+            for m in resolved.metrics
         ]
 
         # The first cluster whose analysis fails decides the gate: the others stop measuring at once,

@@ -37,6 +37,7 @@ class Pause:
 @dataclass(frozen=True)
 class Analyze:
     analysis: AnalysisStep
+    background: bool = False  # runs beside a wave's steps until the wave ends (strategy.canary.analysis)
 
 
 @dataclass(frozen=True)

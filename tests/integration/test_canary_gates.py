@@ -214,3 +214,46 @@ def test_a_second_rollout_of_the_same_service_waits_its_turn(
     second = engine.create(request(overrides={"replicas": 4}))
     with pytest.raises(DeploymentConflictError, match="already being rolled out"):
         engine.run(second)
+
+
+BACKGROUND = """strategy:
+  canary:
+    analysis:
+      templates:
+        - templateName: request-success-rate
+    steps:
+      - setWeight: 20
+      - pause: {duration: 12s}
+      - setWeight: 50
+      - pause: {duration: 1s}
+"""
+
+
+def test_background_analysis_fails_a_canary_during_a_pause(
+    tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer
+) -> None:
+    engine = make_engine(tmp_path, sessions, sim, BACKGROUND)
+    first_release(engine)
+    deployment_id = engine.create(request(overrides={"sim": {"errorRate": 0.3}}))
+    started = time.monotonic()
+    assert engine.run(deployment_id) is Phase.ROLLED_BACK
+    assert time.monotonic() - started < 12  # the first wave's 12 s pause was cut short by the failure
+    with sessions() as session:
+        deployment = repo.get_deployment(session, deployment_id)
+        assert "background analysis failed" in (deployment.message or "")
+        events = repo.events_for(session, deployment_id)
+    assert any(e.type == "measurement" and (e.data or {}).get("phase") == "Failed" for e in events)
+    stable_everywhere(sim)
+
+
+def test_background_analysis_passes_a_healthy_canary(
+    tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer
+) -> None:
+    engine = make_engine(tmp_path, sessions, sim, BACKGROUND.replace("12s", "6s"))
+    first_release(engine)
+    deployment_id = engine.create(request(overrides={"replicas": 3}))
+    assert engine.run(deployment_id) is Phase.SUCCEEDED
+    with sessions() as session:
+        measurements = [e for e in repo.events_for(session, deployment_id) if e.type == "measurement"]
+    assert any((e.data or {}).get("phase") == "Successful" for e in measurements)
+    stable_everywhere(sim)
