@@ -768,7 +768,8 @@ def _operation(action: Any) -> Callable[[ClusterWorkload], int]:
         weight = action.weight
         return lambda w: w.set_weight(weight)
     if isinstance(action, Promote):
-        return lambda w: w.promote()
+        delay = action.scale_down_delay
+        return lambda w: w.promote(delay)
     if isinstance(action, SetHeaderRoute):
         matches = [HeaderMatch(name, kind, value) for name, kind, value in action.matches]
         name = action.name

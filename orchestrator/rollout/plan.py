@@ -56,6 +56,8 @@ class SetMirror:
 class Promote:
     """Make the new version stable, return all traffic to stable, retire the canary."""
 
+    scale_down_delay: float = 0.0  # seconds the retired canary keeps its pods after traffic left it
+
 
 Action = Deploy | StartCanary | SetWeight | Pause | Analyze | SetHeaderRoute | SetMirror | Promote
 
@@ -115,7 +117,7 @@ def build_plan(strategy: Strategy, environment: Environment) -> list[PlannedStep
         actions_per_wave = [StartCanary(), *(_canary_actions(s) for s in strategy.canary.steps)]
         if not any(isinstance(a, SetWeight) and a.weight == 100 for a in actions_per_wave):
             actions_per_wave.append(SetWeight(100))  # the implied last step
-        final = [Promote()]
+        final = [Promote(strategy.canary.scale_down_delay)]
     elif strategy.blue_green is not None:
         blue_green = strategy.blue_green
         actions_per_wave = [StartCanary()]  # the preview: the new version at 0 % traffic
@@ -128,7 +130,7 @@ def build_plan(strategy: Strategy, environment: Environment) -> list[PlannedStep
         actions_per_wave.append(SetWeight(100))  # the switch
         if blue_green.post_promotion_analysis is not None:
             actions_per_wave.append(Analyze(blue_green.post_promotion_analysis))
-        final = [Promote()]
+        final = [Promote(blue_green.scale_down_delay)]
     else:
         actions_per_wave = [Deploy()]
     steps: list[PlannedStep] = []

@@ -7,6 +7,7 @@ resumed after a crash can run its current step again without applying anything t
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -98,8 +99,12 @@ class ClusterWorkload:
     def set_weight(self, weight: int) -> int:
         return int(self.router.set_weight(weight))
 
-    def promote(self) -> int:
-        """Stable becomes the new version: update it while the canary serves, then move traffic back."""
+    def promote(self, scale_down_delay: float = 0.0) -> int:
+        """Stable becomes the new version: update it while the canary serves, then move traffic back.
+
+        The canary keeps its pods `scale_down_delay` seconds after traffic left it, so requests routed
+        before the mesh saw the change still find them (Argo Rollouts' scaleDownDelaySeconds).
+        """
         writes = self.router.set_weight(100) if self._has_canary() else 0
         outcome, _ = apply_object(self.client, self._rendered("Deployment", self.service))
         writes += outcome != "unchanged"
@@ -111,6 +116,8 @@ class ClusterWorkload:
             outcome, _ = apply_object(self.client, self._rendered(kind, self.service))
             writes += outcome != "unchanged"
         writes += self.router.set_weight(0)
+        if scale_down_delay > 0 and self._has_canary():
+            time.sleep(scale_down_delay)
         writes += self._scale_canary(0)
         return int(writes) + self.deploy()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ DEPLOYMENT = "/apis/apps/v1/namespaces/addtocloud/deployments/api"
 BLUE_GREEN = """strategy:
   blueGreen:
     autoPromotionEnabled: false
+    scaleDownDelay: 1s
 """
 ROUTES = """strategy:
   canary:
@@ -71,9 +73,12 @@ def test_blue_green_previews_then_switches_when_approved(
         assert preview is not None and preview["status"]["readyReplicas"] == 3  # the preview is up ...
         assert primary_weights(sim, cluster) == {"stable": 100, "canary": 0}  # ... and gets no traffic
     engine.approve(deployment_id)
+    started = time.monotonic()
     assert engine.run(deployment_id) is Phase.SUCCEEDED
+    assert time.monotonic() - started >= 1.0  # the preview kept its pods for scaleDownDelay
     for cluster in ("aws", "azure", "gcp"):
         assert primary_weights(sim, cluster) == {"stable": 100, "canary": 0}
+        assert sim_client(sim, cluster).get(CANARY)["spec"]["replicas"] == 0  # type: ignore[index]
         stable = sim_client(sim, cluster).get(DEPLOYMENT)
         assert stable is not None and stable["spec"]["replicas"] == 3
 

@@ -1,0 +1,34 @@
+"""A strategy becomes a numbered plan: waves in order, an implied 100 %, one final promotion."""
+
+from __future__ import annotations
+
+from orchestrator.config import Project
+from orchestrator.config.pipeline import BlueGreenStrategy, RollingStrategy, Strategy
+from orchestrator.rollout.plan import Analyze, Deploy, Pause, Promote, SetWeight, StartCanary, build_plan
+from tests.helpers import REPO
+
+
+def test_canary_plan_runs_each_wave_then_promotes_everywhere() -> None:
+    project = Project(REPO)
+    plan = build_plan(project.pipeline("api").strategy, project.environment("local"))
+    per_wave = [StartCanary, SetWeight, Analyze, SetWeight, Pause, SetWeight, Pause, SetWeight]
+    assert [type(s.action) for s in plan] == per_wave + per_wave + [Promote]
+    assert [s.index for s in plan] == list(range(len(plan)))
+    assert {s.clusters for s in plan[:8]} == {("aws",)}
+    assert {s.clusters for s in plan[8:16]} == {("azure", "gcp")}
+    assert plan[7].action == SetWeight(100)  # implied
+    assert plan[-1].wave == -1 and plan[-1].clusters == ("aws", "azure", "gcp")
+    assert plan[1].label == "setWeight 10 · wave 1 (aws)"
+
+
+def test_blue_green_and_rolling_plans() -> None:
+    environment = Project(REPO).environment("prod")
+    blue_green = build_plan(Strategy(blue_green=BlueGreenStrategy(auto_promotion_enabled=False)), environment)
+    assert [type(s.action) for s in blue_green[:3]] == [StartCanary, Pause, SetWeight]
+    assert blue_green[-1].action == Promote(30.0)
+    rolling = build_plan(Strategy(rolling=RollingStrategy()), environment)
+    assert [(type(s.action), s.clusters) for s in rolling] == [
+        (Deploy, ("aws",)),
+        (Deploy, ("azure",)),
+        (Deploy, ("gcp",)),
+    ]
