@@ -1,11 +1,7 @@
-"""Cluster targets: how to reach a cluster, turned into an authenticated kubernetes ApiClient.
+"""Cluster targets: how to reach a cluster, turned into an authenticated kubernetes ApiClient."""
 
-The target models load with the configuration; `connect` (and the kubernetes client behind it) loads
-only when something connects, so commands that never reach a cluster do not pay for importing it.
-"""
-
-from typing import TYPE_CHECKING, Any
-
+from orchestrator.clusters.connect import connect
+from orchestrator.clusters.errors import ClusterConnectionError
 from orchestrator.clusters.targets import (
     AksTarget,
     ClusterTarget,
@@ -14,10 +10,6 @@ from orchestrator.clusters.targets import (
     KubeconfigTarget,
     SimTarget,
 )
-
-if TYPE_CHECKING:
-    from orchestrator.clusters.connect import connect
-    from orchestrator.clusters.errors import ClusterConnectionError
 
 __all__ = [
     "AksTarget",
@@ -29,15 +21,3 @@ __all__ = [
     "SimTarget",
     "connect",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "connect":
-        from orchestrator.clusters.connect import connect
-
-        return connect
-    if name == "ClusterConnectionError":
-        from orchestrator.clusters.errors import ClusterConnectionError
-
-        return ClusterConnectionError
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import kubernetes.client
+from typing import TYPE_CHECKING
 
 from orchestrator.clusters.targets import (
     AksTarget,
@@ -12,6 +12,9 @@ from orchestrator.clusters.targets import (
     KubeconfigTarget,
     SimTarget,
 )
+
+if TYPE_CHECKING:  # the client loads with the first connection, not with the configuration
+    import kubernetes.client
 
 
 def connect(target: ClusterTarget, *, name: str) -> kubernetes.client.ApiClient:
