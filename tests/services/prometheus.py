@@ -34,28 +34,12 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
+from orchestrator.sim.metrics import BUCKETS_MS
+
 PROMETHEUS_ENV = "ORCHESTRATOR_TEST_PROMETHEUS"
 READY_TIMEOUT = 30.0
-# Istio's default buckets for istio_request_duration_milliseconds.
-ISTIO_DURATION_BUCKETS = (
-    0.5,
-    1,
-    5,
-    10,
-    25,
-    50,
-    100,
-    250,
-    500,
-    1000,
-    2500,
-    5000,
-    10000,
-    30000,
-    60000,
-    300000,
-    600000,
-)
+# Istio's buckets for istio_request_duration_milliseconds: the emulated mesh's own.
+ISTIO_DURATION_BUCKETS = BUCKETS_MS
 
 
 def prometheus_binary() -> str:
