@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import kubernetes.client
 import pytest
@@ -26,6 +27,27 @@ FAST_CANARY = """strategy:
       - setWeight: 50
       - pause: {duration: 0.2s}
 """
+
+
+CLUSTERS = ("aws", "azure", "gcp")
+_NS = "/namespaces/addtocloud"
+DEPLOYMENT = f"/apis/apps/v1{_NS}/deployments/api"
+CANARY = f"/apis/apps/v1{_NS}/deployments/api-canary"
+VS = f"/apis/networking.istio.io/v1beta1{_NS}/virtualservices/api"
+DR = f"/apis/networking.istio.io/v1beta1{_NS}/destinationrules/api"
+
+
+def live(sim: SimServer, cluster: str, path: str) -> dict[str, Any]:
+    """The object at `path` in an emulated cluster; it must exist."""
+    obj = sim_client(sim, cluster).get(path)
+    assert obj is not None, path
+    return obj
+
+
+def weights(sim: SimServer, cluster: str) -> dict[str, int]:
+    """The stable/canary split of the api's `primary` route in one cluster."""
+    primary = next(r for r in live(sim, cluster, VS)["spec"]["http"] if r["name"] == "primary")
+    return {d["destination"]["subset"]: d["weight"] for d in primary["route"]}
 
 
 def sim_client(sim: SimServer, cluster: str, *, retry: RetryPolicy | None = None) -> KubeClient:

@@ -16,14 +16,18 @@ from orchestrator.sim.server import SimServer
 from orchestrator.store import repository as repo
 from orchestrator.store.models import Phase
 from orchestrator.store.repository import DeploymentConflictError
-from tests.integration.rollout_fixtures import estate_with_strategy, sim_client, sim_engine
-
-CLUSTERS = ("aws", "azure", "gcp")
-NS = "/namespaces/addtocloud"
-DEPLOYMENT = f"/apis/apps/v1{NS}/deployments/api"
-CANARY = f"/apis/apps/v1{NS}/deployments/api-canary"
-VS = f"/apis/networking.istio.io/v1beta1{NS}/virtualservices/api"
-DR = f"/apis/networking.istio.io/v1beta1{NS}/destinationrules/api"
+from tests.integration.rollout_fixtures import (
+    CANARY,
+    CLUSTERS,
+    DEPLOYMENT,
+    DR,
+    VS,
+    estate_with_strategy,
+    live,
+    sim_client,
+    sim_engine,
+    weights,
+)
 
 GATED = """strategy:
   canary:
@@ -52,17 +56,6 @@ def make_engine(
 
 def request(**kwargs: Any) -> DeployRequest:
     return DeployRequest(service="api", environment="local", git_commit="b" * 40, **kwargs)
-
-
-def live(sim: SimServer, cluster: str, path: str) -> dict[str, Any]:
-    obj = sim_client(sim, cluster).get(path)
-    assert obj is not None, path
-    return obj
-
-
-def weights(sim: SimServer, cluster: str) -> dict[str, int]:
-    primary = next(r for r in live(sim, cluster, VS)["spec"]["http"] if r["name"] == "primary")
-    return {d["destination"]["subset"]: d["weight"] for d in primary["route"]}
 
 
 def stable_everywhere(sim: SimServer) -> None:

@@ -31,15 +31,17 @@ from orchestrator.rollout.gates import AnalysisGate, AnalysisGateRunner
 from orchestrator.sim.server import SimServer
 from orchestrator.store import repository as repo
 from orchestrator.store.models import DeploymentEvent, Phase
-from tests.integration.rollout_fixtures import estate_with_strategy, sim_client
+from tests.integration.rollout_fixtures import (
+    CANARY,
+    CLUSTERS,
+    DEPLOYMENT,
+    DR,
+    estate_with_strategy,
+    live,
+    sim_client,
+    weights,
+)
 from tests.services.prometheus import PrometheusServer
-
-CLUSTERS = ("aws", "azure", "gcp")
-NS = "/namespaces/addtocloud"
-DEPLOYMENT = f"/apis/apps/v1{NS}/deployments/api"
-CANARY = f"/apis/apps/v1{NS}/deployments/api-canary"
-VS = f"/apis/networking.istio.io/v1beta1{NS}/virtualservices/api"
-DR = f"/apis/networking.istio.io/v1beta1{NS}/destinationrules/api"
 
 # 1000 ms added to the emulator's 10 ms median: p99 ≈ 2.3 s, far over the built-in 500 ms threshold.
 SLOW_MS = 1000
@@ -191,19 +193,8 @@ def start(
     return rollouts
 
 
-def live(sim: SimServer, cluster: str, path: str) -> dict[str, Any]:
-    obj = sim_client(sim, cluster).get(path)
-    assert obj is not None, path
-    return obj
-
-
 def version_of(deployment: dict[str, Any]) -> str:
     return str(deployment["spec"]["template"]["metadata"]["labels"]["version"])
-
-
-def weights(sim: SimServer, cluster: str) -> dict[str, int]:
-    primary = next(r for r in live(sim, cluster, VS)["spec"]["http"] if r["name"] == "primary")
-    return {d["destination"]["subset"]: d["weight"] for d in primary["route"]}
 
 
 def rolled_back_everywhere(sim: SimServer, stable_version: str) -> str:

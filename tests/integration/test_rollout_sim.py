@@ -10,32 +10,13 @@ from orchestrator.rollout.engine import DeployRequest, RolloutEngine
 from orchestrator.sim.server import SimServer
 from orchestrator.store import repository as repo
 from orchestrator.store.models import Phase
-from tests.integration.rollout_fixtures import sim_client
-
-CLUSTERS = ("aws", "azure", "gcp")
+from tests.integration.rollout_fixtures import CANARY, CLUSTERS, DEPLOYMENT, live, weights
 
 
 def deploy(engine: RolloutEngine, **kwargs: Any) -> tuple[Phase, Any]:
     request = DeployRequest(service="api", environment="local", git_commit="a" * 40, **kwargs)
     deployment_id = engine.create(request)
     return engine.run(deployment_id), deployment_id
-
-
-def live(sim: SimServer, cluster: str, path: str) -> dict[str, Any]:
-    obj = sim_client(sim, cluster).get(path)
-    assert obj is not None, path
-    return obj
-
-
-DEPLOYMENT = "/apis/apps/v1/namespaces/addtocloud/deployments/api"
-CANARY = "/apis/apps/v1/namespaces/addtocloud/deployments/api-canary"
-VS = "/apis/networking.istio.io/v1beta1/namespaces/addtocloud/virtualservices/api"
-
-
-def weights(sim: SimServer, cluster: str) -> dict[str, int]:
-    vs = live(sim, cluster, VS)
-    primary = next(r for r in vs["spec"]["http"] if r["name"] == "primary")
-    return {d["destination"]["subset"]: d["weight"] for d in primary["route"]}
 
 
 def writes(sim: SimServer) -> int:

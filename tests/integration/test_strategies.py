@@ -12,11 +12,14 @@ from orchestrator.config import Project
 from orchestrator.rollout.engine import DeployRequest, RolloutEngine
 from orchestrator.sim.server import SimServer
 from orchestrator.store.models import Phase
-from tests.integration.rollout_fixtures import estate_with_strategy, sim_client, sim_engine
-
-VS = "/apis/networking.istio.io/v1beta1/namespaces/addtocloud/virtualservices/api"
-CANARY = "/apis/apps/v1/namespaces/addtocloud/deployments/api-canary"
-DEPLOYMENT = "/apis/apps/v1/namespaces/addtocloud/deployments/api"
+from tests.integration.rollout_fixtures import (
+    CANARY,
+    DEPLOYMENT,
+    VS,
+    estate_with_strategy,
+    sim_client,
+    sim_engine,
+)
 
 BLUE_GREEN = """strategy:
   blueGreen:
