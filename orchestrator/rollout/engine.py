@@ -177,6 +177,8 @@ class RolloutEngine:
         self._clients: dict[str, KubeClient] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._background: _Background | None = None
+        self._finished: set[str] | None = None  # clusters done in the running deployment
+        self._started: dict[int, float] = {}  # when each pause/analysis step first started
 
     # --- creating -----------------------------------------------------------------------------------------
 
@@ -274,6 +276,7 @@ class RolloutEngine:
         except OrchestratorError as exc:
             return self._fail(deployment_id, str(exc), rollback=True, sets=sets)
         background_step = _background_analysis(_strategy_for(self.project, config))
+        self._finished, self._started = None, {}  # learnt afresh for this deployment
         try:
             return self._drive(deployment_id, plan, workloads, background_step)
         finally:
@@ -368,7 +371,6 @@ class RolloutEngine:
         state: _StepState,
     ) -> Phase | None:
         """Run one step; returns a phase when the rollout must stop here (paused or aborted)."""
-        started_at = self._mark_started(deployment_id, step, state)
         self.report({"type": "step", "step": step.index, "label": step.label})
         action = step.action
         targets = [workloads[c] for c in step.clusters]
@@ -378,6 +380,7 @@ class RolloutEngine:
                 self._complete(deployment_id, step, [], {}, message=f"{step.label}: no canary here")
                 return None
         if isinstance(action, Pause):
+            started_at = state.step_started_at if state.step_started_at is not None else self.clock.now()
             if action.duration is None:
                 with self.sessions.begin() as session:
                     deployment = repo.get_deployment(session, deployment_id)
@@ -454,45 +457,58 @@ class RolloutEngine:
     # --- recording ----------------------------------------------------------------------------------------
 
     def _state(self, deployment_id: uuid.UUID, plan: list[PlannedStep] | None = None) -> _StepState:
-        """Where the deployment stands, read in one short transaction of plain column reads (the hot path
-        of every step: no ORM objects, no relationships). Given the plan, the start of the current step is
-        recorded in the same transaction when it was not yet."""
+        """Where the deployment stands: one read of plain columns per step (the hot path: no ORM objects).
+
+        What only this engine changes — which clusters are finished, when a step started — is read once
+        per run (a resumed rollout learns it here) and then kept up to date in memory. Given the plan, the
+        start of a pause or analysis step is recorded, once: a resumed pause keeps its first start.
+        """
         with self.sessions.begin() as session:
             phase, current_step, config = session.execute(
                 select(Deployment.phase, Deployment.current_step, Deployment.config).where(
                     Deployment.id == deployment_id
                 )
             ).one()
-            finished = session.scalars(
-                select(ClusterDeployment.cluster).where(
-                    ClusterDeployment.deployment_id == deployment_id,
-                    ClusterDeployment.phase == Phase.SUCCEEDED.value,
+            if self._finished is None:
+                self._finished = set(
+                    session.scalars(
+                        select(ClusterDeployment.cluster).where(
+                            ClusterDeployment.deployment_id == deployment_id,
+                            ClusterDeployment.phase == Phase.SUCCEEDED.value,
+                        )
+                    )
                 )
-            ).all()
-            last = session.execute(
-                select(DeploymentEvent.type, DeploymentEvent.step, DeploymentEvent.created_at)
-                .where(
-                    DeploymentEvent.deployment_id == deployment_id,
-                    DeploymentEvent.type.in_(("step_started", "step_completed")),
-                )
-                .order_by(DeploymentEvent.seq.desc())
-                .limit(1)
-            ).first()
-            started = None
-            if last is not None and last.type == "step_started" and last.step == current_step:
-                started = _timestamp(last.created_at)
-            elif plan is not None and Phase(phase) is Phase.PROGRESSING and current_step < len(plan):
-                deployment = self._deployment(session, deployment_id)
-                label = plan[current_step].label
-                event = repo.append_event(session, deployment, "step_started", label, step=current_step)
-                started = _timestamp(event.created_at)
+            started = self._started.get(current_step)
+            step = plan[current_step] if plan is not None and current_step < len(plan) else None
+            timed = step is not None and isinstance(step.action, Pause | Analyze)
+            if started is None and step is not None and timed and Phase(phase) is Phase.PROGRESSING:
+                started = self._record_start(session, deployment_id, step)
+                self._started[current_step] = started
         return _StepState(
             phase=Phase(phase),
             current_step=current_step,
             full_promotion=bool((config or {}).get("full_promotion")),
-            finished_clusters=frozenset(finished),
+            finished_clusters=frozenset(self._finished),
             step_started_at=started,
         )
+
+    def _record_start(self, session: Session, deployment_id: uuid.UUID, step: PlannedStep) -> float:
+        """The step's first start: found in the audit trail (a resumed step), else recorded now."""
+        last = session.execute(
+            select(DeploymentEvent.type, DeploymentEvent.step, DeploymentEvent.created_at)
+            .where(
+                DeploymentEvent.deployment_id == deployment_id,
+                DeploymentEvent.type.in_(("step_started", "step_completed")),
+            )
+            .order_by(DeploymentEvent.seq.desc())
+            .limit(1)
+        ).first()
+        if last is not None and last.type == "step_started" and last.step == step.index:
+            return _timestamp(last.created_at)
+        event = repo.append_event(
+            session, self._deployment(session, deployment_id), "step_started", step.label, step=step.index
+        )
+        return _timestamp(event.created_at)
 
     def _deployment(self, session: Session, deployment_id: uuid.UUID) -> Deployment:
         """The row to update, without the joined release every other read wants."""
@@ -500,15 +516,6 @@ class RolloutEngine:
         if deployment is None:
             raise RolloutError(f"deployment {deployment_id} disappeared from the store")
         return deployment
-
-    def _mark_started(self, deployment_id: uuid.UUID, step: PlannedStep, state: _StepState) -> float:
-        """Record the start of a step once; a resumed step keeps its first start time (a pause resumes)."""
-        if state.step_started_at is not None:
-            return state.step_started_at
-        with self.sessions.begin() as session:
-            deployment = self._deployment(session, deployment_id)
-            event = repo.append_event(session, deployment, "step_started", step.label, step=step.index)
-            return _timestamp(event.created_at)
 
     def _complete(
         self,
@@ -524,9 +531,16 @@ class RolloutEngine:
         action = step.action
         names = [w.rendered.cluster for w in targets]
         direct_names = [n for n in names if n in (direct or set())]
+        text = ("skipped (full promotion): " if skipped else "") + (message or step.label)
         with self.sessions.begin() as session:
-            deployment = self._deployment(session, deployment_id)
-            if deployment.current_step != step.index:
+            advanced = repo.advance_step(
+                session,
+                deployment_id,
+                step=step.index,
+                message=text,
+                data={"writes": writes, "skipped": skipped},
+            )
+            if not advanced:
                 return  # someone (approve, a resumed twin) already moved past it
             if isinstance(action, SetWeight):
                 self._set_clusters(session, deployment_id, names, action.weight, Phase.PROGRESSING)
@@ -543,16 +557,8 @@ class RolloutEngine:
                 )
             elif isinstance(action, Promote | Deploy):
                 self._set_clusters(session, deployment_id, names, 0, Phase.SUCCEEDED)
-            deployment.current_step = step.index + 1
-            text = ("skipped (full promotion): " if skipped else "") + (message or step.label)
-            repo.append_event(
-                session,
-                deployment,
-                "step_completed",
-                text,
-                step=step.index,
-                data={"writes": writes, "skipped": skipped},
-            )
+        if self._finished is not None and isinstance(action, StartCanary | Promote | Deploy):
+            self._finished |= set(direct_names) if isinstance(action, StartCanary) else set(names)
         event: dict[str, Any] = {
             "type": "step_completed",
             "step": step.index,

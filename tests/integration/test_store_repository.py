@@ -224,6 +224,23 @@ def test_event_numbers_run_one_two_three(session: Session) -> None:
     assert event_view(events[1])["message"] == "step 0"
 
 
+def test_a_step_is_advanced_once_and_numbered_with_the_other_events(session: Session) -> None:
+    deployment = _deployment(session)
+    repository.append_event(session, deployment, "step_started", "setWeight 10", step=0)
+    assert repository.advance_step(session, deployment.id, step=0, message="setWeight 10", data={"writes": 1})
+    assert not repository.advance_step(session, deployment.id, step=0, message="again")  # already past it
+    session.commit()
+    session.refresh(deployment)
+    assert deployment.current_step == 1
+    events = repository.events_for(session, deployment.id)
+    assert [(e.seq, e.type, e.step) for e in events] == [
+        (1, "created", None),
+        (2, "step_started", 0),
+        (3, "step_completed", 0),
+    ]
+    assert events[-1].data == {"writes": 1}
+
+
 def test_a_rolled_back_transaction_gives_its_event_number_back(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         deployment = _deployment(session)
