@@ -81,7 +81,7 @@ class SimInfo:
         return out
 
 
-def _alive(pid: int) -> bool:
+def sim_process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -123,7 +123,7 @@ def read_state(directory: Path) -> SimInfo | None:
 def load_running_sim(state_dir: Path | str | None = None) -> SimInfo | None:
     """The running sim of this state directory (default `$ORCHESTRATOR_STATE_DIR` or `./.orchestrator`)."""
     info = read_state(sim_dir(state_dir))
-    if info is None or not _alive(info.pid):
+    if info is None or not sim_process_alive(info.pid):
         return None
     return info
 

@@ -24,7 +24,14 @@ from pathlib import Path
 import structlog
 
 from orchestrator.errors import OrchestratorError
-from orchestrator.sim.client import STATE_FILE, SimInfo, load_running_sim, read_state, sim_dir
+from orchestrator.sim.client import (
+    STATE_FILE,
+    SimInfo,
+    load_running_sim,
+    read_state,
+    sim_dir,
+    sim_process_alive,
+)
 from orchestrator.sim.server import CONTROL, DEFAULT_CLUSTERS, SimServer
 
 log = structlog.get_logger(__name__)
@@ -186,7 +193,9 @@ def stop_daemon(state_dir: Path | str | None = None, timeout: float = 15.0) -> b
     os.kill(info.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if load_running_sim(state_dir) is None:
+        # The daemon removes its state file just before it exits: wait for the process too, so that
+        # "stopped" means its ports are free and a new `sim up` cannot race it.
+        if load_running_sim(state_dir) is None and not sim_process_alive(info.pid):
             return True
         time.sleep(0.05)
     os.kill(info.pid, signal.SIGKILL)
