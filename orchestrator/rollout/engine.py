@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -671,7 +671,7 @@ class RolloutEngine:
         self.report({"type": "finished", "phase": phase.value, "reason": reason, "rolled_back": rolled_back})
         return phase
 
-    def _rollback(self, workloads: Any) -> tuple[list[str], list[str]]:
+    def _rollback(self, workloads: Iterable[ClusterWorkload]) -> tuple[list[str], list[str]]:
         done: list[str] = []
         errors: list[str] = []
         for workload in workloads:

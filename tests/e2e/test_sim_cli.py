@@ -15,17 +15,6 @@ import yaml
 
 from orchestrator.sim.client import load_running_sim
 
-# The root command line with the sim group registered (main.py registers it; this keeps the test
-# independent of that wiring).
-RUNNER = (
-    "import sys\n"
-    "from orchestrator.cli.main import cli, main\n"
-    "from orchestrator.cli.sim import sim_group\n"
-    "if 'sim' not in cli.commands:\n"
-    "    cli.add_command(sim_group)\n"
-    "main(sys.argv[1:])\n"
-)
-
 
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Iterator[Path]:
@@ -39,7 +28,7 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
 def orchestrator(state_dir: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ORCHESTRATOR_STATE_DIR": str(state_dir)}
     return subprocess.run(
-        [sys.executable, "-c", RUNNER, *args],
+        [sys.executable, "-m", "orchestrator", *args],
         env=env,
         capture_output=True,
         text=True,
