@@ -146,16 +146,17 @@ class KubeClient:
         headers = {"Accept": JSON}
         if content_type:
             headers["Content-Type"] = content_type
-        _, url, headers, payload, _ = self.api.param_serialize(
+        # The body is plain JSON already: it goes to call_api as it is, skipping param_serialize's walk
+        # over it (made for the generated model classes, and a tenth of a millisecond per VirtualService).
+        _, url, headers, _, _ = self.api.param_serialize(
             method=method,
             resource_path=path,
             query_params=list((query or {}).items()),
             header_params=headers,
-            body=body,
             auth_settings=["BearerToken"],
         )
         response = self.api.call_api(
-            method, url, header_params=headers, body=payload, _request_timeout=self.timeout
+            method, url, header_params=headers, body=body, _request_timeout=self.timeout
         )
         data = response.read() if response.data is None else response.data
         if not 200 <= response.status < 300:

@@ -21,10 +21,11 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload, sessionmaker
 
 from orchestrator.config import ClusterConfig, Project
@@ -47,7 +48,9 @@ from orchestrator.rollout.plan import (
     build_plan,
 )
 from orchestrator.rollout.workload import ClusterWorkload
+from orchestrator.store import progress
 from orchestrator.store import repository as repo
+from orchestrator.store.db import engine_of
 from orchestrator.store.models import (
     ACTIVE_PHASES,
     TERMINAL_PHASES,
@@ -55,7 +58,6 @@ from orchestrator.store.models import (
     Deployment,
     DeploymentEvent,
     Phase,
-    utcnow,
 )
 from orchestrator.traffic.base import HeaderMatch
 
@@ -167,6 +169,7 @@ class RolloutEngine:
     ) -> None:
         self.project = project
         self.sessions = sessions
+        self.database = engine_of(sessions)  # the per-step statements run on Core connections
         self.connect = connect
         self.clock = clock or SystemClock()
         self.gates = gates
@@ -457,19 +460,16 @@ class RolloutEngine:
     # --- recording ----------------------------------------------------------------------------------------
 
     def _state(self, deployment_id: uuid.UUID, plan: list[PlannedStep] | None = None) -> _StepState:
-        """Where the deployment stands: one read of plain columns per step (the hot path: no ORM objects).
+        """Where the deployment stands: one read of plain columns per step (the hot path: Core, no ORM).
 
         What only this engine changes — which clusters are finished, when a step started — is read once
         per run (a resumed rollout learns it here) and then kept up to date in memory. Given the plan, the
         start of a pause or analysis step is recorded, once: a resumed pause keeps its first start.
         """
-        with self.sessions.begin() as session:
-            phase, current_step, config = session.execute(
-                select(Deployment.phase, Deployment.current_step, Deployment.config).where(
-                    Deployment.id == deployment_id
-                )
-            ).one()
-            if self._finished is None:
+        with self.database.begin() as connection:
+            now = progress.read_progress(connection, deployment_id)
+        if self._finished is None:
+            with self.sessions.begin() as session:
                 self._finished = set(
                     session.scalars(
                         select(ClusterDeployment.cluster).where(
@@ -478,16 +478,17 @@ class RolloutEngine:
                         )
                     )
                 )
-            started = self._started.get(current_step)
-            step = plan[current_step] if plan is not None and current_step < len(plan) else None
-            timed = step is not None and isinstance(step.action, Pause | Analyze)
-            if started is None and step is not None and timed and Phase(phase) is Phase.PROGRESSING:
+        started = self._started.get(now.current_step)
+        step = plan[now.current_step] if plan is not None and now.current_step < len(plan) else None
+        timed = step is not None and isinstance(step.action, Pause | Analyze)
+        if started is None and step is not None and timed and now.phase is Phase.PROGRESSING:
+            with self.sessions.begin() as session:
                 started = self._record_start(session, deployment_id, step)
-                self._started[current_step] = started
+            self._started[now.current_step] = started
         return _StepState(
-            phase=Phase(phase),
-            current_step=current_step,
-            full_promotion=bool((config or {}).get("full_promotion")),
+            phase=now.phase,
+            current_step=now.current_step,
+            full_promotion=bool(now.config.get("full_promotion")),
             finished_clusters=frozenset(self._finished),
             step_started_at=started,
         )
@@ -532,9 +533,9 @@ class RolloutEngine:
         names = [w.rendered.cluster for w in targets]
         direct_names = [n for n in names if n in (direct or set())]
         text = ("skipped (full promotion): " if skipped else "") + (message or step.label)
-        with self.sessions.begin() as session:
-            advanced = repo.advance_step(
-                session,
+        with self.database.begin() as connection:
+            advanced = progress.advance_step(
+                connection,
                 deployment_id,
                 step=step.index,
                 message=text,
@@ -542,21 +543,20 @@ class RolloutEngine:
             )
             if not advanced:
                 return  # someone (approve, a resumed twin) already moved past it
+            set_weights = partial(progress.set_cluster_weights, connection, deployment_id)
             if isinstance(action, SetWeight):
-                self._set_clusters(session, deployment_id, names, action.weight, Phase.PROGRESSING)
+                set_weights(names, canary_weight=action.weight, phase=Phase.PROGRESSING)
             elif isinstance(action, StartCanary):
                 canaries = [n for n in names if n not in direct_names]
-                self._set_clusters(session, deployment_id, canaries, 0, Phase.PROGRESSING)
-                self._set_clusters(
-                    session,
-                    deployment_id,
+                set_weights(canaries, canary_weight=0, phase=Phase.PROGRESSING)
+                set_weights(
                     direct_names,
-                    0,
-                    Phase.SUCCEEDED,
+                    canary_weight=0,
+                    phase=Phase.SUCCEEDED,
                     message="deployed directly: no other version to compare with",
                 )
             elif isinstance(action, Promote | Deploy):
-                self._set_clusters(session, deployment_id, names, 0, Phase.SUCCEEDED)
+                set_weights(names, canary_weight=0, phase=Phase.SUCCEEDED)
         if self._finished is not None and isinstance(action, StartCanary | Promote | Deploy):
             self._finished |= set(direct_names) if isinstance(action, StartCanary) else set(names)
         event: dict[str, Any] = {
@@ -579,37 +579,9 @@ class RolloutEngine:
             )
         self.report({**data, "type": "measurement", "cluster": cluster, "message": message})
 
-    @staticmethod
-    def _set_clusters(
-        session: Session,
-        deployment_id: uuid.UUID,
-        names: list[str],
-        canary_weight: int,
-        phase: Phase,
-        *,
-        message: str | None = None,
-    ) -> None:
-        """Every named cluster's weights and phase in one UPDATE (one statement per step, not per cluster)."""
-        if not names:
-            return
-        values: dict[str, Any] = {
-            "canary_weight": canary_weight,
-            "stable_weight": 100 - canary_weight,
-            "phase": phase.value,
-            "updated_at": utcnow(),
-        }
-        if message is not None:
-            values["message"] = message
-        session.execute(
-            update(ClusterDeployment)
-            .where(ClusterDeployment.deployment_id == deployment_id, ClusterDeployment.cluster.in_(names))
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-
     def _phase(self, deployment_id: uuid.UUID) -> Phase:
-        with self.sessions.begin() as session:
-            return Phase(str(session.scalar(select(Deployment.phase).where(Deployment.id == deployment_id))))
+        with self.database.begin() as connection:
+            return progress.read_phase(connection, deployment_id)
 
     def _wait_until(self, deployment_id: uuid.UUID, until: float) -> Phase | None:
         while True:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, insert, select, update
+from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -247,46 +247,6 @@ def append_event(
     session.add(event)
     session.flush()
     return event
-
-
-def advance_step(
-    session: Session,
-    deployment_id: uuid.UUID,
-    *,
-    step: int,
-    message: str,
-    data: dict[str, Any] | None = None,
-    now: datetime | None = None,
-) -> bool:
-    """Record that `step` is done: `current_step` moves past it and a `step_completed` event is appended.
-
-    Two statements and no ORM objects (this runs once per rollout step). The UPDATE only matches while the
-    deployment is still at `step`, so a step completed twice (a resumed twin, an approval that moved on)
-    records nothing the second time; False then. Events are numbered from the same counter as
-    `append_event`, in the same row lock.
-    """
-    moment = now or utcnow()
-    seq = session.execute(
-        update(Deployment)
-        .where(Deployment.id == deployment_id, Deployment.current_step == step)
-        .values(current_step=step + 1, last_event_seq=Deployment.last_event_seq + 1, updated_at=moment)
-        .returning(Deployment.last_event_seq)
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
-    if seq is None:
-        return False
-    session.execute(
-        insert(DeploymentEvent).values(
-            deployment_id=deployment_id,
-            seq=seq,
-            type="step_completed",
-            step=step,
-            message=message,
-            data=data,
-            created_at=moment,
-        )
-    )
-    return True
 
 
 def set_phase(

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.errors import OrchestratorError
-from orchestrator.store import db, repository
+from orchestrator.store import db, progress, repository
 from orchestrator.store.models import (
     ACTIVE_PHASES,
     ClusterDeployment,
@@ -227,8 +227,11 @@ def test_event_numbers_run_one_two_three(session: Session) -> None:
 def test_a_step_is_advanced_once_and_numbered_with_the_other_events(session: Session) -> None:
     deployment = _deployment(session)
     repository.append_event(session, deployment, "step_started", "setWeight 10", step=0)
-    assert repository.advance_step(session, deployment.id, step=0, message="setWeight 10", data={"writes": 1})
-    assert not repository.advance_step(session, deployment.id, step=0, message="again")  # already past it
+    connection = session.connection()  # the step's record shares the Session's transaction
+    assert progress.advance_step(
+        connection, deployment.id, step=0, message="setWeight 10", data={"writes": 1}
+    )
+    assert not progress.advance_step(connection, deployment.id, step=0, message="again")  # already past it
     session.commit()
     session.refresh(deployment)
     assert deployment.current_step == 1
@@ -239,6 +242,29 @@ def test_a_step_is_advanced_once_and_numbered_with_the_other_events(session: Ses
         (3, "step_completed", 0),
     ]
     assert events[-1].data == {"writes": 1}
+
+
+def test_a_step_sets_the_weights_of_the_named_clusters_only(engine: Engine, session: Session) -> None:
+    deployment = _deployment(session)
+    session.commit()
+    names = [c.name for c in SEED_CLUSTERS]
+    with engine.begin() as connection:
+        progress.set_cluster_weights(
+            connection, deployment.id, names[:2], canary_weight=25, phase=Phase.PROGRESSING
+        )
+        progress.set_cluster_weights(
+            connection, deployment.id, names[2:], canary_weight=0, phase=Phase.SUCCEEDED, message="direct"
+        )
+        progress.set_cluster_weights(connection, deployment.id, [], canary_weight=50, phase=Phase.FAILED)
+        now = progress.read_progress(connection, deployment.id)
+        assert (now.phase, now.current_step) == (progress.read_phase(connection, deployment.id), 0)
+    session.expire_all()
+    rows = {c.cluster: (c.canary_weight, c.stable_weight, c.phase, c.message) for c in deployment.clusters}
+    assert rows == {
+        names[0]: (25, 75, "Progressing", None),
+        names[1]: (25, 75, "Progressing", None),
+        names[2]: (0, 100, "Succeeded", "direct"),
+    }
 
 
 def test_a_rolled_back_transaction_gives_its_event_number_back(sessions: sessionmaker[Session]) -> None:
