@@ -120,8 +120,9 @@ def make_engine(url: str, **engine_options: Any) -> Engine:
     """An Engine for the URL; a SQLite file's folder is made, and connection failures become clear errors.
 
     SQLite gets foreign keys (off by default there), WAL (readers do not block the writer) with
-    `synchronous = NORMAL`, a busy timeout, and `BEGIN IMMEDIATE` transactions: with several processes writing, a deferred transaction that later
-    wants to write can fail at once with "database is locked" instead of waiting its turn.
+    `synchronous = NORMAL`, a busy timeout, and `BEGIN IMMEDIATE` transactions: with several processes
+    writing, a deferred transaction that later wants to write can fail at once with "database is locked"
+    instead of waiting its turn.
     """
     normalized = make_url(normalize_url(url))
     options: dict[str, Any] = {}

@@ -144,20 +144,23 @@ class IstioRouter:
         remembered copy is checked against a fresh read before we believe it.
 
         The object is changed in place: it is ours alone (a fresh read, or the answer to our last write,
-        taken out of the memory first), and whether the change changed anything is told by its JSON form,
-        which costs less than a deep copy of a VirtualService.
+        taken out of the memory first), and whether the change changed anything is told by its JSON form
+        (which is then what we send), cheaper than a deep copy of a VirtualService.
         """
         for _ in range(CONFLICT_RETRIES):
             remembered = self._last_written.pop(path, None)
             obj = remembered if remembered is not None else self._read(path, kind)
             before = json.dumps(obj)
             change(obj)
-            if json.dumps(obj) == before:
+            after = json.dumps(obj)
+            if after == before:
                 if remembered is None:
                     return False
                 continue  # confirm against the live object
             try:
-                self._last_written[path] = self.client.replace(path, obj, field_manager=FIELD_MANAGER)
+                self._last_written[path] = self.client.replace(
+                    path, after.encode(), field_manager=FIELD_MANAGER
+                )
                 return True
             except KubeApiError as exc:
                 if exc.status != 409:
