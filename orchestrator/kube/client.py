@@ -83,6 +83,7 @@ class KubeClient:
     _urlopen: Callable[..., urllib3.BaseHTTPResponse] = field(init=False, repr=False)
     _origin_length: int = field(init=False, repr=False)
     _timeout: urllib3.Timeout = field(init=False, repr=False)
+    _retrying: _Retrying = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         host = self.api.configuration.host
@@ -95,6 +96,15 @@ class KubeClient:
             self._urlopen = manager.connection_from_url(host).urlopen
             self._origin_length = len(f"{url.scheme}://{url.netloc}")  # a path prefix in host stays
         self._timeout = urllib3.Timeout(connect=self.timeout[0], read=self.timeout[1])
+        # One Retrying for the client's life: tenacity keeps each call's attempts and start in thread-local
+        # state, so the rollout's threads can share it.
+        self._retrying = _Retrying(
+            retry=retry_if_exception(_retryable),
+            stop=stop_after_attempt(self.retry.attempts) | stop_after_delay(self.retry.max_seconds),
+            wait=wait_exponential_jitter(multiplier=self.retry.initial_wait, max=self.retry.max_wait),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
 
     def get(self, path: str, *, query: dict[str, str] | None = None) -> dict[str, Any] | None:
         """The object at `path`, or None when it does not exist."""
@@ -152,15 +162,8 @@ class KubeClient:
         body: Any = None,
         content_type: str | None = None,
     ) -> dict[str, Any] | None:
-        retrying = _Retrying(
-            retry=retry_if_exception(_retryable),
-            stop=stop_after_attempt(self.retry.attempts) | stop_after_delay(self.retry.max_seconds),
-            wait=wait_exponential_jitter(multiplier=self.retry.initial_wait, max=self.retry.max_wait),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
         try:
-            return retrying(self._send, method, path, query, body, content_type)
+            return self._retrying(self._send, method, path, query, body, content_type)
         except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
             raise ClusterUnreachableError(self.cluster, _describe_transport_error(exc)) from None
 

@@ -74,6 +74,7 @@ class ClusterWorkload:
     def deploy(self) -> int:
         """Apply everything, wait for the Deployment, prune leftovers. Returns the number of writes."""
         result = apply_objects(self.client, self.rendered.objects, namespace=self.namespace)
+        self.router.forget()  # the apply may have rewritten the routes
         wait_for_deployment(self.client, self.namespace, self.service, timeout=self.wait_timeout)
         deleted = prune(
             self.client,
@@ -115,6 +116,7 @@ class ClusterWorkload:
         for kind in ("DestinationRule", "VirtualService"):
             outcome, _ = apply_object(self.client, self._rendered(kind, self.service))
             writes += outcome != "unchanged"
+        self.router.forget()
         writes += self.router.set_weight(0)
         if scale_down_delay > 0 and self._has_canary():
             time.sleep(scale_down_delay)

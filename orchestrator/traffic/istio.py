@@ -39,7 +39,7 @@ class IstioRouter:
         self.namespace = namespace
         self.service = service
         self.vs_path = VIRTUAL_SERVICE.object_path(namespace, service)
-        self._last_written: dict[str, dict[str, Any]] = {}
+        self._last_seen: dict[str, dict[str, Any]] = {}  # by path: our last write, or a read it made moot
         self.dr_path = DESTINATION_RULE.object_path(namespace, service)
 
     # --- weights ---------------------------------------------------------------------------------------
@@ -127,6 +127,10 @@ class IstioRouter:
 
         return self._modify(self.vs_path, "VirtualService", change)
 
+    def forget(self) -> None:
+        """Drop what we remember of the objects: the caller has just written them another way (an apply)."""
+        self._last_seen.clear()
+
     # --- read-modify-write -----------------------------------------------------------------------------
 
     def _read(self, path: str, kind: str) -> dict[str, Any]:
@@ -138,8 +142,9 @@ class IstioRouter:
     def _modify(self, path: str, kind: str, change: Callable[[dict[str, Any]], None]) -> bool:
         """Apply `change` on top of the object and write it back only when that changes it; True if written.
 
-        The object we wrote last is remembered: the next change is made on it and sent straight away, guarded
-        by its resourceVersion, so a canary step costs one request per cluster. If anyone changed the object
+        The object as we last saw it is remembered (the answer to our last write, or a fresh read on which a
+        change turned out to be a no-op): the next change is made on it and sent straight away, guarded by
+        its resourceVersion, so a canary step costs one request per cluster. If anyone changed the object
         meanwhile the write fails with 409 and we read it afresh. A change that looks like a no-op on the
         remembered copy is checked against a fresh read before we believe it.
 
@@ -148,17 +153,18 @@ class IstioRouter:
         (which is then what we send), cheaper than a deep copy of a VirtualService.
         """
         for _ in range(CONFLICT_RETRIES):
-            remembered = self._last_written.pop(path, None)
+            remembered = self._last_seen.pop(path, None)
             obj = remembered if remembered is not None else self._read(path, kind)
             before = json.dumps(obj)
             change(obj)
             after = json.dumps(obj)
             if after == before:
                 if remembered is None:
+                    self._last_seen[path] = obj  # unchanged by us: still a fresh read
                     return False
                 continue  # confirm against the live object
             try:
-                self._last_written[path] = self.client.replace(
+                self._last_seen[path] = self.client.replace(
                     path, after.encode(), field_manager=FIELD_MANAGER
                 )
                 return True
