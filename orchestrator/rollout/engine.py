@@ -468,30 +468,39 @@ class RolloutEngine:
         """
         with self.database.begin() as connection:
             now = progress.read_progress(connection, deployment_id)
-        if self._finished is None:
+        if self._finished is None or self._unrecorded_start(now, plan) is not None:
+            # Not the hot path: learn what is finished, or record a start, in one transaction with a
+            # fresh read, so an approval landing meanwhile cannot get a start recorded for a step it ended.
             with self.sessions.begin() as session:
-                self._finished = set(
-                    session.scalars(
-                        select(ClusterDeployment.cluster).where(
-                            ClusterDeployment.deployment_id == deployment_id,
-                            ClusterDeployment.phase == Phase.SUCCEEDED.value,
+                now = progress.read_progress(session.connection(), deployment_id)
+                if self._finished is None:
+                    self._finished = set(
+                        session.scalars(
+                            select(ClusterDeployment.cluster).where(
+                                ClusterDeployment.deployment_id == deployment_id,
+                                ClusterDeployment.phase == Phase.SUCCEEDED.value,
+                            )
                         )
                     )
-                )
-        started = self._started.get(now.current_step)
-        step = plan[now.current_step] if plan is not None and now.current_step < len(plan) else None
-        timed = step is not None and isinstance(step.action, Pause | Analyze)
-        if started is None and step is not None and timed and now.phase is Phase.PROGRESSING:
-            with self.sessions.begin() as session:
-                started = self._record_start(session, deployment_id, step)
-            self._started[now.current_step] = started
+                step = self._unrecorded_start(now, plan)
+                if step is not None:
+                    self._started[now.current_step] = self._record_start(session, deployment_id, step)
         return _StepState(
             phase=now.phase,
             current_step=now.current_step,
             full_promotion=bool(now.config.get("full_promotion")),
             finished_clusters=frozenset(self._finished),
-            step_started_at=started,
+            step_started_at=self._started.get(now.current_step),
         )
+
+    def _unrecorded_start(self, now: progress.Progress, plan: list[PlannedStep] | None) -> PlannedStep | None:
+        """The current step, when it is a pause or analysis whose start this run has not learnt yet."""
+        if plan is None or now.current_step >= len(plan) or now.phase is not Phase.PROGRESSING:
+            return None
+        step = plan[now.current_step]
+        if not isinstance(step.action, Pause | Analyze) or now.current_step in self._started:
+            return None
+        return step
 
     def _record_start(self, session: Session, deployment_id: uuid.UUID, step: PlannedStep) -> float:
         """The step's first start: found in the audit trail (a resumed step), else recorded now."""
