@@ -2,10 +2,10 @@
 
 We speak the REST API directly (paths from `resources.py`) rather than through the generated per-kind
 classes: one code path serves core kinds and Istio's custom resources alike, and server-side apply is just a
-PATCH. The ApiClient supplies everything about the connection — URL, auth headers (its Configuration renews
-cloud tokens), and the urllib3 pool it configured for TLS, client certificates and proxies — and requests
-go straight to that pool: the generated `call_api`/`rest.py` layer and the PoolManager's per-request routing
-cost about 0.4 ms of CPU per request, more than the request itself (a canary step is one per cluster).
+PATCH. The ApiClient supplies everything about a request — URL, auth headers (its Configuration renews
+cloud tokens) and connection settings — and `transport.py` sends it: over the standard library's
+http.client, skipping the generated `call_api`/`rest.py` layer and urllib3, which cost more CPU than the
+request itself (a canary step is one request per cluster).
 
 Retries (tenacity) cover throttling (429), server errors (5xx) and dropped connections — never a 4xx,
 which means the request itself is wrong. Every write we send is idempotent (apply, merge patch with a
@@ -14,8 +14,9 @@ resourceVersion guard, delete tolerating 404), so a retry after a lost response 
 
 from __future__ import annotations
 
+import http.client
 import json
-from collections.abc import Callable
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ from tenacity import (
 from tenacity import Retrying as _Retrying
 
 from orchestrator.errors import OrchestratorError
+from orchestrator.kube.transport import Transport, transport_for
 
 log = structlog.get_logger(__name__)
 
@@ -58,10 +60,16 @@ class ClusterUnreachableError(OrchestratorError):
         self.cluster = cluster
 
 
+# What a transport raises when the server could not be reached or the connection broke.
+TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+
+
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, KubeApiError):
         return exc.status == 429 or exc.status >= 500
-    return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return False  # the server is not who it should be: asking again will not change that
+    return isinstance(exc, TRANSPORT_ERRORS)
 
 
 @dataclass
@@ -80,22 +88,14 @@ class KubeClient:
     cluster: str
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: tuple[float, float] = (10.0, 60.0)
-    _urlopen: Callable[..., urllib3.BaseHTTPResponse] = field(init=False, repr=False)
+    _transport: Transport = field(init=False, repr=False)
     _origin_length: int = field(init=False, repr=False)
-    _timeout: urllib3.Timeout = field(init=False, repr=False)
     _retrying: _Retrying = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        host = self.api.configuration.host
-        url = urllib3.util.parse_url(host)
-        manager = self.api.rest_client.pool_manager
-        if isinstance(manager, urllib3.ProxyManager) and url.scheme != "https":
-            self._urlopen = manager.urlopen  # a forwarding proxy is sent absolute URLs
-            self._origin_length = 0
-        else:
-            self._urlopen = manager.connection_from_url(host).urlopen
-            self._origin_length = len(f"{url.scheme}://{url.netloc}")  # a path prefix in host stays
-        self._timeout = urllib3.Timeout(connect=self.timeout[0], read=self.timeout[1])
+        url = urllib3.util.parse_url(self.api.configuration.host)
+        self._origin_length = len(f"{url.scheme}://{url.netloc}")  # what stays is a path prefix in host
+        self._transport = transport_for(self.api, self.timeout)
         # One Retrying for the client's life: tenacity keeps each call's attempts and start in thread-local
         # state, so the rollout's threads can share it.
         self._retrying = _Retrying(
@@ -164,7 +164,7 @@ class KubeClient:
     ) -> dict[str, Any] | None:
         try:
             return self._retrying(self._send, method, path, query, body, content_type)
-        except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
+        except TRANSPORT_ERRORS as exc:
             raise ClusterUnreachableError(self.cluster, _describe_transport_error(exc)) from None
 
     def _send(
@@ -181,17 +181,9 @@ class KubeClient:
             auth_settings=["BearerToken"],
         )
         payload = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
-        response = self._urlopen(
-            method,
-            url[self._origin_length :],
-            body=payload,
-            headers=headers,
-            timeout=self._timeout,
-            assert_same_host=False,
-        )
-        data = response.data
-        if not 200 <= response.status < 300:
-            raise _error(self.cluster, response.status, data)
+        status, data = self._transport.send(method, url[self._origin_length :], payload, headers)
+        if not 200 <= status < 300:
+            raise _error(self.cluster, status, data)
         if not data:
             return None
         decoded: dict[str, Any] = json.loads(data)
@@ -215,5 +207,14 @@ def _error(cluster: str, status: int, data: bytes | None) -> KubeApiError:
 
 
 def _describe_transport_error(exc: BaseException) -> str:
+    """A few words on why the server could not be reached (urllib3 wraps the cause in `reason`)."""
     reason = getattr(exc, "reason", None)
-    return str(reason or exc).split(": ", 1)[-1] if reason or str(exc) else type(exc).__name__
+    cause = reason if isinstance(reason, BaseException) else exc
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"TLS verification failed: certificate verify failed ({cause.verify_message})"
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(cause, TimeoutError):
+        return "timed out"
+    text = str(reason or exc)
+    return text.split(": ", 1)[-1] if text else type(exc).__name__

@@ -1,0 +1,157 @@
+"""KubeClient's transports against real TLS servers: the emulator, and a small server that checks client
+certificates and closes idle connections the way a load balancer in front of an API server does."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import kubernetes.client
+import pytest
+import structlog
+import trustme
+
+from orchestrator.kube.client import ClusterUnreachableError, KubeClient, RetryPolicy
+from orchestrator.kube.transport import DirectTransport, PoolTransport, transport_for
+from orchestrator.sim.server import SimServer
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
+    with SimServer(clusters=("aws",), state_dir=tmp_path_factory.mktemp("sim")) as server:
+        yield server
+
+
+def configuration(host: str, **settings: object) -> kubernetes.client.Configuration:
+    config = kubernetes.client.Configuration()
+    config.host = host
+    for name, value in settings.items():
+        setattr(config, name, value)
+    return config
+
+
+def sim_configuration(sim: SimServer, **settings: object) -> kubernetes.client.Configuration:
+    token = {"api_key": {"BearerToken": sim.token}, "api_key_prefix": {"BearerToken": "Bearer"}}
+    return configuration(sim.endpoint("aws"), **{**token, **settings})
+
+
+def namespaces(config: kubernetes.client.Configuration, retry: RetryPolicy | None = None) -> list[str]:
+    client = KubeClient(kubernetes.client.ApiClient(config), cluster="aws", retry=retry or RetryPolicy())
+    return [item["metadata"]["name"] for item in client.list("/api/v1/namespaces")]
+
+
+def test_the_server_ca_tls_name_and_no_verification_are_honoured(sim: SimServer) -> None:
+    assert "default" in namespaces(sim_configuration(sim, ssl_ca_cert=str(sim.ca_path)))
+    ca_data = sim.ca_path.read_text()
+    assert "default" in namespaces(sim_configuration(sim, ca_cert_data=ca_data, tls_server_name="localhost"))
+    assert "default" in namespaces(sim_configuration(sim, verify_ssl=False))
+
+
+def test_an_untrusted_server_is_refused_without_retrying(sim: SimServer) -> None:
+    stranger = trustme.CA().cert_pem.bytes().decode()
+    for settings in (
+        {"ca_cert_data": stranger},
+        {"ssl_ca_cert": str(sim.ca_path), "tls_server_name": "x.test"},
+    ):
+        with structlog.testing.capture_logs() as logs, pytest.raises(ClusterUnreachableError) as caught:
+            namespaces(sim_configuration(sim, **settings))
+        assert "certificate verify failed" in str(caught.value)
+        assert [e for e in logs if e["event"] == "kube_retry"] == []
+
+
+def test_proxies_go_through_the_api_clients_own_pool(sim: SimServer) -> None:
+    direct = kubernetes.client.ApiClient(sim_configuration(sim, ssl_ca_cert=str(sim.ca_path)))
+    proxied = kubernetes.client.ApiClient(sim_configuration(sim, proxy="http://127.0.0.1:3128"))
+    assert isinstance(transport_for(direct, (1.0, 1.0)), DirectTransport)
+    assert isinstance(transport_for(proxied, (1.0, 1.0)), PoolTransport)
+
+
+# --- a server that wants a client certificate and hangs up on idle connections ---------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like an API server
+
+    def setup(self) -> None:
+        super().setup()
+        server = self.server
+        assert isinstance(server, _TLSServer)
+        self.number = next(server.connections)  # one handler per connection
+
+    def do_GET(self) -> None:
+        server = self.server
+        assert isinstance(server, _TLSServer)
+        peer = self.connection.getpeercert()  # type: ignore[attr-defined]
+        subject = dict(pair[0] for pair in peer["subject"]) if peer else {}
+        body = json.dumps({"client": subject.get("commonName"), "connection": self.number}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        # Hang up once the answer is out, without saying so: the client finds out only on its next request.
+        self.close_connection = server.hang_up_after_each_request
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _TLSServer(ThreadingHTTPServer):
+    daemon_threads = True
+    hang_up_after_each_request = False
+    connections = itertools.count(1)
+
+
+@pytest.fixture
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def server(ca: trustme.CA) -> Iterator[_TLSServer]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca.configure_trust(context)
+    context.verify_mode = ssl.CERT_REQUIRED  # no client certificate, no connection
+    httpd = _TLSServer(("127.0.0.1", 0), _Handler)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def client_for(server: _TLSServer, ca: trustme.CA, tmp_path: Path) -> KubeClient:
+    identity = ca.issue_cert("deployer@example.com", common_name="deployer")
+    cert, key, ca_file = tmp_path / "client.crt", tmp_path / "client.key", tmp_path / "ca.crt"
+    identity.cert_chain_pems[0].write_to_path(str(cert))
+    identity.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_file))
+    host = f"https://127.0.0.1:{server.server_address[1]}"
+    config = configuration(host, ssl_ca_cert=str(ca_file), cert_file=str(cert), key_file=str(key))
+    return KubeClient(kubernetes.client.ApiClient(config), cluster="onprem")
+
+
+def test_a_client_certificate_is_presented(server: _TLSServer, ca: trustme.CA, tmp_path: Path) -> None:
+    client = client_for(server, ca, tmp_path)
+    first, second = client.get("/version"), client.get("/version")
+    assert first is not None and second is not None
+    assert first["client"] == "deployer"
+    assert first["connection"] == second["connection"]  # kept alive, not reopened
+
+
+def test_a_connection_the_server_hung_up_while_idle_is_replaced_without_a_retry(
+    server: _TLSServer, ca: trustme.CA, tmp_path: Path
+) -> None:
+    server.hang_up_after_each_request = True
+    client = client_for(server, ca, tmp_path)
+    with structlog.testing.capture_logs() as logs:
+        answers = [client.get("/version") for _ in range(3)]
+    assert len({answer["connection"] for answer in answers if answer}) == 3
+    assert [e for e in logs if e["event"] == "kube_retry"] == []
