@@ -3,8 +3,11 @@ certificates and closes idle connections the way a load balancer in front of an 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import socket
+import socketserver
 import ssl
 import threading
 from collections.abc import Iterator
@@ -64,11 +67,59 @@ def test_an_untrusted_server_is_refused_without_retrying(sim: SimServer) -> None
         assert [e for e in logs if e["event"] == "kube_retry"] == []
 
 
-def test_proxies_go_through_the_api_clients_own_pool(sim: SimServer) -> None:
+class _ConnectProxy(socketserver.ThreadingTCPServer):
+    """An HTTP CONNECT proxy (what `proxy-url` in a kubeconfig usually names); it records the tunnels."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Tunnel)
+        self.tunnels: list[str] = []
+
+
+class _Tunnel(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        server = self.server
+        assert isinstance(server, _ConnectProxy)
+        request_line = self.rfile.readline().decode()
+        while self.rfile.readline() not in (b"\r\n", b""):
+            pass  # the request's headers
+        method, target, _ = request_line.split(" ", 2)
+        assert method == "CONNECT", request_line
+        server.tunnels.append(target)
+        host, port = target.rsplit(":", 1)
+        with socket.create_connection((host, int(port))) as upstream:
+            self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            self.wfile.flush()
+            pump = threading.Thread(target=_pipe, args=(upstream, self.connection), daemon=True)
+            pump.start()
+            _pipe(self.connection, upstream)
+            pump.join(timeout=5)
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            sink.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+def test_a_proxy_is_reached_through_the_api_clients_own_pool(sim: SimServer) -> None:
     direct = kubernetes.client.ApiClient(sim_configuration(sim, ssl_ca_cert=str(sim.ca_path)))
-    proxied = kubernetes.client.ApiClient(sim_configuration(sim, proxy="http://127.0.0.1:3128"))
     assert isinstance(transport_for(direct, (1.0, 1.0)), DirectTransport)
-    assert isinstance(transport_for(proxied, (1.0, 1.0)), PoolTransport)
+    with _ConnectProxy() as proxy:
+        threading.Thread(target=proxy.serve_forever, daemon=True).start()
+        address = f"http://127.0.0.1:{proxy.server_address[1]}"
+        config = sim_configuration(sim, ssl_ca_cert=str(sim.ca_path), proxy=address)
+        assert isinstance(transport_for(kubernetes.client.ApiClient(config), (1.0, 1.0)), PoolTransport)
+        assert "default" in namespaces(config)
+        proxy.shutdown()
+    assert proxy.tunnels == [sim.endpoint("aws").removeprefix("https://")]
 
 
 # --- a server that wants a client certificate and hangs up on idle connections ---------------------------
