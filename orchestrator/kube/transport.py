@@ -30,9 +30,7 @@ Reply = tuple[int, bytes]  # the response's status and body
 
 
 class Transport(Protocol):
-    def send(
-        self, method: str, target: str, body: bytes | None, headers: dict[str, str]
-    ) -> tuple[int, bytes]:
+    def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> Reply:
         """Send one request (`target` is the path and query)."""
         ...
 
@@ -63,7 +61,7 @@ class DirectTransport:
     def __init__(self, configuration: kubernetes.client.Configuration, timeout: tuple[float, float]) -> None:
         url = urllib3.util.parse_url(configuration.host)
         self._https = url.scheme == "https"
-        self._host = url.host or "localhost"
+        self._host = (url.host or "localhost").strip("[]")  # an IPv6 literal is dialled without brackets
         self._port = url.port or (443 if self._https else 80)
         self._server_name = configuration.tls_server_name or self._host
         self._context = _ssl_context(configuration) if self._https else None
@@ -76,12 +74,11 @@ class DirectTransport:
         return (
             not configuration.proxy
             and configuration.socket_options is None
+            and not getattr(configuration, "keep_alive", False)  # TCP keepalive options: the pool's job
             and configuration.assert_hostname is None
         )
 
-    def send(
-        self, method: str, target: str, body: bytes | None, headers: dict[str, str]
-    ) -> tuple[int, bytes]:
+    def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> Reply:
         connection = self._take()
         try:
             connection.request(method, target, body=body, headers=headers)
@@ -170,9 +167,7 @@ class PoolTransport:
             self._urlopen = manager.connection_from_url(host).urlopen
         self._timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
 
-    def send(
-        self, method: str, target: str, body: bytes | None, headers: dict[str, str]
-    ) -> tuple[int, bytes]:
+    def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> Reply:
         response = self._urlopen(
             method, target, body=body, headers=headers, timeout=self._timeout, assert_same_host=False
         )
