@@ -11,11 +11,14 @@ Otherwise the Mann-Whitney U test (scipy) gives a p-value, and the Hodges-Lehman
 (canary - stable) with its distribution-free confidence interval at `confidence` (0.98) decides: the
 metric is High when the interval's lower end is above `tolerance` (0.25) x |estimate|, Low when its upper
 end is below -tolerance x |estimate|; High counts as a failure for direction increase or either, Low for
-decrease or either; anything else is Pass. A metric without samples is NoData and is not scored.
+decrease or either; anything else is Pass. A significant shift is High or Low only if the ratio of means
+(canary / stable) also reaches the metric's `effectSize` (allowedIncrease / allowedDecrease, 1.0 by
+default: any ratio), as in Kayenta. A metric without samples is NoData and is not scored.
 
 Score (Kayenta's WeightedSumScorer, one group): 100 x passing / scored metrics, or 0 when a critical metric
-fails. score ≥ passScore → Successful, ≥ marginalScore → Inconclusive ("marginal"), else Failed. When no
-metric has data at all the measurement is an Error (retried under consecutiveErrorLimit), not a verdict.
+fails by at least its criticalIncrease / criticalDecrease ratio. score ≥ passScore → Successful,
+≥ marginalScore → Inconclusive ("marginal"), else Failed. When no metric has data at all the measurement is
+an Error (retried under consecutiveErrorLimit), not a verdict.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from orchestrator.analysis.phases import AnalysisPhase
 from orchestrator.analysis.promapi import PrometheusAPI, PrometheusError
 from orchestrator.analysis.prometheus import prometheus_address
 from orchestrator.analysis.templating import TemplateError
-from orchestrator.config.pipeline import JudgeMetric, Metric
+from orchestrator.config.pipeline import EffectSize, JudgeMetric, Metric
 
 SOURCE = "judge"
 Direction = Literal["increase", "decrease", "either"]
@@ -56,6 +59,7 @@ class MetricVerdict:
     estimate: float | None = None
     interval: tuple[float, float] | None = None
     critical: bool = False
+    critical_failure: bool = False  # a critical metric failed by at least its critical effect size
 
 
 def clean_samples(values: list[float]) -> list[float]:
@@ -94,8 +98,10 @@ def classify(
     tolerance: float = 0.25,
     confidence: float = 0.98,
     critical: bool = False,
+    effect: EffectSize | None = None,
 ) -> MetricVerdict:
     """One metric's classification, as Kayenta's MannWhitneyClassifier makes it."""
+    effect = effect or EffectSize()
     canary = clean_samples(canary_values)[-MAX_SAMPLES:]
     stable = clean_samples(stable_values)[-MAX_SAMPLES:]
     base: dict[str, Any] = {
@@ -128,18 +134,24 @@ def classify(
     estimate, lower, upper = shift_interval(canary, stable, confidence)
     bound = tolerance * abs(estimate)
     classification: Classification = "Pass"
+    shift = f"shift {estimate:+.4g} (interval {lower:.4g} … {upper:.4g}, p={p_value:.3g})"
+    reason = f"no significant shift: {shift}"
+    # Significance first, then the effect size on the ratio of means (skipped when there is no ratio).
     if lower > bound:
-        classification = "High"
+        if ratio is None or ratio >= effect.allowed_increase:
+            classification, reason = "High", f"canary is higher than stable: {shift}"
+        else:
+            reason = f"higher by a ratio of {ratio:.3g}, under allowedIncrease {effect.allowed_increase:g}"
     elif upper < -bound:
-        classification = "Low"
+        if ratio is None or ratio <= effect.allowed_decrease:
+            classification, reason = "Low", f"canary is lower than stable: {shift}"
+        else:
+            reason = f"lower by a ratio of {ratio:.3g}, over allowedDecrease {effect.allowed_decrease:g}"
     failed = (classification == "High" and direction in ("increase", "either")) or (
         classification == "Low" and direction in ("decrease", "either")
     )
-    shift = f"shift {estimate:+.4g} (interval {lower:.4g} … {upper:.4g}, p={p_value:.3g})"
-    reason = (
-        f"canary is {'higher' if classification == 'High' else 'lower'} than stable: {shift}"
-        if classification != "Pass"
-        else f"no significant shift: {shift}"
+    beyond_critical = ratio is None or (
+        ratio >= effect.critical_increase if classification == "High" else ratio <= effect.critical_decrease
     )
     return MetricVerdict(
         classification=classification,
@@ -149,6 +161,7 @@ def classify(
         p_value=p_value,
         estimate=estimate,
         interval=(lower, upper),
+        critical_failure=critical and failed and beyond_critical,
         **base,
     )
 
@@ -158,7 +171,7 @@ def score(verdicts: list[MetricVerdict]) -> float | None:
     scored = [v for v in verdicts if v.classification != "NoData"]
     if not scored:
         return None
-    if any(v.critical and v.failed for v in scored):
+    if any(v.critical_failure for v in scored):
         return 0.0
     return 100.0 * sum(1 for v in scored if not v.failed) / len(scored)
 
@@ -259,6 +272,7 @@ class JudgeMetricProvider:
             tolerance=tolerance,
             confidence=confidence,
             critical=judged.critical,
+            effect=judged.effect_size,
         )
 
 

@@ -60,6 +60,26 @@ class WebhookProvider(ConfigModel):
     timeout: Duration = 10.0
 
 
+class EffectSize(ConfigModel):
+    """Kayenta's effect size gate on the ratio of means, canary / stable, checked once a shift is significant.
+
+    With the defaults (1.0) any significant shift counts, however small; 1.2 lets the canary be up to 20 %
+    higher before it is High. A ratio that cannot be computed (stable's mean is 0) skips the gate.
+    """
+
+    allowed_increase: float = Field(default=1.0, ge=1.0, description="High only at this ratio or more")
+    allowed_decrease: float = Field(default=1.0, gt=0, le=1.0, description="Low only at this ratio or less")
+    critical_increase: float = Field(
+        default=1.0, ge=1.0, description="a critical metric that is High scores 0 only at this ratio or more"
+    )
+    critical_decrease: float = Field(
+        default=1.0,
+        gt=0,
+        le=1.0,
+        description="a critical metric that is Low scores 0 only at this ratio or below",
+    )
+
+
 class JudgeMetric(ConfigModel):
     """One metric the judge compares: a PromQL query with {{version}}, sampled for canary and stable."""
 
@@ -69,6 +89,7 @@ class JudgeMetric(ConfigModel):
         default="increase", description="which change is bad: increase (latency, errors), decrease, either"
     )
     critical: bool = Field(default=False, description="a failure of this metric scores the whole judgement 0")
+    effect_size: EffectSize = Field(default_factory=EffectSize)
 
 
 class JudgeProvider(ConfigModel):
@@ -80,6 +101,9 @@ class JudgeProvider(ConfigModel):
     address: str | None = None
     query: str | None = Field(default=None, description="PromQL with {{version}} for the version compared")
     direction: Literal["increase", "decrease", "either"] = "increase"
+    effect_size: EffectSize = Field(
+        default_factory=EffectSize, description="for `query`; metrics have their own"
+    )
     metrics: list[JudgeMetric] = Field(default_factory=list)
     lookback: Duration = Field(default=60.0, description="how far back samples are taken")
     step: Duration = Field(default=1.0, description="time between two samples")
@@ -92,6 +116,8 @@ class JudgeProvider(ConfigModel):
     def _query_or_metrics(self) -> JudgeProvider:
         if (self.query is None) == (not self.metrics):
             raise ValueError("a judge names either one query or a list of metrics")
+        if self.metrics and "effect_size" in self.model_fields_set:
+            raise ValueError("with a list of metrics, effectSize goes on each metric")
         if self.marginal_score > self.pass_score:
             raise ValueError("marginalScore must not be higher than passScore")
         if self.step <= 0:
@@ -103,7 +129,11 @@ class JudgeProvider(ConfigModel):
         """The metrics compared: the list, or the single query as a metric named 'query'."""
         if self.metrics:
             return list(self.metrics)
-        return [JudgeMetric(name="query", query=self.query or "", direction=self.direction)]
+        return [
+            JudgeMetric(
+                name="query", query=self.query or "", direction=self.direction, effect_size=self.effect_size
+            )
+        ]
 
 
 class MetricProvider(ConfigModel):

@@ -83,7 +83,13 @@ LATENCY_JUDGE = {
                 "provider": {
                     "judge": {
                         "metrics": [
-                            {"name": "p99-latency", "query": JUDGE_P99_QUERY, "direction": "increase"}
+                            {
+                                "name": "p99-latency",
+                                "query": JUDGE_P99_QUERY,
+                                "direction": "increase",
+                                # as a user would: a few per cent of noise is not a regression
+                                "effectSize": {"allowedIncrease": 1.2},
+                            }
                         ],
                         "lookback": f"{JUDGE_LOOKBACK_SECONDS}s",
                         "step": "1s",

@@ -15,6 +15,7 @@ from orchestrator.analysis.judge import (
     verdict_phase,
 )
 from orchestrator.analysis.phases import AnalysisPhase
+from orchestrator.config.pipeline import EffectSize, JudgeProvider
 
 
 def latencies(seed: int, size: int = 60, median: float = 100.0, spread: float = 0.2) -> list[float]:
@@ -87,6 +88,7 @@ def verdict(name: str, failed: bool, *, critical: bool = False, nodata: bool = F
         canary_median=None,
         stable_median=None,
         critical=critical,
+        critical_failure=critical and failed,
     )
 
 
@@ -113,3 +115,44 @@ def test_score_is_the_share_of_passing_metrics_like_kayenta() -> None:
 )
 def test_scores_map_to_pass_marginal_fail(value: float, phase: AnalysisPhase) -> None:
     assert verdict_phase(value, pass_score=95.0, marginal_score=75.0) is phase
+
+
+def test_a_significant_shift_under_the_allowed_effect_size_passes() -> None:
+    canary, stable = latencies(4, median=110.0, spread=0.05), latencies(5, spread=0.05)
+    assert classify("p99", canary, stable, "increase").classification == "High"  # 10 % is significant here
+    tolerated = classify("p99", canary, stable, "increase", effect=EffectSize(allowed_increase=1.2))
+    assert tolerated.classification == "Pass" and not tolerated.failed
+    assert "under allowedIncrease 1.2" in tolerated.reason
+    strict = classify("p99", canary, stable, "increase", effect=EffectSize(allowed_increase=1.05))
+    assert strict.classification == "High" and strict.failed
+    lower = classify("rps", stable, canary, "decrease", effect=EffectSize(allowed_decrease=0.8))
+    assert lower.classification == "Pass" and "over allowedDecrease 0.8" in lower.reason
+
+
+def test_a_critical_metric_scores_zero_only_past_its_critical_effect_size() -> None:
+    canary, stable = latencies(6, median=150.0), latencies(7)
+    mild = classify(
+        "p99", canary, stable, "increase", critical=True, effect=EffectSize(critical_increase=2.0)
+    )
+    assert mild.failed and not mild.critical_failure
+    assert score([mild, classify("ok", stable, stable, "increase")]) == 50.0
+    severe = classify(
+        "p99", canary, stable, "increase", critical=True, effect=EffectSize(critical_increase=1.2)
+    )
+    assert severe.critical_failure
+    assert score([severe, classify("ok", stable, stable, "increase")]) == 0.0
+
+
+def test_effect_size_is_configured_per_metric_or_with_the_single_query() -> None:
+    single = JudgeProvider.model_validate({"query": "q{{version}}", "effectSize": {"allowedIncrease": 1.2}})
+    assert single.judged_metrics[0].effect_size.allowed_increase == 1.2
+    listed = JudgeProvider.model_validate(
+        {"metrics": [{"name": "p99", "query": "q{{version}}", "effectSize": {"criticalIncrease": 1.5}}]}
+    )
+    assert listed.judged_metrics[0].effect_size == EffectSize(critical_increase=1.5)
+    with pytest.raises(ValueError, match="effectSize goes on each metric"):
+        JudgeProvider.model_validate(
+            {"metrics": [{"name": "p99", "query": "q"}], "effectSize": {"allowedIncrease": 1.2}}
+        )
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        EffectSize.model_validate({"allowedIncrease": 0.9})
