@@ -95,7 +95,10 @@ class KubeClient:
     def __post_init__(self) -> None:
         url = urllib3.util.parse_url(self.api.configuration.host)
         self._origin_length = len(f"{url.scheme}://{url.netloc}")  # what stays is a path prefix in host
-        self._transport = transport_for(self.api, self.timeout)
+        try:
+            self._transport = transport_for(self.api, self.timeout)
+        except (OSError, ValueError) as exc:  # unreadable CA or client certificate files, bad PEM data
+            raise ClusterUnreachableError(self.cluster, f"cannot set up TLS: {exc}") from exc
         # One Retrying for the client's life: tenacity keeps each call's attempts and start in thread-local
         # state, so the rollout's threads can share it.
         self._retrying = _Retrying(

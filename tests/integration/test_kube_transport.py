@@ -55,6 +55,13 @@ def test_the_server_ca_tls_name_and_no_verification_are_honoured(sim: SimServer)
     assert "default" in namespaces(sim_configuration(sim, verify_ssl=False))
 
 
+def test_unusable_tls_files_are_reported_naming_the_cluster(sim: SimServer, tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.crt")
+    config = sim_configuration(sim, ssl_ca_cert=str(sim.ca_path), cert_file=missing, key_file=missing)
+    with pytest.raises(ClusterUnreachableError, match="cluster aws is unreachable: cannot set up TLS"):
+        KubeClient(kubernetes.client.ApiClient(config), cluster="aws")
+
+
 def test_an_untrusted_server_is_refused_without_retrying(sim: SimServer) -> None:
     stranger = trustme.CA().cert_pem.bytes().decode()
     for settings in (
