@@ -89,12 +89,9 @@ class KubeClient:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: tuple[float, float] = (10.0, 60.0)
     _transport: Transport = field(init=False, repr=False)
-    _origin_length: int = field(init=False, repr=False)
     _retrying: _Retrying = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        url = urllib3.util.parse_url(self.api.configuration.host)
-        self._origin_length = len(f"{url.scheme}://{url.netloc}")  # what stays is a path prefix in host
         try:
             self._transport = transport_for(self.api, self.timeout)
         except (OSError, ValueError) as exc:  # unreadable CA or client certificate files, bad PEM data
@@ -184,7 +181,7 @@ class KubeClient:
             auth_settings=["BearerToken"],
         )
         payload = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
-        status, data = self._transport.send(method, url[self._origin_length :], payload, headers)
+        status, data = self._transport.send(method, url, payload, headers)
         if not 200 <= status < 300:
             raise _error(self.cluster, status, data)
         if not data:

@@ -1,4 +1,4 @@
-"""How KubeClient's requests reach an API server: one method, `send(method, target, body, headers)`.
+"""How KubeClient's requests reach an API server: one method, `send(method, url, body, headers)`.
 
 `DirectTransport` keeps HTTP/1.1 keep-alive connections of the standard library's `http.client`, set up
 from the ApiClient's Configuration the way the kubernetes client sets up its own urllib3 pool: the server's
@@ -20,7 +20,6 @@ import select
 import socket
 import ssl
 import threading
-from collections.abc import Callable
 from typing import Protocol
 
 import kubernetes.client
@@ -30,8 +29,8 @@ Reply = tuple[int, bytes]  # the response's status and body
 
 
 class Transport(Protocol):
-    def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> Reply:
-        """Send one request (`target` is the path and query)."""
+    def send(self, method: str, url: str, body: bytes | None, headers: dict[str, str]) -> Reply:
+        """Send one request to `url` (the API server's address, path and query)."""
         ...
 
 
@@ -64,6 +63,7 @@ class DirectTransport:
         self._host = (url.host or "localhost").strip("[]")  # an IPv6 literal is dialled without brackets
         self._port = url.port or (443 if self._https else 80)
         self._server_name = configuration.tls_server_name or self._host
+        self._origin_length = len(f"{url.scheme}://{url.netloc}")  # what stays is a path prefix in host
         self._context = _ssl_context(configuration) if self._https else None
         self._connect_timeout, self._read_timeout = timeout
         self._idle: list[http.client.HTTPConnection] = []
@@ -78,10 +78,10 @@ class DirectTransport:
             and configuration.assert_hostname is None
         )
 
-    def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> Reply:
+    def send(self, method: str, url: str, body: bytes | None, headers: dict[str, str]) -> Reply:
         connection = self._take()
         try:
-            connection.request(method, target, body=body, headers=headers)
+            connection.request(method, url[self._origin_length :], body=body, headers=headers)
             response = connection.getresponse()
             data = response.read()
         except BaseException:
@@ -158,17 +158,19 @@ class PoolTransport:
         host = api.configuration.host
         manager = api.rest_client.pool_manager
         url = urllib3.util.parse_url(host)
-        self._urlopen: Callable[..., urllib3.BaseHTTPResponse]
-        if isinstance(manager, urllib3.ProxyManager) and url.scheme != "https":
-            # A forwarding proxy is sent absolute URLs.
-            origin = f"{url.scheme}://{url.netloc}"
-            self._urlopen = lambda method, target, **kw: manager.urlopen(method, origin + target, **kw)
-        else:
-            self._urlopen = manager.connection_from_url(host).urlopen
+        # A forwarding proxy (plain HTTP) is sent absolute URLs; otherwise the host's own pool, with paths.
+        forwarding = isinstance(manager, urllib3.ProxyManager) and url.scheme != "https"
+        self._origin_length = 0 if forwarding else len(f"{url.scheme}://{url.netloc}")
+        self._urlopen = manager.urlopen if forwarding else manager.connection_from_url(host).urlopen
         self._timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
 
-    def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> Reply:
+    def send(self, method: str, url: str, body: bytes | None, headers: dict[str, str]) -> Reply:
         response = self._urlopen(
-            method, target, body=body, headers=headers, timeout=self._timeout, assert_same_host=False
+            method,
+            url[self._origin_length :],
+            body=body,
+            headers=headers,
+            timeout=self._timeout,
+            assert_same_host=False,
         )
         return response.status, response.data

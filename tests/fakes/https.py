@@ -7,6 +7,7 @@ client needs to trust them all.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -30,6 +31,8 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-case names
     body: bytes
+    connection: int = 0  # which connection carried it, numbered from 1 in the order they were accepted
+    client_name: str | None = None  # the client certificate's common name, when one was asked for
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -61,11 +64,19 @@ Handler = Callable[[Request, "re.Match[str]"], Response]
 
 
 class FakeHTTPSServer:
-    """HTTPS on 127.0.0.1 (a free port), certificate for 127.0.0.1 and localhost signed by `ca`."""
+    """HTTPS on 127.0.0.1 (a free port), certificate for 127.0.0.1 and localhost signed by `ca`.
 
-    def __init__(self, *, ca: trustme.CA | None = None) -> None:
+    `require_client_certificate`: refuse clients without a certificate signed by `ca` (mutual TLS).
+    `hang_up_after_each_response`: close every connection once its answer is out, without saying so in a
+    header, as a load balancer that drops idle connections does.
+    """
+
+    def __init__(self, *, ca: trustme.CA | None = None, require_client_certificate: bool = False) -> None:
         self.ca = ca or trustme.CA()
+        self.require_client_certificate = require_client_certificate
+        self.hang_up_after_each_response = False
         self.requests: list[Request] = []
+        self._connections = itertools.count(1)
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -93,6 +104,9 @@ class FakeHTTPSServer:
     def start(self) -> Self:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        if self.require_client_certificate:
+            self.ca.configure_trust(context)
+            context.verify_mode = ssl.CERT_REQUIRED
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
         server.daemon_threads = True
         server.socket = context.wrap_socket(server.socket, server_side=True)
@@ -149,6 +163,10 @@ def _handler_class(fake: FakeHTTPSServer) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the client libraries expect
 
+        def setup(self) -> None:
+            super().setup()
+            self.number = next(fake._connections)  # one handler per connection
+
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
@@ -159,6 +177,8 @@ def _handler_class(fake: FakeHTTPSServer) -> type[BaseHTTPRequestHandler]:
                 query=parse_qs(parts.query, keep_blank_values=True),
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
+                connection=self.number,
+                client_name=_common_name(self.connection.getpeercert()),  # type: ignore[attr-defined]
             )
             try:
                 response = fake.dispatch(request)
@@ -170,6 +190,7 @@ def _handler_class(fake: FakeHTTPSServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(response.body)))
             self.end_headers()
             self.wfile.write(response.body)
+            self.close_connection = fake.hang_up_after_each_response
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
@@ -177,3 +198,9 @@ def _handler_class(fake: FakeHTTPSServer) -> type[BaseHTTPRequestHandler]:
             return
 
     return _Handler
+
+
+def _common_name(certificate: dict[str, Any] | None) -> str | None:
+    subject = dict(pair[0] for pair in (certificate or {}).get("subject", ()))
+    name = subject.get("commonName")
+    return str(name) if name is not None else None

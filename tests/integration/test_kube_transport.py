@@ -1,17 +1,15 @@
-"""KubeClient's transports against real TLS servers: the emulator, and a small server that checks client
-certificates and closes idle connections the way a load balancer in front of an API server does."""
+"""KubeClient's transports against real TLS servers: the emulator, and the fake HTTPS server asking for a
+client certificate and, in one test, closing idle connections as a load balancer in front of an API server
+does."""
 
 from __future__ import annotations
 
 import contextlib
-import itertools
-import json
+import re
 import socket
 import socketserver
-import ssl
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import kubernetes.client
@@ -22,6 +20,7 @@ import trustme
 from orchestrator.kube.client import ClusterUnreachableError, KubeClient, RetryPolicy
 from orchestrator.kube.transport import DirectTransport, PoolTransport, transport_for
 from orchestrator.sim.server import SimServer
+from tests.fakes.https import FakeHTTPSServer, Request, Response
 
 
 @pytest.fixture(scope="module")
@@ -129,75 +128,33 @@ def test_a_proxy_is_reached_through_the_api_clients_own_pool(sim: SimServer) -> 
     assert proxy.tunnels == [sim.endpoint("aws").removeprefix("https://")]
 
 
-# --- a server that wants a client certificate and hangs up on idle connections ---------------------------
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like an API server
-
-    def setup(self) -> None:
-        super().setup()
-        server = self.server
-        assert isinstance(server, _TLSServer)
-        self.number = next(server.connections)  # one handler per connection
-
-    def do_GET(self) -> None:
-        server = self.server
-        assert isinstance(server, _TLSServer)
-        peer = self.connection.getpeercert()  # type: ignore[attr-defined]
-        subject = dict(pair[0] for pair in peer["subject"]) if peer else {}
-        body = json.dumps({"client": subject.get("commonName"), "connection": self.number}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-        # Hang up once the answer is out, without saying so: the client finds out only on its next request.
-        self.close_connection = server.hang_up_after_each_request
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class _TLSServer(ThreadingHTTPServer):
-    daemon_threads = True
-    hang_up_after_each_request = False
-    connections = itertools.count(1)
+# --- a server that wants a client certificate (and, in one test, hangs up on idle connections) -----------
 
 
 @pytest.fixture
-def ca() -> trustme.CA:
-    return trustme.CA()
+def server() -> Iterator[FakeHTTPSServer]:
+    with FakeHTTPSServer(require_client_certificate=True) as fake:
+
+        @fake.route("GET", "/version")
+        def version(request: Request, _: re.Match[str]) -> Response:
+            return Response.json({"client": request.client_name, "connection": request.connection})
+
+        yield fake
 
 
-@pytest.fixture
-def server(ca: trustme.CA) -> Iterator[_TLSServer]:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    ca.configure_trust(context)
-    context.verify_mode = ssl.CERT_REQUIRED  # no client certificate, no connection
-    httpd = _TLSServer(("127.0.0.1", 0), _Handler)
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def client_for(server: _TLSServer, ca: trustme.CA, tmp_path: Path) -> KubeClient:
-    identity = ca.issue_cert("deployer@example.com", common_name="deployer")
-    cert, key, ca_file = tmp_path / "client.crt", tmp_path / "client.key", tmp_path / "ca.crt"
+def client_for(server: FakeHTTPSServer, tmp_path: Path) -> KubeClient:
+    identity = server.ca.issue_cert("deployer@example.com", common_name="deployer")
+    cert, key = tmp_path / "client.crt", tmp_path / "client.key"
     identity.cert_chain_pems[0].write_to_path(str(cert))
     identity.private_key_pem.write_to_path(str(key))
-    ca.cert_pem.write_to_path(str(ca_file))
-    host = f"https://127.0.0.1:{server.server_address[1]}"
-    config = configuration(host, ssl_ca_cert=str(ca_file), cert_file=str(cert), key_file=str(key))
+    config = configuration(
+        server.url, ssl_ca_cert=str(server.ca_path), cert_file=str(cert), key_file=str(key)
+    )
     return KubeClient(kubernetes.client.ApiClient(config), cluster="onprem")
 
 
-def test_a_client_certificate_is_presented(server: _TLSServer, ca: trustme.CA, tmp_path: Path) -> None:
-    client = client_for(server, ca, tmp_path)
+def test_a_client_certificate_is_presented(server: FakeHTTPSServer, tmp_path: Path) -> None:
+    client = client_for(server, tmp_path)
     first, second = client.get("/version"), client.get("/version")
     assert first is not None and second is not None
     assert first["client"] == "deployer"
@@ -205,10 +162,10 @@ def test_a_client_certificate_is_presented(server: _TLSServer, ca: trustme.CA, t
 
 
 def test_a_connection_the_server_hung_up_while_idle_is_replaced_without_a_retry(
-    server: _TLSServer, ca: trustme.CA, tmp_path: Path
+    server: FakeHTTPSServer, tmp_path: Path
 ) -> None:
-    server.hang_up_after_each_request = True
-    client = client_for(server, ca, tmp_path)
+    server.hang_up_after_each_response = True
+    client = client_for(server, tmp_path)
     with structlog.testing.capture_logs() as logs:
         answers = [client.get("/version") for _ in range(3)]
     assert len({answer["connection"] for answer in answers if answer}) == 3
