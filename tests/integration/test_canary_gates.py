@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from tests.integration.rollout_fixtures import (
     CLUSTERS,
     DEPLOYMENT,
     DR,
+    FOREIGN_ROUTE,
     VS,
     estate_with_strategy,
     live,
@@ -184,11 +186,7 @@ def test_routes_of_other_managers_survive_a_canary(
     first_release(engine)
     client = sim_client(sim, "aws")
     vs = live(sim, "aws", VS)
-    foreign = {
-        "name": "ops-debug",
-        "match": [{"headers": {"x-debug": {"exact": "1"}}}],
-        "route": [{"destination": {"host": "debug.ops.svc.cluster.local"}, "weight": 100}],
-    }
+    foreign = copy.deepcopy(FOREIGN_ROUTE)
     vs["spec"]["http"].insert(0, foreign)
     client.replace(VS, vs, field_manager="ops-team")
     assert engine.run(engine.create(request(overrides={"replicas": 4}))) is Phase.SUCCEEDED

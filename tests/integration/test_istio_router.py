@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from orchestrator.sim.requestlog import LoggedRequest
 from orchestrator.sim.server import SimServer
 from orchestrator.store.models import Phase
 from orchestrator.traffic.istio import IstioRouter
-from tests.integration.rollout_fixtures import VS, live, sim_client, weights
+from tests.integration.rollout_fixtures import FOREIGN_ROUTE, VS, live, sim_client, weights
 
 
 @pytest.fixture
@@ -41,11 +42,7 @@ def test_each_weight_change_is_one_request_even_the_first_after_a_no_op(
 def test_a_write_by_another_manager_in_between_is_kept(router: IstioRouter, sim: SimServer) -> None:
     router.set_weight(10)
     vs = live(sim, "aws", VS)
-    foreign = {
-        "name": "ops-debug",
-        "match": [{"headers": {"x-debug": {"exact": "1"}}}],
-        "route": [{"destination": {"host": "debug.ops.svc.cluster.local"}, "weight": 100}],
-    }
+    foreign = copy.deepcopy(FOREIGN_ROUTE)
     vs["spec"]["http"].insert(0, foreign)
     sim_client(sim, "aws").replace(VS, vs, field_manager="ops-team")
 
