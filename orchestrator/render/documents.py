@@ -44,19 +44,25 @@ class _Unusual(Exception):
     """Raised inside the fast path: let PyYAML's standard constructor build this document."""
 
 
-class _Loader(_BaseLoader):
+class _RememberingResolver:
+    """Mixed in before PyYAML's loader or dumper: the tag of each plain scalar's text, remembered.
+
+    Both ask the same resolver (PyYAML's default rules) once per scalar, and it tries regular
+    expressions each time; keys and small values repeat across objects, so the answers are kept.
+    """
+
     _plain_tags: dict[str, str] = {}
 
     def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
-        # The safe loader has no path resolvers (checked below), so a tag depends only on the node's
-        # kind and, for a plain scalar, on its text: remember that text's tag.
+        # No path resolvers (checked below), so a tag depends only on the node's kind and, for a plain
+        # scalar, on its text.
         if kind is ScalarNode:
             if not implicit[0]:
                 return _STR
             tags = self._plain_tags
             tag = tags.get(value)
             if tag is None:
-                tag = str(super().resolve(kind, value, implicit))
+                tag = str(super().resolve(kind, value, implicit))  # type: ignore[misc]  # PyYAML, next in the MRO
                 if tag == _STR:
                     tag = _STR  # the constant itself: the builder tells strings apart by identity
                 if len(tags) >= _PLAIN_TAGS_LIMIT:
@@ -65,13 +71,17 @@ class _Loader(_BaseLoader):
             return tag
         return _MAP if kind is MappingNode else _SEQ
 
-    # libyaml calls these around every node to track paths for path resolvers, which this loader
-    # has none of: doing nothing here saves a check per call.
+    # libyaml calls these around every node to track paths for path resolvers, which there are none
+    # of: doing nothing here saves a check per call.
     def descend_resolver(self, current_node: Any, current_index: Any) -> None:
         pass
 
     def ascend_resolver(self) -> None:
         pass
+
+
+class _Loader(_RememberingResolver, _BaseLoader):
+    pass
 
 
 assert not _Loader.yaml_path_resolvers, "path resolvers make a tag depend on where a node is"
@@ -199,29 +209,8 @@ def _builder(built: dict[int, Any]) -> Callable[[Node], Any]:
 # --- objects to text -----------------------------------------------------------------------------------
 
 
-class _Dumper(_BaseDumper):
-    _plain_tags: dict[str, str] = {}
-
-    def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
-        # The emitter asks, for each scalar, which tag its text would get if written plain: remember it.
-        if kind is ScalarNode:
-            if not implicit[0]:
-                return _STR
-            tags = self._plain_tags
-            tag = tags.get(value)
-            if tag is None:
-                tag = str(super().resolve(kind, value, implicit))
-                if len(tags) >= _PLAIN_TAGS_LIMIT:
-                    tags.clear()
-                tags[value] = tag
-            return tag
-        return _MAP if kind is MappingNode else _SEQ
-
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        pass
-
-    def ascend_resolver(self) -> None:
-        pass
+class _Dumper(_RememberingResolver, _BaseDumper):
+    pass
 
 
 assert not _Dumper.yaml_path_resolvers, "path resolvers make a tag depend on where a node is"
