@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import docker
 import pytest
@@ -23,19 +22,10 @@ from orchestrator.store import db
 from orchestrator.store.models import Release
 from tests.services.cli import run_orchestrator
 from tests.services.docker import DockerJanitor, base_image, docker_client, docker_janitor  # noqa: F401
-from tests.services.project import SOURCE_URL, BuildProject, make_build_project
+from tests.services.project import DIGEST, SOURCE_URL, BuildProject, project  # noqa: F401
 from tests.services.registry import LocalRegistry, registry, registry_factory  # noqa: F401
 
 Build = Callable[..., subprocess.CompletedProcess[str]]
-DIGEST = re.compile(r"^digest: (sha256:[0-9a-f]{64})$", re.MULTILINE)
-
-
-@pytest.fixture
-def project(tmp_path: Path, base_image: str, docker_janitor: DockerJanitor) -> Iterator[BuildProject]:
-    made = make_build_project(tmp_path / "checkout", base_image=base_image)
-    docker_janitor.own(f"{made.namespace}/")
-    db.upgrade(made.database_url)
-    yield made
 
 
 @pytest.fixture

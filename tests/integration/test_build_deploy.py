@@ -6,28 +6,13 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from orchestrator.store import db
 from tests.services.cli import run_orchestrator
 from tests.services.docker import DockerJanitor, base_image, docker_client, docker_janitor  # noqa: F401
-from tests.services.project import BuildProject, make_build_project
+from tests.services.project import DIGEST, BuildProject, project  # noqa: F401
 from tests.services.registry import LocalRegistry, registry, registry_factory  # noqa: F401
-
-DIGEST = re.compile(r"^digest: (sha256:[0-9a-f]{64})$", re.MULTILINE)
-
-
-@pytest.fixture
-def project(tmp_path: Path, base_image: str, docker_janitor: DockerJanitor) -> Iterator[BuildProject]:
-    made = make_build_project(tmp_path / "checkout", base_image=base_image)
-    docker_janitor.own(f"{made.namespace}/")
-    db.upgrade(made.database_url)
-    yield made
 
 
 def test_deploy_after_build_pins_the_built_digest(

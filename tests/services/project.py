@@ -3,16 +3,24 @@ repository, with the services' base image and image repositories made unique to 
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from orchestrator.store import db
 from tests.helpers import REPO, copy_estate
+from tests.services.docker import DockerJanitor
+
+# What `orchestrator build` prints for the image it pushed.
+DIGEST = re.compile(r"^digest: (sha256:[0-9a-f]{64})$", re.MULTILINE)
 
 SOURCE_URL = "https://github.com/addtocloud/orchestrator"
 
@@ -79,3 +87,12 @@ def make_build_project(folder: Path, *, base_image: str) -> BuildProject:
     project.git("remote", "add", "origin", f"git@github.com:{SOURCE_URL.split('github.com/')[1]}.git")
     project.commit_all("estate and services")
     return project
+
+
+@pytest.fixture
+def project(tmp_path: Path, base_image: str, docker_janitor: DockerJanitor) -> Iterator[BuildProject]:
+    """A fresh checkout to build from, its images cleaned up after the test, its database migrated."""
+    made = make_build_project(tmp_path / "checkout", base_image=base_image)
+    docker_janitor.own(f"{made.namespace}/")
+    db.upgrade(made.database_url)
+    yield made
