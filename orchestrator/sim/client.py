@@ -20,12 +20,8 @@ from orchestrator import settings
 STATE_FILE = "state.json"
 
 
-def default_state_dir() -> Path:
-    return settings.state_dir()
-
-
 def sim_dir(state_dir: Path | str | None = None) -> Path:
-    return Path(state_dir if state_dir is not None else default_state_dir()) / "sim"
+    return Path(state_dir if state_dir is not None else settings.state_dir()) / "sim"
 
 
 @dataclass(frozen=True)

@@ -45,17 +45,12 @@ class SchemaOutOfDateError(OrchestratorError):
     """The database has not been migrated to the schema this version of the orchestrator needs."""
 
 
-def default_state_dir() -> Path:
-    """The local state folder (SQLite file, sim kubeconfigs): `$ORCHESTRATOR_STATE_DIR` or ./.orchestrator."""
-    return state_dir()
-
-
 def default_database_url() -> str:
     """`$ORCHESTRATOR_DATABASE_URL`, else a SQLite file in the state folder."""
     configured = os.environ.get(DATABASE_URL_ENV)
     if configured:
         return configured
-    return f"sqlite:///{default_state_dir() / SQLITE_FILE_NAME}"
+    return f"sqlite:///{state_dir() / SQLITE_FILE_NAME}"
 
 
 def _parse(url: str) -> URL:
