@@ -151,29 +151,49 @@ class MetricProvider(Protocol):
     def measure(self, metric: Metric, context: AnalysisContext) -> Measurement: ...
 
 
-def finish(
-    metric: Metric,
-    context: AnalysisContext,
-    *,
-    phase: AnalysisPhase,
-    started_at: datetime,
-    source: str,
-    query: str,
-    message: str,
-    value: MeasurementValue = None,
-    details: Mapping[str, Any] | None = None,
-) -> Measurement:
-    """A completed measurement stamped with the context's clock."""
-    return Measurement(
-        metric=metric.name,
-        phase=phase,
-        value=value,
-        query=query,
-        message=message,
-        started_at=started_at,
-        finished_at=context.clock.now(),
-        source=source,
-        details=details or {},
+@dataclass
+class MeasurementInProgress:
+    """A measurement being taken: what it measures and when it started. Every provider ends one with
+    `done(...)` or `error(...)`, stamped with the context's clock; `query` is what it asks, updated once
+    the provider knows it (a rendered PromQL, the URL called)."""
+
+    metric: Metric
+    context: AnalysisContext
+    source: str
+    query: str
+    started_at: datetime
+
+    def done(
+        self,
+        phase: AnalysisPhase,
+        message: str,
+        *,
+        value: MeasurementValue = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Measurement:
+        return Measurement(
+            metric=self.metric.name,
+            phase=phase,
+            value=value,
+            query=self.query,
+            message=message,
+            started_at=self.started_at,
+            finished_at=self.context.clock.now(),
+            source=self.source,
+            details=details or {},
+        )
+
+    def error(self, message: str, *, details: Mapping[str, Any] | None = None) -> Measurement:
+        """An Error measurement: counted against consecutiveErrorLimit, retried after 10 s."""
+        return self.done(AnalysisPhase.ERROR, message, details=details)
+
+
+def start_measurement(
+    metric: Metric, context: AnalysisContext, *, source: str, query: str
+) -> MeasurementInProgress:
+    """Begin measuring `metric` now (on the context's clock)."""
+    return MeasurementInProgress(
+        metric=metric, context=context, source=source, query=query, started_at=context.clock.now()
     )
 
 

@@ -5,15 +5,26 @@ parsed with Python's `ast`, then interpreted node by node against a whitelist. N
 `eval`/`exec`, no attribute of a Python object is ever read (`result.key` reads a key of a JSON object, and
 names starting with `_` are refused outright), and no function outside the table below can be called.
 
-Language:
+Language (Argo Rollouts' expr, the parts conditions use):
 - the value `result` (a number, a list of numbers, or parsed JSON for webhooks), numbers, strings,
   `true`/`false`/`nil` (also `True`/`False`/`None`), lists;
 - `result[0]`, `result[1:]`, `result.key` / `result["key"]` on JSON objects;
 - `+ - * / % //`, `**` (on floats), comparisons (`== != < <= > >= in`, chained), `and or not`
-  (also Argo's `&& || !`), `a if cond else b`, `all(x > 1 for x in result)`;
-- functions: `len all any min max sum abs round isNaN isInf isNil asInt asFloat`, and
-  `default(value, fallback)`, which gives `fallback` when `value` is nil or NaN or cannot be computed
-  (e.g. `result[0]` of an empty result) — so `default(result[0], 0) >= 95` reads "no data counts as 0".
+  (also expr's `&& || !`), `a if cond else b`, `all(x > 1 for x in result)`;
+- expr's predicates, with `#` for the element and `.key` for a key of it, in braces or not:
+  `all(result, # < 1000)`, `any(result, {# > 5})`, `none`, `one`, `count`, `filter`, `map`
+  (`all(result.items, {asFloat(.value) >= 99})`);
+- functions: `len abs round ceil floor min max sum mean median first last isNaN isInf isNil asInt
+  asFloat int float`, and `default(value, fallback)`, which gives `fallback` only when `value` is nil, as
+  Argo's does: never for NaN, nor for a value that cannot be computed (`result[0]` of an empty result is
+  an Error with or without `default`).
+- not supported, and refused by name: expr's `? :` and `??`, `..` ranges, `matches`, `contains`,
+  `startsWith`, `endsWith`, and any other function.
+
+No data never passes by accident: `min max sum mean median` of an empty list are Errors (expr gives 0 for
+`sum([])`, `mean([])` and `median([])`), `first`/`last` of an empty list are nil, which compares with
+nothing. Passing on no data is written out: `len(result) == 0 || result[0] < 500`, `isNaN(result[0]) ||
+result[0] >= 99`.
 
 Evaluation semantics (`assess_result`) are Argo Rollouts': no conditions → Successful; a success condition
 alone → Failed when it is false; a failure condition alone → Successful when it is false; failure true →
@@ -25,6 +36,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -96,13 +108,55 @@ def _as_int(value: Any) -> int:
     return int(float(value)) if isinstance(value, str) else int(value)
 
 
+def _numbers(args: tuple[Any, ...], name: str) -> list[Any]:
+    """expr's aggregate arguments: numbers and lists of numbers, flattened one level; never empty."""
+    values: list[Any] = []
+    for arg in args:
+        values.extend(arg if isinstance(arg, list | tuple) else [arg])
+    if not values:
+        raise ConditionEvaluationError(f"{name}() of an empty list (no data)")
+    for value in values:
+        _require_number(value, f"{name}()")
+    return values
+
+
+def _aggregate(name: str, fold: Callable[[list[Any]], Any]) -> Callable[..., Any]:
+    def call(*args: Any) -> Any:
+        return fold(_numbers(args, name))
+
+    return call
+
+
+def _median(values: list[Any]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[middle])
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _end(index: int) -> Callable[[Any], Any]:
+    def call(value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise ConditionEvaluationError(f"first()/last() need a list, got {type(value).__name__}")
+        return value[index] if value else None
+
+    return call
+
+
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": len,
     "all": all,
     "any": any,
-    "min": min,
-    "max": max,
-    "sum": sum,
+    "min": _aggregate("min", min),
+    "max": _aggregate("max", max),
+    "sum": _aggregate("sum", sum),
+    "mean": _aggregate("mean", lambda values: sum(values) / len(values)),
+    "median": _aggregate("median", _median),
+    "first": _end(0),
+    "last": _end(-1),
+    "ceil": lambda value: float(math.ceil(value)),
+    "floor": lambda value: float(math.floor(value)),
     "abs": abs,
     "round": round,
     "isNaN": _is_nan,
@@ -114,6 +168,15 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "int": _as_int,
 }
 _SPECIAL_FORMS = {"default"}
+# expr's predicates: (collection, predicate) with `#` the element; `all`/`any` also take one iterable.
+_PREDICATES = {"all", "any", "none", "one", "count", "filter", "map"}
+_ELEMENT = "__element__"  # what `#` and a leading `.key` become; no user name can start with `_`
+_UNSUPPORTED = {
+    "matches": "the operator 'matches'",
+    "contains": "the operator 'contains'",
+    "startsWith": "the operator 'startsWith'",
+    "endsWith": "the operator 'endsWith'",
+}
 
 
 @dataclass(frozen=True)
@@ -153,6 +216,9 @@ def _parse_cached(text: str) -> Condition:
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
+        for word, what in _UNSUPPORTED.items():
+            if re.search(rf"\b{word}\b", text):
+                raise ConditionSyntaxError(f"{what} is not supported in a condition") from None
         where = f" at column {exc.offset}" if exc.offset and exc.offset <= len(source) else " at the end"
         detail = "" if exc.msg == "invalid syntax" else f" ({exc.msg})"
         raise ConditionSyntaxError(f"invalid syntax{where}{detail}") from None
@@ -192,7 +258,9 @@ def assess_result(
 
 
 def translate_argo_operators(text: str) -> str:
-    """`&&` → and, `||` → or, `!x` → not x (but not `!=`), outside string literals."""
+    """expr's spelling → Python's, outside string literals: `&&` → and, `||` → or, `!x` → not x (but not
+    `!=`), `#` → the predicate's element, `.key` where no value precedes it → the element's key, and
+    predicate braces `{...}` → parentheses. `? :`, `??` and `..` are refused (ConditionSyntaxError)."""
     out: list[str] = []
     i, n = 0, len(text)
     quote: str | None = None
@@ -221,10 +289,31 @@ def translate_argo_operators(text: str) -> str:
             continue
         elif ch == "!" and not text.startswith("!=", i):
             out.append(" not ")
+        elif ch == "?":
+            raise ConditionSyntaxError(
+                f"expr's {'??' if text.startswith('??', i) else '? :'} at column {i + 1} is not supported; "
+                "write `b if a else c`"
+            )
+        elif text.startswith("..", i):
+            raise ConditionSyntaxError(f"expr's range `..` at column {i + 1} is not supported")
+        elif ch == "#":
+            out.append(f" {_ELEMENT} ")
+        elif ch == "{":
+            out.append("(")
+        elif ch == "}":
+            out.append(")")
+        elif ch == "." and i + 1 < n and (text[i + 1].isalpha() or text[i + 1] == "_") and _starts_value(out):
+            out.append(f" {_ELEMENT}.")
         else:
             out.append(ch)
         i += 1
     return "".join(out)
+
+
+def _starts_value(out: list[str]) -> bool:
+    """Whether a `.` here begins a value (`{.key > 1}`) rather than reading a key of the value before it."""
+    before = "".join(out).rstrip()
+    return not before or before[-1] in "(,[=<>!&|+-*/%" or before.endswith((" and", " or", " not"))
 
 
 # --- static check ------------------------------------------------------------------------------------------
@@ -243,6 +332,12 @@ def _check(node: ast.AST, bound: frozenset[str]) -> None:
             if not isinstance(value, int | float | str | bool) and value is not None:
                 raise _refuse(node, f"the constant {value!r}")
         case ast.Name(id=name):
+            if name == _ELEMENT:
+                if name not in bound:
+                    raise ConditionSyntaxError(
+                        "`#` or `.key` is used outside a predicate such as all(result, # > 1)"
+                    )
+                return
             if name.startswith("_"):
                 raise _refuse(node, f"the name {name!r}")
             if name != "result" and name not in _CONSTANT_NAMES and name not in bound:
@@ -286,15 +381,23 @@ def _check(node: ast.AST, bound: frozenset[str]) -> None:
                 _check(elt, bound)
         case ast.Call(func=func, args=args, keywords=keywords):
             if not isinstance(func, ast.Name) or (
-                func.id not in _FUNCTIONS and func.id not in _SPECIAL_FORMS
+                func.id not in _FUNCTIONS and func.id not in _SPECIAL_FORMS and func.id not in _PREDICATES
             ):
                 name = func.id if isinstance(func, ast.Name) else ast.unparse(func)
-                known = ", ".join(sorted([*_FUNCTIONS, *_SPECIAL_FORMS]))
+                known = ", ".join(sorted({*_FUNCTIONS, *_SPECIAL_FORMS, *_PREDICATES}))
                 raise ConditionSyntaxError(f"unknown function {name!r}; a condition can call {known}")
             if keywords or any(isinstance(arg, ast.Starred) for arg in args):
                 raise _refuse(node, "keyword or star arguments")
             if func.id == "default" and len(args) != 2:
                 raise ConditionSyntaxError("default() takes two arguments: default(value, fallback)")
+            if func.id in _PREDICATES and len(args) == 2:
+                _check(args[0], bound)
+                _check(args[1], bound | {_ELEMENT})
+                return
+            if func.id in _PREDICATES - {"all", "any"} or (func.id in _PREDICATES and len(args) != 1):
+                raise ConditionSyntaxError(
+                    f"{func.id}() takes a list and a predicate: {func.id}(result, # > 1)"
+                )
             for arg in args:
                 _check(arg, bound)
         case ast.GeneratorExp(elt=elt, generators=generators) | ast.ListComp(elt=elt, generators=generators):
@@ -374,11 +477,11 @@ class _Interpreter:
             case ast.List(elts=elts) | ast.Tuple(elts=elts):
                 return [self.eval(e) for e in elts]
             case ast.Call(func=ast.Name(id="default"), args=[value, fallback]):
-                try:
-                    computed = self.eval(value)
-                except (ArithmeticError, LookupError, TypeError, ValueError, ConditionEvaluationError):
-                    return self.eval(fallback)
-                return self.eval(fallback) if computed is None or _is_nan(computed) else computed
+                # Argo's default replaces nil only: NaN stays NaN and an error stays an error.
+                computed = self.eval(value)
+                return self.eval(fallback) if computed is None else computed
+            case ast.Call(func=ast.Name(id=name), args=[collection, predicate]) if name in _PREDICATES:
+                return self._predicate(name, self.eval(collection), predicate)
             case ast.Call(func=ast.Name(id=name), args=args):
                 return _bounded(_FUNCTIONS[name](*(self.eval(a) for a in args)))
             case (
@@ -387,6 +490,49 @@ class _Interpreter:
             ):
                 return list(self._comprehension(elt, generators, 0))
         raise ConditionEvaluationError(f"cannot evaluate {type(node).__name__}")  # unreachable after _check
+
+    def _predicate(self, name: str, collection: Any, predicate: ast.expr) -> Any:
+        """expr's all/any/none/one/count/filter/map: `predicate` evaluated with `#` bound to each element."""
+        if not isinstance(collection, list | tuple):
+            raise ConditionEvaluationError(f"{name}() needs a list, got {type(collection).__name__}")
+        saved = self.names.get(_ELEMENT, _MISSING)
+        try:
+            if name == "map":
+                mapped = []
+                for item in collection:
+                    self.names[_ELEMENT] = item
+                    mapped.append(self.eval(predicate))
+                return _bounded(mapped)
+            matches = []
+            for item in collection:
+                self.names[_ELEMENT] = item
+                value = self.eval(predicate)
+                if not isinstance(value, bool):
+                    raise ConditionEvaluationError(
+                        f"the predicate of {name}() gave {value!r}, not true or false"
+                    )
+                if value:
+                    matches.append(item)
+                elif name == "all":
+                    return False
+                if name == "any" and value:
+                    return True
+        finally:
+            if saved is _MISSING:
+                self.names.pop(_ELEMENT, None)
+            else:
+                self.names[_ELEMENT] = saved
+        if name == "all":
+            return True
+        if name == "any":
+            return False
+        if name == "none":
+            return not matches
+        if name == "one":
+            return len(matches) == 1
+        if name == "count":
+            return len(matches)
+        return matches  # filter
 
     def _comprehension(self, elt: ast.expr, generators: list[ast.comprehension], depth: int) -> Iterator[Any]:
         if depth == len(generators):

@@ -24,7 +24,7 @@ from datetime import datetime
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from orchestrator.analysis.base import AnalysisContext, Measurement, assess, finish
+from orchestrator.analysis.base import AnalysisContext, Measurement, assess, start_measurement
 from orchestrator.analysis.phases import AnalysisPhase
 from orchestrator.config.durations import parse_duration
 from orchestrator.config.pipeline import Metric
@@ -160,7 +160,6 @@ class MetricsScrapeProvider:
         self._last: dict[str, Scrape] = {}
 
     def measure(self, metric: Metric, context: AnalysisContext) -> Measurement:
-        started = context.clock.now()
         config = metric.provider.prometheus
         figure = config.direct if config is not None else None
         selector = IstioSelector(
@@ -174,16 +173,8 @@ class MetricsScrapeProvider:
             f" from scrapes of {', '.join(context.metrics_urls) or 'nothing'}"
         )
 
-        def error(message: str) -> Measurement:
-            return finish(
-                metric,
-                context,
-                phase=AnalysisPhase.ERROR,
-                started_at=started,
-                source=SOURCE,
-                query=description,
-                message=message,
-            )
+        taking = start_measurement(metric, context, source=SOURCE, query=description)
+        error = taking.error
 
         if figure is None:
             return error(
@@ -219,14 +210,9 @@ class MetricsScrapeProvider:
         phase, message = assess(metric, context, value)
         if phase is AnalysisPhase.ERROR and value == []:
             message = f"no matching series in the scraped metrics; {message}"
-        return finish(
-            metric,
-            context,
-            phase=phase,
-            started_at=started,
-            source=SOURCE,
-            query=description,
-            message=message,
+        return taking.done(
+            phase,
+            message,
             value=value,
             details={"figure": figure, "seconds": round(seconds, 3), "endpoints": list(context.metrics_urls)},
         )

@@ -18,7 +18,7 @@ import urllib3
 from kubernetes.client import AppsV1Api, CoreV1Api, V1Deployment, V1LabelSelector
 from kubernetes.client.exceptions import ApiException
 
-from orchestrator.analysis.base import AnalysisContext, Measurement, finish
+from orchestrator.analysis.base import AnalysisContext, Measurement, start_measurement
 from orchestrator.analysis.phases import AnalysisPhase
 from orchestrator.config.pipeline import Metric
 
@@ -59,26 +59,16 @@ class KubernetesMetricProvider:
         self._baseline: dict[tuple[str, str], int] | None = None
 
     def measure(self, metric: Metric, context: AnalysisContext) -> Measurement:
-        started = context.clock.now()
         config = metric.provider.kubernetes
         assert config is not None, "the kubernetes provider measures kubernetes metrics"
         name, namespace = context.canary_workload_name, context.namespace
         query = f"{config.check} of deployment {namespace}/{name} in cluster {context.cluster or '?'}"
+        taking = start_measurement(metric, context, source=SOURCE, query=query)
 
         def done(
             phase: AnalysisPhase, message: str, value: Any = None, details: dict[str, Any] | None = None
         ) -> Measurement:
-            return finish(
-                metric,
-                context,
-                phase=phase,
-                started_at=started,
-                source=SOURCE,
-                query=query,
-                message=message,
-                value=value,
-                details=details,
-            )
+            return taking.done(phase, message, value=value, details=details)
 
         if context.api_client is None:
             return done(AnalysisPhase.ERROR, "no Kubernetes API client for this cluster")

@@ -1,15 +1,17 @@
 """The prometheus provider: one instant PromQL query, judged by the metric's conditions.
 
 As in Argo Rollouts, `result` is a float for a scalar answer and a list of floats (one per series) for a
-vector. An empty vector is `[]`, so `result[0]` cannot be computed and the measurement is an Error (retried,
-then failed past consecutiveErrorLimit); write `default(result[0], 0)` to give "no data" a value instead.
+vector. An empty vector is `[]`, so `result[0]` cannot be computed and the measurement is an Error (retried
+after 10 s, then Error past consecutiveErrorLimit), and so is `default(result[0], 0)`: `default` replaces
+only nil, never an empty list or NaN. To pass on no data on purpose, say so: `len(result) == 0 ||
+result[0] < 500`; for NaN (no requests in the window), `isNaN(result[0]) || result[0] >= 99`.
 """
 
 from __future__ import annotations
 
 import structlog
 
-from orchestrator.analysis.base import AnalysisContext, Measurement, assess, finish
+from orchestrator.analysis.base import AnalysisContext, Measurement, assess, start_measurement
 from orchestrator.analysis.phases import AnalysisPhase
 from orchestrator.analysis.promapi import PrometheusAPI, PrometheusError
 from orchestrator.analysis.templating import TemplateError
@@ -31,47 +33,30 @@ class PrometheusMetricProvider:
     source = SOURCE
 
     def measure(self, metric: Metric, context: AnalysisContext) -> Measurement:
-        started = context.clock.now()
         config = metric.provider.prometheus
         assert config is not None, "the prometheus provider measures prometheus metrics"
-
-        def error(message: str, query: str = config.query) -> Measurement:
-            return finish(
-                metric,
-                context,
-                phase=AnalysisPhase.ERROR,
-                started_at=started,
-                source=SOURCE,
-                query=query,
-                message=message,
-            )
-
+        taking = start_measurement(metric, context, source=SOURCE, query=config.query)
         address = prometheus_address(metric, context)
         if not address:
-            return error(
+            return taking.error(
                 "no Prometheus address: set provider.prometheus.address, or the environment's prometheus"
             )
         try:
-            query = context.render(config.query, where="query")
+            taking.query = context.render(config.query, where="query")
         except TemplateError as exc:
-            return error(str(exc))
+            return taking.error(str(exc))
         try:
-            answer = PrometheusAPI(address, timeout=context.http_timeout).query(query)
+            answer = PrometheusAPI(address, timeout=context.http_timeout).query(taking.query)
         except PrometheusError as exc:
-            return error(str(exc), query)
+            return taking.error(str(exc))
 
         phase, message = assess(metric, context, answer.value)
         if phase is AnalysisPhase.ERROR and answer.value == []:
             message = f"the query returned no data (an empty vector); {message}"
         log.debug("prometheus measurement", metric=metric.name, value=answer.value, phase=phase.value)
-        return finish(
-            metric,
-            context,
-            phase=phase,
-            started_at=started,
-            source=SOURCE,
-            query=query,
-            message=message,
+        return taking.done(
+            phase,
+            message,
             value=answer.value,
             details={"address": address, "resultType": answer.result_type, "series": answer.labels[:10]},
         )

@@ -1,29 +1,36 @@
 """An analysis run: measure a list of metrics on their schedules and decide, with Argo Rollouts' rules.
 
-Per metric (Argo Rollouts' AnalysisRun semantics):
+Per metric (Argo Rollouts' AnalysisRun controller, `analysis/analysis.go`):
 - the first measurement is taken `initialDelay` after the run starts, then one every `interval` after the
-  previous one finished; after an Error the next try comes after `error_retry_interval` (Argo: 10 s), but
-  never later than the metric's own interval;
-- `count` measurements that are not errors complete the metric as Successful; without a count, one
+  previous one finished; after an Error the next try comes 10 s later whatever the interval (Argo's
+  DefaultErrorRetryInterval), so a 2 s interval does not spend `consecutiveErrorLimit` in seconds;
+- `count` measurements that are not errors complete the metric; `count: 0` or no count means unset: one
   measurement if no interval was written, else measurements go on until the run is stopped;
-- more Failed measurements than `failureLimit` → the metric is Failed; more Inconclusive than
-  `inconclusiveLimit` → Inconclusive; more Errors *in a row* than `consecutiveErrorLimit` → Error.
-The run ends when every metric is complete, or as soon as one is Failed, Inconclusive or Error (the others
-stop and count as Successful), or when `stop()` says so. Its phase is the worst metric phase, in Argo's
-order Successful < Inconclusive < Error < Failed. A caller treats Error like Failed (fail safe).
+- more Failed measurements than `failureLimit` (unless it is -1) → Failed; more Inconclusive than
+  `inconclusiveLimit` → Inconclusive; more Errors *in a row* than `consecutiveErrorLimit` → Error (checked
+  in that order, the last that applies wins);
+- `consecutiveSuccessLimit` successes in a row → Successful; a count reached without them → Inconclusive
+  while the failure limit is on, Failed when it is off (-1).
+Every metric that is due is measured before any is assessed, so two metrics finishing at the same tick give
+the worse phase whichever is listed first. The run ends when every metric is complete, or once a metric is
+Failed, Inconclusive or Error (the others then stop and count as Successful, as Argo terminates them), or
+when `stop()` says so. Its phase is the worst metric phase in Argo's order
+Successful < Inconclusive < Error < Failed. Metrics named by a `dryRun` rule are measured and recorded the
+same way but never decide the run nor end it early; their phases are summed up in the message.
+A caller treats Error like Failed (fail safe) and Inconclusive as "a person decides".
 
 Time comes from the context's clock, so tests drive a run with a fake clock and never sleep.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
 
-from orchestrator.analysis.base import AnalysisContext, Measurement, MetricProvider, finish
+from orchestrator.analysis.base import AnalysisContext, Measurement, MetricProvider, start_measurement
 from orchestrator.analysis.phases import AnalysisPhase
 from orchestrator.analysis.registry import PROVIDERS, provider_name
 from orchestrator.config.pipeline import Metric
@@ -36,7 +43,7 @@ STOP_POLL_SECONDS = 1.0
 
 def effective_count(metric: Metric) -> int | None:
     """How many measurements complete the metric; None means "until stopped" (Argo's EffectiveCount)."""
-    if metric.count:
+    if metric.count:  # 0 means unset, as in Argo
         return metric.count
     # `interval` not written in the configuration: a single measurement, as in Argo Rollouts.
     return 1 if "interval" not in metric.model_fields_set else None
@@ -48,6 +55,7 @@ class MetricResult:
 
     metric: Metric
     source: str
+    dry_run: bool = False
     phase: AnalysisPhase = AnalysisPhase.PENDING
     message: str = ""
     measurements: list[Measurement] = field(default_factory=list)
@@ -57,6 +65,7 @@ class MetricResult:
     inconclusive: int = 0
     errors: int = 0
     consecutive_errors: int = 0
+    consecutive_successes: int = 0
     next_at: datetime | None = None
 
     def record(self, measurement: Measurement) -> None:
@@ -64,26 +73,29 @@ class MetricResult:
         if measurement.phase is AnalysisPhase.ERROR:
             self.errors += 1
             self.consecutive_errors += 1
+            self.consecutive_successes = 0
             return
         self.count += 1
         self.consecutive_errors = 0
         if measurement.phase is AnalysisPhase.SUCCESSFUL:
             self.successful += 1
-        elif measurement.phase is AnalysisPhase.FAILED:
+            self.consecutive_successes += 1
+            return
+        self.consecutive_successes = 0
+        if measurement.phase is AnalysisPhase.FAILED:
             self.failed += 1
         elif measurement.phase is AnalysisPhase.INCONCLUSIVE:
             self.inconclusive += 1
 
 
-def assess_metric(result: MetricResult) -> tuple[AnalysisPhase, str]:
-    """Argo's assessMetricStatus for a metric with at least one measurement, not terminating."""
+def limits_exceeded(result: MetricResult) -> tuple[AnalysisPhase | None, str]:
+    """Argo's assessMetricFailureInconclusiveOrError: the limit a metric is past, if any (last one wins)."""
     metric = result.metric
-    phase, reason = AnalysisPhase.RUNNING, ""
-    if result.failed > metric.failure_limit:
-        phase, reason = (
-            AnalysisPhase.FAILED,
-            f"failed ({result.failed}) > failureLimit ({metric.failure_limit})",
-        )
+    phase: AnalysisPhase | None = None
+    reason = ""
+    if metric.failure_limit >= 0 and result.failed > metric.failure_limit:
+        phase = AnalysisPhase.FAILED
+        reason = f"failed ({result.failed}) > failureLimit ({metric.failure_limit})"
     if result.inconclusive > metric.inconclusive_limit:
         phase = AnalysisPhase.INCONCLUSIVE
         reason = f"inconclusive ({result.inconclusive}) > inconclusiveLimit ({metric.inconclusive_limit})"
@@ -93,11 +105,34 @@ def assess_metric(result: MetricResult) -> tuple[AnalysisPhase, str]:
             f"consecutiveErrors ({result.consecutive_errors}) > "
             f"consecutiveErrorLimit ({metric.consecutive_error_limit})"
         )
-    if phase is not AnalysisPhase.RUNNING:
+    return phase, reason
+
+
+def assess_metric(result: MetricResult, *, terminating: bool = False) -> tuple[AnalysisPhase, str]:
+    """Argo's assessMetricStatus for a metric with at least one measurement."""
+    metric = result.metric
+    phase, reason = limits_exceeded(result)
+    if phase is not None:
         return phase, reason
+    success_limit = metric.consecutive_success_limit
+    if success_limit > 0 and result.consecutive_successes >= success_limit:
+        return AnalysisPhase.SUCCESSFUL, f"consecutiveSuccessLimit ({success_limit}) reached"
     count = effective_count(metric)
     if count is not None and result.count >= count:
+        if success_limit > 0 and metric.failure_limit >= 0:
+            return (
+                AnalysisPhase.INCONCLUSIVE,
+                f"count ({count}) reached without consecutiveSuccessLimit ({success_limit}), "
+                f"and failureLimit ({metric.failure_limit}) not exceeded",
+            )
+        if success_limit > 0:
+            return (
+                AnalysisPhase.FAILED,
+                f"count ({count}) reached without consecutiveSuccessLimit ({success_limit})",
+            )
         return AnalysisPhase.SUCCESSFUL, f"count ({count}) reached"
+    if terminating:
+        return AnalysisPhase.SUCCESSFUL, "run terminated"
     return AnalysisPhase.RUNNING, ""
 
 
@@ -119,6 +154,15 @@ class AnalysisOutcome:
         return {r.metric.name: r.source for r in self.results}
 
     @property
+    def dry_run_summary(self) -> dict[str, int]:
+        """Argo's DryRunSummary: how the dry-run metrics ended, by phase."""
+        summary: dict[str, int] = {}
+        for result in self.results:
+            if result.dry_run:
+                summary[result.phase.value] = summary.get(result.phase.value, 0) + 1
+        return summary
+
+    @property
     def passed(self) -> bool:
         return self.phase is AnalysisPhase.SUCCESSFUL
 
@@ -135,12 +179,16 @@ class AnalysisRun:
         stop: Callable[[], bool] | None = None,
         error_retry_interval: float = DEFAULT_ERROR_RETRY_SECONDS,
         providers: Mapping[str, Callable[[], MetricProvider]] | None = None,
+        dry_run: Collection[str] = (),
     ) -> None:
         self.context = context
         self.stop = stop
         self.error_retry_interval = error_retry_interval
         factories = providers or PROVIDERS
-        self.results = [MetricResult(metric=m, source=provider_name(m, context)) for m in metrics]
+        self.results = [
+            MetricResult(metric=m, source=provider_name(m, context), dry_run=m.name in dry_run)
+            for m in metrics
+        ]
         self._providers = {id(r): factories[r.source]() for r in self.results}
         self.outcome: AnalysisOutcome | None = None
 
@@ -154,30 +202,48 @@ class AnalysisRun:
             if not terminating and self.stop is not None and self.stop():
                 terminating, stopped = True, True
             if not terminating:
-                for result in self.results:
-                    if result.phase.completed or result.next_at is None or result.next_at > clock.now():
-                        continue
+                # Measure every metric that is due first (Argo takes them in parallel), then assess.
+                due = [
+                    r
+                    for r in self.results
+                    if not r.phase.completed and r.next_at is not None and r.next_at <= clock.now()
+                ]
+                for result in due:
                     measurement = self._measure(result)
                     result.record(measurement)
                     yield measurement
+                for result in due:
                     phase, reason = assess_metric(result)
                     if phase.completed:
                         result.phase, result.message = phase, reason
                         log.info(
-                            "metric completed", metric=result.metric.name, phase=phase.value, reason=reason
+                            "metric completed",
+                            metric=result.metric.name,
+                            phase=phase.value,
+                            reason=reason,
+                            dry_run=result.dry_run,
                         )
-                        if phase is not AnalysisPhase.SUCCESSFUL:
+                        if phase is not AnalysisPhase.SUCCESSFUL and not result.dry_run:
                             terminating = True
-                            break
                     else:
                         result.phase = AnalysisPhase.RUNNING
-                        result.next_at = measurement.finished_at + timedelta(seconds=self._delay(result))
+                        result.next_at = result.measurements[-1].finished_at + timedelta(
+                            seconds=self._delay(result)
+                        )
             if terminating:
                 for result in self.results:
                     if not result.phase.completed:
                         # Argo: a metric still running when the run stops has not failed.
-                        result.phase = AnalysisPhase.SUCCESSFUL
-                        result.message = "run stopped" if stopped else "run ended by another metric"
+                        if result.measurements:
+                            phase, reason = assess_metric(result, terminating=True)
+                        else:
+                            phase, reason = AnalysisPhase.SUCCESSFUL, "run terminated before measuring"
+                        result.phase = phase
+                        result.message = (
+                            reason
+                            if phase is not AnalysisPhase.SUCCESSFUL
+                            else ("run stopped" if stopped else "run ended by another metric")
+                        )
             if all(r.phase.completed for r in self.results):
                 self.outcome = self._outcome()
                 return
@@ -196,42 +262,46 @@ class AnalysisRun:
         return self.outcome
 
     def _delay(self, result: MetricResult) -> float:
-        interval = result.metric.interval
         if result.measurements[-1].phase is AnalysisPhase.ERROR:
-            return max(0.0, min(self.error_retry_interval, interval))
-        return max(0.0, interval)
+            return max(0.0, self.error_retry_interval)
+        return max(0.0, result.metric.interval)
 
     def _measure(self, result: MetricResult) -> Measurement:
         provider = self._providers[id(result)]
-        started = self.context.clock.now()
+        taking = start_measurement(result.metric, self.context, source=result.source, query="")
         try:
             return provider.measure(result.metric, self.context)
         except Exception as exc:  # a provider bug must fail the gate safely, never crash the rollout
             log.exception("analysis provider failed", metric=result.metric.name, source=result.source)
-            return finish(
-                result.metric,
-                self.context,
-                phase=AnalysisPhase.ERROR,
-                started_at=started,
-                source=result.source,
-                query="",
-                message=f"the {result.source} provider failed: {type(exc).__name__}: {exc}",
-            )
+            return taking.error(f"the {result.source} provider failed: {type(exc).__name__}: {exc}")
 
     def _outcome(self) -> AnalysisOutcome:
+        deciding = [r for r in self.results if not r.dry_run]
         worst: MetricResult | None = None
-        for result in self.results:
+        for result in deciding:
             if worst is None or result.phase.is_worse_than(worst.phase):
                 worst = result
+        dry = _dry_run_text(self.results)
         if worst is None:
-            return AnalysisOutcome(AnalysisPhase.SUCCESSFUL, "no metrics to measure", self.results)
+            text = "no metrics decide this analysis" if self.results else "no metrics to measure"
+            return AnalysisOutcome(AnalysisPhase.SUCCESSFUL, text + dry, self.results)
         if worst.phase is AnalysisPhase.SUCCESSFUL:
-            names = ", ".join(r.metric.name for r in self.results)
-            return AnalysisOutcome(AnalysisPhase.SUCCESSFUL, f"all metrics passed: {names}", self.results)
+            names = ", ".join(r.metric.name for r in deciding)
+            return AnalysisOutcome(
+                AnalysisPhase.SUCCESSFUL, f"all metrics passed: {names}{dry}", self.results
+            )
         message = f"metric {worst.metric.name!r} assessed {worst.phase.value} due to {worst.message}"
         if worst.measurements and worst.measurements[-1].message:
             message += f": {worst.measurements[-1].message}"
-        return AnalysisOutcome(worst.phase, message, self.results)
+        return AnalysisOutcome(worst.phase, message + dry, self.results)
+
+
+def _dry_run_text(results: Sequence[MetricResult]) -> str:
+    dry = [r for r in results if r.dry_run]
+    if not dry:
+        return ""
+    parts = ", ".join(f"{r.metric.name} {r.phase.value}" for r in dry)
+    return f" (dry run, not deciding: {parts})"
 
 
 def run_analysis(
@@ -241,7 +311,9 @@ def run_analysis(
     on_measurement: Callable[[Measurement], None] | None = None,
     stop: Callable[[], bool] | None = None,
     error_retry_interval: float = DEFAULT_ERROR_RETRY_SECONDS,
+    dry_run: Collection[str] = (),
 ) -> AnalysisOutcome:
-    """Run the metrics to a verdict; `on_measurement` sees (and may store) every measurement as taken."""
-    run = AnalysisRun(metrics, context, stop=stop, error_retry_interval=error_retry_interval)
+    """Run the metrics to a verdict; `on_measurement` sees (and may store) every measurement as taken.
+    Metrics named in `dry_run` are measured and recorded but never decide."""
+    run = AnalysisRun(metrics, context, stop=stop, error_retry_interval=error_retry_interval, dry_run=dry_run)
     return run.run(on_measurement)

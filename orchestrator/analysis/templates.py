@@ -20,6 +20,7 @@ exceeded or when the caller stops it. A pipeline's own `analysisTemplates` entry
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from orchestrator.config.pipeline import (
     AnalysisArg,
     AnalysisStep,
     AnalysisTemplate,
+    DryRun,
     Metric,
     MetricProvider,
     PrometheusProvider,
@@ -95,6 +97,7 @@ class ResolvedAnalysis:
 
     metrics: list[Metric]
     args: dict[str, str]
+    dry_run: frozenset[str] = frozenset()  # metrics measured and recorded, never deciding (Argo's dryRun)
 
 
 def find_template(name: str, templates: Mapping[str, AnalysisTemplate]) -> AnalysisTemplate | None:
@@ -112,6 +115,7 @@ def resolve_analysis(
     """
     declared: dict[str, str | None] = {}
     metrics: list[Metric] = []
+    rules: list[tuple[str, DryRun]] = [(f"{where}.dryRun[{i}]", r) for i, r in enumerate(step.dry_run)]
     given = {arg.name: arg.value for ref in step.templates for arg in ref.args}
     for index, ref in enumerate(step.templates):
         template = find_template(ref.template_name, templates)
@@ -130,6 +134,7 @@ def resolve_analysis(
                 )
             declared.setdefault(arg.name, arg.value)
         metrics.extend(template.metrics)
+        rules += [(f"template {ref.template_name!r} dryRun[{i}]", r) for i, r in enumerate(template.dry_run)]
     metrics.extend(step.metrics)
 
     for name in given:
@@ -153,4 +158,14 @@ def resolve_analysis(
                 f"two metrics are named {metric.name!r}; metric names must be unique", key=where
             )
         seen.add(metric.name)
-    return ResolvedAnalysis(metrics=metrics, args=args)
+    dry_run: set[str] = set()
+    for rule_where, rule in rules:
+        matched = {m.name for m in metrics if re.search(rule.metric_name, m.name)}
+        if not matched:
+            raise ConfigError(
+                f"dryRun metricName {rule.metric_name!r} matches no metric of this analysis "
+                f"({', '.join(m.name for m in metrics)})",
+                key=rule_where if rule_where.startswith(where) else where,
+            )
+        dry_run |= matched
+    return ResolvedAnalysis(metrics=metrics, args=args, dry_run=frozenset(dry_run))

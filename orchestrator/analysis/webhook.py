@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from orchestrator.analysis.base import AnalysisContext, Measurement, assess, finish
+from orchestrator.analysis.base import AnalysisContext, Measurement, assess, start_measurement
 from orchestrator.analysis.phases import AnalysisPhase
 from orchestrator.analysis.templating import TemplateError
 from orchestrator.config.pipeline import Metric
@@ -49,47 +49,34 @@ class WebhookMetricProvider:
     source = SOURCE
 
     def measure(self, metric: Metric, context: AnalysisContext) -> Measurement:
-        started = context.clock.now()
         config = metric.provider.webhook
         assert config is not None, "the webhook provider measures webhook metrics"
-
-        def done(phase: AnalysisPhase, query: str, message: str, value: Any = None) -> Measurement:
-            return finish(
-                metric,
-                context,
-                phase=phase,
-                started_at=started,
-                source=SOURCE,
-                query=query,
-                message=message,
-                value=value,
-            )
-
+        taking = start_measurement(metric, context, source=SOURCE, query=f"{config.method} {config.url}")
         try:
             url = context.render(config.url, where="url")
             headers = {k: context.render(v, where=f"headers.{k}") for k, v in config.headers.items()}
             body = payload(metric, context) if config.method == "POST" else None
         except TemplateError as exc:
-            return done(AnalysisPhase.ERROR, f"{config.method} {config.url}", str(exc))
-        query = f"{config.method} {url}"
+            return taking.error(str(exc))
+        taking.query = f"{config.method} {url}"
         try:
             response = httpx.request(config.method, url, json=body, headers=headers, timeout=config.timeout)
         except httpx.TimeoutException:
-            return done(AnalysisPhase.ERROR, query, f"no answer within {config.timeout:g}s")
+            return taking.error(f"no answer within {config.timeout:g}s")
         except httpx.HTTPError as exc:
-            return done(AnalysisPhase.ERROR, query, f"cannot reach {url}: {exc}")
+            return taking.error(f"cannot reach {url}: {exc}")
 
         status = response.status_code
         excerpt = response.text[:200]
         if not 200 <= status < 300:
-            return done(AnalysisPhase.FAILED, query, f"HTTP {status}: {excerpt!r}", float(status))
+            return taking.done(AnalysisPhase.FAILED, f"HTTP {status}: {excerpt!r}", value=float(status))
         if not metric.success_condition and not metric.failure_condition:
-            return done(AnalysisPhase.SUCCESSFUL, query, f"HTTP {status}", float(status))
+            return taking.done(AnalysisPhase.SUCCESSFUL, f"HTTP {status}", value=float(status))
         try:
             result: Any = response.json()
         except (json.JSONDecodeError, ValueError):
             result = response.text
         phase, message = assess(metric, context, result)
-        return done(
-            phase, query, f"HTTP {status}; {message}", result if isinstance(result, dict | list) else excerpt
+        return taking.done(
+            phase, f"HTTP {status}; {message}", value=result if isinstance(result, dict | list) else excerpt
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -81,7 +82,13 @@ class EffectSize(ConfigModel):
 
 
 class JudgeMetric(ConfigModel):
-    """One metric the judge compares: a PromQL query with {{version}}, sampled for canary and stable."""
+    """One metric the judge compares: a PromQL query with {{version}}, sampled for canary and stable.
+
+    `comparison: samples` (the default) is Kayenta's Mann-Whitney test of the two sample sets. For
+    counters (errors per sample, mostly zeros) `comparison: rate` compares event rates instead: the
+    canary's events against stable's, per unit of `total` (a second query with {{version}}, e.g. the
+    requests) or per sample when `total` is not given.
+    """
 
     name: str
     query: str = Field(description="PromQL with {{version}} for the version compared")
@@ -89,7 +96,22 @@ class JudgeMetric(ConfigModel):
         default="increase", description="which change is bad: increase (latency, errors), decrease, either"
     )
     critical: bool = Field(default=False, description="a failure of this metric scores the whole judgement 0")
+    must_have_data: bool = Field(
+        default=False, description="no data for this metric counts as a failure (Kayenta's mustHaveData)"
+    )
     effect_size: EffectSize = Field(default_factory=EffectSize)
+    comparison: Literal["samples", "rate"] = Field(
+        default="samples", description="samples: Mann-Whitney U; rate: event rates, for counters"
+    )
+    total: str | None = Field(
+        default=None, description="for comparison: rate, PromQL with {{version}} for the exposure (requests)"
+    )
+
+    @model_validator(mode="after")
+    def _total_for_rates(self) -> JudgeMetric:
+        if self.total is not None and self.comparison != "rate":
+            raise ValueError("total is used only with comparison: rate")
+        return self
 
 
 class JudgeProvider(ConfigModel):
@@ -111,6 +133,10 @@ class JudgeProvider(ConfigModel):
     confidence: float = Field(default=0.98, gt=0, lt=1, description="confidence level of the shift interval")
     pass_score: float = Field(default=95.0, ge=0, le=100)
     marginal_score: float = Field(default=75.0, ge=0, le=100)
+    outliers: Literal["keep", "remove"] = Field(
+        default="keep", description="keep (Kayenta's default) or remove values beyond Kayenta's IQR fences"
+    )
+    outlier_factor: float = Field(default=3.0, gt=0, description="the IQR multiple of the fences")
 
     @model_validator(mode="after")
     def _query_or_metrics(self) -> JudgeProvider:
@@ -151,16 +177,62 @@ class MetricProvider(ConfigModel):
 
 
 class Metric(ConfigModel):
+    """One metric of an analysis, with Argo Rollouts' fields and their defaults.
+
+    `count: 0` means unset, as in Argo. `failureLimit: -1` disables the failure limit (then
+    `consecutiveSuccessLimit` must be set); `consecutiveSuccessLimit: 0` (the default) disables that one.
+    """
+
     name: str
     provider: MetricProvider
     interval: Duration = 10.0
     initial_delay: Duration = 0.0
-    count: int | None = Field(default=None, ge=1)
+    count: int | None = Field(default=None, ge=0, description="measurements to take; 0 or absent: unset")
     success_condition: str | None = None
     failure_condition: str | None = None
-    failure_limit: int = Field(default=0, ge=0)
+    failure_limit: int = Field(default=0, ge=-1, description="-1 disables it")
     inconclusive_limit: int = Field(default=0, ge=0)
     consecutive_error_limit: int = Field(default=4, ge=0)
+    consecutive_success_limit: int = Field(default=0, ge=0, description="0 disables it")
+
+    @model_validator(mode="after")
+    def _can_decide(self) -> Metric:
+        # Argo Rollouts' ValidateMetric: refuse a metric whose limits its count can never reach.
+        if self.failure_limit == -1 and self.consecutive_success_limit == 0:
+            raise ValueError("failureLimit and consecutiveSuccessLimit cannot both be disabled")
+        count = self.count or 0
+        if count > 0:
+            if self.failure_limit >= 0 and count < self.failure_limit + self.consecutive_success_limit:
+                raise ValueError(
+                    f"count ({count}) must be at least failureLimit + consecutiveSuccessLimit "
+                    f"({self.failure_limit} + {self.consecutive_success_limit}), or the metric could "
+                    "never fail"
+                )
+            if self.failure_limit < 0 and count < self.consecutive_success_limit:
+                raise ValueError(
+                    f"count ({count}) must be at least consecutiveSuccessLimit "
+                    f"({self.consecutive_success_limit})"
+                )
+            if count < self.inconclusive_limit:
+                raise ValueError(
+                    f"count ({count}) must be at least inconclusiveLimit ({self.inconclusive_limit})"
+                )
+        return self
+
+
+class DryRun(ConfigModel):
+    """Argo Rollouts' dryRun rule: metrics whose name matches `metricName` (a regular expression, `.*`
+    for all) are measured and recorded but never decide the analysis."""
+
+    metric_name: str
+
+    @model_validator(mode="after")
+    def _a_pattern(self) -> DryRun:
+        try:
+            re.compile(self.metric_name)
+        except re.error as exc:
+            raise ValueError(f"metricName {self.metric_name!r} is not a regular expression: {exc}") from None
+        return self
 
 
 class AnalysisArg(ConfigModel):
@@ -171,6 +243,7 @@ class AnalysisArg(ConfigModel):
 class AnalysisTemplate(ConfigModel):
     args: list[AnalysisArg] = Field(default_factory=list)
     metrics: list[Metric] = Field(min_length=1)
+    dry_run: list[DryRun] = Field(default_factory=list, description="metrics measured but never deciding")
 
 
 # --- strategies --------------------------------------------------------------------------------------
@@ -188,6 +261,7 @@ class AnalysisRef(ConfigModel):
 class AnalysisStep(ConfigModel):
     templates: list[AnalysisRef] = Field(default_factory=list)
     metrics: list[Metric] = Field(default_factory=list, description="inline metrics")
+    dry_run: list[DryRun] = Field(default_factory=list, description="metrics measured but never deciding")
 
     @model_validator(mode="after")
     def _something(self) -> AnalysisStep:

@@ -3,6 +3,12 @@
 Every cluster of the wave is judged at once (in parallel), each against its own canary and stable
 versions; the gate passes only when every cluster's analysis is Successful. Measurements are handed to the
 engine as they are taken, so each one is stored with its value, phase, time and query.
+
+The verdict, as Argo Rollouts acts on an AnalysisRun: Successful everywhere → the gate passes; any cluster
+Failed or Error → the gate fails (the engine rolls back); otherwise, with at least one cluster
+Inconclusive, the gate is `inconclusive`: the engine pauses the rollout (reason InconclusiveAnalysis) for a
+person, `approve` goes on and `abort` rolls back. A first Failed or Error cluster stops the others at once;
+an Inconclusive one does not, so a failure elsewhere in the wave still decides.
 """
 
 from __future__ import annotations
@@ -17,19 +23,36 @@ from typing import Any, Protocol
 from orchestrator.analysis import AnalysisContext, AnalysisPhase, resolve_analysis, run_analysis
 from orchestrator.analysis.validation import validate_pipeline_analysis
 from orchestrator.config import Environment, Pipeline, Project
+from orchestrator.config.pipeline import Metric
 from orchestrator.rollout.plan import Analyze
 from orchestrator.rollout.workload import ClusterWorkload
 
 PROMETHEUS_ENV = "ORCHESTRATOR_PROMETHEUS_URL"
 # An analysis *step* must end for the rollout to go on: a metric that sets no `count` (the built-in
-# templates measure "until stopped", as background analysis does) is measured this many times in a step.
+# templates measure "until stopped", as background analysis does) is measured this many times in a step,
+# or more when its limits need more to be reachable (a gate that cannot fail is never made up here).
 STEP_MEASUREMENTS = 2
+
+
+def step_count(metric: Metric) -> int:
+    """The count an analysis step gives a metric without one: enough for every limit to be reachable."""
+    failure = metric.failure_limit + 1 if metric.failure_limit >= 0 else 0
+    return max(
+        STEP_MEASUREMENTS,
+        failure + metric.consecutive_success_limit,
+        metric.consecutive_success_limit,
+        metric.inconclusive_limit + 1,
+    )
 
 
 @dataclass(frozen=True)
 class GateResult:
+    """`passed`: go on. Not passed and `inconclusive`: no cluster failed, at least one was Inconclusive;
+    pause for a person (Argo pauses the rollout). Not passed otherwise: fail the step and roll back."""
+
     passed: bool
     message: str
+    inconclusive: bool = False
 
 
 class AnalysisGate(Protocol):
@@ -92,12 +115,14 @@ class AnalysisGateRunner:
     ) -> GateResult:
         resolved = resolve_analysis(step.analysis, self.pipeline.analysis_templates)
         metrics = [
-            m if m.count or step.background else m.model_copy(update={"count": STEP_MEASUREMENTS})
+            m if m.count or step.background else m.model_copy(update={"count": step_count(m)})
             for m in resolved.metrics
         ]
 
         # The first cluster whose analysis fails decides the gate: the others stop measuring at once,
-        # so the rollback is not held back while a bad canary keeps its traffic.
+        # so the rollback is not held back while a bad canary keeps its traffic. An Inconclusive cluster
+        # does not stop a step's others (they have a count): a failure elsewhere must still roll back
+        # rather than pause.
         decided = threading.Event()
 
         def judge(workload: ClusterWorkload) -> tuple[str, AnalysisPhase, str]:
@@ -123,23 +148,32 @@ class AnalysisGateRunner:
                 record(cluster, text, data)
 
             stop = lambda: decided.is_set() or should_stop()  # noqa: E731
-            outcome = run_analysis(metrics, context, on_measurement=store, stop=stop)
-            if outcome.phase != AnalysisPhase.SUCCESSFUL:
+            outcome = run_analysis(
+                metrics, context, on_measurement=store, stop=stop, dry_run=resolved.dry_run
+            )
+            if outcome.phase in (AnalysisPhase.FAILED, AnalysisPhase.ERROR) or (
+                # background analysis runs until stopped: an Inconclusive cluster must end it to be seen
+                step.background and outcome.phase is AnalysisPhase.INCONCLUSIVE
+            ):
                 decided.set()
             return cluster, outcome.phase, outcome.message
 
         with ThreadPoolExecutor(max_workers=max(1, len(workloads))) as pool:
             verdicts = list(pool.map(judge, workloads))
-        failed = [
-            f"{cluster}: {message}"
-            for cluster, phase, message in verdicts
-            if phase != AnalysisPhase.SUCCESSFUL
-        ]
-        if failed:
-            return GateResult(False, "; ".join(failed))
-        return GateResult(
-            True, f"analysis passed in {', '.join(c for c, _, _ in verdicts)} ({self.source()})"
-        )
+        return gate_verdict(verdicts, self.source())
+
+
+def gate_verdict(verdicts: list[tuple[str, AnalysisPhase, str]], source: str) -> GateResult:
+    """Per-cluster (cluster, phase, message) → the gate: failed if any Failed or Error (a stopped cluster
+    ends Successful and is not counted), inconclusive if no failure but an Inconclusive, passed otherwise."""
+    failed = [(c, p, m) for c, p, m in verdicts if p in (AnalysisPhase.FAILED, AnalysisPhase.ERROR)]
+    if failed:
+        return GateResult(False, "; ".join(f"{c}: {m}" for c, _, m in failed))
+    unsure = [(c, m) for c, p, m in verdicts if p is not AnalysisPhase.SUCCESSFUL]
+    if unsure:
+        text = "; ".join(f"{c}: {m}" for c, m in unsure)
+        return GateResult(False, f"analysis inconclusive, a person decides: {text}", inconclusive=True)
+    return GateResult(True, f"analysis passed in {', '.join(c for c, _, _ in verdicts)} ({source})")
 
 
 def _figure(value: Any) -> str:

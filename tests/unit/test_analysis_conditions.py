@@ -35,10 +35,18 @@ from orchestrator.analysis.phases import AnalysisPhase
         ("isNaN(result[0])", [math.nan], True),
         ("not isNaN(result[0]) and result[0] > 1", [math.nan], False),
         ("isInf(result)", math.inf, True),
-        ("default(result[0], 0) >= 95", [], False),
-        ("default(result[0], 100) >= 95", [], True),
-        ("default(result[0], 100) >= 95", [math.nan], True),
+        ("default(result, 0) < 10", None, True),  # Argo's default replaces nil...
+        ("default(result, 0) < 10", math.nan, False),  # ...and nothing else: NaN stays NaN
         ("default(result[0], 100) >= 95", [90.0], False),
+        ("all(result, # < 1000)", [10.0, 999.0], True),  # Argo's documented predicate form
+        ("all(result, {# <= 0.01})", [0.02], False),
+        ("all(result.items, {asFloat(.value) >= 99})", {"items": [{"value": "99.5"}]}, True),
+        ("any(result, # > 5) && none(result, # > 50)", [1.0, 6.0], True),
+        ("one(result, # > 5) && count(result, # > 0) == 2", [1.0, 6.0], True),
+        ("len(filter(result, # > 1)) == 1 && map(result, # * 2)[1] == 12", [1.0, 6.0], True),
+        ("mean(result) < 5 && median(result) == 3.5", [1.0, 6.0], True),
+        ("first(result) == 1 && last(result) == 6 && sum(result) == 7", [1.0, 6.0], True),
+        ("ceil(result[0]) == 2 && floor(result[0]) == 1", [1.5], True),
         (
             "result.status == 'ok' and result.checks[0].passed == true",
             {"status": "ok", "checks": [{"passed": True}]},
@@ -82,7 +90,13 @@ def test_conditions_read_like_argo_rollouts(condition: str, result: object, expe
         "os",
         "result[0] >= ",
         "",
-        "all(result, {# > 0.9})",
+        "# > 1",  # `#` outside a predicate
+        "result[0] > 1 ? true : false",
+        "result ?? 0",
+        "1..3",
+        "result matches 'ok'",
+        "result contains 'ok'",
+        "count(result)",
     ],
 )
 def test_anything_outside_the_language_is_refused_before_evaluation(condition: str) -> None:
