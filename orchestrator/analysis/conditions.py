@@ -21,10 +21,10 @@ Language (Argo Rollouts' expr, the parts conditions use):
 - not supported, and refused by name: expr's `? :` and `??`, `..` ranges, `matches`, `contains`,
   `startsWith`, `endsWith`, and any other function.
 
-No data never passes by accident: `min max sum mean median` of an empty list are Errors (expr gives 0 for
-`sum([])`, `mean([])` and `median([])`), `first`/`last` of an empty list are nil, which compares with
-nothing. Passing on no data is written out: `len(result) == 0 || result[0] < 500`, `isNaN(result[0]) ||
-result[0] >= 99`.
+No data never passes by accident: `min max sum mean median` and the predicates of an empty list are
+Errors (expr gives 0 for `sum([])`, `mean([])` and `median([])`, true for `all([], ...)` and
+`none([], ...)`), `first`/`last` of an empty list are nil, which compares with nothing. Passing on no
+data is written out: `len(result) == 0 || result[0] < 500`, `isNaN(result[0]) || result[0] >= 99`.
 
 Evaluation semantics (`assess_result`) are Argo Rollouts': no conditions → Successful; a success condition
 alone → Failed when it is false; a failure condition alone → Successful when it is false; failure true →
@@ -127,6 +127,12 @@ def _aggregate(name: str, fold: Callable[[list[Any]], Any]) -> Callable[..., Any
     return call
 
 
+def _nonempty(values: Any, name: str) -> Any:
+    if isinstance(values, list | tuple) and not values:
+        raise ConditionEvaluationError(f"{name}() of an empty list (no data)")
+    return values
+
+
 def _median(values: list[Any]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
@@ -146,8 +152,8 @@ def _end(index: int) -> Callable[[Any], Any]:
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": len,
-    "all": all,
-    "any": any,
+    "all": lambda values: all(_nonempty(values, "all")),
+    "any": lambda values: any(_nonempty(values, "any")),
     "min": _aggregate("min", min),
     "max": _aggregate("max", max),
     "sum": _aggregate("sum", sum),
@@ -495,6 +501,9 @@ class _Interpreter:
         """expr's all/any/none/one/count/filter/map: `predicate` evaluated with `#` bound to each element."""
         if not isinstance(collection, list | tuple):
             raise ConditionEvaluationError(f"{name}() needs a list, got {type(collection).__name__}")
+        if not collection:
+            # expr's all([]) is true and count([]) 0: an empty answer would pass `all(result, # < 1000)`
+            raise ConditionEvaluationError(f"{name}() of an empty list (no data)")
         saved = self.names.get(_ELEMENT, _MISSING)
         try:
             if name == "map":
