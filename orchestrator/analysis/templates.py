@@ -12,7 +12,9 @@ by `destination_version`:
 
 Thresholds are arguments (`min-success-rate`, default 99 %; `max-p99-ms`, default 500 ms). Both metrics
 have success and failure conditions, so a window without requests (NaN) is Inconclusive, not a verdict,
-and a canary with no series yet (an empty answer) is an Error, retried. Each declares its `direct`
+and with `inconclusiveLimit: 0` the first such window ends the analysis Inconclusive: a canary that stops
+reporting is never promoted, a person decides. A canary with no series yet (an empty answer) is an Error,
+retried after 10 s. Each declares its `direct`
 equivalent, so it is measured from /metrics scrapes when no Prometheus is configured. They measure every
 5 s without a count, like Argo Rollouts' background analysis: a run using them ends when a limit is
 exceeded or when the caller stops it. A pipeline's own `analysisTemplates` entry of the same name wins.
@@ -66,7 +68,7 @@ BUILTIN_TEMPLATES: dict[str, AnalysisTemplate] = {
                 success_condition="result[0] >= {{args.min-success-rate}}",
                 failure_condition="result[0] < {{args.min-success-rate}}",
                 failure_limit=0,
-                inconclusive_limit=2,
+                inconclusive_limit=0,
                 consecutive_error_limit=4,
             )
         ],
@@ -83,7 +85,7 @@ BUILTIN_TEMPLATES: dict[str, AnalysisTemplate] = {
                 success_condition="result[0] <= {{args.max-p99-ms}}",
                 failure_condition="result[0] > {{args.max-p99-ms}}",
                 failure_limit=0,
-                inconclusive_limit=2,
+                inconclusive_limit=0,
                 consecutive_error_limit=4,
             )
         ],

@@ -7,7 +7,9 @@ conditions), split by destination weight; a destination's subset (from the Desti
 host) selects pods by labels; ready pods share the traffic equally. Per version, the pods' template
 annotations `sim.addtocloud.io/error-rate` (0..1) and `sim.addtocloud.io/latency-ms` set the error
 share (answered 500) and the latency added to a 10 ms median (so the templates' default 0 is a healthy
-service); a destination with no ready pod answers 503. Destinations whose host is not a Service of
+service), and `sim.addtocloud.io/telemetry: "off"` makes a version's sidecars stop reporting (its requests
+are still served; its counters stop growing, as when a telemetry pipeline breaks); a destination with no
+ready pod answers 503. Destinations whose host is not a Service of
 this cluster (another cloud, a ServiceEntry) are not served here and produce no metrics.
 """
 
@@ -27,6 +29,7 @@ ERROR_RATE = "sim.addtocloud.io/error-rate"
 LATENCY_MS = "sim.addtocloud.io/latency-ms"
 ERROR_CODE = "sim.addtocloud.io/error-code"
 RPS = "sim.addtocloud.io/rps"
+TELEMETRY = "sim.addtocloud.io/telemetry"
 BASE_LATENCY_MS = 10.0  # every request's median latency before the annotation adds to it
 
 
@@ -57,6 +60,7 @@ class Flow:
     error_code: int
     latency_ms: float
     no_upstream: bool = False  # no ready pod: Envoy answers 503 itself (response flag UH)
+    reporting: bool = True  # False: served, but no metrics recorded (telemetry "off")
 
 
 def _float(annotations: dict[str, str], key: str, default: float, lo: float, hi: float) -> float:
@@ -111,7 +115,8 @@ class MeshTraffic:
             if self._last is not None and now > self._last:
                 dt = now - self._last
                 for flow in self._flows:
-                    self._record(flow, flow.rate * dt)
+                    if flow.reporting:
+                        self._record(flow, flow.rate * dt)
             if self._last is None or now > self._last:
                 self._last = now
             rv = self.store.resource_version
@@ -286,6 +291,7 @@ class MeshTraffic:
                     error_rate=_float(annotations, ERROR_RATE, 0.0, 0.0, 1.0),
                     error_code=int(_float(annotations, ERROR_CODE, 500, 400, 599)),
                     latency_ms=BASE_LATENCY_MS + _float(annotations, LATENCY_MS, 0.0, 0.0, 3_600_000),
+                    reporting=annotations.get(TELEMETRY, "on") != "off",
                 )
             )
         return flows
