@@ -155,7 +155,8 @@ def classify(
     outliers: str = "keep",
     outlier_factor: float = 3.0,
 ) -> MetricVerdict:
-    """One metric's classification, as Kayenta's MannWhitneyClassifier makes it (see the module doc)."""
+    """One metric's classification: Kayenta's MannWhitneyClassifier, with the two additions the module
+    doc names (Insufficient, infinite samples)."""
     effect = effect or EffectSize()
     canary = prepare(canary_values, outliers=outliers, factor=outlier_factor)
     stable = prepare(stable_values, outliers=outliers, factor=outlier_factor)

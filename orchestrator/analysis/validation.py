@@ -123,6 +123,11 @@ def _metric_problems(
                     field, "the judge's query must contain {{version}} so canary and stable samples differ"
                 )
             queries.append((field, judged.query, "canary"))
+            if judged.total is not None:
+                total_field = (*field[:-1], "total")
+                if "{{version}}" not in judged.total.replace(" ", ""):
+                    problem(total_field, "total must contain {{version}}, as the query does")
+                queries.append((total_field, judged.total, "canary"))
     for field, text, version in queries:
         try:
             rendered = context.render(text, where="query", version=version)

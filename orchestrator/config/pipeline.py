@@ -65,7 +65,8 @@ class EffectSize(ConfigModel):
     """Kayenta's effect size gate on the ratio of means, canary / stable, checked once a shift is significant.
 
     With the defaults (1.0) any significant shift counts, however small; 1.2 lets the canary be up to 20 %
-    higher before it is High. A ratio that cannot be computed (stable's mean is 0) skips the gate.
+    higher before it is High. A ratio that cannot be computed (either mean is 0) skips the gate, as in
+    Kayenta.
     """
 
     allowed_increase: float = Field(default=1.0, ge=1.0, description="High only at this ratio or more")
@@ -115,7 +116,8 @@ class JudgeMetric(ConfigModel):
 
 
 class JudgeProvider(ConfigModel):
-    """Mann-Whitney U comparison of canary against stable samples, scored as Kayenta does.
+    """Canary against stable samples: Kayenta's Mann-Whitney classifier and weighted-sum scorer (the README
+    lists where this differs from Kayenta).
 
     Either one `query` (+ `direction`) or a list of `metrics`.
     """
@@ -185,15 +187,17 @@ class Metric(ConfigModel):
 
     name: str
     provider: MetricProvider
-    interval: Duration = 10.0
-    initial_delay: Duration = 0.0
+    interval: Duration = Field(default=10.0, description="between measurements; after an Error, 10s")
+    initial_delay: Duration = Field(default=0.0, description="before the first measurement")
     count: int | None = Field(default=None, ge=0, description="measurements to take; 0 or absent: unset")
-    success_condition: str | None = None
-    failure_condition: str | None = None
-    failure_limit: int = Field(default=0, ge=-1, description="-1 disables it")
-    inconclusive_limit: int = Field(default=0, ge=0)
-    consecutive_error_limit: int = Field(default=4, ge=0)
-    consecutive_success_limit: int = Field(default=0, ge=0, description="0 disables it")
+    success_condition: str | None = Field(default=None, description="e.g. result[0] >= 0.99")
+    failure_condition: str | None = Field(default=None, description="e.g. result[0] < 0.95")
+    failure_limit: int = Field(default=0, ge=-1, description="Failed measurements tolerated; -1 disables it")
+    inconclusive_limit: int = Field(default=0, ge=0, description="Inconclusive measurements tolerated")
+    consecutive_error_limit: int = Field(default=4, ge=0, description="Errors in a row tolerated")
+    consecutive_success_limit: int = Field(
+        default=0, ge=0, description="Successful in a row that complete the metric; 0 disables it"
+    )
 
     @model_validator(mode="after")
     def _can_decide(self) -> Metric:

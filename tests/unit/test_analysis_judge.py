@@ -362,3 +362,19 @@ def test_infinite_samples_rank_above_every_finite_one() -> None:
     stable = latencies(20, 40)
     canary = [float("inf")] * 40  # histogram_quantile above the last bucket
     assert classify("latency", canary, stable, "increase").classification == "High"
+
+
+def test_a_rate_comparison_total_is_checked_like_the_query() -> None:
+    from orchestrator.analysis.validation import validate_metric
+    from orchestrator.config.pipeline import Metric
+
+    def judged(total: str) -> Metric:
+        errors = {"name": "errors", "query": "sum(e{v='{{version}}'})", "comparison": "rate", "total": total}
+        return Metric.model_validate({"name": "j", "provider": {"judge": {"metrics": [errors]}}})
+
+    assert validate_metric(judged("sum(requests{v='{{version}}'})")) == []
+    assert validate_metric(judged("sum(requests)")) == [
+        "provider.judge.metrics[0].total: total must contain {{version}}, as the query does"
+    ]
+    with pytest.raises(ValueError, match="total is used only with comparison: rate"):
+        JudgeProvider.model_validate({"metrics": [{"name": "p", "query": "q{{version}}", "total": "t"}]})
