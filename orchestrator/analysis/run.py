@@ -154,15 +154,6 @@ class AnalysisOutcome:
         return {r.metric.name: r.source for r in self.results}
 
     @property
-    def dry_run_summary(self) -> dict[str, int]:
-        """Argo's DryRunSummary: how the dry-run metrics ended, by phase."""
-        summary: dict[str, int] = {}
-        for result in self.results:
-            if result.dry_run:
-                summary[result.phase.value] = summary.get(result.phase.value, 0) + 1
-        return summary
-
-    @property
     def passed(self) -> bool:
         return self.phase is AnalysisPhase.SUCCESSFUL
 

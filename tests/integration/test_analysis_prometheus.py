@@ -264,7 +264,7 @@ def test_prometheus_refusing_a_query_is_an_error_and_validation_can_ask_it_first
     assert "bad_data" in outcome.measurements[0].message
 
 
-def test_an_empty_answer_is_an_error_and_default_turns_it_into_a_value(mesh: Mesh) -> None:
+def test_an_empty_answer_is_an_error_even_with_default_and_passes_only_when_said_so(mesh: Mesh) -> None:
     query = 'sum(rate(istio_requests_total{destination_version="never-deployed"}[5s]))'
     empty = Metric.model_validate(
         {"name": "empty", "provider": {"prometheus": {"query": query}}, "successCondition": "result[0] == 0"}
@@ -273,5 +273,9 @@ def test_an_empty_answer_is_an_error_and_default_turns_it_into_a_value(mesh: Mes
     outcome = run_analysis([empty.model_copy(update={"consecutive_error_limit": 0})], context)
     assert outcome.phase is AnalysisPhase.ERROR
     assert "the query returned no data" in outcome.measurements[0].message
-    defaulted = empty.model_copy(update={"success_condition": "default(result[0], 0) == 0"})
-    assert run_analysis([defaulted], context).phase is AnalysisPhase.SUCCESSFUL
+    # Argo's default replaces nil only: result[0] of an empty vector is still an Error
+    once = {"consecutive_error_limit": 0}
+    defaulted = empty.model_copy(update={"success_condition": "default(result[0], 0) == 0", **once})
+    assert run_analysis([defaulted], context).phase is AnalysisPhase.ERROR
+    on_purpose = empty.model_copy(update={"success_condition": "len(result) == 0 || result[0] == 0", **once})
+    assert run_analysis([on_purpose], context).phase is AnalysisPhase.SUCCESSFUL

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,7 +53,7 @@ analysisTemplates:
 """
 
 
-def measurements(sessions: sessionmaker[Session], deployment_id: int) -> list[dict[str, object]]:
+def measurements(sessions: sessionmaker[Session], deployment_id: uuid.UUID) -> list[dict[str, object]]:
     with sessions() as session:
         return [
             {"cluster": e.cluster, **(e.data or {})}

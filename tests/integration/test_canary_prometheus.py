@@ -11,6 +11,8 @@ tests never sleep to avoid it.
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +30,7 @@ from orchestrator.config import ClusterConfig, Environment, Pipeline, Project
 from orchestrator.kube.client import KubeClient
 from orchestrator.rollout.engine import DeployRequest, RolloutEngine
 from orchestrator.rollout.gates import AnalysisGate, AnalysisGateRunner
+from orchestrator.sim.mesh import TELEMETRY
 from orchestrator.sim.server import SimServer
 from orchestrator.store import repository as repo
 from orchestrator.store.models import DeploymentEvent, Phase
@@ -428,3 +431,82 @@ def test_a_failure_in_one_cluster_stops_the_waves_other_analyses(
     )
     assert not later, later  # the verdict was in: nothing more to measure
     assert (rolled_back.created_at - failed_at).total_seconds() < BUILTIN_INTERVAL_SECONDS
+
+
+# The built-in success rate over a 5 s window, every second: once a canary stops reporting, its counters
+# stop growing and the rate is 0 / 0 within 5 s.
+SHORT_WINDOW_SUCCESS_RATE = {
+    "success-rate-5s": {
+        "args": [{"name": "window", "value": "5s"}],
+        "metrics": [
+            {
+                "name": "success-rate-5s",
+                "interval": "1s",
+                "count": 12,
+                "consecutiveErrorLimit": 3,
+                "successCondition": "result[0] >= 99",
+                "failureCondition": "result[0] < 99",
+                "provider": {"prometheus": {"query": SUCCESS_RATE_QUERY}},
+            }
+        ],
+    }
+}
+
+
+def silence_canary(sim: SimServer, cluster: str) -> int:
+    """The canary pods' sidecars stop reporting (sim.addtocloud.io/telemetry: off); how many pods."""
+    client = sim_client(sim, cluster)
+    version = version_of(live(sim, cluster, CANARY))
+    pods = "/api/v1/namespaces/addtocloud/pods"
+    silenced = 0
+    for pod in client.list(pods):
+        owner = (pod["metadata"].get("ownerReferences") or [{}])[0].get("name", "")
+        if pod["metadata"]["labels"].get("version") == version and owner.startswith("api-canary"):
+            patch = {"metadata": {"annotations": {TELEMETRY: "off"}}}
+            client.merge_patch(f"{pods}/{pod['metadata']['name']}", patch, field_manager="chaos")
+            silenced += 1
+    return silenced
+
+
+def test_a_canary_that_stops_reporting_to_prometheus_mid_analysis_is_never_promoted(
+    tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer, prometheus: PrometheusServer
+) -> None:
+    strategy = with_templates(canary_steps("success-rate-5s"), SHORT_WINDOW_SUCCESS_RATE)
+    rollouts = start(tmp_path, strategy, sessions, sim, prometheus.url)
+    stable_version = version_of(live(sim, "aws", DEPLOYMENT))
+    prometheus.wait_for_scrapes()
+
+    outcome: dict[str, Any] = {}
+
+    def drive() -> None:
+        outcome["id"], outcome["phase"] = rollouts.deploy(env={"RELEASE": "2"})
+
+    driver = threading.Thread(target=drive, daemon=True)
+    driver.start()
+    silenced: set[str] = set()
+    deadline = time.monotonic() + 120
+    while driver.is_alive() and time.monotonic() < deadline and silenced != set(CLUSTERS):
+        with sessions() as session:
+            running = [
+                d for d in repo.list_deployments(session, "api", "local") if d.phase == Phase.PROGRESSING
+            ]
+        taken = rollouts.measurements(running[0].id) if running else []
+        for cluster in {m["cluster"] for m in taken if m["phase"] == "Successful"} - silenced:
+            assert silence_canary(sim, cluster) > 0  # mid-analysis: after a first Successful measurement
+            silenced.add(cluster)
+        time.sleep(0.05)
+    driver.join(timeout=120)
+    assert not driver.is_alive(), "the rollout did not end"
+    assert silenced == set(CLUSTERS)
+
+    # This branch's engine rolls back on an Inconclusive gate; once it pauses on one instead, the phase is
+    # PAUSED with reason InconclusiveAnalysis. Promoted it never is.
+    assert outcome["phase"] is Phase.ROLLED_BACK, rollouts.message(outcome["id"])
+    assert "analysis inconclusive, a person decides" in rollouts.message(outcome["id"])
+    measurements = rollouts.measurements(outcome["id"])
+    unsure = by_phase(measurements, "Inconclusive")
+    assert unsure and all(math.isnan(float(first_value(m))) for m in unsure), (
+        unsure
+    )  # 0 / 0: no requests seen
+    assert not by_phase(measurements, "Failed")
+    rolled_back_everywhere(sim, stable_version)
