@@ -30,7 +30,6 @@ from orchestrator.config import ClusterConfig, Environment, Pipeline, Project
 from orchestrator.kube.client import KubeClient
 from orchestrator.rollout.engine import DeployRequest, RolloutEngine
 from orchestrator.rollout.gates import AnalysisGate, AnalysisGateRunner
-from orchestrator.sim.mesh import TELEMETRY
 from orchestrator.sim.server import SimServer
 from orchestrator.store import repository as repo
 from orchestrator.store.models import DeploymentEvent, Phase
@@ -44,6 +43,7 @@ from tests.integration.rollout_fixtures import (
     sim_client,
     weights,
 )
+from tests.integration.test_canary_metrics_vanish import silence_canary
 from tests.services.prometheus import PrometheusServer
 
 # 1000 ms added to the emulator's 10 ms median: p99 ≈ 2.3 s, far over the built-in 500 ms threshold.
@@ -451,21 +451,6 @@ SHORT_WINDOW_SUCCESS_RATE = {
         ],
     }
 }
-
-
-def silence_canary(sim: SimServer, cluster: str) -> int:
-    """The canary pods' sidecars stop reporting (sim.addtocloud.io/telemetry: off); how many pods."""
-    client = sim_client(sim, cluster)
-    version = version_of(live(sim, cluster, CANARY))
-    pods = "/api/v1/namespaces/addtocloud/pods"
-    silenced = 0
-    for pod in client.list(pods):
-        owner = (pod["metadata"].get("ownerReferences") or [{}])[0].get("name", "")
-        if pod["metadata"]["labels"].get("version") == version and owner.startswith("api-canary"):
-            patch = {"metadata": {"annotations": {TELEMETRY: "off"}}}
-            client.merge_patch(f"{pods}/{pod['metadata']['name']}", patch, field_manager="chaos")
-            silenced += 1
-    return silenced
 
 
 def test_a_canary_that_stops_reporting_to_prometheus_mid_analysis_is_never_promoted(
