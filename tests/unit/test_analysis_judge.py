@@ -325,20 +325,19 @@ def test_too_few_samples_does_not_hide_a_failure_elsewhere() -> None:
     assert judge([short, high], CONFIG)[0] is AnalysisPhase.FAILED
 
 
-def test_counts_with_many_zeros_need_the_rate_comparison() -> None:
-    # errors per second, Poisson 0.6 against 0.2: three times the errors
+@pytest.mark.parametrize(("samples", "by_u", "by_rate"), [(30, 8, 17), (120, 27, 30)])
+def test_counts_with_many_zeros_need_the_rate_comparison(samples: int, by_u: int, by_rate: int) -> None:
+    # errors per second, Poisson 0.6 against 0.2: three times the errors (the README quotes these figures)
     found_by_u = found_by_rate = false_alarms = 0
     for seed in range(30):
         rng = np.random.default_rng(seed)
-        canary = list(rng.poisson(0.6, 120).astype(float))
-        stable = list(rng.poisson(0.2, 120).astype(float))
-        twin = list(rng.poisson(0.2, 120).astype(float))
+        canary = list(rng.poisson(0.6, samples).astype(float))
+        stable = list(rng.poisson(0.2, samples).astype(float))
+        twin = list(rng.poisson(0.2, samples).astype(float))
         found_by_u += classify("errors", canary, stable, "increase").classification == "High"
         found_by_rate += compare_rates("errors", canary, stable, "increase").classification == "High"
         false_alarms += compare_rates("errors", twin, stable, "increase").classification == "High"
-    assert found_by_rate == 30
-    assert found_by_u < found_by_rate
-    assert false_alarms <= 1
+    assert (found_by_u, found_by_rate, false_alarms) == (by_u, by_rate, 0)
 
 
 def test_the_rate_comparison_uses_the_exposure_when_given() -> None:
