@@ -15,9 +15,9 @@ Language (Argo Rollouts' expr, the parts conditions use):
   `all(result, # < 1000)`, `any(result, {# > 5})`, `none`, `one`, `count`, `filter`, `map`
   (`all(result.items, {asFloat(.value) >= 99})`);
 - functions: `len abs round ceil floor min max sum mean median first last isNaN isInf isNil asInt
-  asFloat int float`, and `default(value, fallback)`, which gives `fallback` only when `value` is nil, as
-  Argo's does: never for NaN, nor for a value that cannot be computed (`result[0]` of an empty result is
-  an Error with or without `default`).
+  asFloat int float`, and `default(value, fallback)`, which gives `fallback` only when `value` is nil, like
+  Argo's (which looks at the whole `result`): never for NaN, nor for a value that cannot be computed
+  (`result[0]` of an empty result is an Error with or without `default`).
 - not supported, and refused by name: expr's `? :` and `??`, `..` ranges, `matches`, `contains`,
   `startsWith`, `endsWith`, and any other function.
 
