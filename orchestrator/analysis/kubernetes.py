@@ -64,33 +64,32 @@ class KubernetesMetricProvider:
         name, namespace = context.canary_workload_name, context.namespace
         query = f"{config.check} of deployment {namespace}/{name} in cluster {context.cluster or '?'}"
         taking = start_measurement(metric, context, source=SOURCE, query=query)
-
-        def done(
-            phase: AnalysisPhase, message: str, value: Any = None, details: dict[str, Any] | None = None
-        ) -> Measurement:
-            return taking.done(phase, message, value=value, details=details)
-
         if context.api_client is None:
-            return done(AnalysisPhase.ERROR, "no Kubernetes API client for this cluster")
+            return taking.error("no Kubernetes API client for this cluster")
         timeout = context.http_timeout
         try:
             deployment = AppsV1Api(context.api_client).read_namespaced_deployment(
                 name, namespace, _request_timeout=timeout
             )
         except _API_ERRORS as exc:
-            return done(AnalysisPhase.ERROR, f"cannot read deployment {namespace}/{name}: {_api_error(exc)}")
+            return taking.error(f"cannot read deployment {namespace}/{name}: {_api_error(exc)}")
 
+        value: float | None
         if config.check == "ready":
-            return done(*self._ready(deployment))
-        if config.check == "progress":
-            return done(*self._progress(deployment))
-        try:
-            pods = CoreV1Api(context.api_client).list_namespaced_pod(
-                namespace, label_selector=label_selector(deployment.spec.selector), _request_timeout=timeout
-            )
-        except _API_ERRORS as exc:
-            return done(AnalysisPhase.ERROR, f"cannot list pods of {namespace}/{name}: {_api_error(exc)}")
-        return done(*self._restarts(pods.items, config.max_restarts))
+            phase, message, value, details = self._ready(deployment)
+        elif config.check == "progress":
+            phase, message, value, details = self._progress(deployment)
+        else:
+            try:
+                pods = CoreV1Api(context.api_client).list_namespaced_pod(
+                    namespace,
+                    label_selector=label_selector(deployment.spec.selector),
+                    _request_timeout=timeout,
+                )
+            except _API_ERRORS as exc:
+                return taking.error(f"cannot list pods of {namespace}/{name}: {_api_error(exc)}")
+            phase, message, value, details = self._restarts(pods.items, config.max_restarts)
+        return taking.done(phase, message, value=value, details=details)
 
     @staticmethod
     def _ready(deployment: V1Deployment) -> tuple[AnalysisPhase, str, float, dict[str, Any]]:
