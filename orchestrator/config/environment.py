@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from orchestrator.clusters.targets import ClusterTarget
-from orchestrator.config.base import ConfigModel, DnsLabel
+from orchestrator.config.base import ConfigModel, DnsLabel, KeyProblem
 
 Cloud = Literal["aws", "azure", "gcp", "onprem"]
 
@@ -48,7 +48,7 @@ class FreezeWindow(ConfigModel):
     @model_validator(mode="after")
     def _ordered(self) -> FreezeWindow:
         if self.end <= self.start:
-            raise ValueError("a freeze window must end after it starts")
+            raise KeyProblem("a freeze window must end after it starts", "end")
         return self
 
 
@@ -97,28 +97,53 @@ class Environment(ConfigModel):
     @model_validator(mode="after")
     def _consistent(self) -> Environment:
         names = [c.name for c in self.clusters]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"cluster names must be unique; repeated: {', '.join(duplicates)}")
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise KeyProblem(f"cluster names must be unique; repeated: {name}", "clusters", index, "name")
         total = sum(c.weight for c in self.clusters)
         if total != 100:
-            raise ValueError(f"cluster weights must add up to 100, they add up to {total}")
-        for cluster in self.clusters:
+            # No one weight is wrong; the last cluster's is where the sum is completed.
+            shares = " + ".join(str(c.weight) for c in self.clusters)
+            raise KeyProblem(
+                f"cluster weights must add up to 100, they add up to {total} ({shares})",
+                "clusters",
+                len(self.clusters) - 1,
+                "weight",
+            )
+        for index, cluster in enumerate(self.clusters):
             if cluster.registry is not None and cluster.registry not in self.registries:
                 known = ", ".join(sorted(self.registries)) or "none"
-                raise ValueError(
-                    f"cluster {cluster.name!r} names registry {cluster.registry!r}; known registries: {known}"
+                raise KeyProblem(
+                    f"cluster {cluster.name!r} names registry {cluster.registry!r}; "
+                    f"known registries: {known}",
+                    "clusters",
+                    index,
+                    "registry",
                 )
         if self.waves is not None:
-            listed = [n for wave in self.waves for n in wave]
-            unknown = sorted(set(listed) - set(names))
-            if unknown:
-                raise ValueError(
-                    f"waves name unknown clusters {', '.join(unknown)}; known: {', '.join(names)}"
+            seen: set[str] = set()
+            for wave_index, wave in enumerate(self.waves):
+                for index, name in enumerate(wave):
+                    if name not in names:
+                        raise KeyProblem(
+                            f"waves name unknown cluster {name}; known: {', '.join(names)}",
+                            "waves",
+                            wave_index,
+                            index,
+                        )
+                    if name in seen:
+                        raise KeyProblem(
+                            f"waves name cluster {name} twice; each cluster is in exactly one wave",
+                            "waves",
+                            wave_index,
+                            index,
+                        )
+                    seen.add(name)
+            missing = [n for n in names if n not in seen]
+            if missing:
+                raise KeyProblem(
+                    f"waves must name every cluster exactly once; missing: {', '.join(missing)}", "waves"
                 )
-            missing = [n for n in names if n not in listed]
-            if missing or len(listed) != len(set(listed)):
-                raise ValueError("waves must name every cluster exactly once")
         return self
 
     def cluster(self, name: str) -> ClusterConfig:

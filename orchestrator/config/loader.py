@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from orchestrator.config.base import keys_at
 from orchestrator.config.environment import Environment
 from orchestrator.config.pipeline import Pipeline
 from orchestrator.config.source import YamlDocument, format_location, load_yaml
@@ -39,6 +41,7 @@ class Project:
     def pipeline(self, service: str) -> Pipeline:
         if service not in self._pipelines:
             if service not in self.service_names:
+                self._require_folder(self.pipelines_dir)
                 raise UnknownNameError("service", service, self.service_names)
             document = self._document(self.pipelines_dir, service)
             pipeline = parse_model(Pipeline, document, defaults={"service": service}, name_key="service")
@@ -58,12 +61,22 @@ class Project:
     def environment(self, name: str) -> Environment:
         if name not in self._environments:
             if name not in self.environment_names:
+                self._require_folder(self.environments_dir)
                 raise UnknownNameError("environment", name, self.environment_names)
             document = self._document(self.environments_dir, name)
             self._environments[name] = parse_model(
                 Environment, document, defaults={"name": name}, name_key="name"
             )
         return self._environments[name]
+
+    def _require_folder(self, folder: Path) -> None:
+        """A root without the folder is the wrong --root, which "unknown service; known: none" hides."""
+        if not folder.is_dir():
+            where = "does not exist" if not self.root.exists() else f"has no {folder.name}/ folder"
+            raise ConfigError(
+                f"project root {self.root} {where}; pass --root (or set ORCHESTRATOR_ROOT) to the checkout "
+                "holding pipelines/, environments/ and templates/"
+            )
 
     def _document(self, folder: Path, name: str) -> YamlDocument:
         path = folder / f"{name}.yaml"
@@ -98,21 +111,66 @@ def parse_model(
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(exc, document, data) from None
+        raise validation_error(exc, document, data, model) from None
 
 
-def validation_error(exc: ValidationError, document: YamlDocument, data: Any) -> ConfigError:
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    location = _data_location(data, first["loc"])
+def validation_error(
+    exc: ValidationError, document: YamlDocument, data: Any, model: type[BaseModel] | None = None
+) -> ConfigError:
+    errors = _ordered(exc.errors(include_url=False))
+    first = dict(errors[0])
+    if first["type"] == "extra_forbidden":
+        first["suggested"] = _suggestion(first, errors) or _closest_key(model, first)
+    location = _data_location(data, _full_location(first))
     message = _describe(first, location)
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    others = [e for e in errors[1:] if not _is_paired(e, first)]
+    if others:
+        message += f" (and {len(others)} more problem{'s' if len(others) > 1 else ''})"
     return ConfigError(
         message,
         file=document.display_path,
         line=document.line_of(location),
         key=format_location(location) or None,
+    )
+
+
+def _full_location(error: Any) -> tuple[Any, ...]:
+    """pydantic's location, extended by the key a model validator named (KeyProblem)."""
+    raised = (error.get("ctx") or {}).get("error")
+    return tuple(error["loc"]) + tuple(getattr(raised, "location", ()))
+
+
+def _ordered(errors: list[Any]) -> list[Any]:
+    """The problem to name first: an unknown key (the one the user typed, often a misspelling that also
+    makes a required key missing), then problems in the order pydantic found them."""
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    return unknown + [e for e in errors if e["type"] != "extra_forbidden"]
+
+
+def _suggestion(unknown: Any, errors: Sequence[Any]) -> str | None:
+    """The missing sibling key an unknown key most likely misspells ('wieght' for 'weight')."""
+    parent, typed = tuple(unknown["loc"][:-1]), str(unknown["loc"][-1])
+    missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and tuple(e["loc"][:-1]) == parent]
+    close = difflib.get_close_matches(typed, missing, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _closest_key(model: type[BaseModel] | None, unknown: Any) -> str | None:
+    """The key the model allows beside an unknown one that it most likely misspells ('namspace')."""
+    if model is None:
+        return None
+    known = keys_at(model, tuple(unknown["loc"][:-1]))
+    close = difflib.get_close_matches(str(unknown["loc"][-1]), known, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _is_paired(error: Any, first: Any) -> bool:
+    """A missing key explained by the unknown key named first (its misspelling) is not another problem."""
+    suggested = first.get("suggested")
+    return (
+        suggested is not None
+        and error["type"] == "missing"
+        and tuple(error["loc"]) == (*first["loc"][:-1], suggested)
     )
 
 
@@ -138,7 +196,10 @@ def _data_location(data: Any, loc: Sequence[Any]) -> list[str | int]:
 def _describe(error: Any, location: list[str | int]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        return "unknown key"
+        suggested = error.get("suggested")
+        typed = location[-1] if location else ""
+        hint = f" (did you mean {suggested!r}?)" if suggested else ""
+        return f"unknown key {str(typed)!r}{hint}"
     if kind == "missing":
         return "missing required key"
     message = str(error["msg"])

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from orchestrator.config.base import ConfigModel, DnsLabel
+from orchestrator.config.base import ConfigModel, DnsLabel, KeyProblem
 from orchestrator.config.durations import Duration
 
 DEFAULT_TEMPLATES: tuple[str, ...] = (
@@ -322,9 +322,12 @@ class CanaryStrategy(ConfigModel):
         for index, step in enumerate(self.steps):
             if step.set_weight is not None:
                 if step.set_weight < last:
-                    raise ValueError(
-                        f"steps[{index}].setWeight {step.set_weight} is lower than an earlier weight {last}; "
-                        "weights must not decrease"
+                    raise KeyProblem(
+                        f"setWeight {step.set_weight} is lower than an earlier weight {last}; "
+                        "weights must not decrease",
+                        "steps",
+                        index,
+                        "setWeight",
                     )
                 last = step.set_weight
         return self

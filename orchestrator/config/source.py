@@ -14,7 +14,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from orchestrator.errors import ConfigError
 
@@ -45,10 +45,7 @@ class YamlDocument:
 def load_yaml(path: Path, display_path: str | None = None) -> YamlDocument:
     """Parse one YAML file; syntax errors become a ConfigError naming the file and line."""
     shown = display_path or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", file=shown) from None
+    text = read_text(path, shown)
     yaml = YAML(typ="rt")
     try:
         tree = yaml.load(text)
@@ -57,9 +54,43 @@ def load_yaml(path: Path, display_path: str | None = None) -> YamlDocument:
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
         raise ConfigError(f"YAML syntax error: {problem}", file=shown, line=line) from None
+    except YAMLError as exc:
+        # Not marked: the reader refusing a character YAML does not allow (a NUL, a control character).
+        position = getattr(exc, "position", None)
+        line = text.count("\n", 0, position) + 1 if isinstance(position, int) else None
+        character = getattr(exc, "character", None)
+        problem = f"character {character!r} is not allowed in YAML" if character else str(exc)
+        raise ConfigError(f"YAML syntax error: {problem}", file=shown, line=line) from None
     if tree is None:
         tree = CommentedMap()
     return YamlDocument(path=path, display_path=shown, tree=tree)
+
+
+def read_text(path: Path, shown: str | None = None) -> str:
+    """A configuration or template file's text; one that is missing or not UTF-8 is a ConfigError naming
+    the file, the line and the column of the first bad byte."""
+    shown = shown or str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=shown) from None
+    except IsADirectoryError:
+        raise ConfigError("is a folder, not a file", file=shown) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise decode_error(exc, raw, shown) from None
+
+
+def decode_error(exc: UnicodeDecodeError, raw: bytes, shown: str) -> ConfigError:
+    """The ConfigError for text that is not UTF-8: the bad byte's value, line and column."""
+    line = raw.count(b"\n", 0, exc.start) + 1
+    column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+    return ConfigError(
+        f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at column {column} (save the file as UTF-8)",
+        file=shown,
+        line=line,
+    )
 
 
 def format_location(location: Sequence[str | int]) -> str:

@@ -87,22 +87,29 @@ def test_unknown_names_list_the_known_ones() -> None:
 
 def test_weights_must_add_up_to_100(estate: Path) -> None:
     edit(estate / "environments/prod.yaml", "weight: 10", "weight: 20")
-    with pytest.raises(ConfigError, match="add up to 110"):
+    with pytest.raises(ConfigError, match="add up to 110") as caught:
         Project(estate).environment("prod")
+    # The sum is completed by the last cluster's weight (line 20), not by `description:` on line 2.
+    assert caught.value.key == "clusters[2].weight"
+    assert caught.value.line == 20
 
 
 def test_waves_must_name_known_clusters(estate: Path) -> None:
     edit(estate / "environments/prod.yaml", "  - [gcp]\n", "  - [gcp, onprem]\n")
-    with pytest.raises(ConfigError, match="unknown clusters onprem") as caught:
+    with pytest.raises(ConfigError, match="unknown cluster onprem") as caught:
         Project(estate).environment("prod")
-    assert caught.value.line is not None
+    assert caught.value.key == "waves[2][1]"
+    assert caught.value.line == 26
 
 
 def test_canary_weights_must_not_decrease(estate: Path) -> None:
     edit(estate / "pipelines/api.yaml", "setWeight: 50", "setWeight: 5")
     with pytest.raises(ConfigError, match="must not decrease") as caught:
         Project(estate).pipeline("api")
-    assert caught.value.key == "strategy.canary"
+    assert caught.value.key is not None
+    assert caught.value.key.startswith("strategy.canary.steps[") and caught.value.key.endswith("].setWeight")
+    line = (estate / "pipelines/api.yaml").read_text().splitlines()[caught.value.line - 1]  # type: ignore[operator]
+    assert line.strip() == "- setWeight: 5"
 
 
 def test_promotion_names_known_environments(estate: Path) -> None:
@@ -110,3 +117,84 @@ def test_promotion_names_known_environments(estate: Path) -> None:
     with pytest.raises(ConfigError, match="unknown environment 'qa'") as caught:
         Project(estate).pipeline("api")
     assert caught.value.key == "promotion[1]"
+
+
+def test_misspelt_key_is_named_first_with_the_key_it_misspells(estate: Path) -> None:
+    edit(estate / "environments/prod.yaml", "    weight: 60\n", "    wieght: 60\n")
+    with pytest.raises(ConfigError) as caught:
+        Project(estate).environment("prod")
+    err = caught.value
+    # Not "missing required key" at line 5 "(and 1 more problem)": the missing weight is the misspelling.
+    assert (err.line, err.key) == (8, "clusters[0].wieght")
+    assert err.reason == "unknown key 'wieght' (did you mean 'weight'?)"
+
+
+def test_unknown_key_is_named_before_other_problems(estate: Path) -> None:
+    edit(estate / "environments/prod.yaml", "    region: eastus\n", "    region: [eastus]\n    colour: red\n")
+    with pytest.raises(ConfigError) as caught:
+        Project(estate).environment("prod")
+    err = caught.value
+    assert (err.line, err.key) == (14, "clusters[1].colour")
+    assert err.reason == "unknown key 'colour' (and 1 more problem)"
+
+
+def test_unknown_registry_points_at_the_cluster_naming_it(estate: Path) -> None:
+    edit(estate / "environments/prod.yaml", "    registry: acr\n", "    registry: acrr\n")
+    with pytest.raises(ConfigError) as caught:
+        Project(estate).environment("prod")
+    err = caught.value
+    assert (err.line, err.key) == (16, "clusters[1].registry")
+    assert err.reason == "cluster 'azure' names registry 'acrr'; known registries: acr, ecr, gar"
+
+
+def test_repeated_cluster_name_points_at_the_repeat(estate: Path) -> None:
+    edit(estate / "environments/prod.yaml", "  - name: gcp\n", "  - name: aws\n")
+    with pytest.raises(ConfigError) as caught:
+        Project(estate).environment("prod")
+    assert (caught.value.line, caught.value.key) == (17, "clusters[2].name")
+    assert caught.value.reason == "cluster names must be unique; repeated: aws"
+
+
+def test_a_root_without_pipelines_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Project(tmp_path / "nonexistent").pipeline("api")
+    assert "nonexistent does not exist" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        Project(tmp_path).environment("prod")
+    assert f"project root {tmp_path} has no environments/ folder" in str(caught.value)
+
+
+@pytest.mark.parametrize("relative", ["environments/prod.yaml", "pipelines/api.yaml"])
+def test_a_file_that_is_not_utf8_names_file_and_line(estate: Path, relative: str) -> None:
+    path = estate / relative
+    lines = path.read_bytes().split(b"\n")
+    lines[3] = lines[3] + b" # caf\xe9"
+    path.write_bytes(b"\n".join(lines))
+    project = Project(estate)
+    with pytest.raises(ConfigError) as caught:
+        project.environment("prod") if relative.startswith("env") else project.pipeline("api")
+    err = caught.value
+    assert err.file is not None and err.file.endswith(relative)
+    assert err.line == 4
+    assert "not UTF-8 text: byte 0xe9" in err.reason
+
+
+def test_a_control_character_names_file_and_line(estate: Path) -> None:
+    edit(estate / "environments/prod.yaml", "namespace: addtocloud", "namespace: add\x01tocloud")
+    with pytest.raises(ConfigError) as caught:
+        Project(estate).environment("prod")
+    assert caught.value.line == 3
+    assert "not allowed in YAML" in caught.value.reason
+
+
+def test_unknown_key_suggests_the_closest_allowed_key(estate: Path) -> None:
+    edit(estate / "environments/prod.yaml", "namespace: addtocloud", "namspace: addtocloud")
+    edit(estate / "pipelines/api.yaml", "  canary:\n", "  canery:\n")
+    with pytest.raises(ConfigError) as caught:
+        Project(estate).environment("prod")
+    assert (caught.value.line, caught.value.key) == (3, "namspace")
+    assert caught.value.reason == "unknown key 'namspace' (did you mean 'namespace'?)"
+    with pytest.raises(ConfigError) as caught:
+        Project(estate).pipeline("api")
+    assert caught.value.key == "strategy.canery"
+    assert caught.value.reason.startswith("unknown key 'canery' (did you mean 'canary'?)")
