@@ -15,18 +15,11 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from orchestrator.config import Environment, Pipeline
+from orchestrator.config.base import models_in
+from orchestrator.config.loader import NAME_KEYS
 
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
 README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    found: list[type[BaseModel]] = []
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    for arg in get_args(annotation):
-        found.extend(_models_in(arg))
-    return found
 
 
 def _type_name(annotation: Any) -> str:
@@ -55,7 +48,31 @@ def _type_name(annotation: Any) -> str:
     return str(annotation).replace("typing.", "")
 
 
-def _default(field: FieldInfo) -> str:
+def _is_duration(field: FieldInfo) -> bool:
+    return any("parse_duration" in repr(m) for m in field.metadata)
+
+
+def _flow(value: Any) -> str:
+    """A default as it would be written in the file (YAML flow style)."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(by_alias=True, exclude_none=True, exclude_defaults=False)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if value == "":
+        return '""'
+    return str(value)
+
+
+def _default(field: FieldInfo, key: str, name_key: str | None, notes: list[str]) -> str:
+    """What the loader puts there when the file leaves the key out."""
+    if key == name_key:
+        return "the file name"
     if field.is_required():
         return "required"
     if field.default_factory is not None:
@@ -67,23 +84,34 @@ def _default(field: FieldInfo) -> str:
         value = field.default
     if value is PydanticUndefined or value is None:
         return ""
-    if isinstance(value, BaseModel):
-        return ""
     if isinstance(value, list | tuple) and len(value) > 3:
-        return "see below"
-    return f"`{value}`"
+        notes.append(f"Default `{key}`:\n\n" + "".join(f"- `{v}`\n" for v in value))
+        return "the list below the table"
+    if _is_duration(field) and isinstance(value, int | float):
+        return f"`{_flow(value)}s`"
+    return f"`{_flow(value)}`"
 
 
-def _rows(model: type[BaseModel], prefix: str, seen: dict[type[BaseModel], str]) -> list[str]:
+def _rows(
+    model: type[BaseModel],
+    prefix: str,
+    seen: dict[type[BaseModel], str],
+    notes: list[str],
+    name_key: str | None = None,
+) -> list[str]:
     rows: list[str] = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{field.alias or name}"
         meaning = field.description or ""
-        subs = _models_in(field.annotation)
+        subs = models_in(field.annotation)
         repeated = [seen[sub] for sub in subs if sub in seen]
         if repeated:
             meaning = f"{meaning}; same keys as `{repeated[0]}`".lstrip("; ")
-        rows.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {meaning} |")
+        kind = "duration (30s, 5m, 1h)" if _is_duration(field) else _type_name(field.annotation)
+        default = _default(field, key, name_key, notes)
+        if key == name_key:
+            meaning = meaning or "may be left out; when given, it must equal the file name"
+        rows.append(f"| `{key}` | {kind} | {default} | {meaning} |")
         for sub in subs:
             if sub in seen:
                 continue
@@ -94,7 +122,7 @@ def _rows(model: type[BaseModel], prefix: str, seen: dict[type[BaseModel], str])
             if sub.__name__.endswith("Target"):
                 type_literal = sub.model_fields["type"].default
                 rows.append(f"| `{key}` with `type: {type_literal}` | | | {(sub.__doc__ or '').strip()} |")
-            rows.extend(_rows(sub, child, seen))
+            rows.extend(_rows(sub, child, seen, notes))
     return rows
 
 
@@ -105,8 +133,10 @@ def reference() -> str:
         ("pipelines/&lt;service&gt;.yaml", Pipeline),
         ("environments/&lt;env&gt;.yaml", Environment),
     ):
-        rows = "\n".join(_rows(model, "", {}))
-        parts.append(f"#### `{title}`\n\n{(model.__doc__ or '').strip()}\n\n{header}\n{rows}")
+        notes: list[str] = []
+        rows = "\n".join(_rows(model, "", {}, notes, NAME_KEYS[model]))
+        part = f"#### `{title}`\n\n{(model.__doc__ or '').strip()}\n\n{header}\n{rows}"
+        parts.append("\n\n".join([part, *(n.rstrip("\n") for n in notes)]))
     return "\n\n".join(parts) + "\n"
 
 

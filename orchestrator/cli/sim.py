@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+from click.core import ParameterSource
 
 from orchestrator.cli.options import format_option
 from orchestrator.errors import ConfigError, OrchestratorError, UnknownNameError
@@ -62,7 +63,11 @@ def sim_group() -> None:
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for readiness.")
 @format_option
 def up_command(state_dir: str | None, clusters: str, ready_delay: float, timeout: float, output: str) -> None:
-    """Start the sim in the background (a no-op when it is already running)."""
+    """Start the sim in the background: one emulated cluster per name in --clusters.
+
+    When the sim is already running this does nothing, and it fails (exit 1) if --clusters names a cluster
+    the running sim does not have: `sim down` first.
+    """
     names = [c.strip() for c in clusters.split(",") if c.strip()]
     if not names:
         raise ConfigError("--clusters names no cluster", key="--clusters")
@@ -72,8 +77,16 @@ def up_command(state_dir: str | None, clusters: str, ready_delay: float, timeout
             f"cluster names must be lower-case letters, digits and '-': {', '.join(bad)}", key="--clusters"
         )
     info, started = start_daemon(state_dir, names, timeout=timeout, ready_delay=ready_delay)
+    asked = click.get_current_context().get_parameter_source("clusters") != ParameterSource.DEFAULT
+    missing = [n for n in names if n not in info.clusters]
+    if not started and asked and missing:
+        # The running sim keeps its clusters (objects live in memory; restarting it would lose them).
+        raise OrchestratorError(
+            f"the sim is already running with clusters {', '.join(info.clusters)}, not {', '.join(missing)}; "
+            "run `orchestrator sim down` first to start other clusters (its objects are lost)"
+        )
     if output == "text":
-        click.echo("sim started" if started else "sim already running")
+        click.echo("sim started" if started else f"sim already running: {', '.join(info.clusters)}")
     _print_info(info, output, {"started": started})
 
 

@@ -18,6 +18,10 @@ from orchestrator.errors import ConfigError, UnknownNameError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+# The key each file's name fills in: `pipelines/api.yaml` is service `api`. A file may repeat it, but only
+# with the same value.
+NAME_KEYS: dict[type[BaseModel], str] = {Pipeline: "service", Environment: "name"}
+
 
 class Project:
     """A checkout holding `pipelines/`, `environments/` and `templates/`."""
@@ -44,7 +48,9 @@ class Project:
                 self._require_folder(self.pipelines_dir)
                 raise UnknownNameError("service", service, self.service_names)
             document = self._document(self.pipelines_dir, service)
-            pipeline = parse_model(Pipeline, document, defaults={"service": service}, name_key="service")
+            pipeline = parse_model(
+                Pipeline, document, defaults={NAME_KEYS[Pipeline]: service}, name_key=NAME_KEYS[Pipeline]
+            )
             for index, env in enumerate(pipeline.promotion):
                 if env not in self.environment_names:
                     known = ", ".join(self.environment_names) or "none"
@@ -64,9 +70,8 @@ class Project:
                 self._require_folder(self.environments_dir)
                 raise UnknownNameError("environment", name, self.environment_names)
             document = self._document(self.environments_dir, name)
-            self._environments[name] = parse_model(
-                Environment, document, defaults={"name": name}, name_key="name"
-            )
+            key = NAME_KEYS[Environment]
+            self._environments[name] = parse_model(Environment, document, defaults={key: name}, name_key=key)
         return self._environments[name]
 
     def _require_folder(self, folder: Path) -> None:

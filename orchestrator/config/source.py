@@ -58,8 +58,11 @@ def load_yaml(path: Path, display_path: str | None = None) -> YamlDocument:
         # Not marked: the reader refusing a character YAML does not allow (a NUL, a control character).
         position = getattr(exc, "position", None)
         line = text.count("\n", 0, position) + 1 if isinstance(position, int) else None
-        character = getattr(exc, "character", None)
-        problem = f"character {character!r} is not allowed in YAML" if character else str(exc)
+        character = getattr(exc, "character", None)  # ruamel's ReaderError: the character's code point
+        if isinstance(character, int):
+            problem = f"character U+{character:04X} is not allowed in YAML"
+        else:
+            problem = str(exc).split("\n", 1)[0]
         raise ConfigError(f"YAML syntax error: {problem}", file=shown, line=line) from None
     if tree is None:
         tree = CommentedMap()

@@ -18,6 +18,7 @@ import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.config import ClusterConfig, Environment, Pipeline, Project
+from orchestrator.config.source import decode_error
 from orchestrator.errors import ConfigError
 from orchestrator.render.documents import load_documents
 from orchestrator.render.images import image_for
@@ -176,12 +177,35 @@ class Renderer:
             ) from None
         except jinja2.exceptions.SecurityError as exc:
             raise ConfigError(f"unsafe template operation: {exc}", file=shown) from None
+        except jinja2.TemplateError as exc:  # the rest of Jinja's own (a runtime error raised by a tag)
+            raise ConfigError(
+                f"template error: {' '.join(str(exc).split())}",
+                file=shown,
+                line=_template_line(exc, self.project, name),
+            ) from None
+        except UnicodeDecodeError as exc:  # the loader decodes the whole file: exc.object is its bytes
+            raise decode_error(exc, exc.object, shown) from None
+        except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError, yaml.YAMLError) as exc:
+            # A value of the wrong shape for what the template does with it (a filter given an undefined
+            # or a string where it wants a number): the template's line, not a traceback.
+            problem = (
+                "an undefined value given to a filter"
+                if "Undefined" in str(exc)
+                else " ".join(str(exc).split())
+            )
+            raise ConfigError(
+                f"template failed: {problem}", file=shown, line=_template_line(exc, self.project, name)
+            ) from None
         try:
             documents = load_documents(text)
         except yaml.MarkedYAMLError as exc:
             line = exc.problem_mark.line + 1 if exc.problem_mark else None
             raise ConfigError(
                 f"rendered output is not valid YAML ({exc.problem}) at output line {line}", file=shown
+            ) from None
+        except yaml.YAMLError as exc:  # unmarked: a character YAML does not allow (a control character)
+            raise ConfigError(
+                f"rendered output is not valid YAML: {exc}".split("\n")[0], file=shown
             ) from None
         objects: list[Manifest] = []
         for document in documents:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,70 +51,447 @@ def _pod_status(obj: Obj) -> str:
     return str(obj.get("status", {}).get("phase", "Pending"))
 
 
-Column = tuple[str, str, Callable[[Obj, float], Any]]
+@dataclass(frozen=True)
+class Column:
+    """One column as the API server declares it; priority 1 columns show only with `kubectl get -o wide`."""
 
-_NAME: Column = ("Name", "string", lambda o, _n: o["metadata"]["name"])
-_AGE: Column = ("Age", "string", _age)
+    name: str
+    type: str
+    cell: Callable[[Obj, float], Any]
+    priority: int = 0
+    description: str = ""
 
+
+def _spec(obj: Obj) -> Obj:
+    return obj.get("spec") or {}
+
+
+def _status(obj: Obj) -> Obj:
+    return obj.get("status") or {}
+
+
+def _pod_spec(obj: Obj) -> Obj:
+    return (_spec(obj).get("template") or {}).get("spec") or {}
+
+
+def _containers(spec: Obj) -> str:
+    return ",".join(str(c.get("name", "")) for c in spec.get("containers") or []) or "<none>"
+
+
+def _images(spec: Obj) -> str:
+    return ",".join(str(c.get("image", "")) for c in spec.get("containers") or []) or "<none>"
+
+
+def _label_selector(selector: Obj | None) -> str:
+    """metav1.FormatLabelSelector: `k=v` (sorted by key), `k in (a,b)`, `k`, `!k`; empty is <none>."""
+    if not selector:
+        return "<none>"
+    parts = [(k, f"{k}={v}") for k, v in (selector.get("matchLabels") or {}).items()]
+    for expr in selector.get("matchExpressions") or []:
+        key, operator, values = expr.get("key", ""), expr.get("operator", ""), expr.get("values") or []
+        if operator == "Exists":
+            parts.append((key, key))
+        elif operator == "DoesNotExist":
+            parts.append((key, f"!{key}"))
+        else:
+            word = "in" if operator == "In" else "notin"
+            parts.append((key, f"{key} {word} ({','.join(sorted(values))})"))
+    return ",".join(text for _key, text in sorted(parts)) or "<none>"
+
+
+def _map_selector(selector: Obj | None) -> str:
+    """labels.FormatLabels of a Service's selector."""
+    if not selector:
+        return "<none>"
+    return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+
+
+def _json(value: Any) -> str:
+    """A CRD printer column over a list prints it as JSON, as the API server does."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def _restarts(obj: Obj, _now: float) -> str:
+    return str(sum(s.get("restartCount", 0) for s in _status(obj).get("containerStatuses") or []))
+
+
+def _readiness_gates(obj: Obj, _now: float) -> str:
+    gates = _spec(obj).get("readinessGates") or []
+    if not gates:
+        return "<none>"
+    conditions = {c.get("type"): c.get("status") for c in _status(obj).get("conditions") or []}
+    ready = sum(1 for g in gates if conditions.get(g.get("conditionType")) == "True")
+    return f"{ready}/{len(gates)}"
+
+
+def _ref(obj: Obj) -> Obj:
+    return _spec(obj).get("scaleTargetRef") or {}
+
+
+def _hpa_targets(obj: Obj, _now: float) -> str:
+    metrics = _spec(obj).get("metrics") or []
+    if not metrics:
+        return "<none>"
+    current = {
+        (m.get("resource") or {}).get("name"): (m.get("resource") or {}).get("current") or {}
+        for m in _status(obj).get("currentMetrics") or []
+    }
+    shown = []
+    for metric in metrics:
+        resource = metric.get("resource") or {}
+        target = resource.get("target") or {}
+        if "averageUtilization" in target:
+            now_value = current.get(resource.get("name"), {}).get("averageUtilization")
+            shown.append(
+                f"{resource.get('name')}: {now_value if now_value is not None else '<unknown>'}%/"
+                f"{target['averageUtilization']}%"
+            )
+        else:
+            shown.append("<unknown>/" + str(target.get("averageValue") or target.get("value") or ""))
+    return ", ".join(shown)
+
+
+_NAME = Column(
+    "Name",
+    "string",
+    lambda o, _n: o["metadata"]["name"],
+    description="Name must be unique within a namespace.",
+)
+_AGE = Column(
+    "Age",
+    "string",
+    _age,
+    description="CreationTimestamp is a timestamp representing the server time when this object was created.",
+)
+
+
+def _workload_wide() -> list[Column]:
+    return [
+        Column(
+            "Containers",
+            "string",
+            lambda o, _n: _containers(_pod_spec(o)),
+            1,
+            "Names of each container in the template.",
+        ),
+        Column(
+            "Images",
+            "string",
+            lambda o, _n: _images(_pod_spec(o)),
+            1,
+            "Images referenced by each container in the template.",
+        ),
+        Column(
+            "Selector",
+            "string",
+            lambda o, _n: _label_selector(_spec(o).get("selector")),
+            1,
+            "Label selector for pods.",
+        ),
+    ]
+
+
+# The columns of `kubectl get` as a v1.30 API server prints them (pkg/printers/internalversion for the
+# built-in kinds, the CRDs' additionalPrinterColumns for Istio's), so scripts written against a real
+# cluster read the same table here.
 _COLUMNS: dict[str, list[Column]] = {
     "Deployment": [
         _NAME,
-        (
+        Column(
             "Ready",
             "string",
-            lambda o, _n: f"{o.get('status', {}).get('readyReplicas', 0)}/{o['spec'].get('replicas', 0)}",
+            lambda o, _n: f"{_status(o).get('readyReplicas', 0)}/{_spec(o).get('replicas', 0)}",
+            description="Number of the pod with ready state",
         ),
-        ("Up-to-date", "integer", lambda o, _n: o.get("status", {}).get("updatedReplicas", 0)),
-        ("Available", "integer", lambda o, _n: o.get("status", {}).get("availableReplicas", 0)),
+        Column(
+            "Up-to-date",
+            "integer",
+            lambda o, _n: _status(o).get("updatedReplicas", 0),
+            description="Pods of this deployment that have the desired template.",
+        ),
+        Column(
+            "Available",
+            "integer",
+            lambda o, _n: _status(o).get("availableReplicas", 0),
+            description="Pods of this deployment ready for at least minReadySeconds.",
+        ),
         _AGE,
+        *_workload_wide(),
     ],
     "ReplicaSet": [
         _NAME,
-        ("Desired", "integer", lambda o, _n: o["spec"].get("replicas", 0)),
-        ("Current", "integer", lambda o, _n: o.get("status", {}).get("replicas", 0)),
-        ("Ready", "integer", lambda o, _n: o.get("status", {}).get("readyReplicas", 0)),
+        Column(
+            "Desired",
+            "integer",
+            lambda o, _n: _spec(o).get("replicas", 0),
+            description="Replicas is the number of desired replicas.",
+        ),
+        Column(
+            "Current",
+            "integer",
+            lambda o, _n: _status(o).get("replicas", 0),
+            description="Replicas is the most recently observed number of replicas.",
+        ),
+        Column(
+            "Ready",
+            "integer",
+            lambda o, _n: _status(o).get("readyReplicas", 0),
+            description="The number of ready replicas for this replica set.",
+        ),
         _AGE,
+        *_workload_wide(),
     ],
     "Pod": [
         _NAME,
-        ("Ready", "string", lambda o, _n: _pod_ready(o)),
-        ("Status", "string", lambda o, _n: _pod_status(o)),
-        (
+        Column(
+            "Ready",
+            "string",
+            lambda o, _n: _pod_ready(o),
+            description="The aggregate readiness state of this pod for accepting traffic.",
+        ),
+        Column(
+            "Status",
+            "string",
+            lambda o, _n: _pod_status(o),
+            description="The aggregate status of the containers in this pod.",
+        ),
+        Column(
             "Restarts",
             "string",
-            lambda o, _n: str(
-                sum(s.get("restartCount", 0) for s in o.get("status", {}).get("containerStatuses") or [])
-            ),
+            _restarts,
+            description="The number of times the containers in this pod have been restarted.",
         ),
         _AGE,
+        Column(
+            "IP",
+            "string",
+            lambda o, _n: _status(o).get("podIP") or "<none>",
+            1,
+            "IP address allocated to the pod.",
+        ),
+        Column(
+            "Node",
+            "string",
+            lambda o, _n: _spec(o).get("nodeName") or "<none>",
+            1,
+            "Name of the Node this pod is running on.",
+        ),
+        Column(
+            "Nominated Node",
+            "string",
+            lambda o, _n: _status(o).get("nominatedNodeName") or "<none>",
+            1,
+            "Name of the node nominated for this pod.",
+        ),
+        Column("Readiness Gates", "string", _readiness_gates, 1, "Pod readiness gates."),
     ],
     "Service": [
         _NAME,
-        ("Type", "string", lambda o, _n: o["spec"].get("type", "ClusterIP")),
-        ("Cluster-IP", "string", lambda o, _n: o["spec"].get("clusterIP", "<none>")),
-        ("External-IP", "string", lambda o, _n: "<none>"),
-        ("Port(s)", "string", lambda o, _n: _ports(o)),
+        Column(
+            "Type",
+            "string",
+            lambda o, _n: _spec(o).get("type", "ClusterIP"),
+            description="The type of the service.",
+        ),
+        Column(
+            "Cluster-IP",
+            "string",
+            lambda o, _n: _spec(o).get("clusterIP") or "<none>",
+            description="The IP address of the service.",
+        ),
+        Column(
+            "External-IP",
+            "string",
+            lambda o, _n: ",".join(_spec(o).get("externalIPs") or []) or "<none>",
+            description="The external IP address of the service.",
+        ),
+        Column("Port(s)", "string", lambda o, _n: _ports(o), description="The ports the service exposes."),
+        _AGE,
+        Column(
+            "Selector",
+            "string",
+            lambda o, _n: _map_selector(_spec(o).get("selector")),
+            1,
+            "Route service traffic to pods with label keys and values matching this selector.",
+        ),
+    ],
+    "ConfigMap": [
+        _NAME,
+        Column(
+            "Data",
+            "integer",
+            lambda o, _n: len(o.get("data") or {}) + len(o.get("binaryData") or {}),
+            description="The number of data entries.",
+        ),
+        _AGE,
+    ],
+    "Secret": [
+        _NAME,
+        Column(
+            "Type", "string", lambda o, _n: o.get("type", "Opaque"), description="The type of the secret."
+        ),
+        Column(
+            "Data",
+            "integer",
+            lambda o, _n: len(o.get("data") or {}),
+            description="The number of data entries.",
+        ),
+        _AGE,
+    ],
+    "ServiceAccount": [
+        _NAME,
+        Column(
+            "Secrets",
+            "integer",
+            lambda o, _n: len(o.get("secrets") or []),
+            description="Secrets pods running as this ServiceAccount may use.",
+        ),
         _AGE,
     ],
     "Namespace": [
         _NAME,
-        ("Status", "string", lambda o, _n: o.get("status", {}).get("phase", "Active")),
+        Column(
+            "Status",
+            "string",
+            lambda o, _n: _status(o).get("phase", "Active"),
+            description="The status of the namespace",
+        ),
         _AGE,
     ],
+    "HorizontalPodAutoscaler": [
+        _NAME,
+        Column(
+            "Reference",
+            "string",
+            lambda o, _n: f"{_ref(o).get('kind', '')}/{_ref(o).get('name', '')}",
+            description="Reference to target resource",
+        ),
+        Column("Targets", "string", _hpa_targets, description="Current and target utilization"),
+        Column(
+            "MinPods",
+            "string",
+            lambda o, _n: str(_spec(o).get("minReplicas", "<unset>")),
+            description="Minimum number of replicas",
+        ),
+        Column(
+            "MaxPods",
+            "integer",
+            lambda o, _n: _spec(o).get("maxReplicas", 0),
+            description="Maximum number of replicas",
+        ),
+        Column(
+            "Replicas",
+            "integer",
+            lambda o, _n: _status(o).get("currentReplicas", 0),
+            description="Current number of replicas",
+        ),
+        _AGE,
+    ],
+    "PodDisruptionBudget": [
+        _NAME,
+        Column(
+            "Min Available",
+            "string",
+            lambda o, _n: str(_spec(o).get("minAvailable", "N/A")),
+            description="The minimum number of pods that must be available",
+        ),
+        Column(
+            "Max Unavailable",
+            "string",
+            lambda o, _n: str(_spec(o).get("maxUnavailable", "N/A")),
+            description="The maximum number of pods that may be unavailable",
+        ),
+        Column(
+            "Allowed Disruptions",
+            "integer",
+            lambda o, _n: _status(o).get("disruptionsAllowed", 0),
+            description="Calculated number of pods that may be disrupted at this time",
+        ),
+        _AGE,
+    ],
+    # Istio's CRDs (additionalPrinterColumns).
     "VirtualService": [
         _NAME,
-        ("Gateways", "string", lambda o, _n: str(o.get("spec", {}).get("gateways", []))),
-        ("Hosts", "string", lambda o, _n: str(o.get("spec", {}).get("hosts", []))),
+        Column(
+            "Gateways",
+            "string",
+            lambda o, _n: _json(_spec(o).get("gateways")),
+            description="The names of gateways and sidecars that should apply these routes",
+        ),
+        Column(
+            "Hosts",
+            "string",
+            lambda o, _n: _json(_spec(o).get("hosts")),
+            description="The destination hosts to which traffic is being sent",
+        ),
+        _AGE,
+    ],
+    "DestinationRule": [
+        _NAME,
+        Column(
+            "Host",
+            "string",
+            lambda o, _n: _json(_spec(o).get("host")),
+            description="The name of a service from the service registry",
+        ),
+        _AGE,
+    ],
+    "ServiceEntry": [
+        _NAME,
+        Column(
+            "Hosts",
+            "string",
+            lambda o, _n: _json(_spec(o).get("hosts")),
+            description="The hosts associated with the ServiceEntry",
+        ),
+        Column(
+            "Location",
+            "string",
+            lambda o, _n: _json(_spec(o).get("location")),
+            description="MESH_EXTERNAL or MESH_INTERNAL",
+        ),
+        Column(
+            "Resolution",
+            "string",
+            lambda o, _n: _json(_spec(o).get("resolution")),
+            description="Service resolution mode for the hosts (NONE, STATIC, or DNS)",
+        ),
+        _AGE,
+    ],
+    "PeerAuthentication": [
+        _NAME,
+        Column(
+            "Mode",
+            "string",
+            lambda o, _n: _json((_spec(o).get("mtls") or {}).get("mode")),
+            description="Defines the mTLS mode used for peer authentication.",
+        ),
+        _AGE,
+    ],
+    "AuthorizationPolicy": [
+        _NAME,
+        Column(
+            "Action",
+            "string",
+            lambda o, _n: _json(_spec(o).get("action")),
+            description="The operation to take.",
+        ),
         _AGE,
     ],
 }
 
 
+def columns_of(kind: str) -> list[Column]:
+    return _COLUMNS.get(kind, [_NAME, _AGE])
+
+
 def table(kind: str, items: list[Obj], resource_version: str, now: float, include_object: str) -> Obj:
-    columns = _COLUMNS.get(kind, [_NAME, _AGE])
+    columns = columns_of(kind)
     rows = []
     for obj in items:
-        row: Obj = {"cells": [fn(obj, now) for _name, _type, fn in columns]}
+        row: Obj = {"cells": [column.cell(obj, now) for column in columns]}
         if include_object == "Object":
             row["object"] = obj
         elif include_object != "None":
@@ -128,13 +507,13 @@ def table(kind: str, items: list[Obj], resource_version: str, now: float, includ
         "metadata": {"resourceVersion": resource_version},
         "columnDefinitions": [
             {
-                "name": name,
-                "type": type_,
-                "format": "name" if name == "Name" else "",
-                "description": name,
-                "priority": 0,
+                "name": column.name,
+                "type": column.type,
+                "format": "name" if column is _NAME else "",
+                "description": column.description or column.name,
+                "priority": column.priority,
             }
-            for name, type_, _fn in columns
+            for column in columns
         ],
         "rows": rows,
     }

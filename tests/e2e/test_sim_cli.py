@@ -144,3 +144,32 @@ def test_bad_cluster_names_are_a_usage_error(state_dir: Path) -> None:
     assert "--clusters" in result.stderr
     assert "AWS, eu_west" in result.stderr
     assert load_running_sim(state_dir) is None
+
+
+def test_up_with_other_clusters_than_the_running_sim_says_what_runs(state_dir: Path) -> None:
+    first = orchestrator(state_dir, "sim", "up", "--clusters", "a,b,c,d")
+    assert first.returncode == 0, first.stderr
+    assert [line.split()[0] for line in first.stdout.splitlines()[2:6]] == [
+        "sim-a",
+        "sim-b",
+        "sim-c",
+        "sim-d",
+    ]
+    pid = json.loads((state_dir / "sim" / "state.json").read_text())["pid"]
+
+    other = orchestrator(state_dir, "sim", "up", "--clusters", "a,e")
+    assert other.returncode == 1
+    assert other.stdout == ""
+    assert other.stderr == (
+        "error: the sim is already running with clusters a, b, c, d, not e; run `orchestrator sim down` "
+        "first to start other clusters (its objects are lost)\n"
+    )
+    same = orchestrator(state_dir, "sim", "up", "--clusters", "b,a")
+    assert same.returncode == 0, same.stderr
+    assert same.stdout.startswith("sim already running: a, b, c, d\n")
+    plain = orchestrator(state_dir, "sim", "up")  # no --clusters: whatever runs is fine
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.startswith("sim already running: a, b, c, d\n")
+    info = load_running_sim(state_dir)
+    assert info is not None and info.pid == pid and list(info.clusters) == ["a", "b", "c", "d"]
+    assert orchestrator(state_dir, "sim", "down").returncode == 0
