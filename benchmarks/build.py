@@ -38,9 +38,9 @@ import docker
 from orchestrator.build import BuildResult, build_and_push
 from orchestrator.config import Project
 from orchestrator.store import db
+from scripts.base_image import make_base_image
 from tests.services.cli import run_orchestrator
 from tests.services.docker import descendants_of, images_named, remove_images
-from tests.services.images import make_base_image
 from tests.services.project import make_build_project
 from tests.services.registry import LocalRegistry
 

@@ -15,7 +15,7 @@ import docker.errors
 import pytest
 import requests.exceptions
 
-from tests.services.images import MissingProgramError, make_base_image
+from scripts.base_image import MissingProgramError, make_base_image
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,9 @@
-"""A base image made on this machine: Debian's busybox-static as a root file system, `docker import`ed.
+"""Make the reference services' base image: Debian's busybox-static as a root file system, `docker import`ed.
 
-Nothing can be pulled here, so the services' Dockerfiles take their base image as a build argument and tests
-(and the demo) build on this one. Run `python -m tests.services.images [NAME]` to make `busybox:local`.
+`python scripts/base_image.py [NAME]` makes `busybox:local` (or NAME) in the local Docker daemon and prints
+its name and ID. The services' Dockerfiles take their base image as a build argument (`BASE_IMAGE`, default
+`busybox:local`), so they build where nothing can be pulled; the build tests make their base with this too.
+Needs a running dockerd and `apt-get install busybox-static`.
 """
 
 from __future__ import annotations
@@ -84,10 +86,20 @@ def make_base_image(client: docker.DockerClient, name: str = DEFAULT_NAME) -> st
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) > 2 or (len(argv) == 2 and argv[1].startswith("-")):
+        print(f"usage: {argv[0]} [NAME]   (default {DEFAULT_NAME})", file=sys.stderr)
+        return 2
     name = argv[1] if len(argv) > 1 else DEFAULT_NAME
-    client = docker.from_env()
+    try:
+        client = docker.from_env()
+    except docker.errors.DockerException as exc:
+        print(f"error: no Docker daemon to make {name} in ({exc}); start dockerd", file=sys.stderr)
+        return 1
     try:
         image_id = make_base_image(client, name)
+    except MissingProgramError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     finally:
         client.close()
     print(f"{name} {image_id}")
