@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test pytest lint typecheck unit bench clean
 
 install: $(VENV)/.installed
 
@@ -22,8 +22,14 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-test: lint typecheck
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+test: lint typecheck pytest
+
+# pytest's exit code 5 (no tests collected) fails the run like any other: a selection that matches nothing
+# is a broken CI configuration, not a pass.
+pytest:
+	@$(VENV)/bin/pytest $(PYTEST_ARGS) || { code=$$?; \
+	  if [ $$code -eq 5 ]; then echo "make: pytest collected no tests (PYTEST_ARGS=$(PYTEST_ARGS))" >&2; fi; \
+	  exit $$code; }
 
 unit: install
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
