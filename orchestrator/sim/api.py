@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from orchestrator.sim import discovery, tables
+from orchestrator.sim import authorization, discovery, tables
 from orchestrator.sim.apply import server_side_apply, track_update
 from orchestrator.sim.clock import Clock
 from orchestrator.sim.errors import ApiError, success_status
@@ -134,6 +134,10 @@ class KubeApi:
             group, version, rest = parts[1], parts[2], parts[3:]
         else:
             raise _not_found_path()
+        if (group, version) == (authorization.GROUP, authorization.VERSION) and len(rest) == 1:
+            method = req.method.upper()
+            body = self._body(req) if method == "POST" else None
+            return json_response(201, authorization.review(rest[0], method, body))
         if not rest:
             doc = discovery.api_resource_list(self.registry, group, version)
             if doc is None:

@@ -1,8 +1,9 @@
-"""`/version`, classic discovery documents and the minimal OpenAPI v3 that kubectl needs.
+"""`/version`, classic discovery documents and the OpenAPI v3 documents kubectl reads.
 
 kubectl's `apply` reads `/openapi/v3` to learn whether the server validates fields itself: a patch
 operation that declares the `fieldValidation` query parameter for the kind is enough for it to leave
-validation to the server (otherwise apply fails unless `--validate=false`).
+validation to the server (otherwise apply fails unless `--validate=false`). `kubectl explain` and
+client-side apply's patch strategies read the kinds' schemas (`openapi.py`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import json
 from typing import Any
 
+from orchestrator.sim import authorization, openapi
 from orchestrator.sim.resources import ResourceRegistry, ResourceType
 
 KUBE_MAJOR = "1"
@@ -44,16 +46,21 @@ def _group_doc(group: str, versions: tuple[str, ...]) -> dict[str, Any]:
     return {"name": group, "versions": gvs, "preferredVersion": gvs[0]}
 
 
+def _groups(registry: ResourceRegistry) -> dict[str, tuple[str, ...]]:
+    """The stored kinds' groups and authorization.k8s.io, whose reviews are answered, not stored."""
+    return {**registry.groups(), authorization.GROUP: (authorization.VERSION,)}
+
+
 def api_group_list(registry: ResourceRegistry) -> dict[str, Any]:
     return {
         "kind": "APIGroupList",
         "apiVersion": "v1",
-        "groups": [_group_doc(g, vs) for g, vs in registry.groups().items()],
+        "groups": [_group_doc(g, vs) for g, vs in _groups(registry).items()],
     }
 
 
 def api_group(registry: ResourceRegistry, group: str) -> dict[str, Any] | None:
-    versions = registry.groups().get(group)
+    versions = _groups(registry).get(group)
     if versions is None:
         return None
     return {"kind": "APIGroup", "apiVersion": "v1", **_group_doc(group, versions)}
@@ -87,6 +94,13 @@ def _resource_entries(rt: ResourceType) -> list[dict[str, Any]]:
 
 
 def api_resource_list(registry: ResourceRegistry, group: str, version: str) -> dict[str, Any] | None:
+    if (group, version) == (authorization.GROUP, authorization.VERSION):
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": f"{group}/{version}",
+            "resources": authorization.RESOURCES,
+        }
     types = registry.in_group_version(group, version)
     if not types:
         return None
@@ -103,21 +117,34 @@ def _gv_path(group: str, version: str) -> str:
     return f"api/{version}" if not group else f"apis/{group}/{version}"
 
 
+_DOCUMENTS: dict[tuple[int, str, str], dict[str, Any]] = {}
+
+
 def _gv_document(registry: ResourceRegistry, group: str, version: str) -> dict[str, Any]:
-    """Paths for each kind whose operations carry the query parameters kubectl looks for."""
+    """Built once per registry and group-version: the schemas are large and never change."""
+    key = (id(registry), group, version)
+    if key not in _DOCUMENTS:
+        _DOCUMENTS[key] = _build_gv_document(registry, group, version)
+    return _DOCUMENTS[key]
+
+
+def _build_gv_document(registry: ResourceRegistry, group: str, version: str) -> dict[str, Any]:
+    """Paths for each kind whose operations carry the query parameters kubectl looks for, and the kinds'
+    schemas (`openapi.kind_schemas`)."""
     params = [
         {"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
         for name in ("dryRun", "fieldManager", "fieldValidation", "force")
     ]
     paths: dict[str, Any] = {}
-    schemas: dict[str, Any] = {}
-    for rt in registry.in_group_version(group, version):
+    types = registry.in_group_version(group, version)
+    for rt in types:
         gvk = {"group": rt.group, "version": version, "kind": rt.kind}
         base = f"/{_gv_path(group, version)}" + ("/namespaces/{namespace}" if rt.namespaced else "")
+        ref = {"$ref": f"#/components/schemas/{openapi.schema_name(rt, version)}"}
         op = {
             "x-kubernetes-group-version-kind": gvk,
             "parameters": params,
-            "responses": {"200": {"description": "OK"}},
+            "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}}},
         }
         paths[f"{base}/{rt.plural}/{{name}}"] = {
             "get": {**op, "x-kubernetes-action": "get", "operationId": f"read{rt.kind}"},
@@ -128,24 +155,21 @@ def _gv_document(registry: ResourceRegistry, group: str, version: str) -> dict[s
         paths[f"{base}/{rt.plural}"] = {
             "post": {**op, "x-kubernetes-action": "post", "operationId": f"create{rt.kind}"},
         }
-        schema_name = (
-            f"{'io.k8s.api.' + (rt.group or 'core') if not rt.custom else rt.group}.{version}.{rt.kind}"
-        )
-        schemas[schema_name] = {
-            "type": "object",
-            "x-kubernetes-group-version-kind": [gvk],
-            "x-kubernetes-preserve-unknown-fields": True,
-        }
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes (addtocloud sim)", "version": f"v{KUBE_MAJOR}.{KUBE_MINOR}.0"},
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {"schemas": openapi.kind_schemas(types, version, f"{KUBE_MAJOR}.{KUBE_MINOR}")},
     }
 
 
+_HASHES: dict[int, str] = {}
+
+
 def _hash(doc: dict[str, Any]) -> str:
-    return hashlib.sha512(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:64].upper()
+    if id(doc) not in _HASHES:  # documents are cached for the process's life, so their ids stay theirs
+        _HASHES[id(doc)] = hashlib.sha512(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:64].upper()
+    return _HASHES[id(doc)]
 
 
 def openapi_v3_root(registry: ResourceRegistry) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -245,3 +246,89 @@ def test_moving_from_client_side_to_server_side_apply_migrates_field_ownership(
     assert "kubectl-client-side-apply" not in managers
     # ... after which the change applies cleanly.
     ok(kubectl(sim, "apply", "--server-side", "-f", str(changed)))
+
+
+def columns(line: str) -> list[str]:
+    """A kubectl table line split on its column gaps (two or more spaces; a cell may hold one)."""
+    return [cell for cell in re.split(r"\s{2,}", line.strip()) if cell]
+
+
+def test_get_wide_shows_the_api_servers_columns(sim: SimServer, manifest: Path) -> None:
+    ok(kubectl(sim, "apply", "--server-side", "-f", str(manifest)))
+    ok(kubectl(sim, "rollout", "status", "-n", "shop", "deployment/api", "--timeout=30s"))
+    ok(
+        kubectl(
+            sim, "create", "configmap", "settings", "-n", "shop", "--from-literal=a=1", "--from-literal=b=2"
+        )
+    )
+
+    deploy = ok(kubectl(sim, "get", "deploy", "-n", "shop", "-o", "wide")).splitlines()
+    assert columns(deploy[0]) == [
+        "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"
+    ]  # fmt: skip
+    row = columns(deploy[1])
+    assert row[:4] == ["api", "3/3", "3", "3"]
+    assert row[5:] == ["app", "registry.local/api:1", "app=api"]
+
+    rs = ok(kubectl(sim, "get", "rs", "-n", "shop", "-o", "wide")).splitlines()
+    assert columns(rs[0]) == [
+        "NAME",
+        "DESIRED",
+        "CURRENT",
+        "READY",
+        "AGE",
+        "CONTAINERS",
+        "IMAGES",
+        "SELECTOR",
+    ]
+    rs_row = columns(rs[1])
+    assert rs_row[0].startswith("api-") and rs_row[1:4] == ["3", "3", "3"]
+    assert rs_row[5:7] == ["app", "registry.local/api:1"]
+    assert rs_row[7].startswith("app=api,pod-template-hash=")
+
+    pods = ok(kubectl(sim, "get", "pods", "-n", "shop", "-o", "wide")).splitlines()
+    assert columns(pods[0]) == [
+        "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE", "READINESS GATES"
+    ]  # fmt: skip
+    pod = columns(pods[1])
+    assert pod[1:4] == ["1/1", "Running", "0"]
+    assert re.fullmatch(r"10\.244\.\d+\.\d+", pod[5]) and pod[6:] == ["sim-node-1", "<none>", "<none>"]
+
+    svc = ok(kubectl(sim, "get", "svc", "api", "-n", "shop", "-o", "wide")).splitlines()
+    assert columns(svc[0]) == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR"]
+    svc_row = columns(svc[1])
+    assert svc_row[1] == "ClusterIP" and svc_row[3:5] == ["<none>", "80/TCP"] and svc_row[6] == "app=api"
+
+    cm = ok(kubectl(sim, "get", "cm", "settings", "-n", "shop")).splitlines()
+    assert columns(cm[0]) == ["NAME", "DATA", "AGE"]
+    assert columns(cm[1])[:2] == ["settings", "2"]
+
+    # Without -o wide the priority-1 columns stay hidden, as on a real cluster.
+    plain = ok(kubectl(sim, "get", "deploy", "-n", "shop")).splitlines()
+    assert columns(plain[0]) == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    vs = ok(kubectl(sim, "get", "virtualservice", "api", "-n", "shop")).splitlines()
+    assert columns(vs[0]) == ["NAME", "GATEWAYS", "HOSTS", "AGE"]
+    assert columns(vs[1])[:2] == ["api", '["api"]']
+
+
+def test_explain_reads_the_servers_openapi_v3(sim: SimServer) -> None:
+    out = ok(kubectl(sim, "explain", "deployment.spec.replicas"))
+    assert "GROUP:      apps" in out and "KIND:       Deployment" in out
+    assert "FIELD: replicas <integer>" in out
+    assert "Number of desired pods." in out
+    containers = ok(kubectl(sim, "explain", "pods.spec.containers.image"))
+    assert "FIELD: image <string>" in containers
+    istio = ok(kubectl(sim, "explain", "virtualservices.spec.http.route.weight"))
+    assert "GROUP:      networking.istio.io" in istio and "FIELD: weight <integer>" in istio
+    missing = kubectl(sim, "explain", "deployment.spec.replcas")
+    assert missing.returncode == 1
+    assert 'field "replcas" does not exist' in missing.stderr
+
+
+def test_auth_can_i_answers_for_the_sims_token(sim: SimServer) -> None:
+    allowed = kubectl(sim, "auth", "can-i", "create", "deployments", "-n", "shop")
+    assert (allowed.returncode, allowed.stdout) == (0, "yes\n")
+    assert ok(kubectl(sim, "auth", "can-i", "delete", "virtualservices.networking.istio.io")) == "yes\n"
+    rules = ok(kubectl(sim, "auth", "can-i", "--list", "-n", "shop")).splitlines()
+    assert columns(rules[0])[:2] == ["Resources", "Non-Resource URLs"]
+    assert columns(rules[1]) == ["*.*", "[]", "[]", "[*]"]

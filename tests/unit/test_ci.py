@@ -42,5 +42,5 @@ def test_make_fails_when_pytest_collects_nothing() -> None:
 
 
 def test_ci_scripts_parse() -> None:
-    for script in (".ci/run", ".ci/postgres.sh"):
+    for script in (".ci/run", ".ci/setup.sh"):
         assert subprocess.run(["bash", "-n", script], cwd=REPO).returncode == 0, script

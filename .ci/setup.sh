@@ -1,10 +1,36 @@
-# Sourced by .ci/run: make sure Postgres serves 127.0.0.1:5432 with trust authentication for local TCP
-# connections as user postgres, which the tests use (each run makes and drops its own database).
-# Works on a machine where Debian's `postgresql` was just installed (no cluster, or a cluster that package
-# scripts were not allowed to start) and on one where a cluster exists but is stopped. Fails, never skips.
+# Sourced by .ci/run (as root, on Debian): install what is missing and start Postgres. Every function fails
+# (returns non-zero with a message) rather than skipping.
 
+# Debian packages CI needs; Debian's kubernetes-client only where no kubectl is installed (a kubectl from
+# elsewhere, such as the Google Cloud SDK's, conflicts with it).
+ci_packages() {
+  printf '%s\n' git docker.io docker-registry prometheus busybox-static postgresql-client postgresql
+  command -v kubectl >/dev/null || echo kubernetes-client
+}
+
+install_missing() {  # package...: apt-get install those not installed yet
+  local p missing=() policy=/usr/sbin/policy-rc.d had_policy=0
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  echo "installing: ${missing[*]}"
+  # Forbid package scripts from starting services (Debian's prometheus would listen on 0.0.0.0:9090,
+  # postgresql's on its own terms); the tests start their own instances, and ensure_postgres starts Postgres.
+  [ -e "$policy" ] && had_policy=1
+  if [ "$had_policy" = 0 ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; fi
+  local rc=0
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+  if [ "$had_policy" = 0 ]; then rm -f "$policy"; fi
+  [ "$rc" = 0 ] || { echo "CI: apt-get could not install ${missing[*]}" >&2; return 1; }
+}
+
+# Postgres on 127.0.0.1:5432 with trust authentication for local TCP connections as user postgres, which
+# the tests use (each run makes and drops its own database). Works where Debian's `postgresql` was just
+# installed (no cluster, or a cluster package scripts were not allowed to start) and where a cluster exists
+# but is stopped. CI_PG_PORT moves it, only to rehearse this on a machine whose 5432 is taken.
 PG_HOST=127.0.0.1
-PG_PORT=5432
+PG_PORT=${CI_PG_PORT:-5432}
 
 pg_up() { pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; }
 pg_trusts() { psql -w -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; }
