@@ -79,6 +79,8 @@ def read_text(path: Path, shown: str | None = None) -> str:
         raise ConfigError("file not found", file=shown) from None
     except IsADirectoryError:
         raise ConfigError("is a folder, not a file", file=shown) from None
+    except OSError as exc:  # permissions, a broken link
+        raise ConfigError(f"cannot be read: {exc.strerror or exc}", file=shown) from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

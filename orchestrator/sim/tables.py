@@ -60,6 +60,7 @@ class Column:
     cell: Callable[[Obj, float], Any]
     priority: int = 0
     description: str = ""
+    format: str = ""
 
 
 def _spec(obj: Obj) -> Obj:
@@ -126,6 +127,23 @@ def _readiness_gates(obj: Obj, _now: float) -> str:
     return f"{ready}/{len(gates)}"
 
 
+def _since(stamp: Any, now: float) -> str:
+    if not isinstance(stamp, str) or not stamp:
+        return "<unknown>"
+    return human_age(now - datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
+
+
+def _event_object(obj: Obj) -> str:
+    involved = obj.get("involvedObject") or {}
+    return f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}"
+
+
+def _event_source(obj: Obj) -> str:
+    source = obj.get("source") or {}
+    component = source.get("component") or obj.get("reportingComponent") or ""
+    return f"{component}, {source['host']}" if source.get("host") else str(component)
+
+
 def _ref(obj: Obj) -> Obj:
     return _spec(obj).get("scaleTargetRef") or {}
 
@@ -157,6 +175,7 @@ _NAME = Column(
     "Name",
     "string",
     lambda o, _n: o["metadata"]["name"],
+    format="name",
     description="Name must be unique within a namespace.",
 )
 _AGE = Column(
@@ -350,6 +369,26 @@ _COLUMNS: dict[str, list[Column]] = {
         ),
         _AGE,
     ],
+    "Event": [
+        Column(
+            "Last Seen", "string", lambda o, n: _since(o.get("lastTimestamp"), n), description="Last seen"
+        ),
+        Column("Type", "string", lambda o, _n: o.get("type", ""), description="Type of this event."),
+        Column("Reason", "string", lambda o, _n: o.get("reason", ""), description="Why the event happened."),
+        Column("Object", "string", lambda o, _n: _event_object(o), description="The object it is about."),
+        Column(
+            "Subobject",
+            "string",
+            lambda o, _n: (o.get("involvedObject") or {}).get("fieldPath", ""),
+            1,
+            "The part of the object it is about.",
+        ),
+        Column("Source", "string", lambda o, _n: _event_source(o), 1, "The component reporting it."),
+        Column("Message", "string", lambda o, _n: o.get("message", ""), description="What happened."),
+        Column("First Seen", "string", lambda o, n: _since(o.get("firstTimestamp"), n), 1, "First seen"),
+        Column("Count", "string", lambda o, _n: str(o.get("count", 1)), 1, "How often it happened."),
+        Column("Name", "string", lambda o, _n: o["metadata"]["name"], 1, "The event's name.", "name"),
+    ],
     "Namespace": [
         _NAME,
         Column(
@@ -509,7 +548,7 @@ def table(kind: str, items: list[Obj], resource_version: str, now: float, includ
             {
                 "name": column.name,
                 "type": column.type,
-                "format": "name" if column is _NAME else "",
+                "format": column.format,
                 "description": column.description or column.name,
                 "priority": column.priority,
             }

@@ -303,6 +303,10 @@ def test_get_wide_shows_the_api_servers_columns(sim: SimServer, manifest: Path) 
     assert columns(cm[0]) == ["NAME", "DATA", "AGE"]
     assert columns(cm[1])[:2] == ["settings", "2"]
 
+    events = ok(kubectl(sim, "get", "events", "-n", "shop")).splitlines()
+    assert columns(events[0]) == ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert any(columns(line)[1:4] == ["Normal", "ScalingReplicaSet", "deployment/api"] for line in events[1:])
+
     # Without -o wide the priority-1 columns stay hidden, as on a real cluster.
     plain = ok(kubectl(sim, "get", "deploy", "-n", "shop")).splitlines()
     assert columns(plain[0]) == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
