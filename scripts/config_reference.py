@@ -98,11 +98,16 @@ def _rows(
     seen: dict[type[BaseModel], str],
     notes: list[str],
     name_key: str | None = None,
+    tag: str | None = None,
 ) -> list[str]:
+    """Rows for `model`'s keys under `prefix`; `tag` is the key that picks `model` out of a union."""
     rows: list[str] = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{field.alias or name}"
         meaning = field.description or ""
+        if name == tag:  # its default only names the member: the loader needs it to choose one
+            rows.append(f"| `{key}` | {_type_name(field.annotation)} | required | chooses these keys |")
+            continue
         subs = models_in(field.annotation)
         repeated = [seen[sub] for sub in subs if sub in seen]
         if repeated:
@@ -119,10 +124,12 @@ def _rows(
             is_list = get_origin(field.annotation) is list or "list[" in str(field.annotation)
             is_map = "dict[" in str(field.annotation)
             child = f"{key}[]." if is_list else (f"{key}.<name>." if is_map else f"{key}.")
-            if sub.__name__.endswith("Target"):
-                type_literal = sub.model_fields["type"].default
-                rows.append(f"| `{key}` with `type: {type_literal}` | | | {(sub.__doc__ or '').strip()} |")
-            rows.extend(_rows(sub, child, seen, notes))
+            discriminator = field.discriminator if isinstance(field.discriminator, str) else None
+            if discriminator:
+                literal = sub.model_fields[discriminator].default
+                doc = (sub.__doc__ or "").strip()
+                rows.append(f"| `{key}` with `{discriminator}: {literal}` | | | {doc} |")
+            rows.extend(_rows(sub, child, seen, notes, tag=discriminator))
     return rows
 
 

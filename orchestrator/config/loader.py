@@ -140,9 +140,12 @@ def validation_error(
 
 
 def _full_location(error: Any) -> tuple[Any, ...]:
-    """pydantic's location, extended by the key a model validator named (KeyProblem)."""
-    raised = (error.get("ctx") or {}).get("error")
-    return tuple(error["loc"]) + tuple(getattr(raised, "location", ()))
+    """pydantic's location, extended by the key a model validator named (KeyProblem) or by the tag key of
+    a union (`type` of a cluster's target)."""
+    ctx = error.get("ctx") or {}
+    if error["type"] in ("union_tag_not_found", "union_tag_invalid"):  # the key holding the tag is at fault
+        return (*error["loc"], str(ctx.get("discriminator", "")).strip("'"))
+    return tuple(error["loc"]) + tuple(getattr(ctx.get("error"), "location", ()))
 
 
 def _ordered(errors: list[Any]) -> list[Any]:
@@ -205,8 +208,12 @@ def _describe(error: Any, location: list[str | int]) -> str:
         typed = location[-1] if location else ""
         hint = f" (did you mean {suggested!r}?)" if suggested else ""
         return f"unknown key {str(typed)!r}{hint}"
-    if kind == "missing":
+    if kind in ("missing", "union_tag_not_found"):
         return "missing required key"
+    if kind == "union_tag_invalid":
+        ctx = error.get("ctx") or {}
+        known = str(ctx.get("expected_tags", "")).replace("'", "")
+        return f"unknown {location[-1] if location else 'type'} {ctx.get('tag')!r}; known: {known}"
     message = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):

@@ -198,3 +198,20 @@ def test_unknown_key_suggests_the_closest_allowed_key(estate: Path) -> None:
         Project(estate).pipeline("api")
     assert caught.value.key == "strategy.canery"
     assert caught.value.reason.startswith("unknown key 'canery' (did you mean 'canary'?)")
+
+
+def test_a_target_without_or_with_an_unknown_type_points_at_its_type(estate: Path) -> None:
+    edit(
+        estate / "environments/local.yaml", "target: {type: sim, cluster: azure}", "target: {cluster: azure}"
+    )
+    with pytest.raises(ConfigError) as caught:
+        Project(estate).environment("local")
+    assert (caught.value.line, caught.value.key) == (14, "clusters[1].target.type")
+    assert caught.value.reason == "missing required key"
+    edit(
+        estate / "environments/local.yaml", "target: {cluster: azure}", "target: {type: simm, cluster: azure}"
+    )
+    with pytest.raises(ConfigError) as caught:
+        Project(estate).environment("local")
+    assert (caught.value.line, caught.value.key) == (14, "clusters[1].target.type")
+    assert caught.value.reason == "unknown type 'simm'; known: kubeconfig, eks, aks, gke, sim"
