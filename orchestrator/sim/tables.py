@@ -33,8 +33,13 @@ def _age(obj: Obj, now: float) -> str:
 
 
 def _ports(obj: Obj) -> str:
+    """`80/TCP`, or `80:30080/TCP` for a port with a node port, as the API server prints them."""
     ports = obj.get("spec", {}).get("ports") or []
-    return ",".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in ports) or "<none>"
+    shown = [
+        f"{p.get('port')}{':' + str(p['nodePort']) if p.get('nodePort') else ''}/{p.get('protocol', 'TCP')}"
+        for p in ports
+    ]
+    return ",".join(shown) or "<none>"
 
 
 def _pod_ready(obj: Obj) -> str:

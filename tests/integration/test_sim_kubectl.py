@@ -299,6 +299,14 @@ def test_get_wide_shows_the_api_servers_columns(sim: SimServer, manifest: Path) 
     svc_row = columns(svc[1])
     assert svc_row[1] == "ClusterIP" and svc_row[3:5] == ["<none>", "80/TCP"] and svc_row[6] == "app=api"
 
+    ok(
+        kubectl(
+            sim, "create", "service", "nodeport", "web", "-n", "shop", "--tcp=80:8080", "--node-port=30080"
+        )
+    )
+    web = columns(ok(kubectl(sim, "get", "svc", "web", "-n", "shop", "--no-headers")))
+    assert (web[1], web[4]) == ("NodePort", "80:30080/TCP")
+
     cm = ok(kubectl(sim, "get", "cm", "settings", "-n", "shop")).splitlines()
     assert columns(cm[0]) == ["NAME", "DATA", "AGE"]
     assert columns(cm[1])[:2] == ["settings", "2"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator.cli.main import main
@@ -110,7 +110,7 @@ def test_unmutated_estate_renders(estate: Path) -> None:
     assert "kind: Deployment" in out
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=500, deadline=None)
 @given(mutation=mutations)
 def test_mutated_files_exit_0_or_2_with_one_message(estate: Path, mutation: Mutation) -> None:
     path = estate / mutation.file
