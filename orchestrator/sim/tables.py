@@ -154,25 +154,29 @@ def _ref(obj: Obj) -> Obj:
 
 
 def _hpa_targets(obj: Obj, _now: float) -> str:
+    """formatHPAMetrics for resource metrics: `cpu: 5%/70%` (`<unknown>` before a measurement), an
+    average value as `current/target`; past two metrics, `+ N more...`."""
     metrics = _spec(obj).get("metrics") or []
     if not metrics:
         return "<none>"
-    current = {
-        (m.get("resource") or {}).get("name"): (m.get("resource") or {}).get("current") or {}
-        for m in _status(obj).get("currentMetrics") or []
-    }
+    statuses = _status(obj).get("currentMetrics") or []
     shown = []
-    for metric in metrics:
+    for index, metric in enumerate(metrics):
         resource = metric.get("resource") or {}
         target = resource.get("target") or {}
-        if "averageUtilization" in target:
-            now_value = current.get(resource.get("name"), {}).get("averageUtilization")
-            shown.append(
-                f"{resource.get('name')}: {now_value if now_value is not None else '<unknown>'}%/"
-                f"{target['averageUtilization']}%"
-            )
+        status = statuses[index].get("resource") or {} if index < len(statuses) else {}
+        current = status.get("current") or {}
+        if metric.get("type", "Resource") != "Resource":
+            shown.append("<unknown>")
+        elif "averageValue" in target:
+            shown.append(f"{current.get('averageValue', '<unknown>')}/{target['averageValue']}")
         else:
-            shown.append("<unknown>/" + str(target.get("averageValue") or target.get("value") or ""))
+            now_value = current.get("averageUtilization")
+            now_text = f"{now_value}%" if now_value is not None else "<unknown>"
+            goal = f"{target['averageUtilization']}%" if "averageUtilization" in target else "<auto>"
+            shown.append(f"{resource.get('name', '')}: {now_text}/{goal}")
+    if len(shown) > 2:
+        return f"{', '.join(shown[:2])} + {len(shown) - 2} more..."
     return ", ".join(shown)
 
 

@@ -323,6 +323,40 @@ def test_get_wide_shows_the_api_servers_columns(sim: SimServer, manifest: Path) 
     assert columns(vs[1])[:2] == ["api", '["api"]']
 
 
+HPA_AND_PDB = """\
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: api, namespace: shop}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: api}
+  minReplicas: 2
+  maxReplicas: 5
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 70}}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: api, namespace: shop}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: api}}
+"""
+
+
+def test_get_autoscalers_and_disruption_budgets(sim: SimServer, manifest: Path, tmp_path: Path) -> None:
+    ok(kubectl(sim, "apply", "--server-side", "-f", str(manifest)))
+    extra = tmp_path / "hpa.yaml"
+    extra.write_text(HPA_AND_PDB)
+    ok(kubectl(sim, "apply", "--server-side", "-f", str(extra)))
+    hpa = ok(kubectl(sim, "get", "hpa", "-n", "shop")).splitlines()
+    assert columns(hpa[0]) == ["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"]
+    assert columns(hpa[1])[:5] == ["api", "Deployment/api", "cpu: <unknown>/70%", "2", "5"]
+    pdb = ok(kubectl(sim, "get", "pdb", "-n", "shop")).splitlines()
+    assert columns(pdb[0]) == ["NAME", "MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS", "AGE"]
+    assert columns(pdb[1])[:3] == ["api", "1", "N/A"]
+
+
 def test_explain_reads_the_servers_openapi_v3(sim: SimServer) -> None:
     out = ok(kubectl(sim, "explain", "deployment.spec.replicas"))
     assert "GROUP:      apps" in out and "KIND:       Deployment" in out
