@@ -44,3 +44,11 @@ def test_make_fails_when_pytest_collects_nothing() -> None:
 def test_ci_scripts_parse() -> None:
     for script in (".ci/run", ".ci/setup.sh"):
         assert subprocess.run(["bash", "-n", script], cwd=REPO).returncode == 0, script
+
+
+def test_base_image_script_refuses_bad_usage() -> None:
+    result = subprocess.run(
+        [sys.executable, "scripts/base_image.py", "--help"], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr == "usage: scripts/base_image.py [NAME]   (default busybox:local)\n"
