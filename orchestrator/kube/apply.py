@@ -10,11 +10,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.kube.client import KubeClient
+from orchestrator.kube.conflicts import retry_conflicts
 from orchestrator.kube.resources import RESOURCE_TYPES, object_ref
 
 FIELD_MANAGER = "addtocloud-orchestrator"
@@ -84,13 +85,32 @@ def ensure_namespace(client: KubeClient, namespace: str) -> bool:
 def apply_object(
     client: KubeClient, obj: dict[str, Any], *, force: bool = True
 ) -> tuple[str, dict[str, Any]]:
-    """Apply one object; returns ("created" | "configured" | "unchanged", the live object)."""
+    """Apply one object; returns ("created" | "configured" | "unchanged", the live object).
+
+    A 409 (another manager wrote the object between our read and our write) is retried on a fresh read.
+    """
     kind, namespace, name = object_ref(obj)
     path = kind.object_path(namespace, name)
     stamped = with_applied_hash(obj)
+    merge = SHARED_KINDS.get(kind.kind)
+    return retry_conflicts(
+        lambda: _apply_once(client, path, stamped, merge, force=force),
+        cluster=client.cluster,
+        what=f"{kind.kind}/{name}",
+    )
+
+
+def _apply_once(
+    client: KubeClient,
+    path: str,
+    stamped: dict[str, Any],
+    merge: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None,
+    *,
+    force: bool,
+) -> tuple[str, dict[str, Any]]:
     live = client.get(path)
-    if live is not None and kind.kind == "VirtualService":
-        return _update_virtual_service(client, path, live, stamped)
+    if live is not None and merge is not None:
+        return _update_shared(client, path, live, stamped, merge)
     if is_current(live, stamped):
         assert live is not None
         return "unchanged", live
@@ -114,17 +134,46 @@ def merge_http_routes(live_routes: list[dict[str, Any]], ours: list[dict[str, An
     return foreign + ours
 
 
-def _update_virtual_service(
-    client: KubeClient, path: str, live: dict[str, Any], stamped: dict[str, Any]
+def merge_subsets(live_subsets: list[dict[str, Any]], ours: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Our rendered subsets replace the live subsets of the same name; subsets others added are kept."""
+    our_names = {s.get("name") for s in ours}
+    return ours + [s for s in live_subsets if s.get("name") not in our_names]
+
+
+def _merge_virtual_service(live_spec: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    spec["http"] = merge_http_routes(live_spec.get("http") or [], spec.get("http") or [])
+    return spec
+
+
+def _merge_destination_rule(live_spec: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    spec["subsets"] = merge_subsets(live_spec.get("subsets") or [], spec.get("subsets") or [])
+    return spec
+
+
+# Kinds whose lists other managers add to (Istio's are atomic for server-side apply, so applying ours
+# would replace theirs): merged by name and written with PUT on the resourceVersion read.
+SHARED_KINDS: dict[str, Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]] = {
+    "VirtualService": _merge_virtual_service,
+    "DestinationRule": _merge_destination_rule,
+}
+
+
+def _update_shared(
+    client: KubeClient,
+    path: str,
+    live: dict[str, Any],
+    stamped: dict[str, Any],
+    merge: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]],
 ) -> tuple[str, dict[str, Any]]:
-    """`spec.http` is an atomic list for server-side apply: applying ours would drop other managers' routes.
-    Instead read, merge by route name, and PUT with the resourceVersion read (a race gets 409)."""
+    """`spec.http` and `spec.subsets` are atomic lists for server-side apply: applying ours would drop other
+    managers' entries. Instead read, merge by name, and PUT with the resourceVersion read (a race gets 409,
+    and `apply_object` tries again on a fresh read)."""
     wanted = copy.deepcopy(live)
     wanted["metadata"].setdefault("labels", {}).update(stamped["metadata"].get("labels") or {})
     wanted["metadata"].setdefault("annotations", {}).update(stamped["metadata"]["annotations"])
-    spec = copy.deepcopy(stamped.get("spec") or {})
-    spec["http"] = merge_http_routes(live.get("spec", {}).get("http") or [], spec.get("http") or [])
-    wanted["spec"] = {**(live.get("spec") or {}), **spec}
+    live_spec = live.get("spec") or {}
+    spec = merge(live_spec, copy.deepcopy(stamped.get("spec") or {}))
+    wanted["spec"] = {**live_spec, **spec}
     if wanted == live:
         return "unchanged", live
     return "configured", client.replace(path, wanted, field_manager=FIELD_MANAGER)

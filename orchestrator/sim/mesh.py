@@ -202,9 +202,15 @@ class MeshTraffic:
                         pods,
                         replicasets,
                     )
-                mirror = route.get("mirror")
-                if isinstance(mirror, dict):
-                    share = float((route.get("mirrorPercentage") or {}).get("value", 100.0)) / 100.0
+                # `mirror` + `mirrorPercentage`, and Istio 1.22's `mirrors` list (each entry its own share).
+                mirrors = [(route.get("mirror"), route.get("mirrorPercentage"))]
+                for entry in route.get("mirrors") or []:
+                    if isinstance(entry, dict):
+                        mirrors.append((entry.get("destination"), entry.get("percentage")))
+                for mirror, percentage in mirrors:
+                    if not isinstance(mirror, dict):
+                        continue
+                    share = float((percentage or {}).get("value", 100.0)) / 100.0
                     routed.add(self._resolve(mirror.get("host", ""), ns))
                     flows += self._destination_flows(
                         mirror, ns, rate * share, services, rules, pods, replicasets

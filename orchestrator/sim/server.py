@@ -4,7 +4,7 @@
         sim.endpoint("aws")          # "https://127.0.0.1:PORT"
         sim.metrics_endpoint("aws")  # plain-HTTP URL for Prometheus
         sim.ca_path, sim.token, sim.kubeconfig_path
-        sim.cluster("aws")           # SimCluster: .store, .faults, .request_log, .controller, .mesh
+        sim.cluster("aws")           # SimCluster: .store, .faults, .rivals, .request_log, .controller, .mesh
 
 `authenticator(cluster_name, bearer_token) -> bool`, when given, replaces the default token check
 (cloud targets verify their real credential formats this way).
@@ -34,6 +34,7 @@ from orchestrator.sim.faults import Faults
 from orchestrator.sim.kubeconfig import write_kubeconfig
 from orchestrator.sim.mesh import MeshTraffic
 from orchestrator.sim.requestlog import RequestLog
+from orchestrator.sim.rivals import Rivals
 from orchestrator.sim.store import ObjectStore
 from orchestrator.sim.transport import EndpointHooks, Listener
 
@@ -67,6 +68,7 @@ class SimCluster:
         self.mesh = MeshTraffic(self.store, clock, cluster=name, requests_per_second=requests_per_second)
         self.tick = tick
         self.api = KubeApi(self.store, clock, server_address=lambda: f"{self.host}:{self.port}")
+        self.rivals = Rivals(self.api.handle, self.store.lock)  # other managers writing first (conflicts)
         self.listener: Listener | None = None
         self.metrics_listener: Listener | None = None
 
@@ -160,7 +162,7 @@ class SimServer:
         try:
             for name, cluster in self._clusters.items():
                 hooks = EndpointHooks(
-                    api=cluster.api.handle,
+                    api=cluster.rivals.handle,
                     control=control,
                     metrics=cluster.metrics_text,
                     authenticate=functools.partial(self._authenticate, name),

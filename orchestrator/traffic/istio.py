@@ -15,16 +15,17 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator.errors import OrchestratorError
-from orchestrator.kube.client import KubeApiError, KubeClient
+from orchestrator.kube.client import KubeClient
+from orchestrator.kube.conflicts import retry_conflicts
 from orchestrator.kube.resources import RESOURCE_TYPES
 from orchestrator.traffic.base import HeaderMatch
 
 FIELD_MANAGER = "addtocloud-rollout"
 PRIMARY_ROUTE = "primary"
 MANAGED_PREFIX = "addtocloud-"
+MIRRORS_ANNOTATION = "addtocloud.io/mirrors"  # our named mirrors: JSON, name → percentage
 VIRTUAL_SERVICE = RESOURCE_TYPES[("networking.istio.io/v1beta1", "VirtualService")]
 DESTINATION_RULE = RESOURCE_TYPES[("networking.istio.io/v1beta1", "DestinationRule")]
-CONFLICT_RETRIES = 5
 
 
 class TrafficRoutingError(OrchestratorError):
@@ -105,25 +106,35 @@ class IstioRouter:
         return self._modify(self.vs_path, "VirtualService", change)
 
     def set_mirror(self, name: str, percentage: float) -> bool:
+        """Mirror `percentage` % of the primary route's requests to the canary under `name` (0 removes it).
+
+        Named mirrors coexist as entries of the route's `mirrors` list (Istio 1.22+: one entry per mirror,
+        each with its own percentage). Istio's entries carry no name, so which of them is which is kept in
+        an annotation (`addtocloud.io/mirrors`: name → percentage) and the entries we own are rebuilt from
+        it, sorted by name; entries that mirror somewhere else belong to another manager and stay.
+        """
+        if not 0 <= percentage <= 100:
+            raise TrafficRoutingError(f"mirror percentage {percentage} is outside 0-100")
+
         def change(vs: dict[str, Any]) -> None:
-            primary = _primary(vs, self.service)
-            if percentage <= 0:
-                primary.pop("mirror", None)
-                primary.pop("mirrorPercentage", None)
-                return
-            canary = next(d for d in primary["route"] if d["destination"].get("subset") == "canary")
-            primary["mirror"] = copy.deepcopy(canary["destination"])
-            primary["mirrorPercentage"] = {"value": float(percentage)}
+            mirrors = _mirror_names(vs)
+            if percentage > 0:
+                mirrors[name] = float(percentage)
+            else:
+                mirrors.pop(name, None)
+            _write_mirrors(vs, self.service, mirrors)
 
         return self._modify(self.vs_path, "VirtualService", change)
+
+    def mirrors(self) -> dict[str, float]:
+        """Our named mirrors on the live VirtualService: name → percentage."""
+        return _mirror_names(self._read(self.vs_path, "VirtualService"))
 
     def remove_managed_routes(self) -> bool:
         def change(vs: dict[str, Any]) -> None:
             http = vs["spec"].get("http") or []
             http[:] = [r for r in http if not str(r.get("name", "")).startswith(MANAGED_PREFIX)]
-            primary = _primary(vs, self.service)
-            primary.pop("mirror", None)
-            primary.pop("mirrorPercentage", None)
+            _write_mirrors(vs, self.service, {})
 
         return self._modify(self.vs_path, "VirtualService", change)
 
@@ -145,36 +156,39 @@ class IstioRouter:
         The object as we last saw it is remembered (the answer to our last write, or a fresh read on which a
         change turned out to be a no-op): the next change is made on it and sent straight away, guarded by
         its resourceVersion, so a canary step costs one request per cluster. If anyone changed the object
-        meanwhile the write fails with 409 and we read it afresh. A change that looks like a no-op on the
-        remembered copy is checked against a fresh read before we believe it.
+        meanwhile the write fails with 409 and the attempt is run again on a fresh read (`retry_conflicts`:
+        bounded, with a short jittered backoff), so only our change is re-applied on top of theirs. A change
+        that looks like a no-op on the remembered copy is checked against a fresh read before we believe it.
 
         The object is changed in place: it is ours alone (a fresh read, or the answer to our last write,
         taken out of the memory first), and whether the change changed anything is told by its JSON form
         (which is then what we send), cheaper than a deep copy of a VirtualService.
         """
-        for _ in range(CONFLICT_RETRIES):
-            remembered = self._last_seen.pop(path, None)
-            obj = remembered if remembered is not None else self._read(path, kind)
+        return retry_conflicts(
+            lambda: self._modify_once(path, kind, change),
+            cluster=self.client.cluster,
+            what=f"{kind}/{self.service}",
+        )
+
+    def _modify_once(self, path: str, kind: str, change: Callable[[dict[str, Any]], None]) -> bool:
+        remembered = self._last_seen.pop(path, None)  # out of the memory: a failed write must not leave it
+        after = None
+        if remembered is not None:
+            before = json.dumps(remembered)
+            change(remembered)
+            after = json.dumps(remembered)
+            if after == before:
+                after = None  # a no-op on what may be an old copy: only a fresh read can tell
+        if after is None:
+            obj = self._read(path, kind)
             before = json.dumps(obj)
             change(obj)
             after = json.dumps(obj)
             if after == before:
-                if remembered is None:
-                    self._last_seen[path] = obj  # unchanged by us: still a fresh read
-                    return False
-                continue  # confirm against the live object
-            try:
-                self._last_seen[path] = self.client.replace(
-                    path, after.encode(), field_manager=FIELD_MANAGER
-                )
-                return True
-            except KubeApiError as exc:
-                if exc.status != 409:
-                    raise
-        raise TrafficRoutingError(
-            f"cluster {self.client.cluster}: {kind}/{self.service} kept changing underneath us "
-            f"({CONFLICT_RETRIES} conflicting writes in a row)"
-        )
+                self._last_seen[path] = obj  # unchanged by us: still a fresh read
+                return False
+        self._last_seen[path] = self.client.replace(path, after.encode(), field_manager=FIELD_MANAGER)
+        return True
 
 
 def _primary(vs: dict[str, Any], service: str) -> dict[str, Any]:
@@ -182,6 +196,47 @@ def _primary(vs: dict[str, Any], service: str) -> dict[str, Any]:
         if route.get("name") == PRIMARY_ROUTE:
             return route
     raise TrafficRoutingError(f"VirtualService/{service} has no route named {PRIMARY_ROUTE!r} to manage")
+
+
+def _mirror_names(vs: dict[str, Any]) -> dict[str, float]:
+    text = ((vs.get("metadata") or {}).get("annotations") or {}).get(MIRRORS_ANNOTATION)
+    if not text:
+        return {}
+    try:
+        names = json.loads(text)
+    except ValueError:
+        return {}  # someone mangled it: our entries are still found by their destination below
+    return {str(k): float(v) for k, v in names.items()} if isinstance(names, dict) else {}
+
+
+def _write_mirrors(vs: dict[str, Any], service: str, mirrors: dict[str, float]) -> None:
+    """Make the primary route's mirror entries to the canary exactly `mirrors`, and the annotation say so."""
+    primary = _primary(vs, service)
+    canary = next(d for d in primary["route"] if d["destination"].get("subset") == "canary")["destination"]
+
+    def ours(destination: Any) -> bool:
+        return (
+            isinstance(destination, dict)
+            and destination.get("subset") == "canary"
+            and destination.get("host") == canary.get("host")
+        )
+
+    kept = [m for m in primary.get("mirrors") or [] if not ours(m.get("destination"))]
+    kept += [
+        {"destination": copy.deepcopy(canary), "percentage": {"value": mirrors[n]}} for n in sorted(mirrors)
+    ]
+    if kept:
+        primary["mirrors"] = kept
+    else:
+        primary.pop("mirrors", None)
+    if ours(primary.get("mirror")):  # the single `mirror` field earlier versions of this router wrote
+        primary.pop("mirror", None)
+        primary.pop("mirrorPercentage", None)
+    metadata = vs.setdefault("metadata", {})
+    if mirrors:
+        metadata.setdefault("annotations", {})[MIRRORS_ANNOTATION] = json.dumps(mirrors, sort_keys=True)
+    elif MIRRORS_ANNOTATION in (metadata.get("annotations") or {}):
+        del metadata["annotations"][MIRRORS_ANNOTATION]
 
 
 def _weights(route: dict[str, Any]) -> tuple[int, int]:
