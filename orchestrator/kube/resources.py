@@ -55,6 +55,7 @@ PRUNABLE: list[ResourceType] = [
     RESOURCE_TYPES[key]
     for key in [
         ("v1", "ServiceAccount"),
+        ("v1", "Secret"),  # generated per release (render/generators.py): old ones go after promotion
         ("v1", "ConfigMap"),
         ("v1", "Service"),
         ("apps/v1", "Deployment"),

@@ -21,6 +21,7 @@ from orchestrator.config import ClusterConfig, Environment, Pipeline, Project
 from orchestrator.config.source import decode_error
 from orchestrator.errors import ConfigError
 from orchestrator.render.documents import load_documents
+from orchestrator.render.generators import name_by_content
 from orchestrator.render.images import image_for
 from orchestrator.render.manifests import Manifest, RenderedSet, object_id, object_key
 from orchestrator.render.validate import validate_manifest
@@ -140,6 +141,7 @@ class Renderer:
             self._yaml_memo.clear()
         objects.sort(key=object_key)
         _refuse_duplicates(objects, pipeline.service, environment.name, cluster.name)
+        objects = name_by_content(objects)  # mounted ConfigMaps and Secrets are per release (generators.py)
         if self.validate:
             problems = [str(v) for obj in objects for v in validate_manifest(obj)]
             if problems:

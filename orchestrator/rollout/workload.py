@@ -12,16 +12,19 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from orchestrator.kube.apply import apply_object, apply_objects
+from orchestrator.kube.apply import apply_object, apply_objects, ensure_namespace
 from orchestrator.kube.client import KubeClient
+from orchestrator.kube.live import read_live
 from orchestrator.kube.prune import prune
-from orchestrator.kube.resources import RESOURCE_TYPES
+from orchestrator.kube.resources import RESOURCE_TYPES, object_ref
 from orchestrator.kube.wait import wait_for_deployment
+from orchestrator.render.generators import is_generated, references
 from orchestrator.render.manifests import RenderedSet
 from orchestrator.traffic.istio import IstioRouter
 
 DEPLOYMENT = RESOURCE_TYPES[("apps/v1", "Deployment")]
 CANARY_SUFFIX = "-canary"
+INTRODUCED_BY = "addtocloud.io/introduced-by"  # on an object a canary created: that canary's version
 
 
 @dataclass
@@ -76,20 +79,36 @@ class ClusterWorkload:
         result = apply_objects(self.client, self.rendered.objects, namespace=self.namespace)
         self.router.forget()  # the apply may have rewritten the routes
         wait_for_deployment(self.client, self.namespace, self.service, timeout=self.wait_timeout)
+        # What the canary Deployment's template reads stays too (after a promotion: this release's).
+        canary = self.client.get(DEPLOYMENT.object_path(self.namespace, self.canary_name))
         deleted = prune(
             self.client,
             service=self.service,
             namespace=self.namespace,
             keep=self.rendered.objects,
-            also_keep=[("Deployment", self.canary_name)],
+            also_keep=[("Deployment", self.canary_name), *(references(canary) if canary else ())],
         )
         return result.writes + len(deleted)
 
     def start_canary(self) -> int:
-        """Canary Deployment up and ready, canary subset pointing at it, 0 % traffic to it."""
-        writes = 0
-        supporting = [o for o in self.rendered.objects if not _engine_managed(o, self.service)]
-        writes += apply_objects(self.client, supporting, namespace=self.namespace).writes
+        """Canary Deployment up and ready, canary subset pointing at it, 0 % traffic to it.
+
+        Of the supporting objects only what the canary alone uses is applied now: its generated
+        ConfigMaps and Secrets (named by content, so the stable pods' are untouched) and objects this
+        release adds (marked as such, so a rollback removes them). Changes to objects the stable pods
+        share (a Service, an HPA, a PodDisruptionBudget...) take effect with the stable, at promotion.
+        """
+        writes = int(ensure_namespace(self.client, self.namespace))
+        for obj in self.rendered.objects:
+            if _engine_managed(obj, self.service):
+                continue
+            if is_generated(obj):
+                outcome, _ = apply_object(self.client, obj)
+            elif read_live(self.client, obj) is None:
+                outcome, _ = apply_object(self.client, _introduced(obj, self.rendered.version))
+            else:
+                continue
+            writes += outcome != "unchanged"
         outcome, _ = apply_object(self.client, canary_deployment(self._rendered("Deployment", self.service)))
         writes += outcome != "unchanged"
         wait_for_deployment(self.client, self.namespace, self.canary_name, timeout=self.wait_timeout)
@@ -133,7 +152,31 @@ class ClusterWorkload:
         if stable is not None and self.client.get(self.router.dr_path) is not None:
             writes += self.router.set_canary_version(stable)
         writes += self._scale_canary(0)
+        writes += self._remove_canary_objects()
         return int(writes)
+
+    def _remove_canary_objects(self) -> int:
+        """Delete what `start_canary` added for this release and the stable does not use: the canary's
+        generated ConfigMaps and Secrets, and objects marked as introduced by this version."""
+        live_stable = self.client.get(DEPLOYMENT.object_path(self.namespace, self.service))
+        if live_stable is None:
+            return 0  # nothing was stable before: this release is all there is
+        stable_reads = references(live_stable)
+        deleted = 0
+        for obj in self.rendered.objects:
+            if _engine_managed(obj, self.service):
+                continue
+            kind, namespace, name = object_ref(obj)
+            if is_generated(obj):
+                if (kind.kind, name) in stable_reads:
+                    continue
+            else:
+                live = read_live(self.client, obj)
+                annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
+                if annotations.get(INTRODUCED_BY) != self.rendered.version:
+                    continue
+            deleted += self.client.delete(kind.object_path(namespace, name))
+        return deleted
 
     def canary_weight(self) -> int:
         if self.client.get(self.router.vs_path) is None:
@@ -156,6 +199,14 @@ def _engine_managed(obj: dict[str, Any], service: str) -> bool:
     if obj["metadata"]["name"] != service:
         return False
     return obj["kind"] in ("Deployment", "DestinationRule", "VirtualService")
+
+
+def _introduced(obj: dict[str, Any], version: str) -> dict[str, Any]:
+    """`obj` marked as added by the canary of `version`: a rollback of that canary deletes it, and the
+    promotion's apply (without the mark, by the same field manager) removes the mark."""
+    marked = copy.deepcopy(obj)
+    marked["metadata"].setdefault("annotations", {})[INTRODUCED_BY] = version
+    return marked
 
 
 def canary_deployment(stable: dict[str, Any]) -> dict[str, Any]:
