@@ -98,11 +98,11 @@ def test_header_route_and_mirror_while_paused_and_gone_after_promotion(
     testers = routes["addtocloud-testers"]
     assert testers["match"] == [{"headers": {"x-canary": {"exact": "yes"}}}]
     assert testers["route"][0]["destination"]["subset"] == "canary"
-    assert routes["primary"]["mirror"]["subset"] == "canary"
-    assert routes["primary"]["mirrorPercentage"] == {"value": 25.0}
+    (mirror,) = routes["primary"]["mirrors"]  # named mirrors are entries of Istio's `mirrors` list
+    assert (mirror["destination"]["subset"], mirror["percentage"]) == ("canary", {"value": 25.0})
     assert primary_weights(sim, "aws") == {"stable": 100, "canary": 0}
     engine.approve(deployment_id)
     assert engine.run(deployment_id) is Phase.SUCCEEDED
     routes = http_routes(sim, "aws")
     assert list(routes) == ["primary"]
-    assert "mirror" not in routes["primary"]
+    assert "mirror" not in routes["primary"] and "mirrors" not in routes["primary"]
