@@ -161,6 +161,9 @@ class ClusterWorkload:
         live_stable = self.client.get(DEPLOYMENT.object_path(self.namespace, self.service))
         if live_stable is None:
             return 0  # nothing was stable before: this release is all there is
+        labels = live_stable["spec"]["template"]["metadata"].get("labels") or {}
+        if labels.get("version") == self.rendered.version:
+            return 0  # the stable already runs this release (deployed directly, or promoted): all of it stays
         stable_reads = references(live_stable)
         deleted = 0
         for obj in self.rendered.objects:
