@@ -212,16 +212,25 @@ def _mirror_names(vs: dict[str, Any]) -> dict[str, float]:
 def _write_mirrors(vs: dict[str, Any], service: str, mirrors: dict[str, float]) -> None:
     """Make the primary route's mirror entries to the canary exactly `mirrors`, and the annotation say so."""
     primary = _primary(vs, service)
-    canary = next(d for d in primary["route"] if d["destination"].get("subset") == "canary")["destination"]
+    canary = next(
+        (d["destination"] for d in primary.get("route") or [] if d["destination"].get("subset") == "canary"),
+        None,
+    )
+    if canary is None and mirrors:
+        raise TrafficRoutingError(
+            f"VirtualService/{service}: the {PRIMARY_ROUTE!r} route has no canary subset"
+        )
 
     def ours(destination: Any) -> bool:
         return (
             isinstance(destination, dict)
             and destination.get("subset") == "canary"
-            and destination.get("host") == canary.get("host")
+            and (canary is None or destination.get("host") == canary.get("host"))
         )
 
-    kept = [m for m in primary.get("mirrors") or [] if not ours(m.get("destination"))]
+    kept = [
+        m for m in primary.get("mirrors") or [] if not (isinstance(m, dict) and ours(m.get("destination")))
+    ]
     kept += [
         {"destination": copy.deepcopy(canary), "percentage": {"value": mirrors[n]}} for n in sorted(mirrors)
     ]
