@@ -27,6 +27,25 @@ CANARY_SUFFIX = "-canary"
 INTRODUCED_BY = "addtocloud.io/introduced-by"  # on an object a canary created: that canary's version
 
 
+@dataclass(frozen=True)
+class ClusterState:
+    """What one cluster runs for the service, read back from it (never what we meant it to run)."""
+
+    stable_version: str | None  # the stable Deployment's pod template `version` label
+    canary_subset: str | None  # the version the DestinationRule's canary subset selects
+    canary_weight: int  # the primary route's canary weight
+    canary_replicas: int  # the canary Deployment's desired replicas (0 when there is none)
+
+    @property
+    def at_rest(self) -> bool:
+        """No canary: all traffic on stable, the canary subset on stable pods, no canary pods wanted."""
+        return (
+            self.canary_weight == 0
+            and self.canary_replicas == 0
+            and self.canary_subset in (None, self.stable_version)
+        )
+
+
 @dataclass
 class ClusterWorkload:
     """One service's rendered set in one cluster, and the client to reach it."""
@@ -180,6 +199,19 @@ class ClusterWorkload:
                     continue
             deleted += self.client.delete(kind.object_path(namespace, name))
         return deleted
+
+    def observe(self) -> ClusterState:
+        """Read back what the cluster runs: for recording an outcome after an action failed part-way."""
+        canary = self.client.get(DEPLOYMENT.object_path(self.namespace, self.canary_name))
+        subset = None
+        if self.client.get(self.router.dr_path) is not None:
+            subset = self.router.subset_versions().get("canary")
+        return ClusterState(
+            stable_version=self.stable_version(),
+            canary_subset=subset,
+            canary_weight=self.canary_weight(),
+            canary_replicas=int((canary or {}).get("spec", {}).get("replicas") or 0),
+        )
 
     def canary_weight(self) -> int:
         if self.client.get(self.router.vs_path) is None:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator.config import Project
 from orchestrator.render.engine import Renderer
 from orchestrator.rollout.engine import DeployRequest
+from orchestrator.rollout.workload import ClusterState, ClusterWorkload
 from orchestrator.sim.rivals import Rival
 from orchestrator.sim.server import SimServer
 from orchestrator.store import repository as repo
@@ -30,6 +31,7 @@ from tests.integration.rollout_fixtures import (
     VS,
     estate_with_strategy,
     live,
+    sim_client,
     sim_engine,
     weights,
 )
@@ -132,6 +134,8 @@ def test_a_409_storm_in_every_step_kind_ends_succeeded_on_the_new_release(
         subsets = {s["name"]: s.get("labels") for s in live(sim, cluster, DR)["spec"]["subsets"]}
         assert subsets["stable"]["version"] == subsets["canary"]["version"] == rendered.version
         assert live(sim, cluster, CANARY)["spec"]["replicas"] == 0
+        observed = ClusterWorkload(sim_client(sim, cluster), rendered).observe()
+        assert observed == ClusterState(rendered.version, rendered.version, 0, 0) and observed.at_rest
         vs = live(sim, cluster, VS)
         assert [r["name"] for r in vs["spec"]["http"]] == [FOREIGN_ROUTE["name"], "primary"]
         assert "addtocloud.io/mirrors" not in vs["metadata"].get("annotations", {})

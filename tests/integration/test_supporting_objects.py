@@ -14,7 +14,7 @@ from orchestrator.config import Project
 from orchestrator.render.engine import Renderer
 from orchestrator.render.generators import GENERATED_FROM
 from orchestrator.rollout.engine import DeployRequest, RolloutEngine
-from orchestrator.rollout.workload import INTRODUCED_BY
+from orchestrator.rollout.workload import INTRODUCED_BY, ClusterWorkload
 from orchestrator.sim.server import SimServer
 from orchestrator.store.models import Phase
 from tests.integration.rollout_fixtures import CLUSTERS, sim_client, sim_engine
@@ -152,6 +152,11 @@ def test_a_rolled_back_canary_leaves_the_stable_configuration_as_it_was(
         assert get(sim, cluster, f"{NS}/services/greeter-admin") is None
     canary = get(sim, "aws", f"{DEPLOYMENTS}/greeter-canary")
     assert canary is not None and canary["spec"]["replicas"] == 0
+    (rendered, *_) = Renderer(project).render_environment(
+        project.pipeline("greeter"), project.environment("local"), overrides=bad, image=IMAGE
+    )
+    observed = ClusterWorkload(sim_client(sim, "aws"), rendered).observe()
+    assert observed.at_rest and observed.stable_version not in (None, rendered.version)
 
 
 def test_a_promotion_prunes_the_old_configuration_only_once_it_is_done(
