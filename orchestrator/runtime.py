@@ -18,11 +18,7 @@ def open_store(url: str) -> sessionmaker[Session]:
     """Sessions on the state database. The embedded SQLite default is created or migrated on first use;
     a shared database (Postgres) must be migrated on purpose with `orchestrator db upgrade`."""
     engine = db.make_engine(url)
-    if engine.dialect.name == "sqlite":
-        if db.current_revision(engine) != db.head_revision():
-            db.upgrade(url)
-    else:
-        db.check_schema(engine)
+    db.ensure_schema(engine)
     return db.session_factory(engine)
 
 

@@ -18,3 +18,16 @@ def project_root(flag: str | None = None) -> Path:
 def state_dir(flag: str | None = None) -> Path:
     """Local state: the embedded SQLite database, the sim's files (default: ./.orchestrator)."""
     return Path(flag or os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR).resolve()
+
+
+# The state database (store/db.py connects to it); here so `--database-url`'s help needs no SQLAlchemy.
+DATABASE_URL_ENV = "ORCHESTRATOR_DATABASE_URL"
+SQLITE_FILE_NAME = "orchestrator.db"
+
+
+def default_database_url() -> str:
+    """`$ORCHESTRATOR_DATABASE_URL`, else a SQLite file in the state folder."""
+    configured = os.environ.get(DATABASE_URL_ENV)
+    if configured:
+        return configured
+    return f"sqlite:///{state_dir() / SQLITE_FILE_NAME}"

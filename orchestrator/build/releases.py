@@ -15,10 +15,11 @@ UNRENDERED_MANIFEST_HASH = "unrendered"
 
 
 def check_database(database_url: str) -> None:
-    """Fail before building when the release could not be recorded afterwards."""
+    """Fail before building when the release could not be recorded afterwards (the embedded database is
+    created here, as every command creates it)."""
     engine = db.make_engine(database_url)
     try:
-        db.check_schema(engine)
+        db.ensure_schema(engine)
     finally:
         engine.dispose()
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
-from orchestrator.build import BuildResult, build_and_push
 from orchestrator.cli.db import database_url_option
 from orchestrator.cli.options import format_option, open_project, root_option
+
+if TYPE_CHECKING:  # docker, git and the registries' SDKs load when a build runs, not for --help
+    from orchestrator.build import BuildResult
 
 
 @click.command("build")
@@ -54,6 +57,8 @@ def build_command(
     Tags: the full and short commit SHA, and the semver of a git tag on the commit. Build and push output
     go to stderr; the result (digest and pinned references) to stdout.
     """
+    from orchestrator.build import build_and_push
+
     project = open_project(root)
     result = build_and_push(
         project,

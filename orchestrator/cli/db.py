@@ -1,6 +1,8 @@
 """`orchestrator db`: create, migrate and inspect the state database.
 
-Also home of `--database-url`, the option every command that reads or writes state shares.
+Also home of `--database-url`, the option every command that reads or writes state shares. The store is
+imported inside the commands: every command's `--help` imports this module, and SQLAlchemy costs more to
+load than the whole help should take.
 """
 
 from __future__ import annotations
@@ -13,13 +15,12 @@ import click
 
 from orchestrator import settings
 from orchestrator.cli.options import format_option
-from orchestrator.store import db
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _resolve_database_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
-    return value or db.default_database_url()
+    return value or settings.default_database_url()
 
 
 def database_url_option(func: F) -> F:
@@ -27,19 +28,22 @@ def database_url_option(func: F) -> F:
     return click.option(
         "--database-url",
         "database_url",
-        envvar=db.DATABASE_URL_ENV,
+        envvar=settings.DATABASE_URL_ENV,
         default=None,
         metavar="URL",
         callback=_resolve_database_url,
         help=(
             "State database: sqlite:///PATH or postgresql://USER@HOST:PORT/DB "
-            f"[env {db.DATABASE_URL_ENV}; default: sqlite:///$ORCHESTRATOR_STATE_DIR/{db.SQLITE_FILE_NAME}, "
+            f"[env {settings.DATABASE_URL_ENV}; default: sqlite:///$ORCHESTRATOR_STATE_DIR/"
+            f"{settings.SQLITE_FILE_NAME}, "
             f"state dir {settings.DEFAULT_STATE_DIR}]"
         ),
     )(func)
 
 
 def _describe(revision: str | None, head: str) -> str:
+    from orchestrator.store import db
+
     if revision is None:
         return "empty (no orchestrator schema)"
     if revision == head:
@@ -59,6 +63,8 @@ def db_group() -> None:
 @click.option("--revision", default="head", show_default=True, help="Migrate up to this revision.")
 def upgrade_command(database_url: str, revision: str) -> None:
     """Create the orchestrator's tables, or migrate them to the newest schema. Safe to run again."""
+    from orchestrator.store import db
+
     head = db.head_revision()
     before = db.current_revision(database_url)
     db.upgrade(database_url, revision)
@@ -76,6 +82,8 @@ def upgrade_command(database_url: str, revision: str) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def downgrade_command(database_url: str, revision: str, yes: bool) -> None:
     """Migrate the schema back to REVISION; `base` drops every orchestrator table and the data in them."""
+    from orchestrator.store import db
+
     where = db.display_url(database_url)
     if not yes:
         click.confirm(f"Migrate {where} back to {revision}? Data in dropped tables is lost", abort=True)
@@ -91,6 +99,8 @@ def downgrade_command(database_url: str, revision: str, yes: bool) -> None:
 @format_option
 def current_command(database_url: str, output: str) -> None:
     """Show the schema revision the database is at, and the one this orchestrator needs."""
+    from orchestrator.store import db
+
     head = db.head_revision()
     current = db.current_revision(database_url)
     where = db.display_url(database_url)

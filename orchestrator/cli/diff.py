@@ -7,11 +7,6 @@ import json
 import click
 
 from orchestrator.cli.options import open_project, root_option, set_option
-from orchestrator.kube.live import object_diff, read_live
-from orchestrator.render.engine import Renderer
-from orchestrator.render.manifests import object_id
-from orchestrator.render.values import parse_set_overrides
-from orchestrator.runtime import connect_cluster
 
 
 @click.command("diff")
@@ -34,6 +29,13 @@ def diff_command(
     root: str | None,
 ) -> None:
     """Show how SERVICE's live objects in each cluster of ENV differ from what would be rendered now."""
+    # Loaded to run, not for --help: the kubernetes client and the renderer cost seconds to import.
+    from orchestrator.kube.live import object_diff, read_live
+    from orchestrator.render.engine import Renderer
+    from orchestrator.render.manifests import object_id
+    from orchestrator.render.values import parse_set_overrides
+    from orchestrator.runtime import connect_cluster
+
     project = open_project(root)
     pipeline, environment = project.pipeline(service), project.environment(env_name)
     sets = Renderer(project).render_environment(

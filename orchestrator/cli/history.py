@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from orchestrator.cli.db import database_url_option
-from orchestrator.cli.options import format_option
-from orchestrator.store import db, repository
-from orchestrator.store.models import Deployment
-from orchestrator.store.views import deployment_view, event_view
+from orchestrator.cli.options import format_option, open_project, root_option
+from orchestrator.errors import UnknownNameError
+
+if TYPE_CHECKING:
+    from orchestrator.store.models import Deployment
+
+# repository.DEFAULT_HISTORY_LIMIT, repeated so `--help` needs no SQLAlchemy (a test keeps them equal)
+DEFAULT_LIMIT = 20
 
 _COLUMNS = ("ID", "ENV", "PHASE", "STEP", "COMMIT", "IMAGE", "ACTOR", "CREATED (UTC)", "DURATION", "MESSAGE")
 
@@ -63,20 +68,30 @@ def _table(rows: list[tuple[str, ...]]) -> str:
 @click.option(
     "--env", "environment", default=None, metavar="ENV", help="Only deployments to this environment."
 )
-@click.option(
-    "--limit", type=click.IntRange(min=1), default=repository.DEFAULT_HISTORY_LIMIT, show_default=True
-)
+@click.option("--limit", type=click.IntRange(min=1), default=DEFAULT_LIMIT, show_default=True)
 @format_option
 @database_url_option
+@root_option
 def history_command(
-    service: str, environment: str | None, limit: int, output: str, database_url: str
+    service: str, environment: str | None, limit: int, output: str, database_url: str, root: str | None
 ) -> None:
     """Past deployments of SERVICE, newest first: release, phase, who, when, how long, and why."""
+    from orchestrator.store import db, repository
+    from orchestrator.store.views import deployment_view, event_view
+
+    project = open_project(root)
     engine = db.make_engine(database_url)
     try:
-        db.check_schema(engine)
+        db.ensure_schema(engine)
         with db.session_factory(engine)() as session:
             deployments = repository.list_deployments(session, service, environment, limit=limit)
+            # A service whose pipeline was removed keeps its history; a name never seen is a typo.
+            if service not in project.service_names and not repository.list_deployments(
+                session, service, None, limit=1
+            ):
+                raise UnknownNameError("service", service, project.service_names)
+            if not deployments and environment and environment not in project.environment_names:
+                raise UnknownNameError("environment", environment, project.environment_names)
             if output == "json":
                 views = []
                 for deployment in deployments:

@@ -13,7 +13,6 @@ import click
 
 from orchestrator import __version__
 from orchestrator.errors import OrchestratorError
-from orchestrator.logs import configure_logging
 
 # name -> "module:attribute" of the click command
 COMMANDS: dict[str, str] = {
@@ -21,7 +20,7 @@ COMMANDS: dict[str, str] = {
     "diff": "orchestrator.cli.diff:diff_command",
     "build": "orchestrator.cli.build:build_command",
     "deploy": "orchestrator.cli.rollout:deploy_command",
-    "status": "orchestrator.cli.rollout:status_command",
+    "status": "orchestrator.cli.status:status_command",
     "history": "orchestrator.cli.history:history_command",
     "approve": "orchestrator.cli.rollout:approve_command",
     "abort": "orchestrator.cli.rollout:abort_command",
@@ -34,9 +33,18 @@ COMMANDS: dict[str, str] = {
 }
 
 
+HELP_OPTIONS = frozenset({"-h", "--help"})
+HELP_ONLY = "orchestrator.help_only"  # ctx.meta key: a subcommand will only print its help
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rest = super().parse_args(ctx, args)
+        ctx.meta[HELP_ONLY] = not HELP_OPTIONS.isdisjoint(rest)
+        return rest
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)
@@ -47,7 +55,7 @@ class LazyGroup(click.Group):
         return command
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": sorted(HELP_OPTIONS)})
 @click.version_option(__version__, prog_name="orchestrator")
 @click.option(
     "--log-level",
@@ -56,8 +64,13 @@ class LazyGroup(click.Group):
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     help="Log verbosity on stderr [env ORCHESTRATOR_LOG_LEVEL].",
 )
-def cli(log_level: str) -> None:
+@click.pass_context
+def cli(ctx: click.Context, log_level: str) -> None:
     """AddToCloud Orchestrator: build once, render, commit, roll out progressively across clouds."""
+    if ctx.meta.get(HELP_ONLY):
+        return  # the subcommand only prints its help: no logging, and no structlog to import for it
+    from orchestrator.logs import configure_logging
+
     configure_logging(log_level)
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from orchestrator.config import Project
 from orchestrator.settings import ROOT_ENV, project_root
+
+if TYPE_CHECKING:
+    from orchestrator.config import Project
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,4 +48,6 @@ def format_option(func: F) -> F:
 
 
 def open_project(root: str | None) -> Project:
+    from orchestrator.config import Project  # pydantic models: loaded to run a command, not for --help
+
     return Project(project_root(root))

@@ -6,13 +6,14 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from orchestrator.cli.options import open_project, root_option, set_option
-from orchestrator.render.engine import Renderer
-from orchestrator.render.manifests import RenderedSet, environment_hash
-from orchestrator.render.values import parse_set_overrides
+
+if TYPE_CHECKING:  # the renderer (Jinja, the schemas) loads when the command runs, not for --help
+    from orchestrator.render.manifests import RenderedSet
 
 FORMATS = ("text", "json", "yaml")
 
@@ -43,6 +44,9 @@ def render_command(
     root: str | None,
 ) -> None:
     """Render SERVICE's manifests for every cluster of ENV and validate them against their schemas."""
+    from orchestrator.render.engine import Renderer
+    from orchestrator.render.values import parse_set_overrides
+
     project = open_project(root)
     pipeline = project.pipeline(service)
     environment = project.environment(env_name)
@@ -68,6 +72,8 @@ def render_command(
 
 
 def render_summary(sets: list[RenderedSet]) -> dict[str, object]:
+    from orchestrator.render.manifests import environment_hash
+
     return {
         "service": sets[0].service if sets else None,
         "environment": sets[0].environment if sets else None,

@@ -1,76 +1,35 @@
-"""`deploy`, `status` and the manual controls of a rollout: approve, abort, pause, resume, retry."""
+"""`deploy` and the manual controls of a rollout: approve, abort, pause, resume, retry.
+
+The rollout engine, the store and the cluster clients are imported inside the commands, not here: click
+imports this module to show `--help`, which should not pay for SQLAlchemy and the kubernetes client.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 import uuid
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy import select
 
 from orchestrator.cli.db import database_url_option
 from orchestrator.cli.options import format_option, open_project, root_option, set_option
-from orchestrator.config import Project
-from orchestrator.gitops.commits import head_commit
-from orchestrator.render.values import parse_set_overrides
-from orchestrator.rollout.engine import DeployRequest, RolloutEngine
-from orchestrator.runtime import open_store, rollout_engine
-from orchestrator.store import repository as repo
-from orchestrator.store.models import Phase, Release
-from orchestrator.store.views import deployment_view
 
-EXIT_BY_PHASE = {Phase.SUCCEEDED: 0, Phase.PAUSED: 0, Phase.PROGRESSING: 0}
+if TYPE_CHECKING:
+    from orchestrator.config import Project
+    from orchestrator.rollout.engine import RolloutEngine
+    from orchestrator.store.models import Phase
 
-
-class ProgressPrinter:
-    """Human progress on stdout: one line per step, per-cluster weights, gate measurements."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.console = Console(highlight=False, soft_wrap=True)
-        self.started = time.monotonic()
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        elapsed = f"[dim]{time.monotonic() - self.started:6.1f}s[/dim]"
-        kind = event["type"]
-        if kind == "step":
-            self.console.print(f"{elapsed} step {event['step']}: {event['label']}")
-        elif kind == "step_completed":
-            writes = event.get("writes") or {}
-            weights = event.get("weights") or {}
-            detail = "  ".join(
-                f"{cluster}: {weights[cluster]}% canary"
-                if cluster in weights
-                else f"{cluster}: {count} write(s)"
-                for cluster, count in writes.items()
-            )
-            self.console.print(f"{elapsed}   [green]done[/green] {detail}")
-        elif kind == "waiting":
-            remaining = max(0.0, event["until"] - time.time())
-            until = datetime.fromtimestamp(event["until"]).strftime("%H:%M:%S")
-            self.console.print(f"{elapsed}   next step in {remaining:.1f}s (at {until})")
-        elif kind == "measurement":
-            self.console.print(f"{elapsed}   [cyan]gate[/cyan] {event['cluster']}: {event['message']}")
-        elif kind == "gates":
-            self.console.print(f"{elapsed} health gates read {event['source']}")
-        elif kind == "paused":
-            self.console.print(f"{elapsed} [yellow]paused[/yellow] until approved")
-        elif kind == "failed":
-            self.console.print(f"{elapsed} [red]failed[/red]: {event['reason']}")
-        elif kind == "finished":
-            colour = "green" if event["phase"] == Phase.SUCCEEDED.value else "red"
-            self.console.print(f"{elapsed} [{colour}]{event['phase']}[/{colour}]")
+# Phase values (StrEnum members hash as their value).
+EXIT_BY_PHASE = {"Succeeded": 0, "Paused": 0, "Progressing": 0}
 
 
 def _finish(engine: RolloutEngine, deployment_id: uuid.UUID, phase: Phase, output: str) -> None:
+    from orchestrator.store import repository as repo
+    from orchestrator.store.models import Phase
+    from orchestrator.store.views import deployment_view
+
     with engine.sessions() as session:
         view = deployment_view(repo.get_deployment(session, deployment_id))
     if output == "json":
@@ -85,6 +44,9 @@ def _finish(engine: RolloutEngine, deployment_id: uuid.UUID, phase: Phase, outpu
 
 
 def _print_clusters(view: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"{view['service']} in {view['environment']}: {view['phase']}", title_justify="left")
     for column in ("cluster", "cloud", "region", "phase", "stable %", "canary %"):
         table.add_column(column)
@@ -103,6 +65,10 @@ def _print_clusters(view: dict[str, Any]) -> None:
 
 def built_image(engine: RolloutEngine, service: str, commit: str) -> tuple[str, str] | None:
     """(repository, digest) of the image built for `commit`, if `orchestrator build` recorded one."""
+    from sqlalchemy import select
+
+    from orchestrator.store.models import Release
+
     query = (
         select(Release.image_repository, Release.image_digest)
         .where(Release.service == service, Release.git_commit == commit, Release.image_digest.is_not(None))
@@ -141,8 +107,14 @@ def deploy_command(
     root: str | None,
 ) -> None:
     """Render SERVICE for ENV, record the release, and roll it out with the service's strategy."""
+    from orchestrator.cli.progress import progress_reporter
+    from orchestrator.gitops.commits import head_commit
+    from orchestrator.render.values import parse_set_overrides
+    from orchestrator.rollout.engine import DeployRequest
+    from orchestrator.runtime import rollout_engine
+
     project = open_project(root)
-    engine = rollout_engine(project, database_url, report=ProgressPrinter(output == "text"))
+    engine = rollout_engine(project, database_url, report=progress_reporter(output == "text"))
     commit = head_commit(project.root)
     built = None if image else built_image(engine, service, commit)
     request = DeployRequest(
@@ -184,11 +156,16 @@ def _control(name: str, help_text: str) -> Any:
 
 
 def _engine(root: str | None, database_url: str, output: str) -> tuple[Project, RolloutEngine]:
+    from orchestrator.cli.progress import progress_reporter
+    from orchestrator.runtime import rollout_engine
+
     project = open_project(root)
-    return project, rollout_engine(project, database_url, report=ProgressPrinter(output == "text"))
+    return project, rollout_engine(project, database_url, report=progress_reporter(output == "text"))
 
 
 def _resolve(engine: RolloutEngine, ref: str) -> uuid.UUID:
+    from orchestrator.store import repository as repo
+
     with engine.sessions() as session:
         return repo.get_deployment(session, ref).id
 
@@ -212,6 +189,8 @@ def resume_command(deployment: str, output: str, database_url: str, root: str | 
 
 @_control("pause", "Pause DEPLOYMENT after its current step.")
 def pause_command(deployment: str, output: str, database_url: str, root: str | None) -> None:
+    from orchestrator.store.models import Phase
+
     _, engine = _engine(root, database_url, output)
     deployment_id = _resolve(engine, deployment)
     engine.pause(deployment_id, actor=_whoami())
@@ -220,6 +199,9 @@ def pause_command(deployment: str, output: str, database_url: str, root: str | N
 
 @_control("abort", "Stop DEPLOYMENT and put every cluster back on its stable version.")
 def abort_command(deployment: str, output: str, database_url: str, root: str | None) -> None:
+    from orchestrator.store import repository as repo
+    from orchestrator.store.views import deployment_view
+
     _, engine = _engine(root, database_url, output)
     deployment_id = _resolve(engine, deployment)
     engine.abort(deployment_id, actor=_whoami())
@@ -230,6 +212,10 @@ def abort_command(deployment: str, output: str, database_url: str, root: str | N
 
 @_control("retry", "Roll out the release of a finished DEPLOYMENT again, as a new deployment.")
 def retry_command(deployment: str, output: str, database_url: str, root: str | None) -> None:
+    from orchestrator.rollout.engine import DeployRequest
+    from orchestrator.store import repository as repo
+    from orchestrator.store.models import Phase
+
     _, engine = _engine(root, database_url, output)
     with engine.sessions() as session:
         old = repo.get_deployment(session, deployment)
@@ -251,56 +237,3 @@ def retry_command(deployment: str, output: str, database_url: str, root: str | N
         )
     deployment_id = engine.create(request)
     _finish(engine, deployment_id, engine.run(deployment_id), output)
-
-
-@click.command("status")
-@click.argument("service", required=False)
-@click.option("--env", "env_name", default=None, metavar="ENV", help="Only this environment.")
-@format_option
-@database_url_option
-@root_option
-def status_command(
-    service: str | None, env_name: str | None, output: str, database_url: str, root: str | None
-) -> None:
-    """What runs where: the newest deployment of each service in each environment."""
-    project = open_project(root)
-    services = [project.pipeline(service).service] if service else project.service_names
-    environments = [project.environment(env_name).name] if env_name else project.environment_names
-    sessions = open_store(database_url)
-    views = []
-    with sessions() as session:
-        for name in services:
-            for env in environments:
-                latest = repo.latest_deployment(session, name, env)
-                if latest is None:
-                    continue
-                view = deployment_view(latest)
-                running = repo.latest_deployment(session, name, env, phases={Phase.SUCCEEDED})
-                # What serves traffic: the last release that rolled out everywhere (a failed or rolled-back
-                # attempt after it left it in place).
-                view["running"] = (
-                    None
-                    if running is None
-                    else {
-                        "deployment": str(running.id),
-                        "image": running.release.image_ref,
-                        "git_commit": running.release.git_commit,
-                        "since": running.finished_at.isoformat() if running.finished_at else None,
-                    }
-                )
-                views.append(view)
-    if output == "json":
-        click.echo(json.dumps(views, indent=2))
-        return
-    if not views:
-        click.echo("nothing deployed yet")
-    for view in views:
-        _print_clusters(view)
-        running = view["running"]
-        if running is None:
-            click.echo("running: nothing has rolled out successfully yet")
-        elif running["deployment"] != view["id"]:
-            click.echo(
-                f"running: {running['image']} (commit {running['git_commit'][:12]}) "
-                f"from deployment {running['deployment'][:8]}, since {running['since']}"
-            )

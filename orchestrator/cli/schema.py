@@ -6,20 +6,22 @@ import json
 from pathlib import Path
 
 import click
-from pydantic import BaseModel
 
-from orchestrator.config import Environment, Pipeline
-
-MODELS: dict[str, type[BaseModel]] = {"pipeline": Pipeline, "environment": Environment}
+KINDS = ("pipeline", "environment")
 
 
 @click.command("schema")
-@click.argument("kind", type=click.Choice(["pipeline", "environment", "all"]), default="all")
+@click.argument("kind", type=click.Choice([*KINDS, "all"]), default="all")
 @click.option("--output-dir", "-d", default=None, metavar="DIR", help="Write <kind>.schema.json files here.")
 def schema_command(kind: str, output_dir: str | None) -> None:
     """Print (or write) the JSON Schema of pipelines/*.yaml and environments/*.yaml."""
-    kinds = list(MODELS) if kind == "all" else [kind]
-    schemas = {k: MODELS[k].model_json_schema(by_alias=True) for k in kinds}
+    from pydantic import BaseModel
+
+    from orchestrator.config import Environment, Pipeline  # the models load to run, not for --help
+
+    models: dict[str, type[BaseModel]] = {"pipeline": Pipeline, "environment": Environment}
+    kinds = list(KINDS) if kind == "all" else [kind]
+    schemas = {k: models[k].model_json_schema(by_alias=True) for k in kinds}
     for name, schema in schemas.items():
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["title"] = f"AddToCloud orchestrator {name}"

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 from click.core import ParameterSource
 
 from orchestrator.cli.options import format_option
 from orchestrator.errors import ConfigError, OrchestratorError, UnknownNameError
-from orchestrator.sim.client import SimControl, SimInfo, load_running_sim, sim_dir
-from orchestrator.sim.daemon import start_daemon, stop_daemon
-from orchestrator.sim.faults import FaultConfig
-from orchestrator.sim.server import DEFAULT_CLUSTERS
+from orchestrator.sim import DEFAULT_CLUSTERS
+
+if TYPE_CHECKING:  # the emulator's modules load when a command runs, not for --help
+    from orchestrator.sim.client import SimInfo
 
 MEMORY_NOTE = "objects are kept in memory only: `sim down` (or a crash) starts the clusters empty again"
 
@@ -76,6 +77,8 @@ def up_command(state_dir: str | None, clusters: str, ready_delay: float, timeout
         raise ConfigError(
             f"cluster names must be lower-case letters, digits and '-': {', '.join(bad)}", key="--clusters"
         )
+    from orchestrator.sim.daemon import start_daemon
+
     info, started = start_daemon(state_dir, names, timeout=timeout, ready_delay=ready_delay)
     asked = click.get_current_context().get_parameter_source("clusters") != ParameterSource.DEFAULT
     missing = [n for n in names if n not in info.clusters]
@@ -95,6 +98,8 @@ def up_command(state_dir: str | None, clusters: str, ready_delay: float, timeout
 @format_option
 def down_command(state_dir: str | None, output: str) -> None:
     """Stop the sim (its objects are lost)."""
+    from orchestrator.sim.daemon import stop_daemon
+
     stopped = stop_daemon(state_dir)
     if output == "json":
         click.echo(json.dumps({"stopped": stopped}))
@@ -107,6 +112,8 @@ def down_command(state_dir: str | None, output: str) -> None:
 @format_option
 def status_command(state_dir: str | None, output: str) -> None:
     """Show whether the sim runs, its clusters and endpoints."""
+    from orchestrator.sim.client import load_running_sim, sim_dir
+
     info = load_running_sim(state_dir)
     if info is None:
         if output == "json":
@@ -155,6 +162,9 @@ def faults_command(
     output: str,
 ) -> None:
     """Show or change the injected faults of one running sim cluster (for rehearsing failures)."""
+    from orchestrator.sim.client import SimControl, load_running_sim
+    from orchestrator.sim.faults import FaultConfig
+
     info = load_running_sim(state_dir)
     if info is None:
         raise OrchestratorError("the sim is not running; start it with `orchestrator sim up`")

@@ -374,7 +374,7 @@ class RolloutEngine:
         state: _StepState,
     ) -> Phase | None:
         """Run one step; returns a phase when the rollout must stop here (paused or aborted)."""
-        self.report({"type": "step", "step": step.index, "label": step.label})
+        self.report({"type": "step", "step": step.index, "label": step.label, "clusters": [*step.clusters]})
         action = step.action
         targets = [workloads[c] for c in step.clusters]
         if not isinstance(action, StartCanary | Deploy):
@@ -573,6 +573,8 @@ class RolloutEngine:
             "step": step.index,
             "label": step.label,
             "writes": writes,
+            "clusters": names,  # empty: every cluster of the step had already finished
+            "direct": direct_names,
         }
         if isinstance(action, SetWeight):
             event["weights"] = {name: action.weight for name in names}

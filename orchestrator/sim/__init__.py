@@ -18,3 +18,6 @@ endpoint, faithful enough for the real `kubernetes` client and `kubectl`. Module
 `from orchestrator.sim.server import SimServer` for tests; `orchestrator.sim.client` for a sim
 started with `orchestrator sim up`.
 """
+
+# Here, not in server.py, so `orchestrator sim up --help` shows it without importing the emulator.
+DEFAULT_CLUSTERS = ("aws", "azure", "gcp")

@@ -24,6 +24,7 @@ from types import TracebackType
 
 import structlog
 
+from orchestrator.sim import DEFAULT_CLUSTERS
 from orchestrator.sim.api import KubeApi, Request, Response, json_response
 from orchestrator.sim.certs import ServerCerts, make_certs
 from orchestrator.sim.clock import Clock, RealClock
@@ -41,7 +42,6 @@ from orchestrator.sim.transport import EndpointHooks, Listener
 log = structlog.get_logger(__name__)
 
 Authenticator = Callable[[str, str], bool]
-DEFAULT_CLUSTERS = ("aws", "azure", "gcp")
 CONTROL = "_control"  # key of the control endpoint's port in `ports`
 
 

@@ -7,7 +7,6 @@ Alembic revisions shipped inside this package and run in code, so no alembic.ini
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,15 +20,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from orchestrator.errors import ConfigError, OrchestratorError
-from orchestrator.settings import state_dir
+
+# Defined with the other settings (the CLI's option help reads them without importing SQLAlchemy).
+from orchestrator.settings import DATABASE_URL_ENV as DATABASE_URL_ENV
+from orchestrator.settings import SQLITE_FILE_NAME as SQLITE_FILE_NAME
+from orchestrator.settings import default_database_url as default_database_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 log = structlog.get_logger(__name__)
 
-DATABASE_URL_ENV = "ORCHESTRATOR_DATABASE_URL"
-SQLITE_FILE_NAME = "orchestrator.db"
 
 # How long a SQLite writer waits for another (a worker, the CLI) before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -43,14 +44,6 @@ class DatabaseUnavailableError(OrchestratorError):
 
 class SchemaOutOfDateError(OrchestratorError):
     """The database has not been migrated to the schema this version of the orchestrator needs."""
-
-
-def default_database_url() -> str:
-    """`$ORCHESTRATOR_DATABASE_URL`, else a SQLite file in the state folder."""
-    configured = os.environ.get(DATABASE_URL_ENV)
-    if configured:
-        return configured
-    return f"sqlite:///{state_dir() / SQLITE_FILE_NAME}"
 
 
 def _parse(url: str) -> URL:
@@ -314,3 +307,14 @@ def check_schema(engine: Engine) -> None:
         f"the database {where} is at schema revision {current}, this orchestrator needs {head}; "
         "run `orchestrator db upgrade`"
     )
+
+
+def ensure_schema(engine: Engine) -> None:
+    """The rule every command follows: the embedded SQLite database is created or migrated on first use
+    (it is private to this machine); a shared database (Postgres) must be migrated on purpose with
+    `orchestrator db upgrade`, so this only checks it."""
+    if engine.dialect.name == "sqlite":
+        if current_revision(engine) != head_revision():
+            upgrade(engine.url.render_as_string(hide_password=False))
+    else:
+        check_schema(engine)

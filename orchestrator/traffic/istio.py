@@ -47,7 +47,7 @@ class IstioRouter:
 
     def current_weight(self) -> int:
         vs = self._read(self.vs_path, "VirtualService")
-        return _weights(_primary(vs, self.service))[1]
+        return primary_weights(vs, self.service)[1]
 
     def set_weight(self, canary_weight: int) -> bool:
         if not 0 <= canary_weight <= 100:
@@ -246,6 +246,11 @@ def _write_mirrors(vs: dict[str, Any], service: str, mirrors: dict[str, float]) 
         metadata.setdefault("annotations", {})[MIRRORS_ANNOTATION] = json.dumps(mirrors, sort_keys=True)
     elif MIRRORS_ANNOTATION in (metadata.get("annotations") or {}):
         del metadata["annotations"][MIRRORS_ANNOTATION]
+
+
+def primary_weights(vs: dict[str, Any], service: str) -> tuple[int, int]:
+    """(stable, canary) weights of the `primary` route of a VirtualService as read from a cluster."""
+    return _weights(_primary(vs, service))
 
 
 def _weights(route: dict[str, Any]) -> tuple[int, int]:

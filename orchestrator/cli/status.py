@@ -1,0 +1,98 @@
+"""`orchestrator status`: what the store recorded beside what each cluster runs now."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from orchestrator.cli.db import database_url_option
+from orchestrator.cli.options import format_option, open_project, root_option
+
+if TYPE_CHECKING:
+    from orchestrator.config import ClusterConfig
+    from orchestrator.kube.client import KubeClient
+
+# Seconds a cluster has to answer before it is reported unreachable; status is a glance, not a wait.
+LIVE_TIMEOUT = 5.0
+
+
+def _connect(cluster: ClusterConfig) -> KubeClient:
+    from orchestrator.clusters.connect import connect
+    from orchestrator.kube.client import KubeClient, RetryPolicy
+
+    # Few, quick retries: a cluster that does not answer at once is reported, not waited for.
+    return KubeClient(
+        connect(cluster.target, name=cluster.name),
+        cluster=cluster.name,
+        retry=RetryPolicy(attempts=2, max_seconds=LIVE_TIMEOUT / 2),
+        timeout=(LIVE_TIMEOUT / 2, LIVE_TIMEOUT / 2),
+    )
+
+
+@click.command("status")
+@click.argument("service", required=False)
+@click.option("--env", "env_name", default=None, metavar="ENV", help="Only this environment.")
+@format_option
+@database_url_option
+@root_option
+def status_command(
+    service: str | None, env_name: str | None, output: str, database_url: str, root: str | None
+) -> None:
+    """What runs where: the newest deployment of each service in each environment, beside what each of its
+    clusters runs now (read live, in parallel); any disagreement is marked."""
+    from orchestrator.rollout.status import statuses
+    from orchestrator.runtime import open_store
+
+    project = open_project(root)
+    services = [project.pipeline(service).service] if service else project.service_names
+    names = [env_name] if env_name else project.environment_names
+    environments = [project.environment(name) for name in names]
+    sessions = open_store(database_url)
+    with sessions() as session:
+        views = statuses(session, services, environments, connect=_connect, timeout=LIVE_TIMEOUT)
+    if output == "json":
+        click.echo(json.dumps(views, indent=2))
+        return
+    if not views:
+        click.echo("nothing deployed yet")
+    for view in views:
+        _print(view)
+
+
+def _print(view: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from orchestrator.rollout.status import summary
+
+    table = Table(title=f"{view['service']} in {view['environment']}: {view['phase']}", title_justify="left")
+    for column in ("cluster", "cloud", "region", "phase", "recorded %", "live %", "live", "agrees"):
+        table.add_column(column)
+    for cluster in view["clusters"]:
+        live = cluster["live"] or {}
+        weighed = live.get("stable_weight") is not None
+        live_weights = f"{live['stable_weight']}/{live['canary_weight']}" if weighed else "-"
+        table.add_row(
+            cluster["cluster"],
+            cluster["cloud"],
+            cluster["region"],
+            cluster["phase"] if cluster["touched"] else "not touched",
+            f"{cluster['stable_weight']}/{cluster['canary_weight']}",
+            live_weights,
+            summary(cluster),
+            "yes" if not cluster["disagreements"] else "[red]NO[/red]",
+        )
+    Console(highlight=False).print(table)
+    click.echo(f"release {view['release']['image']} (commit {view['release']['git_commit'][:12]})")
+    running = view["running"]
+    if running is None:
+        click.echo("running: nothing has rolled out successfully yet")
+    elif running["deployment"] != view["id"]:
+        click.echo(
+            f"running: {running['image']} (commit {running['git_commit'][:12]}) "
+            f"from deployment {running['deployment'][:8]}, since {running['since']}"
+        )
+    for problem in view["disagreements"]:
+        click.secho(f"DISAGREES {problem}", fg="red")
