@@ -6,14 +6,20 @@ import json
 
 import click
 
-from orchestrator.cli.options import open_project, root_option, set_option
+from orchestrator.cli.options import IMAGE_REFERENCE, open_project, root_option, set_option
 
 
 @click.command("diff")
 @click.argument("service")
 @click.option("--env", "env_name", required=True, metavar="ENV", help="Environment to compare.")
 @click.option("--cluster", default=None, metavar="C", help="Only this cluster.")
-@click.option("--image", default=None, metavar="REF", help="Compare as if deploying this image.")
+@click.option(
+    "--image",
+    type=IMAGE_REFERENCE,
+    default=None,
+    metavar="REF",
+    help="Compare as if deploying this image.",
+)
 @set_option
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--exit-code", is_flag=True, help="Exit 1 when anything differs (like `git diff --exit-code`).")

@@ -35,6 +35,26 @@ def set_option(func: F) -> F:
     )(func)
 
 
+class ImageReferenceType(click.ParamType):
+    """An image reference as Docker writes it (`[registry/]repository[:tag][@sha256:…]`), checked before
+    anything runs: a value that is not one is bad usage (exit 2) naming the option and the reason."""
+
+    name = "image reference"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from orchestrator.build.reference import parse_reference
+
+        text = str(value)
+        try:
+            parse_reference(text)
+        except ValueError as exc:
+            self.fail(f"not an image reference: {exc}", param, ctx)
+        return text
+
+
+IMAGE_REFERENCE = ImageReferenceType()
+
+
 def format_option(func: F) -> F:
     return click.option(
         "-o",

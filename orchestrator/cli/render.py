@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from orchestrator.cli.options import open_project, root_option, set_option
+from orchestrator.cli.options import IMAGE_REFERENCE, open_project, root_option, set_option
 
 if TYPE_CHECKING:  # the renderer (Jinja, the schemas) loads when the command runs, not for --help
     from orchestrator.render.manifests import RenderedSet
@@ -23,7 +23,13 @@ FORMATS = ("text", "json", "yaml")
 @click.option("--env", "env_name", required=True, metavar="ENV", help="Environment to render for.")
 @click.option("--cluster", default=None, metavar="C", help="Only this cluster of the environment.")
 @set_option
-@click.option("--image", default=None, metavar="REF", help="Render this image instead of the default.")
+@click.option(
+    "--image",
+    type=IMAGE_REFERENCE,
+    default=None,
+    metavar="REF",
+    help="Render this image instead of the default.",
+)
 @click.option(
     "-o",
     "--output",

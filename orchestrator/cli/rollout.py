@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from orchestrator.cli.db import database_url_option
-from orchestrator.cli.options import format_option, open_project, root_option, set_option
+from orchestrator.cli.options import IMAGE_REFERENCE, format_option, open_project, root_option, set_option
 
 if TYPE_CHECKING:
     from orchestrator.config import Project
@@ -83,7 +83,13 @@ def built_image(engine: RolloutEngine, service: str, commit: str) -> tuple[str, 
 @click.command("deploy")
 @click.argument("service")
 @click.option("--env", "env_name", required=True, metavar="ENV", help="Environment to roll out to.")
-@click.option("--image", default=None, metavar="REF", help="Deploy this image instead of the built one.")
+@click.option(
+    "--image",
+    type=IMAGE_REFERENCE,
+    default=None,
+    metavar="REF",
+    help="Deploy this image instead of the built one.",
+)
 @set_option
 @click.option(
     "--strategy",
