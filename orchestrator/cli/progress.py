@@ -11,6 +11,7 @@ later steps that had nothing left to do there.
 
 from __future__ import annotations
 
+import atexit
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,6 +108,15 @@ class PlainProgress:
             self._line(f"  [green]done[/green] {'  '.join(parts)}".rstrip())
 
 
+def _figure(value: Any) -> str:
+    """A measurement's value as a person reads it: 99.5, not [99.50000001]."""
+    if isinstance(value, list):
+        return ", ".join(_figure(v) for v in value) or "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
 @dataclass
 class _ClusterRow:
     stable: int | None = None
@@ -129,6 +139,7 @@ class LiveProgress:
         self.step = "starting"
         self.until: float | None = None
         self.note = ""
+        self._stopped = False
         self.live = Live(
             console=console,
             get_renderable=self.render,
@@ -137,12 +148,19 @@ class LiveProgress:
             redirect_stdout=False,
             redirect_stderr=False,
         )
-        self.live.start()
+
+    def _start(self) -> None:
+        # Started with the first event, not when built: the command prints its own first line before the
+        # rollout begins, and a running view would draw over it.
+        if not self.live.is_started and not self._stopped:
+            self.live.start()
+            atexit.register(self.stop)  # an error that ends the command still restores the terminal
 
     def _row(self, cluster: str) -> _ClusterRow:
         return self.rows.setdefault(cluster, _ClusterRow())
 
     def __call__(self, event: dict[str, Any]) -> None:
+        self._start()
         kind = event["type"]
         if kind == "step":
             self.step = f"step {event['step']}: {event['label']}"
@@ -155,9 +173,8 @@ class LiveProgress:
         elif kind == "waiting":
             self.until = float(event["until"])
         elif kind == "measurement":
-            value = event.get("value")
-            shown = f"{value:.4g}" if isinstance(value, float) else ("-" if value is None else str(value))
             metric = event.get("metric") or "gate"
+            shown = _figure(event.get("value"))
             self._row(event["cluster"]).gate = f"{metric} {shown} {event.get('phase', '')}".rstrip()
             self.note = f"gate {event['cluster']}: {event['message']}"
         elif kind == "gates":
@@ -165,6 +182,8 @@ class LiveProgress:
         elif kind == "paused":
             self.step += " (paused until approved)"
             self.until = None
+            self.stop()  # the command ends here: it prints how to continue
+            return
         elif kind == "failed":
             self.console.print(f"[red]failed[/red]: {event['reason']}")
         elif kind == "finished":
@@ -176,7 +195,8 @@ class LiveProgress:
                 for row in self.rows.values():
                     row.stable, row.canary, row.phase = 100, 0, "succeeded"
             self.step = f"finished: {event['phase']}"
-            self.stop()
+            self.stop()  # draws the final state once more and leaves it on the screen
+            return
         self.live.refresh()
 
     def _completed(self, event: dict[str, Any]) -> None:
@@ -221,10 +241,11 @@ class LiveProgress:
         parts: list[RenderableType] = [head, table]
         if self.note:
             parts.append(Text(self.note, style="dim"))
-        if self.live.is_started and not self.step.startswith("finished"):
+        if not self._stopped and not self.step.startswith("finished"):
             parts.append(Spinner("dots", text="working"))
         return Group(*parts)
 
     def stop(self) -> None:
+        self._stopped = True
         if self.live.is_started:
             self.live.stop()
