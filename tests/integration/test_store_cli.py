@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -159,8 +160,18 @@ def test_empty_history_is_a_friendly_line_or_an_empty_list(sqlite_url: str) -> N
     assert (as_json.exit_code, json.loads(as_json.output)) == (0, [])
 
 
-def test_history_on_an_unmigrated_database_says_what_to_run(sqlite_url: str) -> None:
+def test_history_creates_the_embedded_database_as_every_command_does(sqlite_url: str) -> None:
     result = CliRunner().invoke(history_command, ["api", "--database-url", sqlite_url])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "No deployments of api yet."  # after a log line, if any
+    assert _tables(sqlite_url) == TABLES
+
+
+def test_history_on_an_unmigrated_postgres_says_what_to_run(
+    make_postgres_database: Callable[[], str],
+) -> None:
+    url = make_postgres_database()
+    result = CliRunner().invoke(history_command, ["api", "--database-url", url])
     assert isinstance(result.exception, db.SchemaOutOfDateError)
     assert "run `orchestrator db upgrade`" in str(result.exception)
 
@@ -195,8 +206,9 @@ def test_history_as_a_process(postgres_url: str) -> None:
     assert done.returncode == 0, done.stderr
     listed = [d["id"] for d in json.loads(done.stdout)]
     assert listed[: len(ids)] == list(reversed(ids))  # the session database may hold other tests' rows too
-    empty = run_cli("history", "no-such-service", "--database-url", postgres_url)
-    assert (empty.returncode, empty.stdout) == (0, "No deployments of no-such-service yet.\n")
+    unknown = run_cli("history", "no-such-service", "--database-url", postgres_url)
+    assert (unknown.returncode, unknown.stdout) == (2, "")
+    assert unknown.stderr == "error: unknown service 'no-such-service'; known services: api, frontend\n"
 
 
 @pytest.mark.parametrize(
