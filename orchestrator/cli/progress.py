@@ -104,8 +104,24 @@ class PlainProgress:
         ]
         if direct:
             self._line(f"  [green]done[/green] {_direct_note(direct)}")
-        if parts or not direct:
-            self._line(f"  [green]done[/green] {'  '.join(parts)}".rstrip())
+        if parts:
+            self._line(f"  [green]done[/green] {'  '.join(parts)}")
+        elif not direct and self._pending_step is not None:
+            # Nothing was said during the step and nothing was written: it had nothing to do.
+            self._pending_step = None
+            self._skipped += 1
+
+
+def _doing(step: str) -> str:
+    """What the current step is waiting for, for the progress line under the table."""
+    label = step.split(": ", 1)[-1]
+    if label.startswith(("start canary", "promote", "deploy")):
+        return "applying, then waiting for the Deployments to be ready"
+    if label.startswith("analysis"):
+        return "measuring the canary"
+    if label.startswith("pause"):
+        return "pausing"
+    return "working"
 
 
 def _figure(value: Any) -> str:
@@ -140,6 +156,7 @@ class LiveProgress:
         self.until: float | None = None
         self.note = ""
         self._stopped = False
+        self.step_started = self.started
         self.live = Live(
             console=console,
             get_renderable=self.render,
@@ -164,6 +181,7 @@ class LiveProgress:
         kind = event["type"]
         if kind == "step":
             self.step = f"step {event['step']}: {event['label']}"
+            self.step_started = time.monotonic()
             self.until = None
             self.note = ""
             for cluster in event.get("clusters") or []:
@@ -242,7 +260,8 @@ class LiveProgress:
         if self.note:
             parts.append(Text(self.note, style="dim"))
         if not self._stopped and not self.step.startswith("finished"):
-            parts.append(Spinner("dots", text="working"))
+            in_step = f"{time.monotonic() - self.step_started:.0f}s"
+            parts.append(Spinner("dots", text=f"{_doing(self.step)} ({in_step} in this step)"))
         return Group(*parts)
 
     def stop(self) -> None:

@@ -97,6 +97,7 @@ def test_a_terminal_gets_a_live_table_of_the_clusters(tmp_path: Path, running_si
     assert re.search(r"│ aws\s*│ 80\s*│ 20\s*│ canary 20%", text)  # the setWeight 20 step, as it ran
     assert re.search(r"│ request-success-rate [0-9.]+ Successful\s*│", text)  # the last gate value
     assert "next step in" in text  # the timed pause counts down
+    assert re.search(r"applying, then waiting for the Deployments to be ready \(\d+s in this step\)", text)
     assert re.search(r"step \d+: setWeight 60 · wave 2 \(azure, gcp\)", text)
     assert "finished: Succeeded" in text
     # The view's lines are not repeated as a log: plain progress lines are absent.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from typing import Any
 
 from rich.console import Console
@@ -77,6 +78,7 @@ def test_the_live_view_has_a_row_per_cluster_with_weights_phase_and_last_gate() 
     Console(file=frame, width=120, highlight=False).print(view.render())
     text = frame.getvalue()
     assert "step 2: analysis request-success-rate · wave 1 (aws, gcp)  next step in" in text
+    assert re.search(r"measuring the canary \(\d+s in this step\)", text)  # the progress line
     assert re.search(r"│ aws\s*│ 80\s*│ 20\s*│ canary 20%\s*│ -\s*│", text)
     assert re.search(
         r"│ gcp\s*│ 80\s*│ 20\s*│ canary 20%\s*│ request-success-rate 99.51 Successful\s*│", text
@@ -96,3 +98,20 @@ def test_the_reporter_is_plain_off_a_terminal_and_silent_for_json() -> None:
 def test_defaults_repeated_for_a_fast_help_match_their_source() -> None:
     assert history.DEFAULT_LIMIT == repository.DEFAULT_HISTORY_LIMIT
     assert db.DATABASE_URL_ENV == "ORCHESTRATOR_DATABASE_URL"
+
+
+def test_a_step_with_nothing_to_report_prints_no_empty_done_line() -> None:
+    lines = _plain(
+        [
+            {"type": "step", "step": 3, "label": "pause 0.3s · wave 1 (aws)", "clusters": ["aws"]},
+            {"type": "waiting", "until": time.time() + 0.3},
+            {"type": "step_completed", "step": 3, "label": "pause 0.3s", "writes": {}, "clusters": ["aws"]},
+            # An event without `clusters`, as a step that had nothing left to do may be reported.
+            {"type": "step", "step": 4, "label": "setWeight 100 · wave 1 (aws)"},
+            {"type": "step_completed", "step": 4, "label": "setWeight 100", "writes": {}},
+            {"type": "finished", "phase": "Succeeded"},
+        ]
+    )
+    assert lines[0] == "step 3: pause 0.3s · wave 1 (aws)"
+    assert lines[1].startswith("  next step in ")
+    assert lines[2:] == ["1 step(s) had nothing left to do", "Succeeded"]
