@@ -95,6 +95,17 @@ def test_status_shows_live_state_and_names_each_disagreement(
     assert "unreachable" in run_cli("status", "api", "--env", "local", env=env).stdout
     assert run_cli("sim", "faults", "azure", "--clear", env=env).returncode == 0
 
+    # A cluster that answers too slowly costs status its deadline once, and is named as not answering.
+    assert run_cli("sim", "faults", "gcp", "--latency-ms", "30000", env=env).returncode == 0
+    started = time.monotonic()
+    view = _status(env)
+    assert time.monotonic() - started < 28  # not the 30 s the cluster takes to answer
+    gcp = _clusters(view)["gcp"]
+    assert gcp["live"]["error"] == "cluster gcp did not answer within 5s"
+    assert gcp["disagreements"] == ["unreachable: cluster gcp did not answer within 5s"]
+    assert _clusters(view)["azure"]["disagreements"] == []
+    assert run_cli("sim", "faults", "gcp", "--clear", env=env).returncode == 0
+
     # The sim restarted: its clusters are empty, whatever the store remembers.
     assert run_cli("sim", "down", env=env).returncode == 0
     assert run_cli("sim", "up", env=env).returncode == 0
