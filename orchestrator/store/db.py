@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-
 # How long a SQLite writer waits for another (a worker, the CLI) before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # How long to wait for Postgres to accept a connection before reporting it unreachable.
