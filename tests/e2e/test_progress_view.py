@@ -3,6 +3,7 @@ lines in a log; a first release says once per cluster that it was applied direct
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import select
@@ -102,3 +103,32 @@ def test_a_terminal_gets_a_live_table_of_the_clusters(tmp_path: Path, running_si
     assert "finished: Succeeded" in text
     # The view's lines are not repeated as a log: plain progress lines are absent.
     assert not re.search(r"\d+\.\ds step \d+:", text)
+
+
+PAUSED = """strategy:
+  canary:
+    steps:
+      - setWeight: 30
+      - pause: {}
+      - setWeight: 70
+"""
+
+
+def test_approve_on_a_terminal_goes_on_in_the_live_view(tmp_path: Path, running_sim: dict[str, str]) -> None:
+    env = {**running_sim, "ORCHESTRATOR_ROOT": str(estate_with_strategy(tmp_path / "estate", PAUSED))}
+    assert run_cli("deploy", "api", "--env", "local", "--strategy", "rolling", env=env).returncode == 0
+    paused = run_cli("deploy", "api", "--env", "local", "--set", "env.RELEASE=2", env=env)
+    assert paused.returncode == 0, paused.stdout + paused.stderr
+    assert "paused until approved" in paused.stdout
+    deployment = json.loads(run_cli("history", "api", "-o", "json", env=env).stdout)[0]
+    assert deployment["phase"] == "Paused"
+
+    code, screen, errors = run_on_terminal("approve", deployment["id"][:8], env=env)
+    text = ANSI.sub("", screen)
+    assert code == 0, text + errors
+    assert re.search(r"cluster\s*┃\s*stable %\s*┃\s*canary %\s*┃\s*phase\s*┃\s*last gate", text), text
+    assert re.search(r"│ aws\s*│ 30\s*│ 70\s*│ canary 70%", text)  # the step after the pause, as it ran
+    # The second wave pauses in its turn; the view ends there, and the command says how to go on.
+    second_pause = r"step \d+: pause until approved · wave 2 \(azure, gcp\) \(paused until approved\)"
+    assert re.search(second_pause, text)
+    assert f"paused: continue with `orchestrator approve {deployment['id'][:8]}`" in text
