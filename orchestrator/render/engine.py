@@ -20,12 +20,13 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from orchestrator.config import ClusterConfig, Environment, Pipeline, Project
 from orchestrator.config.source import decode_error
 from orchestrator.errors import ConfigError
+from orchestrator.render.contract import TemplateContractError, check_contract
 from orchestrator.render.documents import load_documents
 from orchestrator.render.generators import name_by_content
 from orchestrator.render.images import image_for
 from orchestrator.render.manifests import Manifest, RenderedSet, object_id, object_key
 from orchestrator.render.validate import validate_manifest
-from orchestrator.render.values import merge_values
+from orchestrator.render.values import TrackedValues, ValueReads, merge_values, refuse_unread_overrides
 
 _Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -56,6 +57,8 @@ class _YamlMemo:
         self._seen.clear()
 
     def __call__(self, value: Any) -> str:
+        if isinstance(value, TrackedValues):
+            value = value.consume()  # YAML's dumper knows plain dicts only
         seen = self._seen.get(id(value))
         if seen is not None and seen[0] is value:
             return seen[1]
@@ -92,7 +95,10 @@ class Renderer:
         only_cluster: str | None = None,
     ) -> list[RenderedSet]:
         clusters = [environment.cluster(only_cluster)] if only_cluster else environment.clusters
-        return [
+        # Overrides are checked against what the templates read, over every cluster rendered: one that
+        # nothing reads would change the version hash (and roll a canary) for nothing.
+        reads = ValueReads() if overrides else None
+        sets = [
             self.render_cluster(
                 pipeline,
                 environment,
@@ -101,9 +107,20 @@ class Renderer:
                 image=image,
                 digest=digest,
                 built_repository=built_repository,
+                reads=reads,
             )
             for c in clusters
         ]
+        if overrides and reads is not None:
+            merged = merge_values(pipeline.values, environment.values, *(c.values for c in clusters))
+            refuse_unread_overrides(
+                overrides,
+                reads,
+                merged,
+                service=pipeline.service,
+                where=f"{environment.name}/{only_cluster}" if only_cluster else environment.name,
+            )
+        return sets
 
     def render_cluster(
         self,
@@ -115,12 +132,16 @@ class Renderer:
         image: str | None = None,
         digest: str | None = None,
         built_repository: str | None = None,
+        reads: ValueReads | None = None,
     ) -> RenderedSet:
-        values = merge_values(pipeline.values, environment.values, cluster.values, overrides or {})
+        """One cluster's set; with `reads`, the value paths its templates look up are recorded there."""
+        plain_values = merge_values(pipeline.values, environment.values, cluster.values, overrides or {})
         resolved_image = image_for(
             pipeline, environment, cluster, image=image, digest=digest, built_repository=built_repository
         )
-        version = release_version(resolved_image, values)
+        version = release_version(resolved_image, plain_values)
+        values: dict[str, Any] = reads.wrap(plain_values) if reads is not None else plain_values
+        contexts = _cluster_contexts(environment.clusters)
         context = {
             "service": pipeline.service,
             "environment": environment.name,
@@ -128,15 +149,18 @@ class Renderer:
             "image": resolved_image,
             "version": version,
             "values": values,
-            "cluster": _cluster_context(cluster),
-            "clusters": [_cluster_context(c) for c in environment.clusters],
+            "cluster": contexts[cluster.name],
+            "clusters": list(contexts.values()),
             "labels": standard_labels(pipeline.service, environment.name, cluster.name, version, values),
         }
         objects: list[Manifest] = []
+        origins: dict[int, str] = {}  # id(object) -> the template that rendered it, to name it in errors
         self._yaml_memo.clear()
         try:
             for template_name in pipeline.templates:
-                objects.extend(self._render_template(template_name, context))
+                for obj in self._render_template(template_name, context):
+                    objects.append(obj)
+                    origins[id(obj)] = template_name
         finally:
             self._yaml_memo.clear()
         objects.sort(key=object_key)
@@ -148,6 +172,18 @@ class Renderer:
                 raise ManifestInvalidError(
                     problems, service=pipeline.service, environment=environment.name, cluster=cluster.name
                 )
+        broken = check_contract(
+            objects,
+            origins,
+            service=pipeline.service,
+            version=version,
+            emulated=is_emulated(cluster),
+            templates=pipeline.templates,
+        )
+        if broken:
+            raise TemplateContractError(
+                broken, service=pipeline.service, where=f"{environment.name}/{cluster.name}"
+            )
         return RenderedSet(
             service=pipeline.service,
             environment=environment.name,
@@ -231,8 +267,39 @@ def _template_line(exc: BaseException, project: Project, name: str) -> int | Non
     return line
 
 
-def _cluster_context(cluster: ClusterConfig) -> dict[str, Any]:
-    return {"name": cluster.name, "cloud": cluster.cloud, "region": cluster.region, "weight": cluster.weight}
+def _cluster_contexts(clusters: Sequence[ClusterConfig]) -> dict[str, dict[str, Any]]:
+    """What templates see of each cluster, by name. `cloud_weight` is the cluster's share (percent) of its
+    cloud's traffic, by weight: a route that pins a cloud splits it over that cloud's clusters. Integer
+    shares, the last cluster of a cloud taking what rounding left, so each cloud's sum to 100."""
+    by_cloud: dict[str, list[ClusterConfig]] = {}
+    for cluster in clusters:
+        by_cloud.setdefault(cluster.cloud, []).append(cluster)
+    shares: dict[str, int] = {}
+    for members in by_cloud.values():
+        total = sum(c.weight for c in members)
+        given = 0
+        for index, c in enumerate(members):
+            last = index == len(members) - 1
+            share = 100 - given if last else (c.weight * 100 // total if total else 100 // len(members))
+            shares[c.name] = share
+            given += share
+    return {
+        c.name: {
+            "name": c.name,
+            "cloud": c.cloud,
+            "region": c.region,
+            "weight": c.weight,
+            "cloud_weight": shares[c.name],
+            "emulated": is_emulated(c),
+        }
+        for c in clusters
+    }
+
+
+def is_emulated(cluster: ClusterConfig) -> bool:
+    """A cluster served by the built-in emulator: the only kind that may get its `sim.addtocloud.io/*`
+    annotations (a real cluster ignores them, but they do not belong in production manifests)."""
+    return cluster.target.type == "sim"
 
 
 def standard_labels(

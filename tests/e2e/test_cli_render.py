@@ -22,6 +22,37 @@ def test_render_prod_prints_valid_yaml_for_three_clusters() -> None:
         if d["kind"] == "VirtualService" and d["metadata"]["name"] == "api-crosscloud"
     ]
     assert weights == [[60, 30, 10]] * 3
+    # The emulator's fault knobs are for emulated clusters only.
+    assert "sim.addtocloud.io" not in result.stdout
+
+
+def test_render_local_keeps_the_emulators_annotations() -> None:
+    result = run_cli("render", "api", "--env", "local", "--set", "sim.errorRate=0.3")
+    assert result.returncode == 0, result.stderr
+    pods = [
+        d["spec"]["template"]["metadata"]["annotations"]
+        for d in yaml.safe_load_all(result.stdout)
+        if d and d["kind"] == "Deployment"
+    ]
+    assert [(p["sim.addtocloud.io/error-rate"], p["sim.addtocloud.io/latency-ms"]) for p in pods] == [
+        ("0.3", "0")
+    ] * 3
+
+
+def test_set_path_no_template_reads_exits_2_naming_the_closest() -> None:
+    result = run_cli("render", "api", "--env", "local", "--set", "replcas=3")
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "--set replcas: no template of api reads this value when rendering local; did you mean replicas?"
+        )
+    )
+    missing = run_cli("render", "api", "--env", "local", "--set", "replicas")
+    assert missing.returncode == 2
+    assert "--set replicas: expected KEY=VALUE" in missing.stderr
+    assert "--set: --set" not in missing.stderr
 
 
 def test_render_json_summary_and_one_cluster() -> None:
