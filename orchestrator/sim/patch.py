@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import jsonpatch
+
 from orchestrator.sim.errors import ApiError
 from orchestrator.sim.fields import Schema, item_key
 
@@ -22,102 +24,37 @@ def json_merge_patch(target: Any, patch: Any) -> Any:
 
 
 # -- JSON patch ------------------------------------------------------------------------------------
-def _pointer(path: str) -> list[str]:
-    if path == "":
-        return []
-    if not path.startswith("/"):
-        raise ApiError(422, f"invalid JSON pointer {path!r}: must start with /")
-    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
-
-
-def _resolve(doc: Any, parts: list[str], path: str) -> Any:
-    cur = doc
-    for part in parts:
-        if isinstance(cur, dict) and part in cur:
-            cur = cur[part]
-        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
-            cur = cur[int(part)]
-        else:
-            raise ApiError(
-                422,
-                f"the server rejected our request due to an error in our request: path {path!r} not found",
-            )
-    return cur
-
-
-def _add(doc: Any, path: str, value: Any) -> Any:
-    parts = _pointer(path)
-    if not parts:
-        return value
-    parent = _resolve(doc, parts[:-1], path)
-    last = parts[-1]
-    if isinstance(parent, dict):
-        parent[last] = value
-    elif isinstance(parent, list):
-        if last == "-":
-            parent.append(value)
-        elif last.isdigit() and int(last) <= len(parent):
-            parent.insert(int(last), value)
-        else:
-            raise ApiError(422, f"invalid array index in JSON patch path {path!r}")
-    else:
-        raise ApiError(422, f"JSON patch path {path!r} does not point into an object or array")
-    return doc
-
-
-def _remove(doc: Any, path: str) -> tuple[Any, Any]:
-    parts = _pointer(path)
-    if not parts:
-        raise ApiError(422, "JSON patch cannot remove the whole document")
-    parent = _resolve(doc, parts[:-1], path)
-    last = parts[-1]
-    if isinstance(parent, dict) and last in parent:
-        return doc, parent.pop(last)
-    if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
-        return doc, parent.pop(int(last))
-    raise ApiError(422, f"JSON patch remove: path {path!r} not found")
-
-
-def _replace(doc: Any, path: str, value: Any) -> Any:
-    parts = _pointer(path)
-    if not parts:
-        return value
-    parent = _resolve(doc, parts[:-1], path)
-    last = parts[-1]
-    if isinstance(parent, dict) and last in parent:
-        parent[last] = value
-    elif isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
-        parent[int(last)] = value
-    else:
-        raise ApiError(422, f"JSON patch replace: path {path!r} not found")
-    return doc
-
-
 def json_patch(target: Any, ops: Any) -> Any:
+    """RFC 6902 through the `jsonpatch` library; its errors become the API server's answers: 400 for a
+    patch that is not a list of well-formed operations, 422 for one that does not apply to this object.
+    Either way the object is untouched: the operations run on a copy, one by one to name the one at fault."""
     if not isinstance(ops, list):
         raise ApiError(400, "a JSON patch must be a list of operations")
-    doc = copy.deepcopy(target)
     for op in ops:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise ApiError(400, f"malformed JSON patch operation: {op!r}")
-        kind, path = op["op"], op["path"]
-        if kind == "add":
-            doc = _add(doc, path, copy.deepcopy(op.get("value")))
-        elif kind == "remove":
-            doc, _ = _remove(doc, path)
-        elif kind == "replace":
-            doc = _replace(doc, path, copy.deepcopy(op.get("value")))
-        elif kind == "move":
-            doc, value = _remove(doc, op["from"])
-            doc = _add(doc, path, value)
-        elif kind == "copy":
-            doc = _add(doc, path, copy.deepcopy(_resolve(doc, _pointer(op["from"]), op["from"])))
-        elif kind == "test":
-            if _resolve(doc, _pointer(path), path) != op.get("value"):
-                raise ApiError(422, f"JSON patch test failed at {path!r}")
-        else:
-            raise ApiError(400, f"unknown JSON patch operation {kind!r}")
+    doc = copy.deepcopy(target)
+    for index, op in enumerate(ops):
+        where = f"JSON patch operation {index} ({op['op']} {op['path']!r})"
+        try:
+            doc = jsonpatch.JsonPatch([op]).apply(doc, in_place=True)
+        except jsonpatch.JsonPatchTestFailed as exc:
+            raise ApiError(422, f"{where}: test failed: {_short(exc)}") from None
+        except jsonpatch.InvalidJsonPatch as exc:
+            raise ApiError(400, f"{where}: invalid: {_short(exc)}") from None
+        except (jsonpatch.JsonPatchConflict, jsonpatch.JsonPointerException) as exc:
+            raise ApiError(
+                422, f"the server rejected our request due to an error in our request: {where}: {_short(exc)}"
+            ) from None
     return doc
+
+
+def _short(exc: Exception) -> str:
+    """The library's message without the document it quotes ("member 'x' not found in {...}")."""
+    message = str(exc)
+    for cut in (" in {", " in ["):
+        message = message.split(cut, 1)[0]
+    return message
 
 
 # -- strategic merge patch -------------------------------------------------------------------------

@@ -285,6 +285,38 @@ def test_merge_strategic_and_json_patches(api: kubernetes.client.ApiClient) -> N
     assert caught.value.status == 422
 
 
+@pytest.mark.parametrize(
+    ("ops", "status", "says"),
+    [
+        (
+            [{"op": "remove", "path": "/metadata/annotations/nosuch"}],
+            422,
+            "(remove '/metadata/annotations/nosuch'): member 'annotations' not found",
+        ),
+        (
+            [{"op": "remove", "path": "/metadata/labels/nosuch"}],
+            422,
+            "can't remove a non-existent object 'nosuch'",
+        ),
+        ([{"op": "add", "path": "spec/replicas", "value": 2}], 422, "must start with /"),
+        ([{"op": "move", "path": "/spec/paused"}], 400, "'from'"),
+        ([{"op": "frob", "path": "/spec/replicas"}], 400, "Unknown operation 'frob'"),
+    ],
+)
+def test_a_json_patch_that_does_not_apply_changes_nothing(
+    api: kubernetes.client.ApiClient, ops: list[dict[str, object]], status: int, says: str
+) -> None:
+    apps = kubernetes.client.AppsV1Api(api)
+    apps.create_namespaced_deployment("default", deployment())
+    before = apps.read_namespaced_deployment("web", "default")
+    with pytest.raises(ApiException) as caught:
+        apps.patch_namespaced_deployment("web", "default", ops)
+    assert caught.value.status == status
+    assert says in json.loads(caught.value.body)["message"]
+    after = apps.read_namespaced_deployment("web", "default")
+    assert after.metadata.resource_version == before.metadata.resource_version
+
+
 def test_strategic_merge_patch_is_refused_for_istio_kinds_like_for_any_crd(
     api: kubernetes.client.ApiClient,
 ) -> None:
