@@ -10,7 +10,8 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from orchestrator.errors import ConfigError
 
@@ -58,8 +59,8 @@ def _copy(value: Any) -> Any:
 def parse_set_overrides(assignments: Iterable[str]) -> dict[str, Any]:
     """`["sim.errorRate=0.3", "replicas=2"]` -> `{"sim": {"errorRate": 0.3}, "replicas": 2}`.
 
-    The value is read as a YAML scalar, as Helm's --set does: numbers, booleans and null keep their type;
-    quote to force a string (`tag='1.0'`).
+    The value is read as a YAML 1.2 scalar, as the configuration files are: numbers, booleans and null keep
+    their type (`yes` and `10:30` stay strings, as in Helm); quote to force a string (`tag='1.0'`).
     """
     result: dict[str, Any] = {}
     for assignment in assignments:
@@ -70,8 +71,8 @@ def parse_set_overrides(assignments: Iterable[str]) -> dict[str, Any]:
         if not all(path):
             raise ConfigError("expected KEY=VALUE with KEY like a.b.c", key=f"--set {assignment}")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
+            value = YAML(typ="safe").load(raw) if raw.strip() else ""
+        except YAMLError:
             value = raw
         node = result
         for part in path[:-1]:

@@ -99,3 +99,15 @@ def test_set_without_equals_says_what_is_wrong() -> None:
         "sim": {"errorRate": 0.3},
         "replicas": 2,
     }
+
+
+def test_set_values_are_read_as_yaml_1_2_like_the_files() -> None:
+    assert parse_set_overrides(["a=yes", "b=10:30", "c=017", "d=true", "e='1.0'", "f=", "g=null"]) == {
+        "a": "yes",
+        "b": "10:30",
+        "c": 17,
+        "d": True,
+        "e": "1.0",
+        "f": "",
+        "g": None,
+    }
