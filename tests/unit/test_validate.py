@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -341,6 +342,22 @@ spec:
 
 def test_any_mapping_is_accepted() -> None:
     assert validate_manifest(MappingProxyType(service_account())) == []
+
+
+def test_keys_yaml_reads_as_numbers_are_checked_as_the_json_sent() -> None:
+    # jsonschema-rs takes string keys only; `1: x` under data is "1" once sent as JSON, a valid key.
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {1: "x", 2.5: "y"}}
+    assert validate_manifest(obj) == []
+
+
+def test_a_value_json_cannot_carry_is_named() -> None:
+    obj = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c"},
+        "data": {"day": date(2026, 1, 1)},
+    }
+    assert fields(validate_manifest(obj)) == ["data.day"]
 
 
 # --- what fails, and how it is named -----------------------------------------------------------------
