@@ -64,6 +64,10 @@ class Project:
         """The parsed file behind `pipeline(service)`, to locate problems found after loading."""
         return self._document(self.pipelines_dir, service)
 
+    def environment_document(self, name: str) -> YamlDocument:
+        """The parsed file behind `environment(name)`, to locate problems found after loading."""
+        return self._document(self.environments_dir, name)
+
     def environment(self, name: str) -> Environment:
         if name not in self._environments:
             if name not in self.environment_names:

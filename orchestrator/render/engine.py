@@ -27,6 +27,7 @@ from orchestrator.render.images import image_for
 from orchestrator.render.manifests import Manifest, RenderedSet, object_id, object_key
 from orchestrator.render.validate import validate_manifest
 from orchestrator.render.values import TrackedValues, ValueReads, merge_values, refuse_unread_overrides
+from orchestrator.render.values_schema import ValuesSchema, load_values_schema, value_layers
 
 _Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -82,6 +83,12 @@ class Renderer:
         self._yaml_memo = _YamlMemo()
         self.jinja.filters["to_yaml"] = self._yaml_memo
         self._templates: dict[str, jinja2.Template] = {}
+        self._values_schemas: dict[str, ValuesSchema | None] = {}
+
+    def _values_schema(self, service: str) -> ValuesSchema | None:
+        if service not in self._values_schemas:
+            self._values_schemas[service] = load_values_schema(self.project, service)
+        return self._values_schemas[service]
 
     def render_environment(
         self,
@@ -139,6 +146,11 @@ class Renderer:
         resolved_image = image_for(
             pipeline, environment, cluster, image=image, digest=digest, built_repository=built_repository
         )
+        schema = self._values_schema(pipeline.service)
+        if schema is not None:
+            schema.check(
+                plain_values, value_layers(self.project, pipeline, environment, cluster, overrides or {})
+            )
         version = release_version(resolved_image, plain_values)
         values: dict[str, Any] = reads.wrap(plain_values) if reads is not None else plain_values
         contexts = _cluster_contexts(environment.clusters)
