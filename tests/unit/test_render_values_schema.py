@@ -53,7 +53,8 @@ def test_values_that_keep_the_schema_render(estate: Path) -> None:
 def test_a_set_value_is_named_as_the_set(estate: Path) -> None:
     error = refusal(estate, overrides={"replicas": 0})
     assert str(error) == (
-        "--set replicas: 0 is less than the minimum of 1; checked against estate/pipelines/api.values.schema.json"
+        "--set replicas: 0 is less than the minimum of 1; "
+        "checked against estate/pipelines/api.values.schema.json"
     )
 
 
