@@ -104,21 +104,21 @@ def check_contract(
 
     deployment = find("Deployment", "apps/v1")
     if deployment is not None:
-        _check_deployment(deployment, service, version, partial_problem(problem, deployment))
+        _check_deployment(deployment, service, version, _bind(problem, deployment))
     rule = find("DestinationRule", "networking.istio.io/")
     if rule is not None:
-        _check_destination_rule(rule, version, partial_problem(problem, rule))
+        _check_destination_rule(rule, version, _bind(problem, rule))
     routes = find("VirtualService", "networking.istio.io/")
     if routes is not None:
-        _check_primary_route(routes, partial_problem(problem, routes))
+        _check_primary_route(routes, _bind(problem, routes))
     for obj in objects:
         if obj.get("kind") == "VirtualService":
-            _check_distinct_destinations(obj, partial_problem(problem, obj))
-        _check_sim_annotations(obj, emulated, partial_problem(problem, obj))
+            _check_distinct_destinations(obj, _bind(problem, obj))
+        _check_sim_annotations(obj, emulated, _bind(problem, obj))
     return problems
 
 
-def partial_problem(problem: Callable[[Manifest, str], None], obj: Manifest) -> Callable[[str], None]:
+def _bind(problem: Callable[[Manifest, str], None], obj: Manifest) -> Callable[[str], None]:
     return lambda message: problem(obj, message)
 
 
