@@ -59,17 +59,17 @@ class TemplateContractError(ConfigError):
     """A template set that the rollout engine could not drive; nothing is applied or written."""
 
     def __init__(self, problems: Sequence[ContractProblem], *, service: str, where: str) -> None:
+        # Shaped like the schema problems' message (a head line, then one indented line per problem,
+        # each naming its template), so both read the same.
         plural = "s" if len(problems) != 1 else ""
         head = (
-            f"the templates of {service} break the template contract for {where} "
-            f'({len(problems)} problem{plural}; see the README\'s "Template contract")'
+            f"{len(problems)} template contract problem{plural} in {service} for {where} "
+            "(the README's \"Template contract\" says what the rollout engine needs)"
         )
-        first = problems[0]
-        super().__init__(
-            head + ":\n  " + "\n  ".join(str(p) for p in problems),
-            file=f"templates/{first.template}" if first.template else None,
-        )
+        super().__init__(head + ":\n  " + "\n  ".join(str(p) for p in problems))
         self.problems = list(problems)
+        first = problems[0].template if problems else None
+        self.file = f"templates/{first}" if first else None  # the first template at fault, for callers
 
 
 def check_contract(

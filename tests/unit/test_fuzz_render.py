@@ -38,8 +38,11 @@ NOT_UTF8 = (b"\xff", b"\xe9", b"\xc3\x28", b"\xed\xa0\x80", b"\x80abc")
 KEY = re.compile(rb"^(\s*-?\s*)([A-Za-z][A-Za-z0-9]*)(:)", re.MULTILINE)
 # A message names a file of the project, optionally with a line: `error: environments/local.yaml:8: ...`.
 NAMES_A_FILE = re.compile(r"^error: [^\s:]*(pipelines|environments|templates)/[^\s:]+(:\d+)?: ")
-# Rendered objects that fail their schema name the object and field instead, one per indented line.
-OBJECT_PROBLEMS = re.compile(r"^error: \d+ object problems? in api for local/\w+:$")
+# Rendered objects that fail their schema (or the template contract) name the object and field instead,
+# one per indented line.
+OBJECT_PROBLEMS = re.compile(
+    r"^error: \d+ (object|template contract) problems? in api for local/\w+( \(.*\))?:$"
+)
 
 
 @dataclass(frozen=True)
