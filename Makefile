@@ -2,6 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): most tests wait on emulated rollouts and real servers, not the CPU, so three
+# processes finish the suite in about two thirds of the time on two cores.
+PYTEST_WORKERS ?= 3
 
 .PHONY: install demo test pytest lint typecheck unit bench clean
 
@@ -27,7 +30,7 @@ test: lint typecheck pytest
 # pytest's exit code 5 (no tests collected) fails the run like any other: a selection that matches nothing
 # is a broken CI configuration, not a pass.
 pytest:
-	@$(VENV)/bin/pytest $(PYTEST_ARGS) || { code=$$?; \
+	@$(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || { code=$$?; \
 	  if [ $$code -eq 5 ]; then echo "make: pytest collected no tests (PYTEST_ARGS=$(PYTEST_ARGS))" >&2; fi; \
 	  exit $$code; }
 
