@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+import structlog
 
 from orchestrator.cli.auth import authorize, open_sessions, token_option
 from orchestrator.cli.db import database_url_option
@@ -14,6 +15,8 @@ from orchestrator.identity.rules import Action
 from orchestrator.identity.views import access_request_view
 from orchestrator.store import identity as store
 from orchestrator.store.models import Role
+
+log = structlog.get_logger(__name__)
 
 STATUSES = (store.PENDING, store.APPROVED, store.DENIED)
 
@@ -39,6 +42,7 @@ def request_command(
             session, email=email, full_name=full_name, organization=organization, reason=reason
         )
         view = access_request_view(request)
+    log.info("access requested", email=view["email"], request=view["id"])
     if output == "json":
         click.echo(json.dumps(view, indent=2))
         return
@@ -86,6 +90,7 @@ def _review(ref: str, *, approve: bool, role: str | None, note: str | None, outp
             session, request, approve=approve, role=role, reviewer_id=reviewer.user_id, note=note
         )
         view = access_request_view(request)
+    log.info("access request reviewed", email=view["email"], status=view["status"], by=reviewer.email)
     if output == "json":
         click.echo(json.dumps(view, indent=2))
     elif approve:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+import structlog
 
 from orchestrator.cli.auth import acting, open_sessions, read_password, token_option
 from orchestrator.cli.db import database_url_option
@@ -14,6 +15,8 @@ from orchestrator.identity import passwords, tokens
 from orchestrator.identity.principal import write_token_file
 from orchestrator.store import identity as store
 from orchestrator.store.models import utcnow
+
+log = structlog.get_logger(__name__)
 
 LOGIN_EXPIRY = "30d"
 
@@ -55,6 +58,7 @@ def login_command(email: str, expires: str, output: str, database_url: str) -> N
         )
         role = user.role
     path = write_token_file(new.secret)
+    log.info("signed in", user=address, prefix=new.prefix, saved_to=str(path))
     if output == "json":
         view = {"email": address, "role": role, "token": tokens.display(new.prefix), "token_file": str(path)}
         click.echo(json.dumps(view, indent=2))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import click
+import structlog
 from sqlalchemy.orm import Session
 
 from orchestrator.cli.auth import acting, open_sessions, token_option
@@ -21,6 +22,8 @@ from orchestrator.identity.rules import Action, require
 from orchestrator.identity.views import token_view
 from orchestrator.store import identity as store
 from orchestrator.store.models import User, utcnow
+
+log = structlog.get_logger(__name__)
 
 DEFAULT_EXPIRY = "90d"
 
@@ -82,6 +85,7 @@ def create_command(email: str | None, name: str, expires: str, database_url: str
             now=now,
         )
         owner = user.email
+    log.info("api token created", user=owner, prefix=new.prefix, name=name, by=principal.email)
     until = f"expires {expires_at.isoformat()}" if expires_at else "never expires"
     click.echo(f"token {tokens.display(new.prefix)} for {owner} ({name}, {until}); shown once:", err=True)
     click.echo(new.secret)
@@ -145,6 +149,7 @@ def revoke_command(token_ref: str, output: str, database_url: str) -> None:
             require(principal, Action.MANAGE_TOKENS)
         changed = store.revoke_token(session, token, now=now)
         view = token_view(token, now)
+    log.info("api token revoked", user=view["user"], prefix=token.prefix, by=principal.email, changed=changed)
     if output == "json":
         click.echo(json.dumps(view, indent=2))
         return

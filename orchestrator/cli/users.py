@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import click
+import structlog
 from sqlalchemy.orm import Session
 
 from orchestrator.cli.auth import authorize, open_sessions, read_password, token_option
@@ -21,6 +22,8 @@ from orchestrator.identity.rules import Action
 from orchestrator.identity.views import user_view
 from orchestrator.store import identity as store
 from orchestrator.store.models import Role, User
+
+log = structlog.get_logger(__name__)
 
 ROLES = [r.value for r in Role]
 
@@ -67,6 +70,7 @@ def create_command(email: str, role: str, password_stdin: bool, output: str, dat
             )
         view = user_view(user)
     saved = write_token_file(first.secret) if first is not None else None
+    log.info("user created", email=view["email"], role=role, by=actor.email, first_admin=first is not None)
     if output == "json":
         click.echo(json.dumps({**view, "token_file": str(saved) if saved else None}, indent=2))
         return
@@ -112,6 +116,7 @@ def set_role_command(email: str, role: str, output: str, database_url: str) -> N
             _refuse_losing_the_last_admin(session, user, f"making them {role}")
         store.set_role(session, user, role)
         view = user_view(user)
+    log.info("role changed", email=view["email"], role=role)
     click.echo(json.dumps(view, indent=2) if output == "json" else f"{view['email']} is now {view['role']}")
 
 
@@ -129,6 +134,7 @@ def disable_command(email: str, output: str, database_url: str) -> None:
         _refuse_losing_the_last_admin(session, user, "disabling them")
         store.set_status(session, user, store.DISABLED)
         view = user_view(user)
+    log.info("user disabled", email=view["email"])
     click.echo(json.dumps(view, indent=2) if output == "json" else f"{view['email']} is disabled")
 
 
@@ -145,4 +151,5 @@ def enable_command(email: str, output: str, database_url: str) -> None:
         user = store.get_user(session, email)
         store.set_status(session, user, store.ACTIVE)
         view = user_view(user)
+    log.info("user enabled", email=view["email"])
     click.echo(json.dumps(view, indent=2) if output == "json" else f"{view['email']} is active")

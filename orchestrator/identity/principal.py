@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import structlog
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import OrchestratorError
@@ -27,6 +28,8 @@ from orchestrator.identity.tokens import InvalidTokenError
 from orchestrator.settings import state_dir
 from orchestrator.store import identity as store
 from orchestrator.store.models import Role, utcnow
+
+log = structlog.get_logger(__name__)
 
 TOKEN_ENV = "ORCHESTRATOR_TOKEN"
 TOKEN_FILE_NAME = "token"
@@ -125,6 +128,8 @@ def authenticate(session: Session, found: FoundToken, *, now: datetime | None = 
     if user.status != store.ACTIVE:
         raise InvalidTokenError(f"{name} belongs to {user.email}, who is {user.status}")
     store.touch_token(session, token, now=moment)
+    # The prefix only: the key must not say "token", or the log's redaction would hide even that.
+    log.debug("authenticated", user=user.email, role=user.role, prefix=token.prefix, source=found.source)
     return Principal(email=user.email, role=Role(user.role), user_id=user.id, token_prefix=token.prefix)
 
 
