@@ -10,7 +10,7 @@ import json
 
 import click
 import structlog
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.cli.auth import acting, open_sessions, token_option
 from orchestrator.cli.db import database_url_option
@@ -33,8 +33,8 @@ def tokens_group() -> None:
     """API tokens: what `--token`, ORCHESTRATOR_TOKEN and the REST API accept."""
 
 
-def _signed_in(database_url: str) -> Principal:
-    principal = acting(database_url)
+def _signed_in(database_url: str, sessions: sessionmaker[Session]) -> Principal:
+    principal = acting(database_url, sessions)
     if principal is None:
         # The same refusal `require` gives any action without a token.
         require(None, Action.MANAGE_TOKENS)
@@ -69,7 +69,7 @@ def create_command(email: str | None, name: str, expires: str, database_url: str
     now = utcnow()
     expires_at = tokens.parse_expiry(expires, now)
     sessions = open_sessions(database_url)
-    principal = _signed_in(database_url)
+    principal = _signed_in(database_url, sessions)
     new = tokens.generate()
     with sessions.begin() as session:
         user = _owner(session, principal, email)
@@ -101,7 +101,7 @@ def list_command(email: str | None, everyone: bool, output: str, database_url: s
     """Tokens: prefix, name, created, last used, expiry (never the token itself)."""
     now = utcnow()
     sessions = open_sessions(database_url)
-    principal = _signed_in(database_url)
+    principal = _signed_in(database_url, sessions)
     with sessions() as session:
         if everyone:
             require(principal, Action.MANAGE_TOKENS)
@@ -142,7 +142,7 @@ def revoke_command(token_ref: str, output: str, database_url: str) -> None:
     """Revoke a token (yours; admins: anyone's), named by the prefix `tokens list` shows or its id."""
     now = utcnow()
     sessions = open_sessions(database_url)
-    principal = _signed_in(database_url)
+    principal = _signed_in(database_url, sessions)
     with sessions.begin() as session:
         token = store.get_token(session, token_ref)
         if token.user_id != principal.user_id:

@@ -63,6 +63,7 @@ def test_identity_commands_bad_input_and_no_secret_leaks(tmp_path: Path, each_ba
     admin = created.stdout.strip().splitlines()[-1]
     issued[admin] = len(cli.runs) - 1
     assert cli.json("whoami")["email"] == "admin@example.com"  # the saved first token
+    assert cli.json("whoami", "--token", admin)["token"] == admin[:12] + "…"
 
     cli("users", "create", "ADMIN@example.com", "--role", "viewer", token=admin, code=2)
     duplicate = cli.runs[-1][1]
