@@ -152,3 +152,60 @@ def test_identity_commands_bad_input_and_no_secret_leaks(tmp_path: Path, each_ba
                     assert (index, stream) == (allowed_run, "stdout"), f"{args} printed a token on {stream}"
                     assert text.count(token) == 1
     assert any('"level": "debug"' in result.stderr for _, result in cli.runs), "debug logging was not on"
+
+
+def test_the_rollout_controls_check_the_environment_lists_before_acting(
+    tmp_path: Path, each_backend_url: str
+) -> None:
+    """prod: approvers [admin], deployers [admin, deployer]. A paused deployment stays exactly as it was
+    when a deployer approves or a viewer aborts it; the refusal happens before any cluster is contacted
+    (prod's EKS/AKS/GKE clusters do not exist here)."""
+    from orchestrator.store import repository
+    from orchestrator.store.models import Deployment, Phase, Strategy
+    from tests.helpers import copy_estate
+
+    db.upgrade(each_backend_url)
+    cli = Recorder(tmp_path, each_backend_url)
+    cli.env["ORCHESTRATOR_ROOT"] = str(copy_estate(tmp_path / "estate"))
+    admin = cli("users", "create", "admin@example.com", "--role", "admin").stdout.strip().splitlines()[-1]
+    cli("users", "create", "dev@example.com", "--role", "deployer", token=admin)
+    cli("users", "create", "view@example.com", "--role", "viewer", token=admin)
+    deployer = cli("tokens", "create", "--user", "dev@example.com", token=admin).stdout.strip()
+    viewer = cli("tokens", "create", "--user", "view@example.com", token=admin).stdout.strip()
+
+    engine = db.make_engine(each_backend_url)
+    try:
+        sessions = db.session_factory(engine)
+        with sessions.begin() as session:
+            release = repository.get_or_create_release(
+                session, service="api", git_commit="c0ffee", image_repository="r/api", manifest_hash="m"
+            )
+            deployment = repository.create_deployment(
+                session,
+                release=release,
+                environment="prod",
+                strategy=Strategy.CANARY,
+                clusters=[repository.ClusterPlacement("aws", "aws", "us-west-2", 0)],
+            )
+            repository.set_phase(session, deployment, Phase.PAUSED, step=2)
+            ref = str(deployment.id)[:8]
+
+        approve = cli("approve", ref, token=deployer, code=1)
+        assert approve.stderr.strip().splitlines()[-1] == (
+            "error: dev@example.com (deployer) may not approve in prod; "
+            "allowed (prod's approval.approvers): admin"
+        )
+        abort = cli("abort", ref, token=viewer, code=1)
+        assert abort.stderr.strip().splitlines()[-1] == (
+            "error: view@example.com (viewer) may not abort in prod (viewers only read); "
+            "allowed (prod's deployers): admin, deployer"
+        )
+        (tmp_path / "state" / "token").unlink()  # the first admin's saved login
+        resume = cli("resume", ref, code=1)
+        assert "resume in prod needs a token" in resume.stderr
+        with sessions() as session:
+            after = session.get(Deployment, deployment.id)
+            assert after is not None
+            assert (after.phase, after.current_step, after.last_event_seq) == ("Paused", 2, 2)
+    finally:
+        engine.dispose()
