@@ -5,20 +5,14 @@ from __future__ import annotations
 import json
 
 import click
-import structlog
 
-from orchestrator.cli.auth import authorize, open_sessions, token_option
+from orchestrator.cli.auth import authorize, logger, open_sessions, token_option
 from orchestrator.cli.db import database_url_option
 from orchestrator.cli.options import format_option
 from orchestrator.errors import ConfigError
-from orchestrator.identity.rules import Action
-from orchestrator.identity.views import access_request_view
-from orchestrator.store import identity as store
-from orchestrator.store.models import Role
 
-log = structlog.get_logger(__name__)
-
-STATUSES = (store.PENDING, store.APPROVED, store.DENIED)
+STATUSES = ("pending", "approved", "denied")  # store.identity's (a unit test keeps them equal)
+ROLES = ("admin", "deployer", "viewer")  # store.models.Role
 
 
 @click.group("access")
@@ -37,12 +31,15 @@ def request_command(
     email: str, full_name: str, organization: str | None, reason: str | None, output: str, database_url: str
 ) -> None:
     """Ask for an account; an admin approves it with a role. No token is needed."""
+    from orchestrator.identity.views import access_request_view
+    from orchestrator.store import identity as store
+
     with open_sessions(database_url).begin() as session:
         request = store.create_access_request(
             session, email=email, full_name=full_name, organization=organization, reason=reason
         )
         view = access_request_view(request)
-    log.info("access requested", email=view["email"], request=view["id"])
+    logger(__name__).info("access requested", email=view["email"], request=view["id"])
     if output == "json":
         click.echo(json.dumps(view, indent=2))
         return
@@ -59,6 +56,10 @@ def request_command(
 @database_url_option
 def list_command(status: str | None, output: str, database_url: str) -> None:
     """The access requests, oldest first (admins)."""
+    from orchestrator.identity.rules import Action
+    from orchestrator.identity.views import access_request_view
+    from orchestrator.store import identity as store
+
     sessions = open_sessions(database_url)
     authorize(Action.REVIEW_ACCESS, None, database_url, sessions=sessions)
     with sessions() as session:
@@ -79,6 +80,11 @@ def list_command(status: str | None, output: str, database_url: str) -> None:
 
 
 def _review(ref: str, *, approve: bool, role: str | None, note: str | None, output: str, url: str) -> None:
+    from orchestrator.identity.rules import Action
+    from orchestrator.identity.views import access_request_view
+    from orchestrator.store import identity as store
+    from orchestrator.store.models import Role
+
     sessions = open_sessions(url)
     reviewer = authorize(Action.REVIEW_ACCESS, None, url, sessions=sessions)
     if reviewer.bootstrap and approve and store.parse_role(role or "") is not Role.ADMIN:
@@ -90,7 +96,12 @@ def _review(ref: str, *, approve: bool, role: str | None, note: str | None, outp
             session, request, approve=approve, role=role, reviewer_id=reviewer.user_id, note=note
         )
         view = access_request_view(request)
-    log.info("access request reviewed", email=view["email"], status=view["status"], by=reviewer.email)
+    logger(__name__).info(
+        "access request reviewed",
+        email=view["email"],
+        status=view["status"],
+        by=reviewer.email,
+    )
     if output == "json":
         click.echo(json.dumps(view, indent=2))
     elif approve:
@@ -105,7 +116,7 @@ def _review(ref: str, *, approve: bool, role: str | None, note: str | None, outp
 @access_group.command("approve")
 @click.argument("request_id", metavar="ID")
 @click.option(
-    "--role", required=True, type=click.Choice([r.value for r in Role]), help="The new user's role."
+    "--role", required=True, type=click.Choice(ROLES), help="The new user's role."
 )
 @token_option
 @format_option

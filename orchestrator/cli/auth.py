@@ -2,7 +2,8 @@
 
 Every command that changes something calls `authorize(action, environment, database_url)` first, before it
 renders or applies anything; the rules themselves live in `identity/rules.py`, the token lookup in
-`identity/principal.py` (which the REST API uses too).
+`identity/principal.py` (which the REST API uses too). The store and the rules are imported inside the
+functions: this module is imported for every command's `--help`.
 """
 
 from __future__ import annotations
@@ -10,18 +11,18 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import structlog
-from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import Environment, Project
-from orchestrator.identity import principal as principals
-from orchestrator.identity.principal import Principal
-from orchestrator.identity.rules import Action, require
-from orchestrator.store import db
-from orchestrator.store import identity as store
+from orchestrator.identity.tokens import TOKEN_ENV
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from orchestrator.config import Environment, Project
+    from orchestrator.identity.principal import Principal
+    from orchestrator.identity.rules import Action
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,7 +48,7 @@ def token_option(func: F) -> F:
         expose_value=False,
         callback=_remember_token,
         help=(
-            f"API token to act with [env {principals.TOKEN_ENV}; default: the file "
+            f"API token to act with [env {TOKEN_ENV}; default: the file "
             "`orchestrator login` writes in the state folder]"
         ),
     )(func)
@@ -56,6 +57,8 @@ def token_option(func: F) -> F:
 def open_sessions(database_url: str) -> sessionmaker[Session]:
     """Sessions on the state database, migrated like `runtime.open_store` does (the embedded SQLite on first
     use; Postgres must be at head), without importing the cluster clients runtime pulls in."""
+    from orchestrator.store import db
+
     engine = db.make_engine(database_url)
     if engine.dialect.name == "sqlite":
         if db.current_revision(engine) != db.head_revision():
@@ -68,6 +71,10 @@ def open_sessions(database_url: str) -> sessionmaker[Session]:
 def acting(database_url: str, sessions: sessionmaker[Session] | None = None) -> Principal | None:
     """Who runs this command (None: users exist and no token was given). The bootstrap login says so on
     stderr once per command; log lines carry the user from here on."""
+    import structlog
+
+    from orchestrator.identity import principal as principals
+
     ctx = click.get_current_context(silent=True)
     explicit = ctx.meta.get(_TOKEN) if ctx is not None else None
     with (sessions or open_sessions(database_url)).begin() as session:
@@ -90,6 +97,8 @@ def authorize(
 ) -> Principal:
     """The acting principal if it may do `action` (in the environment, by name with `project`), else the
     refusal (exit 1) naming user, role, action, environment and who is allowed."""
+    from orchestrator.identity.rules import require
+
     if isinstance(environment, str):
         if project is None:
             raise ValueError("an environment named by string needs the project")
@@ -109,6 +118,8 @@ def authorize_deployment(action: Action, project: Project, database_url: str, re
 
 def record_user(sessions: sessionmaker[Session], deployment_id: uuid.UUID, principal: Principal) -> None:
     """Fill the deployment's user_id with the acting user (the bootstrap login has no user row)."""
+    from orchestrator.store import identity as store
+
     if principal.user_id is None:
         return
     with sessions.begin() as session:
@@ -122,3 +133,10 @@ def read_password(source: str = "stdin") -> str:
     if not password:
         raise click.UsageError(f"no password on {source}; pipe it in, e.g. `… --password-stdin < file`")
     return password
+
+
+def logger(name: str) -> Any:
+    """A structlog logger, imported when a command runs rather than when its module is (for `--help`)."""
+    import structlog
+
+    return structlog.get_logger(name)

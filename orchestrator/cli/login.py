@@ -5,18 +5,12 @@ from __future__ import annotations
 import json
 
 import click
-import structlog
 
-from orchestrator.cli.auth import acting, open_sessions, read_password, token_option
+from orchestrator.cli.auth import acting, logger, open_sessions, read_password, token_option
 from orchestrator.cli.db import database_url_option
 from orchestrator.cli.options import format_option
 from orchestrator.errors import OrchestratorError
-from orchestrator.identity import passwords, tokens
-from orchestrator.identity.principal import write_token_file
-from orchestrator.store import identity as store
-from orchestrator.store.models import utcnow
-
-log = structlog.get_logger(__name__)
+from orchestrator.identity import tokens
 
 LOGIN_EXPIRY = "30d"
 
@@ -34,6 +28,11 @@ class LoginFailedError(OrchestratorError):
 @database_url_option
 def login_command(email: str, expires: str, output: str, database_url: str) -> None:
     """Exchange your password (read from stdin) for a token, saved (mode 0600) for later commands."""
+    from orchestrator.identity import passwords
+    from orchestrator.identity.principal import write_token_file
+    from orchestrator.store import identity as store
+    from orchestrator.store.models import utcnow
+
     now = utcnow()
     expires_at = tokens.parse_expiry(expires, now)
     address = store.normalize_email(email)
@@ -58,7 +57,7 @@ def login_command(email: str, expires: str, output: str, database_url: str) -> N
         )
         role = user.role
     path = write_token_file(new.secret)
-    log.info("signed in", user=address, prefix=new.prefix, saved_to=str(path))
+    logger(__name__).info("signed in", user=address, prefix=new.prefix, saved_to=str(path))
     if output == "json":
         view = {"email": address, "role": role, "token": tokens.display(new.prefix), "token_file": str(path)}
         click.echo(json.dumps(view, indent=2))

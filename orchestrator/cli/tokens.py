@@ -7,23 +7,22 @@ goes to stderr. Only its SHA-256 and its prefix are stored, so it cannot be show
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
-import structlog
-from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.cli.auth import acting, open_sessions, token_option
+from orchestrator.cli.auth import acting, logger, open_sessions, token_option
 from orchestrator.cli.db import database_url_option
 from orchestrator.cli.options import format_option
 from orchestrator.errors import ConfigError
 from orchestrator.identity import tokens
-from orchestrator.identity.principal import Principal
-from orchestrator.identity.rules import Action, require
-from orchestrator.identity.views import token_view
-from orchestrator.store import identity as store
-from orchestrator.store.models import User, utcnow
 
-log = structlog.get_logger(__name__)
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from orchestrator.identity.principal import Principal
+    from orchestrator.store.models import User
+
 
 DEFAULT_EXPIRY = "90d"
 
@@ -34,6 +33,8 @@ def tokens_group() -> None:
 
 
 def _signed_in(database_url: str, sessions: sessionmaker[Session]) -> Principal:
+    from orchestrator.identity.rules import Action, require
+
     principal = acting(database_url, sessions)
     if principal is None:
         # The same refusal `require` gives any action without a token.
@@ -44,6 +45,10 @@ def _signed_in(database_url: str, sessions: sessionmaker[Session]) -> Principal:
 
 def _owner(session: Session, principal: Principal, email: str | None) -> User:
     """Whose tokens: yours, or (admins) the user named."""
+    from orchestrator.identity.rules import Action, require
+    from orchestrator.store import identity as store
+    from orchestrator.store.models import User
+
     if email is None or (principal.user_id is not None and store.normalize_email(email) == principal.email):
         if principal.user_id is None:
             raise ConfigError(
@@ -66,6 +71,9 @@ def _owner(session: Session, principal: Principal, email: str | None) -> User:
 @database_url_option
 def create_command(email: str | None, name: str, expires: str, database_url: str) -> None:
     """Make a token and print it once."""
+    from orchestrator.store import identity as store
+    from orchestrator.store.models import utcnow
+
     now = utcnow()
     expires_at = tokens.parse_expiry(expires, now)
     sessions = open_sessions(database_url)
@@ -85,7 +93,7 @@ def create_command(email: str | None, name: str, expires: str, database_url: str
             now=now,
         )
         owner = user.email
-    log.info("api token created", user=owner, prefix=new.prefix, name=name, by=principal.email)
+    logger(__name__).info("api token created", user=owner, prefix=new.prefix, name=name, by=principal.email)
     until = f"expires {expires_at.isoformat()}" if expires_at else "never expires"
     click.echo(f"token {tokens.display(new.prefix)} for {owner} ({name}, {until}); shown once:", err=True)
     click.echo(new.secret)
@@ -99,6 +107,11 @@ def create_command(email: str | None, name: str, expires: str, database_url: str
 @database_url_option
 def list_command(email: str | None, everyone: bool, output: str, database_url: str) -> None:
     """Tokens: prefix, name, created, last used, expiry (never the token itself)."""
+    from orchestrator.identity.rules import Action, require
+    from orchestrator.identity.views import token_view
+    from orchestrator.store import identity as store
+    from orchestrator.store.models import utcnow
+
     now = utcnow()
     sessions = open_sessions(database_url)
     principal = _signed_in(database_url, sessions)
@@ -140,6 +153,11 @@ def list_command(email: str | None, everyone: bool, output: str, database_url: s
 @database_url_option
 def revoke_command(token_ref: str, output: str, database_url: str) -> None:
     """Revoke a token (yours; admins: anyone's), named by the prefix `tokens list` shows or its id."""
+    from orchestrator.identity.rules import Action, require
+    from orchestrator.identity.views import token_view
+    from orchestrator.store import identity as store
+    from orchestrator.store.models import utcnow
+
     now = utcnow()
     sessions = open_sessions(database_url)
     principal = _signed_in(database_url, sessions)
@@ -149,7 +167,13 @@ def revoke_command(token_ref: str, output: str, database_url: str) -> None:
             require(principal, Action.MANAGE_TOKENS)
         changed = store.revoke_token(session, token, now=now)
         view = token_view(token, now)
-    log.info("api token revoked", user=view["user"], prefix=token.prefix, by=principal.email, changed=changed)
+    logger(__name__).info(
+        "api token revoked",
+        user=view["user"],
+        prefix=token.prefix,
+        by=principal.email,
+        changed=changed,
+    )
     if output == "json":
         click.echo(json.dumps(view, indent=2))
         return

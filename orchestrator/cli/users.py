@@ -7,25 +7,23 @@ first token once and saves it where `orchestrator login` would, so this checkout
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
-import structlog
-from sqlalchemy.orm import Session
 
-from orchestrator.cli.auth import authorize, open_sessions, read_password, token_option
+from orchestrator.cli.auth import authorize, logger, open_sessions, read_password, token_option
 from orchestrator.cli.db import database_url_option
 from orchestrator.cli.options import format_option
 from orchestrator.errors import ConfigError, OrchestratorError
-from orchestrator.identity import passwords, tokens
-from orchestrator.identity.principal import write_token_file
-from orchestrator.identity.rules import Action
-from orchestrator.identity.views import user_view
-from orchestrator.store import identity as store
-from orchestrator.store.models import Role, User
+from orchestrator.identity import tokens
 
-log = structlog.get_logger(__name__)
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
-ROLES = [r.value for r in Role]
+    from orchestrator.store.models import User
+
+
+ROLES = ("admin", "deployer", "viewer")  # store.models.Role (a unit test keeps them equal)
 
 
 @click.group("users")
@@ -35,6 +33,9 @@ def users_group() -> None:
 
 def _refuse_losing_the_last_admin(session: Session, user: User, what: str) -> None:
     """Nobody could manage users again if the last active admin were demoted or disabled."""
+    from orchestrator.store import identity as store
+    from orchestrator.store.models import Role
+
     if user.role != Role.ADMIN.value or user.status != store.ACTIVE:
         return
     admins = [u for u in store.list_users(session) if u.role == Role.ADMIN.value and u.status == store.ACTIVE]
@@ -51,6 +52,13 @@ def _refuse_losing_the_last_admin(session: Session, user: User, what: str) -> No
 @database_url_option
 def create_command(email: str, role: str, password_stdin: bool, output: str, database_url: str) -> None:
     """Create the user EMAIL, active, with ROLE."""
+    from orchestrator.identity import passwords
+    from orchestrator.identity.principal import write_token_file
+    from orchestrator.identity.rules import Action
+    from orchestrator.identity.views import user_view
+    from orchestrator.store import identity as store
+    from orchestrator.store.models import Role
+
     sessions = open_sessions(database_url)
     actor = authorize(Action.MANAGE_USERS, None, database_url, sessions=sessions)
     if actor.bootstrap and role != Role.ADMIN.value:
@@ -70,7 +78,13 @@ def create_command(email: str, role: str, password_stdin: bool, output: str, dat
             )
         view = user_view(user)
     saved = write_token_file(first.secret) if first is not None else None
-    log.info("user created", email=view["email"], role=role, by=actor.email, first_admin=first is not None)
+    logger(__name__).info(
+        "user created",
+        email=view["email"],
+        role=role,
+        by=actor.email,
+        first_admin=first is not None,
+    )
     if output == "json":
         click.echo(json.dumps({**view, "token_file": str(saved) if saved else None}, indent=2))
         return
@@ -86,6 +100,10 @@ def create_command(email: str, role: str, password_stdin: bool, output: str, dat
 @database_url_option
 def list_command(output: str, database_url: str) -> None:
     """Every user with role and status."""
+    from orchestrator.identity.rules import Action
+    from orchestrator.identity.views import user_view
+    from orchestrator.store import identity as store
+
     sessions = open_sessions(database_url)
     authorize(Action.MANAGE_USERS, None, database_url, sessions=sessions)
     with sessions() as session:
@@ -108,6 +126,11 @@ def list_command(output: str, database_url: str) -> None:
 @database_url_option
 def set_role_command(email: str, role: str, output: str, database_url: str) -> None:
     """Give the user EMAIL the role ROLE."""
+    from orchestrator.identity.rules import Action
+    from orchestrator.identity.views import user_view
+    from orchestrator.store import identity as store
+    from orchestrator.store.models import Role
+
     sessions = open_sessions(database_url)
     authorize(Action.MANAGE_USERS, None, database_url, sessions=sessions)
     with sessions.begin() as session:
@@ -116,7 +139,7 @@ def set_role_command(email: str, role: str, output: str, database_url: str) -> N
             _refuse_losing_the_last_admin(session, user, f"making them {role}")
         store.set_role(session, user, role)
         view = user_view(user)
-    log.info("role changed", email=view["email"], role=role)
+    logger(__name__).info("role changed", email=view["email"], role=role)
     click.echo(json.dumps(view, indent=2) if output == "json" else f"{view['email']} is now {view['role']}")
 
 
@@ -127,6 +150,10 @@ def set_role_command(email: str, role: str, output: str, database_url: str) -> N
 @database_url_option
 def disable_command(email: str, output: str, database_url: str) -> None:
     """Disable the user EMAIL: their tokens stop working at once (they are kept, to show in the audit)."""
+    from orchestrator.identity.rules import Action
+    from orchestrator.identity.views import user_view
+    from orchestrator.store import identity as store
+
     sessions = open_sessions(database_url)
     authorize(Action.MANAGE_USERS, None, database_url, sessions=sessions)
     with sessions.begin() as session:
@@ -134,7 +161,7 @@ def disable_command(email: str, output: str, database_url: str) -> None:
         _refuse_losing_the_last_admin(session, user, "disabling them")
         store.set_status(session, user, store.DISABLED)
         view = user_view(user)
-    log.info("user disabled", email=view["email"])
+    logger(__name__).info("user disabled", email=view["email"])
     click.echo(json.dumps(view, indent=2) if output == "json" else f"{view['email']} is disabled")
 
 
@@ -145,11 +172,15 @@ def disable_command(email: str, output: str, database_url: str) -> None:
 @database_url_option
 def enable_command(email: str, output: str, database_url: str) -> None:
     """Enable the user EMAIL again; tokens that are neither revoked nor expired work again."""
+    from orchestrator.identity.rules import Action
+    from orchestrator.identity.views import user_view
+    from orchestrator.store import identity as store
+
     sessions = open_sessions(database_url)
     authorize(Action.MANAGE_USERS, None, database_url, sessions=sessions)
     with sessions.begin() as session:
         user = store.get_user(session, email)
         store.set_status(session, user, store.ACTIVE)
         view = user_view(user)
-    log.info("user enabled", email=view["email"])
+    logger(__name__).info("user enabled", email=view["email"])
     click.echo(json.dumps(view, indent=2) if output == "json" else f"{view['email']} is active")

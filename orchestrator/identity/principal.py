@@ -31,7 +31,7 @@ from orchestrator.store.models import Role, utcnow
 
 log = structlog.get_logger(__name__)
 
-TOKEN_ENV = "ORCHESTRATOR_TOKEN"
+TOKEN_ENV = tokens.TOKEN_ENV
 TOKEN_FILE_NAME = "token"
 
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from orchestrator.errors import ConfigError, OrchestratorError
 
+TOKEN_ENV = "ORCHESTRATOR_TOKEN"  # where a token may come from, after --token (see principal.py)
 TOKEN_PREFIX = "atc_"
 RANDOM_BYTES = 32
 # `atc_` + 8 characters of the random part: 48 bits, enough to tell tokens apart, useless for guessing the

@@ -137,3 +137,12 @@ def test_token_file_is_written_private_and_refused_when_others_can_read_it(
     with pytest.raises(OrchestratorError, match="can be read by others") as refused:
         find_token(folder=tmp_path / "state")
     assert secret not in str(refused.value)
+
+
+def test_the_cli_spells_roles_and_request_states_as_the_store_does() -> None:
+    """The CLI lists them literally so `--help` imports no SQLAlchemy; they must not drift apart."""
+    from orchestrator.cli import access, users
+    from orchestrator.store import identity as store
+
+    assert users.ROLES == access.ROLES == tuple(r.value for r in Role)
+    assert access.STATUSES == (store.PENDING, store.APPROVED, store.DENIED)
