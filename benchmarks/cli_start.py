@@ -54,6 +54,23 @@ INVOCATIONS: list[tuple[str, ...]] = [
     ("db", "upgrade"),
     ("db", "downgrade"),
     ("db", "current"),
+    ("access",),
+    ("access", "request"),
+    ("access", "list"),
+    ("access", "approve"),
+    ("access", "deny"),
+    ("users",),
+    ("users", "create"),
+    ("users", "list"),
+    ("users", "set-role"),
+    ("users", "disable"),
+    ("users", "enable"),
+    ("tokens",),
+    ("tokens", "create"),
+    ("tokens", "list"),
+    ("tokens", "revoke"),
+    ("login",),
+    ("whoami",),
 ]
 
 

@@ -30,6 +30,11 @@ COMMANDS: dict[str, str] = {
     "sim": "orchestrator.cli.sim:sim_group",
     "db": "orchestrator.cli.db:db_group",
     "schema": "orchestrator.cli.schema:schema_command",
+    "access": "orchestrator.cli.access:access_group",
+    "users": "orchestrator.cli.users:users_group",
+    "tokens": "orchestrator.cli.tokens:tokens_group",
+    "login": "orchestrator.cli.login:login_command",
+    "whoami": "orchestrator.cli.login:whoami_command",
 }
 
 

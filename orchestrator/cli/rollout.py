@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from orchestrator.cli.auth import token_option
 from orchestrator.cli.db import database_url_option
 from orchestrator.cli.options import IMAGE_REFERENCE, format_option, open_project, root_option, set_option
 
 if TYPE_CHECKING:
     from orchestrator.config import Project
+    from orchestrator.identity.principal import Principal
     from orchestrator.rollout.engine import RolloutEngine
     from orchestrator.store.models import Phase
 
@@ -98,6 +100,7 @@ def built_image(engine: RolloutEngine, service: str, commit: str) -> tuple[str, 
     help="Override the pipeline's strategy with a plain rolling update.",
 )
 @click.option("--actor", default=None, envvar="ORCHESTRATOR_ACTOR", help="Who deploys (for the audit trail).")
+@token_option
 @format_option
 @database_url_option
 @root_option
@@ -113,13 +116,16 @@ def deploy_command(
     root: str | None,
 ) -> None:
     """Render SERVICE for ENV, record the release, and roll it out with the service's strategy."""
+    from orchestrator.cli.auth import authorize, record_user
     from orchestrator.cli.progress import progress_reporter
     from orchestrator.gitops.commits import head_commit
+    from orchestrator.identity.rules import Action
     from orchestrator.render.values import parse_set_overrides
     from orchestrator.rollout.engine import DeployRequest
     from orchestrator.runtime import rollout_engine
 
     project = open_project(root)
+    principal = authorize(Action.DEPLOY, env_name, database_url, project=project)
     engine = rollout_engine(project, database_url, report=progress_reporter(output == "text"))
     commit = head_commit(project.root)
     built = None if image else built_image(engine, service, commit)
@@ -132,22 +138,14 @@ def deploy_command(
         built_repository=built[0] if built else None,
         overrides=parse_set_overrides(assignments),
         strategy=strategy,
-        actor=actor or _whoami(),
+        actor=principal.audit_name(actor),
     )
     deployment_id = engine.create(request)
+    record_user(engine.sessions, deployment_id, principal)
     if output == "text":
         click.echo(f"deployment {str(deployment_id)[:8]}: {service} to {env_name}")
     phase = engine.run(deployment_id)
     _finish(engine, deployment_id, phase, output)
-
-
-def _whoami() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _control(name: str, help_text: str) -> Any:
@@ -155,6 +153,7 @@ def _control(name: str, help_text: str) -> Any:
         func = root_option(func)
         func = database_url_option(func)
         func = format_option(func)
+        func = token_option(func)
         func = click.argument("deployment")(func)
         return click.command(name, help=help_text)(func)
 
@@ -169,6 +168,14 @@ def _engine(root: str | None, database_url: str, output: str) -> tuple[Project, 
     return project, rollout_engine(project, database_url, report=progress_reporter(output == "text"))
 
 
+def _authorize(action: str, root: str | None, database_url: str, deployment: str) -> Principal:
+    """The acting user, if they may do `action` in the deployment's environment (before anything runs)."""
+    from orchestrator.cli.auth import authorize_deployment
+    from orchestrator.identity.rules import Action
+
+    return authorize_deployment(Action(action), open_project(root), database_url, deployment)
+
+
 def _resolve(engine: RolloutEngine, ref: str) -> uuid.UUID:
     from orchestrator.store import repository as repo
 
@@ -179,17 +186,19 @@ def _resolve(engine: RolloutEngine, ref: str) -> uuid.UUID:
 @_control("approve", "Go past the pause DEPLOYMENT waits at and continue the rollout.")
 @click.option("--full", is_flag=True, help="Skip every remaining step and promote now.")
 def approve_command(deployment: str, full: bool, output: str, database_url: str, root: str | None) -> None:
+    principal = _authorize("approve", root, database_url, deployment)
     _, engine = _engine(root, database_url, output)
     deployment_id = _resolve(engine, deployment)
-    engine.approve(deployment_id, full=full, actor=_whoami())
+    engine.approve(deployment_id, full=full, actor=principal.audit_name())
     _finish(engine, deployment_id, engine.run(deployment_id), output)
 
 
 @_control("resume", "Continue DEPLOYMENT from its last committed step (after a pause or a crash).")
 def resume_command(deployment: str, output: str, database_url: str, root: str | None) -> None:
+    principal = _authorize("resume", root, database_url, deployment)
     _, engine = _engine(root, database_url, output)
     deployment_id = _resolve(engine, deployment)
-    engine.resume(deployment_id, actor=_whoami())
+    engine.resume(deployment_id, actor=principal.audit_name())
     _finish(engine, deployment_id, engine.run(deployment_id), output)
 
 
@@ -197,9 +206,10 @@ def resume_command(deployment: str, output: str, database_url: str, root: str | 
 def pause_command(deployment: str, output: str, database_url: str, root: str | None) -> None:
     from orchestrator.store.models import Phase
 
+    principal = _authorize("pause", root, database_url, deployment)
     _, engine = _engine(root, database_url, output)
     deployment_id = _resolve(engine, deployment)
-    engine.pause(deployment_id, actor=_whoami())
+    engine.pause(deployment_id, actor=principal.audit_name())
     _finish(engine, deployment_id, Phase.PAUSED, output)
 
 
@@ -208,9 +218,10 @@ def abort_command(deployment: str, output: str, database_url: str, root: str | N
     from orchestrator.store import repository as repo
     from orchestrator.store.views import deployment_view
 
+    principal = _authorize("abort", root, database_url, deployment)
     _, engine = _engine(root, database_url, output)
     deployment_id = _resolve(engine, deployment)
-    engine.abort(deployment_id, actor=_whoami())
+    engine.abort(deployment_id, actor=principal.audit_name())
     with engine.sessions() as session:
         view = deployment_view(repo.get_deployment(session, deployment_id))
     click.echo(json.dumps(view, indent=2) if output == "json" else f"aborted; {view['message']}")
@@ -218,10 +229,12 @@ def abort_command(deployment: str, output: str, database_url: str, root: str | N
 
 @_control("retry", "Roll out the release of a finished DEPLOYMENT again, as a new deployment.")
 def retry_command(deployment: str, output: str, database_url: str, root: str | None) -> None:
+    from orchestrator.cli.auth import record_user
     from orchestrator.rollout.engine import DeployRequest
     from orchestrator.store import repository as repo
     from orchestrator.store.models import Phase
 
+    principal = _authorize("retry", root, database_url, deployment)
     _, engine = _engine(root, database_url, output)
     with engine.sessions() as session:
         old = repo.get_deployment(session, deployment)
@@ -239,7 +252,8 @@ def retry_command(deployment: str, output: str, database_url: str, root: str | N
             built_repository=config.get("built_repository"),
             overrides=config.get("overrides") or {},
             strategy=config.get("strategy"),
-            actor=_whoami(),
+            actor=principal.audit_name(),
         )
     deployment_id = engine.create(request)
+    record_user(engine.sessions, deployment_id, principal)
     _finish(engine, deployment_id, engine.run(deployment_id), output)

@@ -151,6 +151,16 @@ class User(Base):
 
 class AccessRequest(Base):
     __tablename__ = "access_requests"
+    __table_args__ = (
+        # One pending request per email, decided by the database when two arrive at once.
+        Index(
+            "uq_access_requests_pending_email",
+            "email",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     email: Mapped[str] = mapped_column(String(255), index=True)
@@ -161,6 +171,7 @@ class AccessRequest(Base):
     reviewed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     reviewed_at: Mapped[datetime | None]
+    review_note: Mapped[str | None] = mapped_column(Text)  # the reviewer's reason, e.g. for a denial
 
     reviewer: Mapped[User | None] = relationship()
 

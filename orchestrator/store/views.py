@@ -55,6 +55,7 @@ def deployment_view(deployment: Deployment, *, clusters: bool = True) -> dict[st
         "cloud_provider": deployment.cloud_provider,
         "region": deployment.region,
         "actor": deployment.actor,
+        "user_id": str(deployment.user_id) if deployment.user_id else None,
         "reason": deployment.reason,
         "message": deployment.message,
         "created_at": _time(deployment.created_at),

@@ -9,7 +9,11 @@ from pathlib import Path
 
 
 def run_orchestrator(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
@@ -17,6 +21,7 @@ def run_orchestrator(
         cwd=cwd,
         env=full_env,
         capture_output=True,
+        input=input,
         text=True,
         timeout=timeout,
     )

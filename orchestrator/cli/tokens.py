@@ -1,0 +1,182 @@
+"""`orchestrator tokens`: API tokens for yourself (or, for admins, for anyone): create, list, revoke.
+
+A new token is printed once, alone on stdout (so `TOKEN=$(orchestrator tokens create)` works); what it is
+goes to stderr. Only its SHA-256 and its prefix are stored, so it cannot be shown again.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import click
+
+from orchestrator.cli.auth import acting, logger, open_sessions, token_option
+from orchestrator.cli.db import database_url_option
+from orchestrator.cli.options import format_option
+from orchestrator.errors import ConfigError
+from orchestrator.identity import tokens
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from orchestrator.identity.principal import Principal
+    from orchestrator.store.models import User
+
+
+DEFAULT_EXPIRY = "90d"
+
+
+@click.group("tokens")
+def tokens_group() -> None:
+    """API tokens: what `--token`, ORCHESTRATOR_TOKEN and the REST API accept."""
+
+
+def _signed_in(database_url: str, sessions: sessionmaker[Session]) -> Principal:
+    from orchestrator.identity.rules import Action, require
+
+    principal = acting(database_url, sessions)
+    if principal is None:
+        # The same refusal `require` gives any action without a token.
+        require(None, Action.MANAGE_TOKENS)
+    assert principal is not None
+    return principal
+
+
+def _owner(session: Session, principal: Principal, email: str | None) -> User:
+    """Whose tokens: yours, or (admins) the user named."""
+    from orchestrator.identity.rules import Action, require
+    from orchestrator.store import identity as store
+    from orchestrator.store.models import User
+
+    if email is None or (principal.user_id is not None and store.normalize_email(email) == principal.email):
+        if principal.user_id is None:
+            raise ConfigError(
+                "the local login has no user of its own; name one with --user EMAIL", key="--user"
+            )
+        user = session.get(User, principal.user_id)
+        assert user is not None
+        return user
+    require(principal, Action.MANAGE_TOKENS)
+    return store.get_user(session, email)
+
+
+@tokens_group.command("create")
+@click.option("--user", "email", default=None, metavar="EMAIL", help="For this user (admins); default: you.")
+@click.option("--name", default="cli", show_default=True, help="What the token is for.")
+@click.option(
+    "--expires", default=DEFAULT_EXPIRY, show_default=True, help="Lifetime: 12h, 30d, 2w, or never."
+)
+@token_option
+@database_url_option
+def create_command(email: str | None, name: str, expires: str, database_url: str) -> None:
+    """Make a token and print it once."""
+    from orchestrator.store import identity as store
+    from orchestrator.store.models import utcnow
+
+    now = utcnow()
+    expires_at = tokens.parse_expiry(expires, now)
+    sessions = open_sessions(database_url)
+    principal = _signed_in(database_url, sessions)
+    new = tokens.generate()
+    with sessions.begin() as session:
+        user = _owner(session, principal, email)
+        if user.status != store.ACTIVE:
+            raise ConfigError(f"{user.email} is {user.status}; a token for them would not work", key="--user")
+        store.add_token(
+            session,
+            user,
+            name=name,
+            token_hash=new.token_hash,
+            prefix=new.prefix,
+            expires_at=expires_at,
+            now=now,
+        )
+        owner = user.email
+    logger(__name__).info("api token created", user=owner, prefix=new.prefix, name=name, by=principal.email)
+    until = f"expires {expires_at.isoformat()}" if expires_at else "never expires"
+    click.echo(f"token {tokens.display(new.prefix)} for {owner} ({name}, {until}); shown once:", err=True)
+    click.echo(new.secret)
+
+
+@tokens_group.command("list")
+@click.option("--user", "email", default=None, metavar="EMAIL", help="This user's tokens (admins).")
+@click.option("--all", "everyone", is_flag=True, help="Every user's tokens (admins).")
+@token_option
+@format_option
+@database_url_option
+def list_command(email: str | None, everyone: bool, output: str, database_url: str) -> None:
+    """Tokens: prefix, name, created, last used, expiry (never the token itself)."""
+    from orchestrator.identity.rules import Action, require
+    from orchestrator.identity.views import token_view
+    from orchestrator.store import identity as store
+    from orchestrator.store.models import utcnow
+
+    now = utcnow()
+    sessions = open_sessions(database_url)
+    principal = _signed_in(database_url, sessions)
+    with sessions() as session:
+        if everyone:
+            require(principal, Action.MANAGE_TOKENS)
+            rows = store.list_tokens(session)
+        else:
+            rows = store.list_tokens(session, _owner(session, principal, email))
+        views = [token_view(t, now) for t in rows]
+    if output == "json":
+        click.echo(json.dumps(views, indent=2))
+        return
+    if not views:
+        click.echo("no tokens")
+        return
+    header = ("PREFIX", "NAME", "USER", "STATE", "CREATED (UTC)", "LAST USED", "EXPIRES")
+    rows_out = [header] + [
+        (
+            v["prefix"],
+            v["name"],
+            v["user"],
+            v["state"],
+            v["created_at"][:19],
+            (v["last_used_at"] or "never")[:19],
+            (v["expires_at"] or "never")[:19],
+        )
+        for v in views
+    ]
+    widths = [max(len(r[i]) for r in rows_out) for i in range(len(header))]
+    for row in rows_out:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@tokens_group.command("revoke")
+@click.argument("token_ref", metavar="PREFIX_OR_ID")
+@token_option
+@format_option
+@database_url_option
+def revoke_command(token_ref: str, output: str, database_url: str) -> None:
+    """Revoke a token (yours; admins: anyone's), named by the prefix `tokens list` shows or its id."""
+    from orchestrator.identity.rules import Action, require
+    from orchestrator.identity.views import token_view
+    from orchestrator.store import identity as store
+    from orchestrator.store.models import utcnow
+
+    now = utcnow()
+    sessions = open_sessions(database_url)
+    principal = _signed_in(database_url, sessions)
+    with sessions.begin() as session:
+        token = store.get_token(session, token_ref)
+        if token.user_id != principal.user_id:
+            require(principal, Action.MANAGE_TOKENS)
+        changed = store.revoke_token(session, token, now=now)
+        view = token_view(token, now)
+    logger(__name__).info(
+        "api token revoked",
+        user=view["user"],
+        prefix=token.prefix,
+        by=principal.email,
+        changed=changed,
+    )
+    if output == "json":
+        click.echo(json.dumps(view, indent=2))
+        return
+    when = view["revoked_at"]
+    outcome = "revoked" if changed else f"was already revoked ({when})"
+    click.echo(f"token {view['prefix']} of {view['user']} {outcome}")

@@ -1,0 +1,186 @@
+"""`orchestrator users`: create, list, change the role of, and disable users (admins).
+
+On a database without users, `users create EMAIL --role admin` makes the first admin: it prints that admin's
+first token once and saves it where `orchestrator login` would, so this checkout goes on as that admin.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import click
+
+from orchestrator.cli.auth import authorize, logger, open_sessions, read_password, token_option
+from orchestrator.cli.db import database_url_option
+from orchestrator.cli.options import format_option
+from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.identity import tokens
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from orchestrator.store.models import User
+
+
+ROLES = ("admin", "deployer", "viewer")  # store.models.Role (a unit test keeps them equal)
+
+
+@click.group("users")
+def users_group() -> None:
+    """Users and their roles: admin, deployer, viewer (admins)."""
+
+
+def _refuse_losing_the_last_admin(session: Session, user: User, what: str) -> None:
+    """Nobody could manage users again if the last active admin were demoted or disabled."""
+    from orchestrator.store import identity as store
+    from orchestrator.store.models import Role
+
+    if user.role != Role.ADMIN.value or user.status != store.ACTIVE:
+        return
+    admins = [u for u in store.list_users(session) if u.role == Role.ADMIN.value and u.status == store.ACTIVE]
+    if len(admins) <= 1:
+        raise OrchestratorError(f"{user.email} is the last active admin; {what} would leave no admin")
+
+
+@users_group.command("create")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="The user's role.")
+@click.option("--password-stdin", is_flag=True, help="Read a password (for `orchestrator login`) from stdin.")
+@token_option
+@format_option
+@database_url_option
+def create_command(email: str, role: str, password_stdin: bool, output: str, database_url: str) -> None:
+    """Create the user EMAIL, active, with ROLE."""
+    from orchestrator.identity import passwords
+    from orchestrator.identity.principal import write_token_file
+    from orchestrator.identity.rules import Action
+    from orchestrator.identity.views import user_view
+    from orchestrator.store import identity as store
+    from orchestrator.store.models import Role
+
+    sessions = open_sessions(database_url)
+    actor = authorize(Action.MANAGE_USERS, None, database_url, sessions=sessions)
+    if actor.bootstrap and role != Role.ADMIN.value:
+        raise ConfigError("the first user must be an admin; create it with --role admin", key="--role")
+    password_hash = passwords.hash_password(read_password()) if password_stdin else passwords.NO_PASSWORD
+    first = tokens.generate() if actor.bootstrap else None
+    with sessions.begin() as session:
+        user = store.create_user(session, email, role, password_hash=password_hash)
+        if first is not None:
+            store.add_token(
+                session,
+                user,
+                name="first token",
+                token_hash=first.token_hash,
+                prefix=first.prefix,
+                expires_at=None,
+            )
+        view = user_view(user)
+    saved = write_token_file(first.secret) if first is not None else None
+    logger(__name__).info(
+        "user created",
+        email=view["email"],
+        role=role,
+        by=actor.email,
+        first_admin=first is not None,
+    )
+    if output == "json":
+        click.echo(json.dumps({**view, "token_file": str(saved) if saved else None}, indent=2))
+        return
+    click.echo(f"created {view['email']} ({view['role']}, {view['status']})")
+    if first is not None:
+        click.echo(f"first admin's token (shown once; saved to {saved}, so this checkout acts as them):")
+        click.echo(first.secret)
+
+
+@users_group.command("list")
+@token_option
+@format_option
+@database_url_option
+def list_command(output: str, database_url: str) -> None:
+    """Every user with role and status."""
+    from orchestrator.identity.rules import Action
+    from orchestrator.identity.views import user_view
+    from orchestrator.store import identity as store
+
+    sessions = open_sessions(database_url)
+    authorize(Action.MANAGE_USERS, None, database_url, sessions=sessions)
+    with sessions() as session:
+        views = [user_view(u) for u in store.list_users(session)]
+    if output == "json":
+        click.echo(json.dumps(views, indent=2))
+        return
+    if not views:
+        click.echo("no users yet")
+    for view in views:
+        since = view["created_at"][:10]
+        click.echo(f"{view['email']:<40} {view['role']:<9} {view['status']:<9} since {since}")
+
+
+@users_group.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+@token_option
+@format_option
+@database_url_option
+def set_role_command(email: str, role: str, output: str, database_url: str) -> None:
+    """Give the user EMAIL the role ROLE."""
+    from orchestrator.identity.rules import Action
+    from orchestrator.identity.views import user_view
+    from orchestrator.store import identity as store
+    from orchestrator.store.models import Role
+
+    sessions = open_sessions(database_url)
+    authorize(Action.MANAGE_USERS, None, database_url, sessions=sessions)
+    with sessions.begin() as session:
+        user = store.get_user(session, email)
+        if role != Role.ADMIN.value:
+            _refuse_losing_the_last_admin(session, user, f"making them {role}")
+        store.set_role(session, user, role)
+        view = user_view(user)
+    logger(__name__).info("role changed", email=view["email"], role=role)
+    click.echo(json.dumps(view, indent=2) if output == "json" else f"{view['email']} is now {view['role']}")
+
+
+@users_group.command("disable")
+@click.argument("email")
+@token_option
+@format_option
+@database_url_option
+def disable_command(email: str, output: str, database_url: str) -> None:
+    """Disable the user EMAIL: their tokens stop working at once (they are kept, to show in the audit)."""
+    from orchestrator.identity.rules import Action
+    from orchestrator.identity.views import user_view
+    from orchestrator.store import identity as store
+
+    sessions = open_sessions(database_url)
+    authorize(Action.MANAGE_USERS, None, database_url, sessions=sessions)
+    with sessions.begin() as session:
+        user = store.get_user(session, email)
+        _refuse_losing_the_last_admin(session, user, "disabling them")
+        store.set_status(session, user, store.DISABLED)
+        view = user_view(user)
+    logger(__name__).info("user disabled", email=view["email"])
+    click.echo(json.dumps(view, indent=2) if output == "json" else f"{view['email']} is disabled")
+
+
+@users_group.command("enable")
+@click.argument("email")
+@token_option
+@format_option
+@database_url_option
+def enable_command(email: str, output: str, database_url: str) -> None:
+    """Enable the user EMAIL again; tokens that are neither revoked nor expired work again."""
+    from orchestrator.identity.rules import Action
+    from orchestrator.identity.views import user_view
+    from orchestrator.store import identity as store
+
+    sessions = open_sessions(database_url)
+    authorize(Action.MANAGE_USERS, None, database_url, sessions=sessions)
+    with sessions.begin() as session:
+        user = store.get_user(session, email)
+        store.set_status(session, user, store.ACTIVE)
+        view = user_view(user)
+    logger(__name__).info("user enabled", email=view["email"])
+    click.echo(json.dumps(view, indent=2) if output == "json" else f"{view['email']} is active")
