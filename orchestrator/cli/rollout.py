@@ -183,13 +183,25 @@ def _resolve(engine: RolloutEngine, ref: str) -> uuid.UUID:
         return repo.get_deployment(session, ref).id
 
 
-@_control("approve", "Go past the pause DEPLOYMENT waits at and continue the rollout.")
-@click.option("--full", is_flag=True, help="Skip every remaining step and promote now.")
+@_control("approve", "End the pause DEPLOYMENT waits at (never an analysis) and continue the rollout.")
+@click.option("--full", is_flag=True, help="Skip every remaining step, analyses included, and promote now.")
 def approve_command(deployment: str, full: bool, output: str, database_url: str, root: str | None) -> None:
     principal = _authorize("approve", root, database_url, deployment)
     _, engine = _engine(root, database_url, output)
     deployment_id = _resolve(engine, deployment)
-    engine.approve(deployment_id, full=full, actor=principal.audit_name())
+    message = engine.approve(deployment_id, full=full, actor=principal.audit_name())
+    _continue(engine, deployment_id, message, output)
+
+
+def _continue(engine: RolloutEngine, deployment_id: uuid.UUID, message: str, output: str) -> None:
+    """Drive the deployment on from here, unless the engine that already drives it will."""
+    if output == "text":
+        click.echo(message)
+    holder = engine.driver(deployment_id)
+    if holder is not None:
+        if output == "text":
+            click.echo(f"{holder.owner} drives this deployment and goes on from here")
+        _finish(engine, deployment_id, Phase.PROGRESSING, output)
     _finish(engine, deployment_id, engine.run(deployment_id), output)
 
 
@@ -198,7 +210,9 @@ def resume_command(deployment: str, output: str, database_url: str, root: str | 
     principal = _authorize("resume", root, database_url, deployment)
     _, engine = _engine(root, database_url, output)
     deployment_id = _resolve(engine, deployment)
-    engine.resume(deployment_id, actor=principal.audit_name())
+    message = engine.resume(deployment_id, actor=principal.audit_name())
+    if output == "text":
+        click.echo(message)
     _finish(engine, deployment_id, engine.run(deployment_id), output)
 
 
@@ -209,11 +223,13 @@ def pause_command(deployment: str, output: str, database_url: str, root: str | N
     principal = _authorize("pause", root, database_url, deployment)
     _, engine = _engine(root, database_url, output)
     deployment_id = _resolve(engine, deployment)
-    engine.pause(deployment_id, actor=principal.audit_name())
+    message = engine.pause(deployment_id, actor=principal.audit_name())
+    if output == "text":
+        click.echo(message)
     _finish(engine, deployment_id, Phase.PAUSED, output)
 
 
-@_control("abort", "Stop DEPLOYMENT and put every cluster back on its stable version.")
+@_control("abort", "Stop DEPLOYMENT and put every touched cluster back on its stable version.")
 def abort_command(deployment: str, output: str, database_url: str, root: str | None) -> None:
     from orchestrator.store import repository as repo
     from orchestrator.store.views import deployment_view
@@ -236,24 +252,14 @@ def retry_command(deployment: str, output: str, database_url: str, root: str | N
 
     principal = _authorize("retry", root, database_url, deployment)
     _, engine = _engine(root, database_url, output)
-    with engine.sessions() as session:
-        old = repo.get_deployment(session, deployment)
-        if Phase(old.phase) not in (Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED):
-            raise click.UsageError(
-                f"deployment {old.id} is {old.phase}; only a failed or aborted one is retried"
-            )
-        config = dict(old.config or {})
-        request = DeployRequest(
-            service=old.service,
-            environment=old.environment,
-            git_commit=old.release.git_commit,
-            image=config.get("image"),
-            digest=config.get("digest"),
-            built_repository=config.get("built_repository"),
-            overrides=config.get("overrides") or {},
-            strategy=config.get("strategy"),
-            actor=principal.audit_name(),
-        )
-    deployment_id = engine.create(request)
+    old_id = _resolve(engine, deployment)
+    deployment_id = engine.retry(old_id, actor=principal.audit_name())
     record_user(engine.sessions, deployment_id, principal)
+    if output == "text":
+        with engine.sessions() as session:
+            new = repo.get_deployment(session, deployment_id)
+            click.echo(
+                f"deployment {str(deployment_id)[:8]}: {new.service} to {new.environment} "
+                f"(retry of {str(old_id)[:8]})"
+            )
     _finish(engine, deployment_id, engine.run(deployment_id), output)

@@ -1,15 +1,19 @@
-"""The rollout state machine, in one place.
+"""The rollout engine: drives a deployment's frozen plan through the state machine of `store/transitions.py`.
 
-Phases: Pending → Progressing ⇄ Paused → Succeeded | Aborted | RolledBack | Failed.
+Durability: a deployment's `current_step` is the index of the next step of its plan. A step's completion —
+the new `current_step`, every cluster's weights, and the audit event — is one transaction, made after the
+step's actions took effect in the clusters. A process killed anywhere resumes at `current_step`; the actions
+are idempotent (they write only what differs from live state), so the interrupted step runs again without
+applying anything twice, and its completion is recorded exactly once.
 
-Durability: a deployment's `current_step` is the index of the next step of its plan (`plan.py`). A step's
-completion — the new `current_step`, every cluster's weights, and the audit event — is one transaction, made
-after the step's actions took effect in the clusters. A process killed anywhere resumes at `current_step`;
-the actions are idempotent (they write only what differs from live state), so the interrupted step runs again
-without applying anything twice, and its completion is recorded exactly once.
+One engine drives a deployment at a time: it holds the deployment's lease (`lease.py`) while it drives.
+Other processes steer a running rollout through the database only (`control.py`: approve, pause, resume,
+abort); the driving engine reads the phase and the control state before every step and while it waits.
 
-Other processes steer a running rollout through the database only: `abort` and `pause` change the phase, and
-the running engine looks at the phase before every step and while it waits.
+Every failure — a gate, a deadline, an unreachable cluster, an exception in a router or a workload, an
+abort — rolls back every cluster the rollout touched (those of the waves reached). When a rollback itself
+fails, the deployment is Failed with each cluster's weights as read back from it, and a later `abort` or
+`retry` finishes the rollback.
 """
 
 from __future__ import annotations
@@ -19,38 +23,35 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime
-from functools import partial
-from typing import Any, Protocol
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol, cast
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload, sessionmaker
 
-from orchestrator.config import ClusterConfig, Project
+from orchestrator.build.reference import parse_reference
+from orchestrator.config import Environment, Project
 from orchestrator.config.pipeline import RollingStrategy, Strategy
-from orchestrator.errors import OrchestratorError
-from orchestrator.kube.client import KubeClient
+from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.render.engine import Renderer
 from orchestrator.render.manifests import RenderedSet, environment_hash
-from orchestrator.rollout.gates import AnalysisGate, GateFactory, default_gates, validate_analysis
-from orchestrator.rollout.plan import (
-    Analyze,
-    Deploy,
-    Pause,
-    PlannedStep,
-    Promote,
-    SetHeaderRoute,
-    SetMirror,
-    SetWeight,
-    StartCanary,
-    build_plan,
-)
+from orchestrator.rollout import control
+from orchestrator.rollout.actions import ESSENTIAL, Completed, StepFailedError, handler_for
+from orchestrator.rollout.control import ControlRequest, ControlState, PauseReason
+from orchestrator.rollout.frozen import FrozenPlan
+from orchestrator.rollout.gates import AnalysisGate, GateFactory, GateResult, default_gates, validate_analysis
+from orchestrator.rollout.lease import Lease, LeaseHeldError, LeaseLostError, live_holder, new_owner
+from orchestrator.rollout.plan import Analyze, Pause, PlannedStep, Promote
+from orchestrator.rollout.policy import refuse_unenforced_policies
+from orchestrator.rollout.request import DeployRequest
 from orchestrator.rollout.workload import ClusterWorkload
-from orchestrator.store import progress
+from orchestrator.rollout.workloads import Connector, Workload, WorkloadFactory, kube_workloads
+from orchestrator.store import leases, progress
 from orchestrator.store import repository as repo
 from orchestrator.store.db import engine_of
+from orchestrator.store.leases import LeaseHolder
 from orchestrator.store.models import (
     ACTIVE_PHASES,
     TERMINAL_PHASES,
@@ -59,12 +60,14 @@ from orchestrator.store.models import (
     DeploymentEvent,
     Phase,
 )
-from orchestrator.traffic.base import HeaderMatch
+from orchestrator.store.transitions import Event, allows, transition
+
+__all__ = ["DeployRequest", "RolloutEngine", "RolloutError", "StepFailedError"]
 
 log = structlog.get_logger(__name__)
 
-Connector = Callable[[ClusterConfig], KubeClient]
 Reporter = Callable[[dict[str, Any]], None]
+ABORT_WAIT_SECONDS = 60.0  # how long `abort` waits for a live driver to finish rolling back
 
 
 class Clock(Protocol):
@@ -81,32 +84,36 @@ class SystemClock:
         time.sleep(seconds)
 
 
-@dataclass(frozen=True)
-class DeployRequest:
-    service: str
-    environment: str
-    git_commit: str
-    image: str | None = None
-    digest: str | None = None
-    built_repository: str | None = None  # where the build pushed the digest (for clusters without a registry)
-    overrides: dict[str, Any] = field(default_factory=dict)
-    strategy: str | None = None  # force a strategy by name ("rolling"); default: the pipeline's
-    actor: str | None = None
+class RolloutError(OrchestratorError):
+    pass
 
 
 @dataclass(frozen=True)
 class _StepState:
     phase: Phase
     current_step: int
-    full_promotion: bool
+    control: ControlState
     finished_clusters: frozenset[str]
     step_started_at: float | None  # when the current step was first started (a resumed step keeps it)
+
+
+@dataclass
+class _Run:
+    """What one run of one deployment works with."""
+
+    deployment_id: uuid.UUID
+    steps: list[PlannedStep]
+    workloads: dict[str, Workload]
+    unreachable: dict[str, str]  # cluster -> why it has no workload (connection failed, cluster removed)
+    lease: Lease
+    background_step: Analyze | None
+    state: _StepState | None = None
 
 
 class _Background:
     """A background analysis: a thread running the gate until told to stop or until it fails."""
 
-    def __init__(self, wave: int, gate: Callable[[threading.Event], Any]) -> None:
+    def __init__(self, wave: int, gate: Callable[[threading.Event], GateResult]) -> None:
         self.wave = wave
         self.failure: str | None = None
         self._gate = gate
@@ -114,7 +121,7 @@ class _Background:
         self._thread = threading.Thread(target=self._run, name=f"background-analysis-{wave}", daemon=True)
 
     @classmethod
-    def start(cls, wave: int, gate: Callable[[threading.Event], Any]) -> _Background:
+    def start(cls, wave: int, gate: Callable[[threading.Event], GateResult]) -> _Background:
         background = cls(wave, gate)
         background._thread.start()
         return background
@@ -138,21 +145,13 @@ def _background_analysis(strategy: Strategy) -> Analyze | None:
     return None
 
 
-class RolloutError(OrchestratorError):
-    pass
-
-
-class StepFailedError(RolloutError):
-    def __init__(self, message: str, cluster: str | None = None) -> None:
-        super().__init__(message)
-        self.cluster = cluster
-
-
-def _strategy_for(project: Project, config: dict[str, Any]) -> Strategy:
-    pipeline = project.pipeline(config["service"])
-    if config.get("strategy") == "rolling":
-        return Strategy(rolling=RollingStrategy())
-    return pipeline.strategy
+def _touched(steps: list[PlannedStep], current_step: int) -> list[str]:
+    """Clusters of every step reached (the one in progress included), in plan order."""
+    seen: dict[str, None] = {}
+    for step in steps[: current_step + 1]:
+        for cluster in step.clusters:
+            seen.setdefault(cluster, None)
+    return list(seen)
 
 
 class RolloutEngine:
@@ -161,66 +160,90 @@ class RolloutEngine:
         project: Project,
         sessions: sessionmaker[Session],
         *,
-        connect: Connector,
+        connect: Connector | None = None,
+        workloads: WorkloadFactory | None = None,
         clock: Clock | None = None,
         gates: GateFactory = default_gates,
         report: Reporter | None = None,
         poll_interval: float = 0.5,
+        owner: str | None = None,
+        lease_seconds: float = 30.0,
+        heartbeat_seconds: float = 5.0,
+        lease_thread: bool = True,
     ) -> None:
+        if workloads is None:
+            if connect is None:
+                raise TypeError("RolloutEngine needs connect= or workloads=")
+            workloads = kube_workloads(connect)
         self.project = project
         self.sessions = sessions
         self.database = engine_of(sessions)  # the per-step statements run on Core connections
-        self.connect = connect
+        self.workload_factory = workloads
         self.clock = clock or SystemClock()
         self.gates = gates
-        self.analysis: AnalysisGate | None = None
         self.report = report or (lambda event: None)
         self.poll_interval = poll_interval
+        self.owner = owner or new_owner()
+        self.lease_seconds = lease_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.lease_thread = lease_thread
         self.renderer = Renderer(project)
-        self._clients: dict[str, KubeClient] = {}
+        self.analysis: AnalysisGate | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._background: _Background | None = None
         self._finished: set[str] | None = None  # clusters done in the running deployment
         self._started: dict[int, float] = {}  # when each pause/analysis step first started
+        self._run_state: _Run | None = None
 
     # --- creating -----------------------------------------------------------------------------------------
 
-    def render(self, config: dict[str, Any]) -> list[RenderedSet]:
-        pipeline = self.project.pipeline(config["service"])
-        environment = self.project.environment(config["environment"])
+    def render(self, request: DeployRequest) -> list[RenderedSet]:
+        pipeline = self.project.pipeline(request.service)
+        environment = self.project.environment(request.environment)
         return self.renderer.render_environment(
             pipeline,
             environment,
-            overrides=config.get("overrides") or {},
-            image=config.get("image"),
-            digest=config.get("digest"),
-            built_repository=config.get("built_repository"),
+            overrides=request.overrides,
+            image=request.image,
+            digest=request.digest,
+            built_repository=request.built_repository,
         )
 
     def create(self, request: DeployRequest) -> uuid.UUID:
-        """Render (validating everything before any cluster is touched), record the release and a Pending
-        deployment. Bad configuration raises ConfigError here, and nothing is recorded."""
-        config: dict[str, Any] = {
-            "service": request.service,
-            "environment": request.environment,
-            "image": request.image,
-            "digest": request.digest,
-            "built_repository": request.built_repository,
-            "overrides": request.overrides,
-            "strategy": request.strategy,
-        }
+        """Check, render (validating everything before any cluster is touched), freeze the plan, and record
+        the release and the deployment, started and leased to this engine. Bad configuration raises
+        ConfigError, a policy not built yet or a rollout already in progress OrchestratorError: in every
+        case nothing is recorded."""
         environment = self.project.environment(request.environment)
-        strategy = _strategy_for(self.project, config)
-        sets = self.render(config)
-        validate_analysis(self.project, self.project.pipeline(request.service))
+        refuse_unenforced_policies(environment)
+        pipeline = self.project.pipeline(request.service)
+        strategy = Strategy(rolling=RollingStrategy()) if request.strategy == "rolling" else pipeline.strategy
+        sets = self.render(request)
+        validate_analysis(self.project, pipeline)
+        waves = [[c.name for c in wave] for wave in environment.rollout_waves()]
+        plan = FrozenPlan.freeze(pipeline, strategy, waves, sets)
+        return self._record(request, plan, environment)
+
+    def _record(self, request: DeployRequest, plan: FrozenPlan, environment: Environment) -> uuid.UUID:
+        sets = list(plan.rendered().values())
+        image = sets[0].image
         with self.sessions.begin() as session:
+            holder = repo.latest_deployment(
+                session, request.service, request.environment, phases=ACTIVE_PHASES
+            )
+            if holder is not None:
+                raise repo.DeploymentConflictError(
+                    f"{request.service} in {request.environment} is already being rolled out by deployment "
+                    f"{holder.id} ({holder.phase}, step {holder.current_step}); nothing was recorded. "
+                    f"Wait for it, or `orchestrator abort {str(holder.id)[:8]}`"
+                )
             release = repo.get_or_create_release(
                 session,
                 service=request.service,
                 git_commit=request.git_commit,
-                image_repository=sets[0].image.split("@")[0].rsplit(":", 1)[0],
+                image_repository=_repository_of(image),
                 image_digest=request.digest,
-                image_tag=None if request.digest else _tag_of(sets[0].image),
+                image_tag=None if request.digest else _tag_of(image),
                 manifest_hash=environment_hash(sets),
                 created_by=request.actor,
             )
@@ -228,110 +251,242 @@ class RolloutEngine:
                 repo.ClusterPlacement(c.name, c.cloud, c.region, wave)
                 for wave, clusters in enumerate(environment.rollout_waves())
                 for c in clusters
+                if c.name in plan.rendered()
             ]
             deployment = repo.create_deployment(
                 session,
                 release=release,
                 environment=request.environment,
-                strategy=strategy.name,
+                strategy=plan.the_strategy().name,
                 clusters=placements,
                 actor=request.actor,
-                config=config,
+                config=request.to_record(),
+            )
+            deployment.plan = plan.to_record()
+            deployment.control = ControlState().to_record()
+            # Started in the same transaction: a second deploy racing this one loses at the unique index,
+            # and its transaction — release, deployment and all — is rolled back, leaving nothing behind.
+            repo.set_phase(session, deployment, Phase.PROGRESSING, event=Event.START, actor=request.actor)
+            session.flush()
+            leases.take(
+                session.connection(),
+                deployment.id,
+                self.owner,
+                now=self._moment(),
+                until=self._moment(self.lease_seconds),
             )
             return deployment.id
 
+    def _moment(self, offset: float = 0.0) -> datetime:
+        return datetime.fromtimestamp(self.clock.now() + offset, UTC)
+
+    # --- loading ------------------------------------------------------------------------------------------
+
+    def _load(self, session: Session, deployment: Deployment) -> tuple[DeployRequest, FrozenPlan]:
+        request = DeployRequest.from_record(deployment.config, deployment=deployment.id)
+        return request, FrozenPlan.from_record(deployment.plan, deployment=deployment.id)
+
+    def _workloads(
+        self, request: DeployRequest, plan: FrozenPlan, only: Iterable[str] | None = None
+    ) -> tuple[dict[str, Workload], dict[str, str]]:
+        """A workload for each cluster of the plan that can be reached; why not, for the others."""
+        sets = plan.rendered()
+        names = list(only) if only is not None else list(sets)
+        workloads: dict[str, Workload] = {}
+        unreachable: dict[str, str] = {}
+        try:
+            environment: Environment | None = self.project.environment(request.environment)
+        except OrchestratorError as exc:
+            environment = None
+            unreachable = {name: str(exc) for name in names}
+        if environment is None:
+            return workloads, unreachable
+        for name in names:
+            try:
+                workloads[name] = self.workload_factory(environment.cluster(name), sets[name])
+            except Exception as exc:
+                unreachable[name] = _describe(exc, name)
+        return workloads, unreachable
+
     # --- running ------------------------------------------------------------------------------------------
 
+    def driver(self, deployment_id: uuid.UUID) -> LeaseHolder | None:
+        """The engine driving the deployment now (a live lease), if any."""
+        return live_holder(self.database, deployment_id, self.clock.now())
+
     def run(self, deployment_id: uuid.UUID) -> Phase:
-        """Drive the deployment from its current step until it finishes, pauses, or is stopped."""
-        with self.sessions.begin() as session:
-            deployment = repo.get_deployment(session, deployment_id)
-            if Phase(deployment.phase) in TERMINAL_PHASES:
-                return Phase(deployment.phase)
-            config = dict(deployment.config or {})
-            if Phase(deployment.phase) is Phase.PENDING or (
-                Phase(deployment.phase) is Phase.PAUSED and config.get("resume_requested")
-            ):
-                config.pop("resume_requested", None)
-                deployment.config = config
-                repo.set_phase(session, deployment, Phase.PROGRESSING, actor=deployment.actor)
-            elif Phase(deployment.phase) is Phase.PAUSED:
-                return Phase.PAUSED
-            release_hash = deployment.release.manifest_hash
-        sets = {s.cluster: s for s in self.render(config)}
-        if environment_hash(sets.values()) != release_hash:
-            return self._fail(
-                deployment_id,
-                "the configuration changed since this deployment was created; its release can no longer be "
-                "rendered identically (deploy again to roll out the new configuration)",
-                rollback=True,
-                sets=sets,
-            )
-        environment = self.project.environment(config["environment"])
-        plan = build_plan(_strategy_for(self.project, config), environment)
-        self.analysis = self.gates(self.project.pipeline(config["service"]), environment)
-        if any(isinstance(step.action, Analyze) for step in plan):
-            self.report({"type": "gates", "source": self.analysis.source()})
+        """Drive the deployment from its current step until it finishes, pauses, or is stopped.
+
+        LeaseHeldError when another engine drives it (its lease is live)."""
+        lease = Lease(
+            self.database,
+            deployment_id,
+            self.owner,
+            self.clock.now,
+            seconds=self.lease_seconds,
+            heartbeat=self.heartbeat_seconds,
+            thread=self.lease_thread,
+        )
+        lease.take()
         try:
-            workloads = {
-                name: ClusterWorkload(self._client(environment.cluster(name)), sets[name]) for name in sets
-            }
-        except OrchestratorError as exc:
-            return self._fail(deployment_id, str(exc), rollback=True, sets=sets)
-        background_step = _background_analysis(_strategy_for(self.project, config))
-        self._finished, self._started = None, {}  # learnt afresh for this deployment
-        try:
-            return self._drive(deployment_id, plan, workloads, background_step)
+            return self._run(deployment_id, lease)
+        except LeaseLostError as exc:
+            log.warning("lease_lost", deployment=str(deployment_id), reason=str(exc))
+            return self._phase(deployment_id)
         finally:
             self._stop_background()
+            self._run_state = None
+            if not lease.lost:
+                lease.release()
 
-    def _drive(
-        self,
-        deployment_id: uuid.UUID,
-        plan: list[PlannedStep],
-        workloads: dict[str, ClusterWorkload],
-        background_step: Analyze | None,
-    ) -> Phase:
-        while True:
-            state = self._state(deployment_id, plan)
-            phase, index, full = state.phase, state.current_step, state.full_promotion
-            if phase is Phase.ABORTED:
-                self._rollback(workloads.values())
+    def _run(self, deployment_id: uuid.UUID, lease: Lease) -> Phase:
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            phase = Phase(deployment.phase)
+            if phase in TERMINAL_PHASES - {Phase.ABORTED} or phase is Phase.PAUSED:
                 return phase
+            request, plan = self._load(session, deployment)
+            if phase is Phase.PENDING:
+                repo.set_phase(
+                    session, deployment, Phase.PROGRESSING, event=Event.START, actor=deployment.actor
+                )
+        steps = plan.steps()
+        workloads, unreachable = self._workloads(request, plan)
+        environment = self.project.environment(request.environment) if not unreachable else None
+        if environment is not None:
+            self.analysis = self.gates(plan.the_pipeline(), environment)
+            if any(isinstance(step.action, Analyze) for step in steps):
+                self.report({"type": "gates", "source": self.analysis.source()})
+        run = _Run(
+            deployment_id, steps, workloads, unreachable, lease, _background_analysis(plan.the_strategy())
+        )
+        self._run_state = run
+        self._finished, self._started = None, {}  # learnt afresh for this deployment
+        if phase is Phase.ABORTED:
+            return self._roll_back_aborted(run, self._current_step(deployment_id))
+        if unreachable:
+            return self._fail(run, "; ".join(unreachable.values()), self._current_step(deployment_id), None)
+        return self._drive(run)
+
+    def _drive(self, run: _Run) -> Phase:
+        while True:
+            run.lease.check()
+            state = self._state(run)
+            run.state = state
+            phase, index = state.phase, state.current_step
+            if phase is Phase.ABORTED:
+                return self._roll_back_aborted(run, index)
             if phase is not Phase.PROGRESSING:
                 return phase
-            if index >= len(plan):
-                return self._succeed(deployment_id, workloads)
-            step = plan[index]
-            if full and not isinstance(step.action, StartCanary | Deploy | Promote):
-                self._complete(deployment_id, step, [], {}, skipped=True)
+            if index >= len(run.steps):
+                return self._succeed(run)
+            step = run.steps[index]
+            if state.control.full_promotion and not isinstance(step.action, ESSENTIAL):
+                self._complete(run, step, Completed(message=f"skipped (approve --full): {step.label}"))
                 continue
+            self.report({"type": "step", "step": step.index, "label": step.label})
+            handler = handler_for(step)
+            targets = [run.workloads[c] for c in step.clusters]
+            if handler.skips_finished:
+                targets = [w for w in targets if w.rendered.cluster not in state.finished_clusters]
+                if not targets:
+                    self._complete(run, step, Completed(message=f"{step.label}: no canary here"))
+                    continue
             try:
-                self._follow_background(deployment_id, step, workloads, state, background_step)
-                outcome = self._execute(deployment_id, step, workloads, state)
-            except StepFailedError as exc:
-                touched = [workloads[c] for s in plan[: index + 1] for c in s.clusters]
-                return self._fail(
-                    deployment_id, str(exc), rollback=True, workloads=_unique(touched), step=step
-                )
-            except OrchestratorError as exc:
-                touched = [workloads[c] for s in plan[: index + 1] for c in s.clusters]
-                return self._fail(
-                    deployment_id, str(exc), rollback=True, workloads=_unique(touched), step=step
-                )
-            if outcome is not None:
-                return outcome
+                self._follow_background(run, step, state)
+                outcome = handler.run(self, step, targets)
+            except LeaseLostError:
+                raise
+            except (StepFailedError, OrchestratorError) as exc:
+                return self._fail(run, str(exc), index, step)
+            except Exception as exc:
+                log.exception("step_crashed", step=step.index)
+                return self._fail(run, f"step {step.index} crashed: {type(exc).__name__}: {exc}", index, step)
+            if isinstance(outcome, Completed):
+                self._complete(run, step, outcome)
+
+    # --- what handlers ask of the engine (actions.Driver) ---------------------------------------------------
+
+    def approved(self, step: PlannedStep) -> bool:
+        state = self._run_state.state if self._run_state is not None else None
+        return state is not None and state.control.approved_step == step.index
+
+    def wait(self, step: PlannedStep, seconds: float) -> bool:
+        run = self._run_state
+        assert run is not None and run.state is not None
+        started = run.state.step_started_at if run.state.step_started_at is not None else self.clock.now()
+        until = started + seconds
+        self.report({"type": "waiting", "until": until})
+        while True:
+            run.lease.beat_if_due()
+            run.lease.check()
+            state = self._state(run)
+            run.state = state
+            if state.phase is not Phase.PROGRESSING or state.current_step != step.index:
+                return False
+            if state.control.full_promotion or state.control.approved_step == step.index:
+                return True
+            if self._background_failure():
+                return True  # the next step raises it
+            remaining = until - self.clock.now()
+            if remaining <= 0:
+                return True
+            self.clock.sleep(min(self.poll_interval, remaining))
+
+    def hold(self, step: PlannedStep, reason: PauseReason, why: str) -> None:
+        run = self._run_state
+        assert run is not None
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, run.deployment_id)
+            if Phase(deployment.phase) is not Phase.PROGRESSING:
+                return  # a control request landed first; the loop reads it
+            control.pause_for(session, deployment, reason, step, now=self.clock.now(), why=why)
+        self.report({"type": "paused", "step": step.index, "reason": reason.value})
+
+    def gate(self, step: PlannedStep, targets: list[Workload]) -> GateResult | None:
+        run = self._run_state
+        assert run is not None and isinstance(step.action, Analyze)
+        if self.analysis is None:
+            raise RolloutError("this rollout has an analysis step but no analysis provider is configured")
+        deployment_id = run.deployment_id
+        result = self.analysis(
+            step.action,
+            cast(list[ClusterWorkload], targets),  # gates read what a ClusterWorkload has (client, names)
+            lambda cluster, message, data: self._measurement(deployment_id, step, cluster, message, data),
+            lambda: self._phase(deployment_id) is not Phase.PROGRESSING,
+        )
+        if self._phase(deployment_id) is not Phase.PROGRESSING:
+            return None  # aborted or paused meanwhile: the loop decides
+        return result
+
+    def in_parallel(self, targets: list[Workload], operation: Callable[[Workload], int]) -> dict[str, int]:
+        def call(workload: Workload) -> tuple[str, int]:
+            return workload.rendered.cluster, operation(workload)
+
+        if not targets:
+            return {}
+        # One pool for the engine's life (threads per step would cost more than the step); the first
+        # cluster is served on this thread while the pool serves the others.
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rollout")
+        futures = [self._pool.submit(call, w) for w in targets[1:]]
+        calls: list[Callable[[], tuple[str, int]]] = [lambda: call(targets[0])]
+        calls += [future.result for future in futures]
+        results: dict[str, int] = {}
+        errors: list[str] = []
+        for pending, workload in zip(calls, targets, strict=True):
+            try:
+                cluster, writes = pending()
+                results[cluster] = writes
+            except Exception as exc:
+                errors.append(_describe(exc, workload.rendered.cluster))
+        if errors:
+            raise StepFailedError("; ".join(errors))
+        return results
 
     # --- background analysis --------------------------------------------------------------------------
 
-    def _follow_background(
-        self,
-        deployment_id: uuid.UUID,
-        step: PlannedStep,
-        workloads: dict[str, ClusterWorkload],
-        state: _StepState,
-        background_step: Analyze | None,
-    ) -> None:
+    def _follow_background(self, run: _Run, step: PlannedStep, state: _StepState) -> None:
         """Keep the strategy's background analysis running beside the current wave's canary steps.
 
         It starts once a wave's canaries are up (the step after StartCanary; again after a resume), ends
@@ -340,20 +495,23 @@ class RolloutEngine:
         running = self._background
         if running is not None and running.failure:
             raise StepFailedError(f"background analysis failed: {running.failure}")
-        in_wave = step.wave >= 0 and not isinstance(step.action, StartCanary | Deploy | Promote)
+        in_wave = step.wave >= 0 and not isinstance(step.action, ESSENTIAL)
         if running is not None and (not in_wave or running.wave != step.wave):
             self._stop_background()
-        gate = self.analysis
+        gate, background_step = self.analysis, run.background_step
         if background_step is None or not in_wave or self._background is not None or gate is None:
             return
-        targets = [workloads[c] for c in step.clusters if c not in state.finished_clusters]
+        targets = [run.workloads[c] for c in step.clusters if c not in state.finished_clusters]
         if targets:
+            deployment_id = run.deployment_id
             self._background = _Background.start(
                 step.wave,
                 lambda stop: gate(
                     background_step,
-                    targets,
-                    lambda cluster, message, data: self._record(deployment_id, step, cluster, message, data),
+                    cast(list[ClusterWorkload], targets),
+                    lambda cluster, message, data: self._measurement(
+                        deployment_id, step, cluster, message, data
+                    ),
                     lambda: stop.is_set() or self._phase(deployment_id) is not Phase.PROGRESSING,
                 ),
             )
@@ -366,109 +524,19 @@ class RolloutEngine:
     def _background_failure(self) -> str | None:
         return self._background.failure if self._background is not None else None
 
-    def _execute(
-        self,
-        deployment_id: uuid.UUID,
-        step: PlannedStep,
-        workloads: dict[str, ClusterWorkload],
-        state: _StepState,
-    ) -> Phase | None:
-        """Run one step; returns a phase when the rollout must stop here (paused or aborted)."""
-        self.report({"type": "step", "step": step.index, "label": step.label, "clusters": [*step.clusters]})
-        action = step.action
-        targets = [workloads[c] for c in step.clusters]
-        if not isinstance(action, StartCanary | Deploy):
-            targets = [w for w in targets if w.rendered.cluster not in state.finished_clusters]
-            if not targets:
-                self._complete(deployment_id, step, [], {}, message=f"{step.label}: no canary here")
-                return None
-        if isinstance(action, Pause):
-            started_at = state.step_started_at if state.step_started_at is not None else self.clock.now()
-            if action.duration is None:
-                with self.sessions.begin() as session:
-                    deployment = repo.get_deployment(session, deployment_id)
-                    repo.set_phase(
-                        session,
-                        deployment,
-                        Phase.PAUSED,
-                        message=f"paused at step {step.index}: waiting for approval",
-                        step=step.index,
-                    )
-                self.report({"type": "paused", "step": step.index})
-                return Phase.PAUSED
-            self.report({"type": "waiting", "until": started_at + action.duration})
-            stopped = self._wait_until(deployment_id, started_at + action.duration)
-            if stopped is not None:
-                return stopped
-            self._complete(deployment_id, step, targets, {})
-            return None
-        if isinstance(action, Analyze):
-            if self.analysis is None:
-                raise RolloutError("this rollout has an analysis step but no analysis provider is configured")
-            result = self.analysis(
-                action,
-                targets,
-                lambda cluster, message, data: self._record(deployment_id, step, cluster, message, data),
-                lambda: self._phase(deployment_id) is not Phase.PROGRESSING,
-            )
-            if self._phase(deployment_id) is not Phase.PROGRESSING:
-                return None  # aborted or paused meanwhile: the loop decides
-            if not result.passed:
-                raise StepFailedError(f"analysis failed at step {step.index}: {result.message}")
-            self._complete(deployment_id, step, targets, {}, message=result.message)
-            return None
-        if isinstance(action, StartCanary):
-            # A cluster with no stable version (a first deployment) or already running this version has
-            # nothing to compare a canary with: it is deployed directly and sits out the wave's steps.
-            direct = [w for w in targets if not w.needs_canary()]
-            writes = self._in_parallel(direct, lambda w: w.deploy())
-            writes |= self._in_parallel([w for w in targets if w not in direct], lambda w: w.start_canary())
-            self._complete(deployment_id, step, targets, writes, direct={w.rendered.cluster for w in direct})
-            return None
-        operation = _operation(action)
-        writes = self._in_parallel(targets, operation)
-        self._complete(deployment_id, step, targets, writes)
-        return None
-
-    def _in_parallel(
-        self, targets: list[ClusterWorkload], operation: Callable[[ClusterWorkload], int]
-    ) -> dict[str, int]:
-        def run(workload: ClusterWorkload) -> tuple[str, int]:
-            return workload.rendered.cluster, operation(workload)
-
-        if not targets:
-            return {}
-        # One pool for the engine's life (threads per step would cost more than the step); the first
-        # cluster is served on this thread while the pool serves the others.
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rollout")
-        futures = [self._pool.submit(run, w) for w in targets[1:]]
-        calls: list[Callable[[], tuple[str, int]]] = [lambda: run(targets[0])]
-        calls += [future.result for future in futures]
-        results: dict[str, int] = {}
-        errors: list[str] = []
-        for call in calls:
-            try:
-                cluster, writes = call()
-                results[cluster] = writes
-            except OrchestratorError as exc:
-                errors.append(str(exc))
-        if errors:
-            raise StepFailedError("; ".join(errors))
-        return results
-
     # --- recording ----------------------------------------------------------------------------------------
 
-    def _state(self, deployment_id: uuid.UUID, plan: list[PlannedStep] | None = None) -> _StepState:
+    def _state(self, run: _Run) -> _StepState:
         """Where the deployment stands: one read of plain columns per step (the hot path: Core, no ORM).
 
         What only this engine changes — which clusters are finished, when a step started — is read once
-        per run (a resumed rollout learns it here) and then kept up to date in memory. Given the plan, the
-        start of a pause or analysis step is recorded, once: a resumed pause keeps its first start.
+        per run (a resumed rollout learns it here) and then kept up to date in memory. The start of a
+        pause or analysis step is recorded, once: a resumed pause keeps its first start.
         """
+        deployment_id = run.deployment_id
         with self.database.begin() as connection:
             now = progress.read_progress(connection, deployment_id)
-        if self._finished is None or self._unrecorded_start(now, plan) is not None:
+        if self._finished is None or self._unrecorded_start(now, run.steps) is not None:
             # Not the hot path: learn what is finished, or record a start, in one transaction with a
             # fresh read, so an approval landing meanwhile cannot get a start recorded for a step it ended.
             with self.sessions.begin() as session:
@@ -482,22 +550,22 @@ class RolloutEngine:
                             )
                         )
                     )
-                step = self._unrecorded_start(now, plan)
+                step = self._unrecorded_start(now, run.steps)
                 if step is not None:
                     self._started[now.current_step] = self._record_start(session, deployment_id, step)
         return _StepState(
             phase=now.phase,
             current_step=now.current_step,
-            full_promotion=bool(now.config.get("full_promotion")),
+            control=ControlState.of(now.control),
             finished_clusters=frozenset(self._finished),
             step_started_at=self._started.get(now.current_step),
         )
 
-    def _unrecorded_start(self, now: progress.Progress, plan: list[PlannedStep] | None) -> PlannedStep | None:
+    def _unrecorded_start(self, now: progress.Progress, steps: list[PlannedStep]) -> PlannedStep | None:
         """The current step, when it is a pause or analysis whose start this run has not learnt yet."""
-        if plan is None or now.current_step >= len(plan) or now.phase is not Phase.PROGRESSING:
+        if now.current_step >= len(steps) or now.phase is not Phase.PROGRESSING:
             return None
-        step = plan[now.current_step]
+        step = steps[now.current_step]
         if not isinstance(step.action, Pause | Analyze) or now.current_step in self._started:
             return None
         return step
@@ -514,11 +582,16 @@ class RolloutEngine:
             .limit(1)
         ).first()
         if last is not None and last.type == "step_started" and last.step == step.index:
-            return _timestamp(last.created_at)
+            return last.created_at.timestamp()
         event = repo.append_event(
-            session, self._deployment(session, deployment_id), "step_started", step.label, step=step.index
+            session,
+            self._deployment(session, deployment_id),
+            "step_started",
+            step.label,
+            step=step.index,
+            now=self._moment(),
         )
-        return _timestamp(event.created_at)
+        return event.created_at.timestamp()
 
     def _deployment(self, session: Session, deployment_id: uuid.UUID) -> Deployment:
         """The row to update, without the joined release every other read wants."""
@@ -527,60 +600,39 @@ class RolloutEngine:
             raise RolloutError(f"deployment {deployment_id} disappeared from the store")
         return deployment
 
-    def _complete(
-        self,
-        deployment_id: uuid.UUID,
-        step: PlannedStep,
-        targets: list[ClusterWorkload],
-        writes: dict[str, int],
-        *,
-        skipped: bool = False,
-        message: str | None = None,
-        direct: set[str] | None = None,
-    ) -> None:
-        action = step.action
-        names = [w.rendered.cluster for w in targets]
-        direct_names = [n for n in names if n in (direct or set())]
-        text = ("skipped (full promotion): " if skipped else "") + (message or step.label)
+    def _complete(self, run: _Run, step: PlannedStep, outcome: Completed) -> None:
         with self.database.begin() as connection:
             advanced = progress.advance_step(
                 connection,
-                deployment_id,
+                run.deployment_id,
                 step=step.index,
-                message=text,
-                data={"writes": writes, "skipped": skipped},
+                message=outcome.message or step.label,
+                data={"writes": outcome.writes},
             )
             if not advanced:
-                return  # someone (approve, a resumed twin) already moved past it
-            set_weights = partial(progress.set_cluster_weights, connection, deployment_id)
-            if isinstance(action, SetWeight):
-                set_weights(names, canary_weight=action.weight, phase=Phase.PROGRESSING)
-            elif isinstance(action, StartCanary):
-                canaries = [n for n in names if n not in direct_names]
-                set_weights(canaries, canary_weight=0, phase=Phase.PROGRESSING)
-                set_weights(
-                    direct_names,
-                    canary_weight=0,
-                    phase=Phase.SUCCEEDED,
-                    message="deployed directly: no other version to compare with",
+                return  # someone (a resumed twin) already moved past it
+            for record in outcome.records:
+                progress.set_cluster_weights(
+                    connection,
+                    run.deployment_id,
+                    record.names,
+                    canary_weight=record.canary_weight,
+                    phase=record.phase,
+                    message=record.message,
                 )
-            elif isinstance(action, Promote | Deploy):
-                set_weights(names, canary_weight=0, phase=Phase.SUCCEEDED)
-        if self._finished is not None and isinstance(action, StartCanary | Promote | Deploy):
-            self._finished |= set(direct_names) if isinstance(action, StartCanary) else set(names)
+        if self._finished is not None:
+            self._finished |= outcome.finished
         event: dict[str, Any] = {
             "type": "step_completed",
             "step": step.index,
             "label": step.label,
-            "writes": writes,
-            "clusters": names,  # empty: every cluster of the step had already finished
-            "direct": direct_names,
+            "writes": outcome.writes,
         }
-        if isinstance(action, SetWeight):
-            event["weights"] = {name: action.weight for name in names}
+        if outcome.weights is not None:
+            event["weights"] = outcome.weights
         self.report(event)
 
-    def _record(
+    def _measurement(
         self, deployment_id: uuid.UUID, step: PlannedStep, cluster: str, message: str, data: dict[str, Any]
     ) -> None:
         with self.sessions.begin() as session:
@@ -594,194 +646,279 @@ class RolloutEngine:
         with self.database.begin() as connection:
             return progress.read_phase(connection, deployment_id)
 
-    def _wait_until(self, deployment_id: uuid.UUID, until: float) -> Phase | None:
-        while True:
-            state = self._state(deployment_id)
-            if state.phase is not Phase.PROGRESSING:
-                return state.phase
-            if state.full_promotion:
-                return None
-            if self._background_failure():
-                return None  # the next step raises it
-            remaining = until - self.clock.now()
-            if remaining <= 0:
-                return None
-            self.clock.sleep(min(self.poll_interval, remaining))
+    def _current_step(self, deployment_id: uuid.UUID) -> int:
+        with self.database.begin() as connection:
+            return progress.read_progress(connection, deployment_id).current_step
 
     # --- endings ------------------------------------------------------------------------------------------
 
-    def _succeed(self, deployment_id: uuid.UUID, workloads: dict[str, ClusterWorkload]) -> Phase:
+    def _succeed(self, run: _Run) -> Phase:
         with self.sessions.begin() as session:
-            deployment = repo.get_deployment(session, deployment_id)
-            for name in workloads:
+            deployment = repo.get_deployment(session, run.deployment_id)
+            for name in run.workloads:
                 repo.upsert_cluster_deployment(
                     session, deployment, name, canary_weight=0, phase=Phase.SUCCEEDED
                 )
-            repo.set_phase(session, deployment, Phase.SUCCEEDED, message="rolled out to every cluster")
+            repo.set_phase(
+                session,
+                deployment,
+                Phase.SUCCEEDED,
+                event=Event.COMPLETED,
+                message="rolled out to every cluster",
+            )
         self.report({"type": "finished", "phase": Phase.SUCCEEDED.value})
         return Phase.SUCCEEDED
 
-    def _fail(
-        self,
-        deployment_id: uuid.UUID,
-        reason: str,
-        *,
-        rollback: bool,
-        sets: dict[str, RenderedSet] | None = None,
-        workloads: list[ClusterWorkload] | None = None,
-        step: PlannedStep | None = None,
-    ) -> Phase:
-        log.info("rollout_failed", deployment=str(deployment_id), reason=reason)
+    def _fail(self, run: _Run, reason: str, index: int, step: PlannedStep | None) -> Phase:
+        """A failure: every touched cluster back on stable; RolledBack, or Failed with what each serves."""
+        log.info("rollout_failed", deployment=str(run.deployment_id), reason=reason)
         self.report({"type": "failed", "reason": reason})
-        rolled_back: list[str] = []
-        rollback_errors: list[str] = []
-        if rollback and workloads:
-            rolled_back, rollback_errors = self._rollback(workloads)
-        phase = Phase.ROLLED_BACK if rolled_back and not rollback_errors else Phase.FAILED
-        with self.sessions.begin() as session:
-            deployment = repo.get_deployment(session, deployment_id)
-            if Phase(deployment.phase) is Phase.PENDING:
-                repo.set_phase(session, deployment, Phase.PROGRESSING)
-            for name in rolled_back:
-                repo.upsert_cluster_deployment(
-                    session, deployment, name, canary_weight=0, phase=Phase.ROLLED_BACK
-                )
-            for error in rollback_errors:
-                repo.append_event(session, deployment, "rollback_failed", error)
-            deployment.reason = reason
-            message = reason if not rolled_back else f"{reason}; rolled back {', '.join(rolled_back)}"
-            repo.set_phase(session, deployment, phase, message=message, step=step.index if step else None)
-        self.report({"type": "finished", "phase": phase.value, "reason": reason, "rolled_back": rolled_back})
+        self._stop_background()
+        promotion = step is not None and isinstance(step.action, Promote)
+        phase, message = self._roll_back(
+            run.deployment_id,
+            run.steps,
+            index,
+            run.workloads,
+            run.unreachable,
+            outcome=Event.PROMOTION_FAILED if promotion else Event.ROLLED_BACK,
+            cluster_phase=Phase.ROLLED_BACK,
+            reason=reason,
+            step=step,
+        )
+        self.report({"type": "finished", "phase": phase.value, "reason": reason, "message": message})
         return phase
 
-    def _rollback(self, workloads: Iterable[ClusterWorkload]) -> tuple[list[str], list[str]]:
+    def _roll_back_aborted(self, run: _Run, index: int) -> Phase:
+        self._stop_background()
+        phase, message = self._roll_back(
+            run.deployment_id,
+            run.steps,
+            index,
+            run.workloads,
+            run.unreachable,
+            outcome=None,
+            cluster_phase=Phase.ABORTED,
+            reason=None,
+            step=None,
+        )
+        self.report({"type": "finished", "phase": phase.value, "message": message})
+        return phase
+
+    def _roll_back(
+        self,
+        deployment_id: uuid.UUID,
+        steps: list[PlannedStep],
+        index: int,
+        workloads: dict[str, Workload],
+        unreachable: dict[str, str],
+        *,
+        outcome: Event | None,
+        cluster_phase: Phase,
+        reason: str | None,
+        step: PlannedStep | None,
+        actor: str | None = None,
+    ) -> tuple[Phase, str]:
+        """Roll back every touched cluster and record how it ended.
+
+        `outcome` is the event a full rollback records (None: the phase stays, as after an abort); a
+        rollback that could not finish records ROLLBACK_FAILED, and each cluster's weights as read back.
+        """
+        touched = _touched(steps, index)
         done: list[str] = []
-        errors: list[str] = []
-        for workload in workloads:
+        errors: dict[str, str] = {}
+        for name in touched:
+            workload = workloads.get(name)
+            if workload is None:
+                errors[name] = f"rollback of cluster {name} failed: {unreachable.get(name, 'not reachable')}"
+                continue
             try:
                 workload.rollback()
-                done.append(workload.rendered.cluster)
-            except OrchestratorError as exc:
-                errors.append(f"rollback of cluster {workload.rendered.cluster} failed: {exc}")
-        return done, errors
-
-    def _client(self, cluster: ClusterConfig) -> KubeClient:
-        if cluster.name not in self._clients:
-            self._clients[cluster.name] = self.connect(cluster)
-        return self._clients[cluster.name]
-
-    # --- manual control -----------------------------------------------------------------------------------
-
-    def approve(self, deployment_id: uuid.UUID, *, full: bool = False, actor: str | None = None) -> None:
-        """Go past the pause the rollout waits at (or, with full, skip every remaining step)."""
-        with self.sessions.begin() as session:
-            deployment = repo.get_deployment(session, deployment_id)
-            phase = Phase(deployment.phase)
-            if phase not in ACTIVE_PHASES:
-                raise RolloutError(
-                    f"deployment {deployment.id} is {phase.value}; only a running rollout is approved"
-                )
-            config = dict(deployment.config or {})
-            if full:
-                config["full_promotion"] = True
-            if phase is Phase.PAUSED:
-                config["resume_requested"] = True
-                step = deployment.current_step
-                repo.append_event(
-                    session,
-                    deployment,
-                    "approved",
-                    "approved" + (" (full)" if full else ""),
-                    step=step,
-                    actor=actor,
-                )
-                deployment.current_step = step + 1
-            else:
-                repo.append_event(session, deployment, "approved", "full promotion requested", actor=actor)
-            deployment.config = config
-
-    def pause(self, deployment_id: uuid.UUID, *, actor: str | None = None) -> None:
-        with self.sessions.begin() as session:
-            deployment = repo.get_deployment(session, deployment_id)
-            if Phase(deployment.phase) is not Phase.PROGRESSING:
-                raise RolloutError(
-                    f"deployment {deployment.id} is {deployment.phase}; only a progressing one pauses"
-                )
-            repo.set_phase(session, deployment, Phase.PAUSED, message="paused by hand", actor=actor)
-
-    def resume(self, deployment_id: uuid.UUID, *, actor: str | None = None) -> None:
-        with self.sessions.begin() as session:
-            deployment = repo.get_deployment(session, deployment_id)
-            if Phase(deployment.phase) not in (Phase.PAUSED, Phase.PROGRESSING, Phase.PENDING):
-                raise RolloutError(
-                    f"deployment {deployment.id} is {deployment.phase}; there is nothing to resume"
-                )
-            config = dict(deployment.config or {})
-            config["resume_requested"] = True
-            deployment.config = config
-            repo.append_event(session, deployment, "resumed", "resumed", actor=actor)
-
-    def abort(self, deployment_id: uuid.UUID, *, actor: str | None = None) -> list[str]:
-        """Stop the rollout and put every cluster back on stable; returns the clusters rolled back."""
-        with self.sessions.begin() as session:
-            deployment = repo.get_deployment(session, deployment_id)
-            if Phase(deployment.phase) in TERMINAL_PHASES:
-                raise RolloutError(f"deployment {deployment.id} already finished ({deployment.phase})")
-            config = dict(deployment.config or {})
-            if Phase(deployment.phase) is Phase.PENDING:
-                repo.set_phase(session, deployment, Phase.PROGRESSING, actor=actor)
-            repo.set_phase(session, deployment, Phase.ABORTED, message="aborted by hand", actor=actor)
-        sets = {s.cluster: s for s in self.render(config)}
-        environment = self.project.environment(config["environment"])
-        workloads = [ClusterWorkload(self._client(environment.cluster(n)), s) for n, s in sets.items()]
-        done, errors = self._rollback(workloads)
+                done.append(name)
+            except Exception as exc:
+                errors[name] = f"rollback of cluster {name} failed: {_describe(exc, name)}"
+        read_back = {name: _read_weight(workloads.get(name)) for name in errors}
+        parts = [reason] if reason else []
+        if done:
+            parts.append(f"rolled back {', '.join(done)}")
+        if errors:
+            parts.append("; ".join(errors.values()))
+        message = "; ".join(parts) or "nothing to roll back"
         with self.sessions.begin() as session:
             deployment = repo.get_deployment(session, deployment_id)
             for name in done:
                 repo.upsert_cluster_deployment(
-                    session, deployment, name, canary_weight=0, phase=Phase.ABORTED
+                    session, deployment, name, canary_weight=0, phase=cluster_phase
                 )
-            for error in errors:
-                repo.append_event(session, deployment, "rollback_failed", error, actor=actor)
-        if errors:
-            raise RolloutError("; ".join(errors))
-        return done
+            for name, error in errors.items():
+                weight = read_back[name]
+                repo.upsert_cluster_deployment(
+                    session, deployment, name, canary_weight=weight, phase=Phase.FAILED, message=error
+                )
+                repo.append_event(
+                    session,
+                    deployment,
+                    "rollback_failed",
+                    error,
+                    cluster=name,
+                    data={"canary_weight": weight},
+                    actor=actor,
+                )
+            if reason:
+                deployment.reason = reason
+            current = Phase(deployment.phase)
+            event = Event.ROLLBACK_FAILED if errors else outcome
+            if event is not None and allows(current, event):
+                repo.set_phase(
+                    session,
+                    deployment,
+                    transition(current, event).to,
+                    event=event,
+                    message=message,
+                    step=step.index if step else None,
+                    actor=actor,
+                    data={"rolled_back": done, "failed": sorted(errors), "weights": read_back},
+                )
+            elif event is None or current is Phase.ABORTED:
+                deployment.message = message
+            return Phase(deployment.phase), message
+
+    # --- manual control -----------------------------------------------------------------------------------
+
+    def approve(self, deployment_id: uuid.UUID, *, full: bool = False, actor: str | None = None) -> str:
+        """End the pause the rollout waits at (with full, skip every remaining step, analyses included)."""
+        request = ControlRequest(Event.APPROVE_FULL if full else Event.APPROVE, actor)
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            control.check(deployment, request)
+            _, plan = self._load(session, deployment)
+            return control.approve(session, deployment, request, plan.steps())
+
+    def pause(self, deployment_id: uuid.UUID, *, actor: str | None = None) -> str:
+        request = ControlRequest(Event.PAUSE, actor)
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            return control.pause(session, deployment, request, now=self.clock.now())
+
+    def resume(self, deployment_id: uuid.UUID, *, actor: str | None = None) -> str:
+        """Lift a manual pause, or take over a rollout whose driver is gone; refused while one drives it."""
+        request = ControlRequest(Event.RESUME, actor)
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            control.check(deployment, request)
+            holder = leases.live_holder(session.connection(), deployment.id, now=self._moment())
+            if holder is not None and holder.owner != self.owner:
+                raise LeaseHeldError(deployment.id, holder)
+            return control.resume(session, deployment, request)
+
+    def abort(self, deployment_id: uuid.UUID, *, actor: str | None = None) -> list[str]:
+        """Stop the rollout and put every touched cluster back on stable; returns the clusters rolled back.
+
+        Works on every deployment that is not Succeeded, RolledBack or Aborted (a Failed one's rollback is
+        finished). When another engine drives it, that engine rolls back (it sees Aborted before its next
+        step) and this call waits for it; a driver that is gone is taken over once its lease expires.
+        """
+        request = ControlRequest(Event.ABORT, actor)
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            control.check(deployment, request)
+            control.record(session, deployment, request, f"aborted by {actor or 'unknown'}")
+        deadline = self.clock.now() + ABORT_WAIT_SECONDS
+        while (holder := self.driver(deployment_id)) is not None and holder.owner != self.owner:
+            if self.clock.now() >= deadline:
+                raise RolloutError(
+                    f"deployment {deployment_id} is Aborted; {holder.owner} drives it and is still rolling "
+                    "it back (see `status`)"
+                )
+            self.clock.sleep(self.poll_interval)
+        phase = self.run(deployment_id)  # takes the lease and rolls back what the driver did not
+        with self.sessions() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            rolled_back = [c.cluster for c in deployment.clusters if c.phase == Phase.ABORTED.value]
+            failed = [c.cluster for c in deployment.clusters if c.phase == Phase.FAILED.value]
+        if phase is Phase.FAILED:
+            raise RolloutError(
+                f"deployment {deployment_id}: rollback incomplete ({', '.join(failed)}); "
+                "`orchestrator abort` again once the cluster is reachable"
+            )
+        return rolled_back
+
+    def retry(self, deployment_id: uuid.UUID, *, actor: str | None = None) -> uuid.UUID:
+        """The same request and frozen plan as a new deployment; a Failed one's rollback is finished first."""
+        request = ControlRequest(Event.RETRY, actor)
+        with self.sessions.begin() as session:
+            old = repo.get_deployment(session, deployment_id)
+            control.check(old, request)
+            holder = leases.live_holder(session.connection(), old.id, now=self._moment())
+            if holder is not None and holder.owner != self.owner:
+                raise LeaseHeldError(old.id, holder)
+            original, plan = self._load(session, old)
+            phase, index, old_id = Phase(old.phase), old.current_step, old.id
+        environment = self.project.environment(original.environment)
+        refuse_unenforced_policies(environment)
+        if phase is Phase.FAILED:
+            lease = Lease(
+                self.database, old_id, self.owner, self.clock.now, seconds=self.lease_seconds, thread=False
+            )
+            lease.take()
+            try:
+                steps = plan.steps()
+                touched = _touched(steps, index)
+                workloads, unreachable = self._workloads(original, plan, touched)
+                phase, message = self._roll_back(
+                    old_id,
+                    steps,
+                    index,
+                    workloads,
+                    unreachable,
+                    outcome=Event.ROLLED_BACK,
+                    cluster_phase=Phase.ROLLED_BACK,
+                    reason=None,
+                    step=None,
+                    actor=actor,
+                )
+            finally:
+                lease.release()
+            if phase is Phase.FAILED:
+                raise RolloutError(
+                    f"deployment {old_id}: cannot retry, its rollback is incomplete: {message}"
+                )
+        with self.sessions.begin() as session:
+            old = repo.get_deployment(session, old_id)
+            control.record(session, old, request, f"retried by {actor or 'unknown'}")
+        return self._record(original.model_copy(update={"actor": actor or original.actor}), plan, environment)
 
 
-def _operation(action: Any) -> Callable[[ClusterWorkload], int]:
-    if isinstance(action, Deploy):
-        return lambda w: w.deploy()
-    if isinstance(action, StartCanary):
-        return lambda w: w.start_canary()
-    if isinstance(action, SetWeight):
-        weight = action.weight
-        return lambda w: w.set_weight(weight)
-    if isinstance(action, Promote):
-        delay = action.scale_down_delay
-        return lambda w: w.promote(delay)
-    if isinstance(action, SetHeaderRoute):
-        matches = [HeaderMatch(name, kind, value) for name, kind, value in action.matches]
-        name = action.name
-        return lambda w: int(w.router.set_header_route(name, matches))
-    if isinstance(action, SetMirror):
-        mirror, percentage = action.name, action.percentage
-        return lambda w: int(w.router.set_mirror(mirror, percentage))
-    raise TypeError(f"no operation for {action!r}")
+def _read_weight(workload: Workload | None) -> int | None:
+    """What the cluster serves the canary now; None when it cannot be read (the last record stands)."""
+    if workload is None:
+        return None
+    try:
+        return max(0, min(100, int(workload.canary_weight())))
+    except Exception:
+        return None
 
 
-def _unique(workloads: list[ClusterWorkload]) -> list[ClusterWorkload]:
-    seen: dict[str, ClusterWorkload] = {}
-    for workload in workloads:
-        seen.setdefault(workload.rendered.cluster, workload)
-    return list(seen.values())
+def _describe(exc: BaseException, cluster: str) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, ConfigError | OrchestratorError):
+        return text if cluster in text else f"{cluster}: {text}"
+    return f"{cluster}: {type(exc).__name__}: {text}"
 
 
-def _timestamp(moment: datetime) -> float:
-    return moment.timestamp()
+def _repository_of(image: str) -> str:
+    """The image's repository as the manifests name it (registry included, port and all)."""
+    try:
+        reference = parse_reference(image)
+    except ValueError as exc:
+        raise ConfigError(f"image {image!r} cannot be recorded: {exc}") from None
+    name = image.partition("@")[0]
+    if reference.tag and name.endswith(f":{reference.tag}"):
+        name = name[: -len(reference.tag) - 1]
+    return name
 
 
 def _tag_of(image: str) -> str | None:
     if "@" in image:
         return None
-    last = image.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else "latest"
+    return parse_reference(image).tag

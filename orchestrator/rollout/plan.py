@@ -109,8 +109,14 @@ def _canary_actions(step: CanaryStep) -> Action:
 
 
 def build_plan(strategy: Strategy, environment: Environment) -> list[PlannedStep]:
-    waves = [tuple(c.name for c in wave) for wave in environment.rollout_waves()]
-    everyone = tuple(c.name for c in environment.clusters)
+    waves = [[c.name for c in wave] for wave in environment.rollout_waves()]
+    return plan_steps(strategy, waves, [c.name for c in environment.clusters])
+
+
+def plan_steps(strategy: Strategy, wave_names: list[list[str]], clusters: list[str]) -> list[PlannedStep]:
+    """The steps for waves of cluster names (what a deployment's frozen plan keeps) and every cluster."""
+    waves = [tuple(wave) for wave in wave_names]
+    everyone = tuple(clusters)
     actions_per_wave: list[Action]
     final: list[Action] = []
     if strategy.canary is not None:

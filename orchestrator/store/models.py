@@ -267,6 +267,15 @@ class Deployment(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     last_event_seq: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The plan frozen when the deployment was created (strategy, analysis, waves, rendered manifests):
+    # read once per run, never on the per-step path.
+    plan: Mapped[dict[str, Any] | None]
+    # Pause reasons, approvals, full promotion: small, read before every step.
+    control: Mapped[dict[str, Any] | None]
+    # The one engine driving the deployment: who, last heard from, and until when its claim holds.
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_heartbeat_at: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None]
 
     release: Mapped[Release] = relationship(back_populates="deployments", lazy="joined")
     user: Mapped[User | None] = relationship()

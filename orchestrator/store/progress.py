@@ -27,7 +27,7 @@ _deployments = _tables[Deployment.__tablename__]
 _clusters = _tables[ClusterDeployment.__tablename__]
 _events = _tables[DeploymentEvent.__tablename__]
 
-_READ = select(_deployments.c.phase, _deployments.c.current_step, _deployments.c.config).where(
+_READ = select(_deployments.c.phase, _deployments.c.current_step, _deployments.c.control).where(
     _deployments.c.id == bindparam("deployment")
 )
 _READ_PHASE = select(_deployments.c.phase).where(_deployments.c.id == bindparam("deployment"))
@@ -73,12 +73,12 @@ class Progress:
 
     phase: Phase
     current_step: int
-    config: dict[str, Any]
+    control: dict[str, Any]  # pause reasons, approvals (rollout/control.py); small, unlike the frozen plan
 
 
 def read_progress(connection: Connection, deployment_id: uuid.UUID) -> Progress:
-    phase, current_step, config = connection.execute(_READ, {"deployment": deployment_id}).one()
-    return Progress(Phase(phase), current_step, config or {})
+    phase, current_step, control = connection.execute(_READ, {"deployment": deployment_id}).one()
+    return Progress(Phase(phase), current_step, control or {})
 
 
 def read_phase(connection: Connection, deployment_id: uuid.UUID) -> Phase:

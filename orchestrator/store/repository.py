@@ -19,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.store import transitions
 from orchestrator.store.models import (
     ACTIVE_PHASES,
     TERMINAL_PHASES,
@@ -32,6 +33,7 @@ from orchestrator.store.models import (
     Strategy,
     utcnow,
 )
+from orchestrator.store.transitions import Event
 
 DEFAULT_HISTORY_LIMIT = 20
 MULTI = "multi"  # cloud_provider/region of a deployment that spans clusters in several clouds or regions
@@ -40,6 +42,10 @@ _MIN_ID_PREFIX = 4
 
 class DeploymentNotFoundError(OrchestratorError):
     """No deployment matches the id (or id prefix) given."""
+
+
+class DeploymentRefError(ConfigError):
+    """What was given as a deployment id is not one (bad usage: exit 2)."""
 
 
 class DeploymentConflictError(OrchestratorError):
@@ -254,19 +260,24 @@ def set_phase(
     deployment: Deployment,
     phase: Phase | str,
     *,
+    event: Event,
     message: str | None = None,
     step: int | None = None,
     actor: str | None = None,
+    data: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> DeploymentEvent:
-    """Move the deployment to `phase` (and `step`), stamp start/finish times, and record the transition.
+    """Move the deployment to `phase` on `event` (and `step`), stamp start/finish times, and record it.
 
-    Taking the environment (Progressing or Paused) fails with DeploymentConflictError while another deployment
-    of the service holds it; the database's unique index decides, so two workers cannot both win.
+    The move must be a row of the state machine (`transitions.TABLE`): anything else raises
+    TransitionError naming both phases, and nothing changes. Taking the environment (Progressing or Paused)
+    fails with DeploymentConflictError while another deployment of the service holds it; the database's
+    unique index decides, so two workers cannot both win.
     """
     new_phase = _parse_phase(phase)
-    moment = now or utcnow()
     old_phase = deployment.phase
+    transitions.check(old_phase, event, new_phase)
+    moment = now or utcnow()
     try:
         with session.begin_nested():
             deployment.phase = new_phase.value
@@ -292,7 +303,7 @@ def set_phase(
         "phase",
         message or f"{old_phase} -> {new_phase.value}",
         step=step,
-        data={"from": old_phase, "to": new_phase.value},
+        data={**(data or {}), "from": old_phase, "to": new_phase.value, "event": event.value},
         actor=actor,
         now=moment,
     )
@@ -422,7 +433,7 @@ def get_deployment(session: Session, ref: uuid.UUID | str) -> Deployment:
         return found
     digits = ref.strip().lower().replace("-", "")
     if len(digits) < _MIN_ID_PREFIX or any(c not in "0123456789abcdef" for c in digits):
-        raise DeploymentNotFoundError(
+        raise DeploymentRefError(
             f"{ref!r} is not a deployment id; give the id or its first {_MIN_ID_PREFIX}+ hex digits"
         )
     if len(digits) == 32:

@@ -18,11 +18,14 @@ from orchestrator.errors import ConfigError
 from orchestrator.store import db, repository
 from orchestrator.store.models import Phase
 from orchestrator.store.repository import ClusterPlacement
+from orchestrator.store.transitions import Event
 from tests.helpers import REPO, run_cli
 
 T0 = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
 TABLES = {"users", "access_requests", "api_tokens", "releases", "deployments", "cluster_deployments"}
 TABLES |= {"deployment_events", "alembic_version"}
+
+FINAL_EVENT = {Phase.SUCCEEDED: Event.COMPLETED, Phase.ROLLED_BACK: Event.ROLLED_BACK}
 
 
 def _tables(url: str) -> set[str]:
@@ -63,11 +66,16 @@ def _record_history(url: str) -> list[str]:
                     actor="alice",
                     now=at,
                 )
-                repository.set_phase(session, deployment, Phase.PROGRESSING, now=at)
+                repository.set_phase(session, deployment, Phase.PROGRESSING, event=Event.START, now=at)
                 if final is not Phase.PROGRESSING:
                     message = "error rate 7% > 1% on aws-primary" if final is Phase.ROLLED_BACK else None
                     repository.set_phase(
-                        session, deployment, final, message=message, now=at + timedelta(seconds=95)
+                        session,
+                        deployment,
+                        final,
+                        event=FINAL_EVENT[final],
+                        message=message,
+                        now=at + timedelta(seconds=95),
                     )
                 session.commit()
                 ids.append(str(deployment.id))
@@ -236,6 +244,6 @@ def test_a_bad_database_url_is_a_usage_error() -> None:
 def test_an_unknown_revision_is_a_usage_error_listing_the_known_ones(sqlite_url: str) -> None:
     result = CliRunner().invoke(db_group, ["downgrade", "zzz", "--yes", "--database-url", sqlite_url])
     assert isinstance(result.exception, ConfigError)
-    assert "Can't locate revision identified by 'zzz' (known revisions: base, 0001, 0003)" in str(
+    assert "Can't locate revision identified by 'zzz' (known revisions: base, 0001, 0002, 0003)" in str(
         result.exception
     )

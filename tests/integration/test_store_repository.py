@@ -25,6 +25,7 @@ from orchestrator.store.models import (
     User,
 )
 from orchestrator.store.repository import ClusterPlacement
+from orchestrator.store.transitions import Event, TransitionError
 from orchestrator.store.views import deployment_view, event_view
 
 T0 = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
@@ -324,32 +325,63 @@ def test_events_cannot_be_rewritten(session: Session) -> None:
 def test_phase_changes_stamp_times_mirror_status_and_are_audited(session: Session) -> None:
     deployment = _deployment(session)
     repository.set_phase(
-        session, deployment, Phase.PROGRESSING, step=0, actor="worker-1", now=T0 + timedelta(1)
+        session,
+        deployment,
+        Phase.PROGRESSING,
+        event=Event.START,
+        step=0,
+        actor="worker-1",
+        now=T0 + timedelta(1),
     )
     repository.set_phase(
-        session, deployment, "Paused", message="waiting for approval", step=2, now=T0 + timedelta(2)
+        session,
+        deployment,
+        "Paused",
+        event=Event.STEP_PAUSE,
+        message="waiting for approval",
+        step=2,
+        now=T0 + timedelta(2),
     )
-    event = repository.set_phase(session, deployment, Phase.SUCCEEDED, step=5, now=T0 + timedelta(3))
+    repository.set_phase(session, deployment, Phase.PROGRESSING, event=Event.APPROVE, now=T0 + timedelta(2))
+    event = repository.set_phase(
+        session, deployment, Phase.SUCCEEDED, event=Event.COMPLETED, step=5, now=T0 + timedelta(3)
+    )
     session.commit()
     session.expire_all()
     assert (deployment.phase, deployment.status, deployment.current_step) == ("Succeeded", "succeeded", 5)
     assert deployment.started_at == T0 + timedelta(1)
     assert deployment.finished_at == T0 + timedelta(3)
     assert deployment.message == "waiting for approval"
-    assert (event.type, event.data) == ("phase", {"from": "Paused", "to": "Succeeded"})
+    assert (event.type, event.data) == (
+        "phase",
+        {"from": "Progressing", "to": "Succeeded", "event": "completed"},
+    )
     trail = [(e.seq, e.type, e.message) for e in repository.events_for(session, deployment.id)]
     assert trail == [
         (1, "created", trail[0][2]),
         (2, "phase", "Pending -> Progressing"),
         (3, "phase", "waiting for approval"),
-        (4, "phase", "Paused -> Succeeded"),
+        (4, "phase", "Paused -> Progressing"),
+        (5, "phase", "Progressing -> Succeeded"),
     ]
+
+
+def test_a_move_the_state_machine_does_not_have_is_refused_naming_both_phases(session: Session) -> None:
+    deployment = _deployment(session)
+    with pytest.raises(TransitionError, match="cannot go from Pending to Succeeded on completed"):
+        repository.set_phase(session, deployment, Phase.SUCCEEDED, event=Event.COMPLETED)
+    with pytest.raises(TransitionError, match="cannot go from Pending to Paused on start"):
+        repository.set_phase(session, deployment, Phase.PAUSED, event=Event.START)
+    session.commit()
+    session.expire_all()
+    assert deployment.phase == "Pending"
+    assert [e.type for e in repository.events_for(session, deployment.id)] == ["created"]
 
 
 def test_an_unknown_phase_lists_the_known_ones(session: Session) -> None:
     deployment = _deployment(session)
     with pytest.raises(OrchestratorError, match="unknown deployment phase 'Done'; known phases: Pending, "):
-        repository.set_phase(session, deployment, "Done")
+        repository.set_phase(session, deployment, "Done", event=Event.START)
 
 
 def test_one_rollout_at_a_time_per_service_and_environment(sessions: sessionmaker[Session]) -> None:
@@ -357,18 +389,19 @@ def test_one_rollout_at_a_time_per_service_and_environment(sessions: sessionmake
         first = _deployment(session, at=T0, commit="c1")
         second = _deployment(session, at=T0 + timedelta(minutes=1), commit="c2")
         elsewhere = _deployment(session, "staging", at=T0, commit="c1")
-        repository.set_phase(session, first, Phase.PROGRESSING)
+        repository.set_phase(session, first, Phase.PROGRESSING, event=Event.START)
         session.commit()
         with pytest.raises(
             repository.DeploymentConflictError, match=f"already being rolled out by deployment {first.id}"
         ):
-            repository.set_phase(session, second, Phase.PROGRESSING)
+            repository.set_phase(session, second, Phase.PROGRESSING, event=Event.START)
         # The refusal cost nothing else: the session goes on, and another environment is free.
-        repository.set_phase(session, elsewhere, Phase.PAUSED)
+        repository.set_phase(session, elsewhere, Phase.PROGRESSING, event=Event.START)
+        repository.set_phase(session, elsewhere, Phase.PAUSED, event=Event.PAUSE)
         session.commit()
         assert session.get_one(Deployment, second.id).phase == Phase.PENDING
-        repository.set_phase(session, first, Phase.FAILED)
-        repository.set_phase(session, second, Phase.PROGRESSING)
+        repository.set_phase(session, first, Phase.FAILED, event=Event.ROLLBACK_FAILED)
+        repository.set_phase(session, second, Phase.PROGRESSING, event=Event.START)
         session.commit()
         active = repository.latest_deployment(session, "api", "prod", phases=ACTIVE_PHASES)
         assert active is not None and active.id == second.id
@@ -422,11 +455,11 @@ def test_history_is_newest_first_and_filters_by_environment(session: Session) ->
 
 def test_latest_good_deployment_is_what_a_rollback_returns_to(session: Session) -> None:
     good = _deployment(session, at=T0, commit="c1")
-    repository.set_phase(session, good, Phase.PROGRESSING)
-    repository.set_phase(session, good, Phase.SUCCEEDED)
+    repository.set_phase(session, good, Phase.PROGRESSING, event=Event.START)
+    repository.set_phase(session, good, Phase.SUCCEEDED, event=Event.COMPLETED)
     bad = _deployment(session, at=T0 + timedelta(hours=1), commit="c2")
-    repository.set_phase(session, bad, Phase.PROGRESSING)
-    repository.set_phase(session, bad, Phase.ROLLED_BACK)
+    repository.set_phase(session, bad, Phase.PROGRESSING, event=Event.START)
+    repository.set_phase(session, bad, Phase.ROLLED_BACK, event=Event.ROLLED_BACK)
     session.commit()
     latest = repository.latest_deployment(session, "api", "prod")
     last_good = repository.latest_deployment(session, "api", "prod", phases={Phase.SUCCEEDED})
@@ -444,8 +477,9 @@ def test_a_deployment_is_found_by_id_or_unique_prefix(session: Session) -> None:
     assert repository.get_deployment(session, full[:8].upper()).id == deployment.id
     with pytest.raises(repository.DeploymentNotFoundError, match="no deployment id starts with"):
         repository.get_deployment(session, "0000000" if not full.startswith("0000000") else "fffffff")
-    with pytest.raises(repository.DeploymentNotFoundError, match="is not a deployment id"):
+    with pytest.raises(repository.DeploymentRefError, match="is not a deployment id") as bad_ref:
         repository.get_deployment(session, "xyz")
+    assert bad_ref.value.exit_code == 2  # bad usage, not a failed operation
 
 
 def test_deleting_a_deployment_takes_its_trail_and_cluster_rows_with_it(session: Session) -> None:

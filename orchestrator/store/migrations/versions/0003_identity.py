@@ -15,7 +15,7 @@ from alembic import op
 revision: str = "0003"
 # Chained on 0001 on the branch where 0002 (deployments columns) does not exist yet; set to "0002" when
 # both are merged.
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

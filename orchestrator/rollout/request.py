@@ -1,0 +1,43 @@
+"""What a deployment was asked to do, as one typed record (stored in the deployment's `config` column).
+
+Validated on the way in and on the way out of the store, so a request written by an older version, or
+edited by hand, is refused with a message instead of being read key by key with defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from orchestrator.errors import OrchestratorError
+
+
+class DeployRequest(BaseModel):
+    """One `deploy` (or `retry`): which service goes where, with what image, values and strategy, by whom."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service: str
+    environment: str
+    git_commit: str
+    image: str | None = None  # --image: deploy this reference instead of the built one
+    digest: str | None = None  # the built image's digest, when `orchestrator build` recorded one
+    built_repository: str | None = None  # where the build pushed it (for clusters without a registry)
+    overrides: dict[str, Any] = Field(default_factory=dict)  # --set values
+    strategy: Literal["rolling"] | None = None  # force a plain rolling update; default: the pipeline's
+    actor: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any] | None, *, deployment: object) -> DeployRequest:
+        try:
+            return cls.model_validate(record or {})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "request"
+            raise OrchestratorError(
+                f"deployment {deployment}: its stored request is not valid ({where}: {first['msg']})"
+            ) from None
