@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
@@ -38,6 +38,22 @@ class PauseReason(enum.StrEnum):
     INCONCLUSIVE_ANALYSIS = "InconclusiveAnalysis"
 
 
+class StopRequest(BaseModel):
+    """A rollback the deployment owes: asked for (`abort`) or decided (a failure).
+
+    Written before the first cluster is rolled back, so a driver killed part-way leaves it behind and the
+    next driver finishes the rollback instead of rolling out again; cleared when the outcome is recorded.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["abort", "rollback"]
+    reason: str
+    actor: str | None = None
+    step: int | None = None  # the step that failed
+    promotion: bool = False  # it failed during the final promotion (some clusters may run the new release)
+
+
 class ControlState(BaseModel):
     """The `control` column: small, read before every step."""
 
@@ -46,6 +62,7 @@ class ControlState(BaseModel):
     pauses: dict[PauseReason, float] = Field(default_factory=dict)  # reason -> when it started (epoch s)
     approved_step: int | None = None  # the pause (or inconclusive analysis) an approval ended
     full_promotion: bool = False
+    stop: StopRequest | None = None
 
     @classmethod
     def of(cls, record: dict[str, Any] | None) -> ControlState:
@@ -76,12 +93,39 @@ def refuse(deployment: Deployment, request: ControlRequest, why: str) -> Control
 
 
 def check(deployment: Deployment, request: ControlRequest) -> None:
-    """The request must be a row of the table for the deployment's phase."""
+    """The request must be a row of the table for the deployment's phase, and no rollback be owed first."""
     phase = Phase(deployment.phase)
     try:
         transition(phase, request.event)
     except OrchestratorError:
         raise refuse(deployment, request, f"it is {phase.value}; {request.name} does not apply") from None
+    stop = ControlState.of(deployment.control).stop
+    if stop is not None and request.event not in (Event.ABORT, Event.RETRY, Event.RESUME):
+        raise refuse(
+            deployment, request, f"it is being rolled back ({stop.reason}); `resume` or `abort` finishes that"
+        )
+
+
+def request_abort(session: Session, deployment: Deployment, request: ControlRequest) -> str:
+    """Record that the deployment is to be rolled back; the phase moves once the rollback is done."""
+    check(deployment, request)
+    control = ControlState.of(deployment.control)
+    if control.stop is None or control.stop.kind != "abort":
+        control.stop = StopRequest(
+            kind="abort", reason=f"aborted by {request.actor or 'unknown'}", actor=request.actor
+        )
+    deployment.control = control.to_record()
+    message = f"abort requested by {request.actor or 'unknown'} at step {deployment.current_step}"
+    repo.append_event(
+        session,
+        deployment,
+        "control",
+        message,
+        step=deployment.current_step,
+        data={"request": request.name, "event": request.event.value},
+        actor=request.actor,
+    )
+    return message
 
 
 def record(

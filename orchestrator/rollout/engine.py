@@ -39,7 +39,7 @@ from orchestrator.render.engine import Renderer
 from orchestrator.render.manifests import RenderedSet, environment_hash
 from orchestrator.rollout import control
 from orchestrator.rollout.actions import ESSENTIAL, Completed, StepFailedError, handler_for
-from orchestrator.rollout.control import ControlRequest, ControlState, PauseReason
+from orchestrator.rollout.control import ControlRequest, ControlState, PauseReason, StopRequest
 from orchestrator.rollout.frozen import FrozenPlan
 from orchestrator.rollout.gates import AnalysisGate, GateFactory, GateResult, default_gates, validate_analysis
 from orchestrator.rollout.lease import Lease, LeaseHeldError, LeaseLostError, live_holder, new_owner
@@ -343,17 +343,21 @@ class RolloutEngine:
         with self.sessions.begin() as session:
             deployment = repo.get_deployment(session, deployment_id)
             phase = Phase(deployment.phase)
-            if phase in TERMINAL_PHASES - {Phase.ABORTED} or phase is Phase.PAUSED:
+            stop = ControlState.of(deployment.control).stop
+            owed = stop is not None and allows(phase, _stop_event(stop))
+            if not owed and (phase in TERMINAL_PHASES or phase is Phase.PAUSED):
                 return phase
             request, plan = self._load(session, deployment)
-            if phase is Phase.PENDING:
+            if phase is Phase.PENDING and not owed:
                 repo.set_phase(
                     session, deployment, Phase.PROGRESSING, event=Event.START, actor=deployment.actor
                 )
+            index = deployment.current_step
         steps = plan.steps()
-        workloads, unreachable = self._workloads(request, plan)
+        # A rollback owed only needs the clusters it touched; a rollout needs every cluster.
+        workloads, unreachable = self._workloads(request, plan, _touched(steps, index) if owed else None)
         environment = self.project.environment(request.environment) if not unreachable else None
-        if environment is not None:
+        if environment is not None and not owed:
             self.analysis = self.gates(plan.the_pipeline(), environment)
             if any(isinstance(step.action, Analyze) for step in steps):
                 self.report({"type": "gates", "source": self.analysis.source()})
@@ -362,10 +366,10 @@ class RolloutEngine:
         )
         self._run_state = run
         self._finished, self._started = None, {}  # learnt afresh for this deployment
-        if phase is Phase.ABORTED:
-            return self._roll_back_aborted(run, self._current_step(deployment_id))
+        if stop is not None and owed:
+            return self._finish_stop(run, index, stop)
         if unreachable:
-            return self._fail(run, "; ".join(unreachable.values()), self._current_step(deployment_id), None)
+            return self._fail(run, "; ".join(unreachable.values()), index, None)
         return self._drive(run)
 
     def _drive(self, run: _Run) -> Phase:
@@ -374,8 +378,8 @@ class RolloutEngine:
             state = self._state(run)
             run.state = state
             phase, index = state.phase, state.current_step
-            if phase is Phase.ABORTED:
-                return self._roll_back_aborted(run, index)
+            if state.control.stop is not None:
+                return self._finish_stop(run, index, state.control.stop)
             if phase is not Phase.PROGRESSING:
                 return phase
             if index >= len(run.steps):
@@ -422,7 +426,8 @@ class RolloutEngine:
             run.lease.check()
             state = self._state(run)
             run.state = state
-            if state.phase is not Phase.PROGRESSING or state.current_step != step.index:
+            stopped = state.phase is not Phase.PROGRESSING or state.control.stop is not None
+            if stopped or state.current_step != step.index:
                 return False
             if state.control.full_promotion or state.control.approved_step == step.index:
                 return True
@@ -438,7 +443,7 @@ class RolloutEngine:
         assert run is not None
         with self.sessions.begin() as session:
             deployment = repo.get_deployment(session, run.deployment_id)
-            if Phase(deployment.phase) is not Phase.PROGRESSING:
+            if Phase(deployment.phase) is not Phase.PROGRESSING or ControlState.of(deployment.control).stop:
                 return  # a control request landed first; the loop reads it
             control.pause_for(session, deployment, reason, step, now=self.clock.now(), why=why)
         self.report({"type": "paused", "step": step.index, "reason": reason.value})
@@ -453,9 +458,9 @@ class RolloutEngine:
             step.action,
             cast(list[ClusterWorkload], targets),  # gates read what a ClusterWorkload has (client, names)
             lambda cluster, message, data: self._measurement(deployment_id, step, cluster, message, data),
-            lambda: self._phase(deployment_id) is not Phase.PROGRESSING,
+            lambda: self._stopping(deployment_id),
         )
-        if self._phase(deployment_id) is not Phase.PROGRESSING:
+        if self._stopping(deployment_id):
             return None  # aborted or paused meanwhile: the loop decides
         return result
 
@@ -512,7 +517,7 @@ class RolloutEngine:
                     lambda cluster, message, data: self._measurement(
                         deployment_id, step, cluster, message, data
                     ),
-                    lambda: stop.is_set() or self._phase(deployment_id) is not Phase.PROGRESSING,
+                    lambda: stop.is_set() or self._stopping(deployment_id),
                 ),
             )
 
@@ -642,6 +647,12 @@ class RolloutEngine:
             )
         self.report({**data, "type": "measurement", "cluster": cluster, "message": message})
 
+    def _stopping(self, deployment_id: uuid.UUID) -> bool:
+        """Paused, or a rollback owed: an analysis stops measuring."""
+        with self.database.begin() as connection:
+            now = progress.read_progress(connection, deployment_id)
+        return now.phase is not Phase.PROGRESSING or bool(now.control.get("stop"))
+
     def _phase(self, deployment_id: uuid.UUID) -> Phase:
         with self.database.begin() as connection:
             return progress.read_phase(connection, deployment_id)
@@ -670,26 +681,24 @@ class RolloutEngine:
         return Phase.SUCCEEDED
 
     def _fail(self, run: _Run, reason: str, index: int, step: PlannedStep | None) -> Phase:
-        """A failure: every touched cluster back on stable; RolledBack, or Failed with what each serves."""
+        """A failure: the rollback is owed (recorded first, so a killed driver's successor finishes it),
+        then every touched cluster goes back on stable."""
         log.info("rollout_failed", deployment=str(run.deployment_id), reason=reason)
         self.report({"type": "failed", "reason": reason})
-        self._stop_background()
         promotion = step is not None and isinstance(step.action, Promote)
-        phase, message = self._roll_back(
-            run.deployment_id,
-            run.steps,
-            index,
-            run.workloads,
-            run.unreachable,
-            outcome=Event.PROMOTION_FAILED if promotion else Event.ROLLED_BACK,
-            cluster_phase=Phase.ROLLED_BACK,
-            reason=reason,
-            step=step,
+        stop = StopRequest(
+            kind="rollback", reason=reason, step=step.index if step else None, promotion=promotion
         )
-        self.report({"type": "finished", "phase": phase.value, "reason": reason, "message": message})
-        return phase
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, run.deployment_id)
+            state = ControlState.of(deployment.control)
+            if state.stop is None:  # an abort asked for meanwhile stays an abort
+                state.stop = stop
+                deployment.control = state.to_record()
+            stop = state.stop
+        return self._finish_stop(run, index, stop)
 
-    def _roll_back_aborted(self, run: _Run, index: int) -> Phase:
+    def _finish_stop(self, run: _Run, index: int, stop: StopRequest) -> Phase:
         self._stop_background()
         phase, message = self._roll_back(
             run.deployment_id,
@@ -697,12 +706,13 @@ class RolloutEngine:
             index,
             run.workloads,
             run.unreachable,
-            outcome=None,
-            cluster_phase=Phase.ABORTED,
-            reason=None,
-            step=None,
+            outcome=_stop_event(stop),
+            cluster_phase=Phase.ABORTED if stop.kind == "abort" else Phase.ROLLED_BACK,
+            reason=stop.reason,
+            step=run.steps[stop.step] if stop.step is not None and stop.step < len(run.steps) else None,
+            actor=stop.actor,
         )
-        self.report({"type": "finished", "phase": phase.value, "message": message})
+        self.report({"type": "finished", "phase": phase.value, "reason": stop.reason, "message": message})
         return phase
 
     def _roll_back(
@@ -713,7 +723,7 @@ class RolloutEngine:
         workloads: dict[str, Workload],
         unreachable: dict[str, str],
         *,
-        outcome: Event | None,
+        outcome: Event,
         cluster_phase: Phase,
         reason: str | None,
         step: PlannedStep | None,
@@ -721,8 +731,9 @@ class RolloutEngine:
     ) -> tuple[Phase, str]:
         """Roll back every touched cluster and record how it ended.
 
-        `outcome` is the event a full rollback records (None: the phase stays, as after an abort); a
-        rollback that could not finish records ROLLBACK_FAILED, and each cluster's weights as read back.
+        `outcome` is the event a full rollback records; a rollback that could not finish records
+        ROLLBACK_FAILED, and each cluster's weights as read back. The rollback owed is settled either way
+        (a later `abort` or `retry` asks for it again).
         """
         touched = _touched(steps, index)
         done: list[str] = []
@@ -766,9 +777,12 @@ class RolloutEngine:
                 )
             if reason:
                 deployment.reason = reason
+            state = ControlState.of(deployment.control)
+            state.stop = None
+            deployment.control = state.to_record()
             current = Phase(deployment.phase)
             event = Event.ROLLBACK_FAILED if errors else outcome
-            if event is not None and allows(current, event):
+            if allows(current, event):
                 repo.set_phase(
                     session,
                     deployment,
@@ -779,7 +793,7 @@ class RolloutEngine:
                     actor=actor,
                     data={"rolled_back": done, "failed": sorted(errors), "weights": read_back},
                 )
-            elif event is None or current is Phase.ABORTED:
+            else:
                 deployment.message = message
             return Phase(deployment.phase), message
 
@@ -815,30 +829,31 @@ class RolloutEngine:
         """Stop the rollout and put every touched cluster back on stable; returns the clusters rolled back.
 
         Works on every deployment that is not Succeeded, RolledBack or Aborted (a Failed one's rollback is
-        finished). When another engine drives it, that engine rolls back (it sees Aborted before its next
-        step) and this call waits for it; a driver that is gone is taken over once its lease expires.
+        finished). The abort is recorded as owed first; the deployment becomes Aborted once every touched
+        cluster is back on stable. When another engine drives it, that engine rolls back (it reads the
+        request before its next step, and while it waits or measures) and this call waits for it; a driver
+        that is gone is taken over once its lease expires.
         """
         request = ControlRequest(Event.ABORT, actor)
         with self.sessions.begin() as session:
             deployment = repo.get_deployment(session, deployment_id)
-            control.check(deployment, request)
-            control.record(session, deployment, request, f"aborted by {actor or 'unknown'}")
+            control.request_abort(session, deployment, request)
         deadline = self.clock.now() + ABORT_WAIT_SECONDS
         while (holder := self.driver(deployment_id)) is not None and holder.owner != self.owner:
             if self.clock.now() >= deadline:
                 raise RolloutError(
-                    f"deployment {deployment_id} is Aborted; {holder.owner} drives it and is still rolling "
-                    "it back (see `status`)"
+                    f"deployment {deployment_id}: abort requested; {holder.owner} drives it and is still "
+                    "rolling it back (see `status`)"
                 )
             self.clock.sleep(self.poll_interval)
-        phase = self.run(deployment_id)  # takes the lease and rolls back what the driver did not
+        phase = self.run(deployment_id)  # finishes the rollback the driver (if any) did not
         with self.sessions() as session:
             deployment = repo.get_deployment(session, deployment_id)
             rolled_back = [c.cluster for c in deployment.clusters if c.phase == Phase.ABORTED.value]
             failed = [c.cluster for c in deployment.clusters if c.phase == Phase.FAILED.value]
-        if phase is Phase.FAILED:
+        if phase is not Phase.ABORTED:
             raise RolloutError(
-                f"deployment {deployment_id}: rollback incomplete ({', '.join(failed)}); "
+                f"deployment {deployment_id} is {phase.value}: rollback incomplete ({', '.join(failed)}); "
                 "`orchestrator abort` again once the cluster is reachable"
             )
         return rolled_back
@@ -887,6 +902,13 @@ class RolloutEngine:
             old = repo.get_deployment(session, old_id)
             control.record(session, old, request, f"retried by {actor or 'unknown'}")
         return self._record(original.model_copy(update={"actor": actor or original.actor}), plan, environment)
+
+
+def _stop_event(stop: StopRequest) -> Event:
+    """The event a finished rollback records."""
+    if stop.kind == "abort":
+        return Event.ABORT
+    return Event.PROMOTION_FAILED if stop.promotion else Event.ROLLED_BACK
 
 
 def _read_weight(workload: Workload | None) -> int | None:
