@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
@@ -187,7 +188,6 @@ class RolloutEngine:
         self.lease_seconds = lease_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self.lease_thread = lease_thread
-        self.renderer = Renderer(project)
         self.analysis: AnalysisGate | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._background: _Background | None = None
@@ -196,6 +196,12 @@ class RolloutEngine:
         self._run_state: _Run | None = None
 
     # --- creating -----------------------------------------------------------------------------------------
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        # Only creating a deployment renders (a run drives its frozen plan), so engines that approve,
+        # resume or abort never compile a template.
+        return Renderer(self.project)
 
     def render(self, request: DeployRequest) -> list[RenderedSet]:
         pipeline = self.project.pipeline(request.service)
