@@ -24,8 +24,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Protocol, cast
 
 import structlog
@@ -233,6 +233,7 @@ class RolloutEngine:
     def _record(self, request: DeployRequest, plan: FrozenPlan, environment: Environment) -> uuid.UUID:
         sets = list(plan.rendered().values())
         image = sets[0].image
+        tag, digest = _tag_and_digest(image)
         with self.sessions.begin() as session:
             holder = repo.latest_deployment(
                 session, request.service, request.environment, phases=ACTIVE_PHASES
@@ -248,8 +249,8 @@ class RolloutEngine:
                 service=request.service,
                 git_commit=request.git_commit,
                 image_repository=_repository_of(image),
-                image_digest=request.digest,
-                image_tag=None if request.digest else _tag_of(image),
+                image_digest=request.digest or digest,
+                image_tag=None if (request.digest or digest) else tag,
                 manifest_hash=environment_hash(sets),
                 created_by=request.actor,
             )
@@ -946,7 +947,7 @@ def _repository_of(image: str) -> str:
     return name
 
 
-def _tag_of(image: str) -> str | None:
-    if "@" in image:
-        return None
-    return parse_reference(image).tag
+def _tag_and_digest(image: str) -> tuple[str | None, str | None]:
+    """What the manifests name the image by: its digest when they give one (`--image repo@sha256:…`)."""
+    reference = parse_reference(image)
+    return (None, reference.digest) if reference.digest else (reference.tag, None)

@@ -21,6 +21,12 @@ GATED = """strategy:
       - setWeight: 60
       - pause: {duration: 0.3s}
 """
+PAUSED = """strategy:
+  canary:
+    steps:
+      - setWeight: 20
+      - pause: {}
+"""
 CLUSTERS = ("aws", "azure", "gcp")
 
 
@@ -97,4 +103,62 @@ def test_an_unreachable_cluster_fails_the_deploy_naming_it(
     assert result.returncode == 1
     assert "gcp" in result.stdout + result.stderr
     history = json.loads(run_cli("history", "api", "-o", "json", env=env).stdout)
-    assert history[0]["phase"] in ("Failed", "RolledBack") and "gcp" in history[0]["message"]
+    # gcp cannot be connected to, so no step runs: wave 1 (aws) is rolled back (nothing to undo there).
+    assert history[0]["phase"] == "RolledBack" and "gcp" in history[0]["message"]
+    outcome = [e for e in history[0]["events"] if e["type"] == "phase"][-1]
+    assert outcome["data"]["event"] == "rolled_back" and outcome["data"]["rolled_back"] == ["aws"]
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_the_recorded_release_the_refusals_and_the_control_commands(
+    tmp_path: Path, running_sim: dict[str, str]
+) -> None:
+    env = {**running_sim, "ORCHESTRATOR_ROOT": str(estate_with_strategy(tmp_path / "estate", PAUSED))}
+    image = f"127.0.0.1:5000/addtocloud/api@{DIGEST}"
+    first = run_cli("deploy", "api", "--env", "local", "--strategy", "rolling", "--image", image, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    history = json.loads(run_cli("history", "api", "-o", "json", env=env).stdout)
+    assert history[0]["release"]["image_repository"] == "127.0.0.1:5000/addtocloud/api"
+    assert history[0]["release"]["image"] == image
+
+    paused = run_cli("deploy", "api", "--env", "local", "--set", "env.RELEASE=2", env=env)
+    assert paused.returncode == 0, paused.stdout + paused.stderr
+    paused_id = json.loads(run_cli("history", "api", "-o", "json", env=env).stdout)[0]["id"]
+    # A second deploy while one is in progress is refused before anything is recorded.
+    second = run_cli("deploy", "api", "--env", "local", "--set", "env.RELEASE=3", env=env)
+    assert second.returncode == 1
+    assert f"already being rolled out by deployment {paused_id}" in second.stderr
+    history = json.loads(run_cli("history", "api", "-o", "json", env=env).stdout)
+    assert [h["id"] for h in history] == [paused_id, history[1]["id"]] and len(history) == 2
+
+    # Not an id at all: bad usage, exit 2.
+    bad = run_cli("approve", "zzzz", env=env)
+    assert bad.returncode == 2 and "'zzzz' is not a deployment id" in bad.stderr, bad.stderr
+
+    aborted = run_cli("abort", paused_id[:8], env=env)
+    assert aborted.returncode == 0, aborted.stdout + aborted.stderr
+    again = run_cli("abort", paused_id[:8], env=env)
+    assert again.returncode == 1 and "it is Aborted; abort does not apply" in again.stderr, again.stderr
+    retried = run_cli("retry", paused_id[:8], env=env)
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    history = json.loads(run_cli("history", "api", "-o", "json", env=env).stdout)
+    assert history[0]["phase"] == "Paused"
+    assert f"deployment {history[0]['id'][:8]}: api to local (retry of {paused_id[:8]})" in retried.stdout
+    # The retry rolled out the frozen release of the aborted deployment, by the same manifests.
+    assert history[0]["release"]["id"] == history[1]["release"]["id"]
+
+
+def test_a_deploy_the_environment_would_hold_back_is_refused(
+    tmp_path: Path, running_sim: dict[str, str]
+) -> None:
+    """prod asks for approvals (not built yet): the deploy stops before connecting or recording."""
+    env = {**running_sim, "ORCHESTRATOR_ROOT": str(estate_with_strategy(tmp_path / "estate", GATED))}
+    result = run_cli("deploy", "api", "--env", "prod", "--image", f"ghcr.io/addtocloud/api@{DIGEST}", env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "environments/prod.yaml: deploy to prod refused, nothing was recorded or applied" in result.stderr
+    assert "approval.required is true, and approvals are not built yet" in result.stderr
+    assert "deployers is set, and deploy permissions are not checked yet" in result.stderr
+    history = run_cli("history", "api", "-o", "json", env=env)
+    assert json.loads(history.stdout) == []

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator.config import Project
 from orchestrator.rollout.engine import DeployRequest, RolloutEngine
 from orchestrator.sim.server import SimServer
 from orchestrator.store import repository as repo
 from orchestrator.store.models import Phase
-from tests.integration.rollout_fixtures import CANARY, CLUSTERS, DEPLOYMENT, live, weights
+from tests.integration.rollout_fixtures import (
+    CANARY,
+    CLUSTERS,
+    DEPLOYMENT,
+    estate_with_strategy,
+    live,
+    sim_client,
+    sim_engine,
+    weights,
+)
 
 
 def deploy(engine: RolloutEngine, **kwargs: Any) -> tuple[Phase, Any]:
@@ -59,13 +70,32 @@ def test_one_cluster_down_fails_naming_it_and_leaves_stable(
     assert deploy(engine)[0] is Phase.SUCCEEDED
     sim.cluster("gcp").set_down(True)
     phase, deployment_id = deploy(engine, overrides={"replicas": 3})
-    assert phase in (Phase.ROLLED_BACK, Phase.FAILED)
+    # Wave 1 (aws) went ahead; wave 2 failed on gcp. The rollback put aws and azure back on stable, but
+    # what gcp serves cannot be read: the deployment is Failed, naming it, until a rollback finishes.
+    assert phase is Phase.FAILED
     with sessions() as session:
         deployment = repo.get_deployment(session, deployment_id)
         assert "gcp" in (deployment.message or "")
-    sim.cluster("gcp").set_down(False)
+        assert [(c.cluster, c.phase) for c in deployment.clusters] == [
+            ("aws", "RolledBack"),
+            ("azure", "RolledBack"),
+            ("gcp", "Failed"),
+        ]
+        events = repo.events_for(session, deployment_id)
+        assert [e.cluster for e in events if e.type == "rollback_failed"] == ["gcp"]
+        assert [e.data["event"] for e in events if e.type == "phase"][-1] == "rollback_failed"
     for cluster in ("aws", "azure"):
         assert weights(sim, cluster) == {"stable": 100, "canary": 0}
+    sim.cluster("gcp").set_down(False)
+    # A later abort finishes the rollback.
+    assert engine.abort(deployment_id, actor="ops") == ["aws", "azure", "gcp"]
+    with sessions() as session:
+        assert repo.get_deployment(session, deployment_id).phase == Phase.ABORTED.value
+    for cluster in CLUSTERS:
+        assert weights(sim, cluster) == {"stable": 100, "canary": 0}
+    assert live(sim, "aws", CANARY)["spec"]["replicas"] == 0
+    # Wave 2 failed asking gcp which version it runs, before any canary of the wave started.
+    assert [sim_client(sim, c).get(CANARY) for c in ("azure", "gcp")] == [None, None]
 
 
 def test_deploy_completes_through_injected_5xx_and_429(engine: RolloutEngine, sim: SimServer) -> None:
@@ -73,3 +103,45 @@ def test_deploy_completes_through_injected_5xx_and_429(engine: RolloutEngine, si
         sim.cluster(cluster).faults.set(error_rate=0.2, throttle_rate=0.2, retry_after_seconds=0)
     phase, _ = deploy(engine, strategy="rolling")
     assert phase is Phase.SUCCEEDED
+
+
+PAUSED_AT_50 = """strategy:
+  canary:
+    steps:
+      - setWeight: 50
+      - pause: {}
+      - pause: {}
+"""
+
+
+def test_an_edited_pipeline_changes_nothing_of_a_paused_rollout_and_abort_rolls_back(
+    tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer
+) -> None:
+    root = estate_with_strategy(tmp_path / "estate", PAUSED_AT_50)
+    engine = sim_engine(Project(root), sessions, sim)
+    assert deploy(engine)[0] is Phase.SUCCEEDED
+    phase, deployment_id = deploy(engine, overrides={"replicas": 3})
+    assert phase is Phase.PAUSED
+    assert weights(sim, "aws") == {"stable": 50, "canary": 50}
+    # The plan was frozen when the deployment was created: these edits do not reach it.
+    pipeline = root / "pipelines/api.yaml"
+    pipeline.write_text(pipeline.read_text().replace("setWeight: 50", "setWeight: 60"))
+    (root / "templates/k8s/deployment.yaml.j2").write_text("{{ broken")
+    engine = sim_engine(Project(root), sessions, sim)
+    engine.approve(deployment_id, actor="ops")
+    assert engine.run(deployment_id) is Phase.PAUSED  # the second pause, still at the frozen 50 %
+    assert weights(sim, "aws") == {"stable": 50, "canary": 50}
+    assert engine.abort(deployment_id, actor="ops") == ["aws"]
+    with sessions() as session:
+        deployment = repo.get_deployment(session, deployment_id)
+        assert deployment.phase == Phase.ABORTED.value
+        assert [(c.cluster, c.phase, c.canary_weight) for c in deployment.clusters] == [
+            ("aws", "Aborted", 0),
+            ("azure", "Pending", 0),
+            ("gcp", "Pending", 0),
+        ]
+        kinds = [(e.type, (e.data or {}).get("event")) for e in repo.events_for(session, deployment_id)]
+        assert ("phase", "abort") in kinds and ("control", "abort") in kinds
+    for cluster in CLUSTERS:
+        assert weights(sim, cluster) == {"stable": 100, "canary": 0}
+    assert live(sim, "aws", CANARY)["spec"]["replicas"] == 0
