@@ -66,10 +66,14 @@ class Faults:
     kill_after: int | None = None
     kill_before_write: bool = True
     crash_in: str | None = None  # cluster whose next operation raises a plain RuntimeError (a bug)
+    kill_on: str | None = None  # the next operation of this name (e.g. "rollback") is where the process dies
     _kill_after_write: bool = field(default=False, repr=False)
 
-    def before(self, cluster: MemoryCluster) -> None:
+    def before(self, cluster: MemoryCluster, operation: str) -> None:
         cluster.reach()
+        if self.kill_on == operation:
+            self.kill_on = None
+            raise Killed()
         if self.crash_in == cluster.name:
             self.crash_in = None
             raise RuntimeError(f"router bug in {cluster.name}")
@@ -123,8 +127,8 @@ class MemoryWorkload:
     def router(self) -> MemoryRoutes:
         return MemoryRoutes(self)
 
-    def _op(self, change: Callable[[MemoryCluster], bool]) -> bool:
-        self.faults.before(self.cluster)
+    def _op(self, change: Callable[[MemoryCluster], bool], operation: str = "route") -> bool:
+        self.faults.before(self.cluster, operation)
         changed = change(self.cluster)
         self.cluster.writes += int(changed)
         self.faults.after()
@@ -142,7 +146,7 @@ class MemoryWorkload:
             c.stable, c.weight, c.canary_replicas, c.canary_subset, c.routes = version, 0, 0, version, {}
             return before != (c.stable, c.weight, c.canary_replicas, c.canary_subset, c.routes)
 
-        return int(self._op(change))
+        return int(self._op(change, "deploy"))
 
     def start_canary(self) -> int:
         version = self.rendered.version
@@ -152,7 +156,7 @@ class MemoryWorkload:
             c.canary, c.canary_replicas, c.canary_subset = version, 2, version
             return before != (c.canary, c.canary_replicas, c.canary_subset)
 
-        return int(self._op(change))
+        return int(self._op(change, "start_canary"))
 
     def set_weight(self, weight: int) -> int:
         def change(c: MemoryCluster) -> bool:
@@ -160,7 +164,7 @@ class MemoryWorkload:
             c.weight = weight
             return changed
 
-        return int(self._op(change))
+        return int(self._op(change, "set_weight"))
 
     def promote(self, scale_down_delay: float = 0.0) -> int:
         version = self.rendered.version
@@ -170,7 +174,7 @@ class MemoryWorkload:
             c.stable, c.weight, c.canary_replicas, c.canary_subset, c.routes = version, 0, 0, version, {}
             return before != (c.stable, c.weight, c.canary_replicas, c.canary_subset, c.routes)
 
-        return int(self._op(change))
+        return int(self._op(change, "promote"))
 
     def rollback(self) -> int:
         def change(c: MemoryCluster) -> bool:
@@ -179,7 +183,7 @@ class MemoryWorkload:
             c.canary_subset = c.stable
             return before != (c.weight, c.canary_replicas, c.canary_subset, c.routes)
 
-        return int(self._op(change))
+        return int(self._op(change, "rollback"))
 
     def canary_weight(self) -> int:
         self.cluster.reach()
