@@ -60,6 +60,7 @@ class Completed:
     records: tuple[ClusterRecord, ...] = ()
     finished: frozenset[str] = frozenset()  # clusters done with this deployment (later steps skip them)
     weights: dict[str, int] | None = None  # for the progress report
+    skipped: bool = False  # not run: `approve --full` skipped it
 
 
 @dataclass(frozen=True)

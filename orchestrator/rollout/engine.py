@@ -393,7 +393,9 @@ class RolloutEngine:
                 return self._succeed(run)
             step = run.steps[index]
             if state.control.full_promotion and not isinstance(step.action, ESSENTIAL):
-                self._complete(run, step, Completed(message=f"skipped (approve --full): {step.label}"))
+                self._complete(
+                    run, step, Completed(message=f"skipped (approve --full): {step.label}", skipped=True)
+                )
                 continue
             self.report({"type": "step", "step": step.index, "label": step.label})
             handler = handler_for(step)
@@ -619,7 +621,7 @@ class RolloutEngine:
                 run.deployment_id,
                 step=step.index,
                 message=outcome.message or step.label,
-                data={"writes": outcome.writes},
+                data={"writes": outcome.writes, "skipped": outcome.skipped},
             )
             if not advanced:
                 return  # someone (a resumed twin) already moved past it

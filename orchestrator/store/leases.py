@@ -29,7 +29,7 @@ _TAKE = (
         or_(
             _c.lease_owner.is_(None),
             _c.lease_owner == bindparam("owner"),
-            _c.lease_expires_at < bindparam("now"),
+            _c.lease_expires_at <= bindparam("now"),
         ),
     )
     .values(

@@ -104,18 +104,22 @@ def test_canary_with_errors_rolls_back_everywhere_and_gets_no_more_traffic(
         assert any(e.data and e.data["phase"] == "Failed" for e in failed)
     stable_everywhere(sim)
     canary_version = live(sim, "aws", CANARY)["spec"]["template"]["metadata"]["labels"]["version"]
+    stable_version = live(sim, "aws", DEPLOYMENT)["spec"]["template"]["metadata"]["labels"]["version"]
 
-    def canary_requests() -> float:
+    def requests_to(version: str) -> float:
         text = sim.cluster("aws").metrics_text().decode()
         return sum(
             float(line.rsplit(" ", 1)[1])
             for line in text.splitlines()
-            if line.startswith("istio_requests_total{") and f'destination_version="{canary_version}"' in line
+            if line.startswith("istio_requests_total{") and f'destination_version="{version}"' in line
         )
 
-    before = canary_requests()
+    canary_before, stable_before = requests_to(canary_version), requests_to(stable_version)
     time.sleep(1.0)
-    assert canary_requests() == before
+    # The canary got no traffic in that second while the stable version kept serving (so the window saw
+    # traffic at all).
+    assert requests_to(canary_version) == canary_before
+    assert requests_to(stable_version) > stable_before
 
 
 def test_broken_condition_is_refused_before_anything_is_applied(
@@ -148,9 +152,15 @@ def test_pause_until_approved_then_abort_leaves_every_cluster_stable(
     deployment_id = engine.create(request(overrides={"replicas": 3}))
     assert engine.run(deployment_id) is Phase.PAUSED
     assert weights(sim, "aws") == {"stable": 70, "canary": 30}
-    assert engine.abort(deployment_id) == list(CLUSTERS)
+    assert engine.abort(deployment_id) == ["aws"]  # wave 1 is the only one touched
     with sessions() as session:
-        assert repo.get_deployment(session, deployment_id).phase == Phase.ABORTED.value
+        deployment = repo.get_deployment(session, deployment_id)
+        assert deployment.phase == Phase.ABORTED.value
+        assert [(c.cluster, c.phase) for c in deployment.clusters] == [
+            ("aws", "Aborted"),
+            ("azure", "Pending"),
+            ("gcp", "Pending"),
+        ]
     stable_everywhere(sim)
 
 
@@ -202,9 +212,13 @@ def test_a_second_rollout_of_the_same_service_waits_its_turn(
     first_release(engine)
     holding = engine.create(request(overrides={"replicas": 3}))
     assert engine.run(holding) is Phase.PAUSED
-    second = engine.create(request(overrides={"replicas": 4}))
-    with pytest.raises(DeploymentConflictError, match="already being rolled out"):
-        engine.run(second)
+    with sessions() as session:
+        before = len(repo.list_deployments(session, "api"))
+    with pytest.raises(DeploymentConflictError, match=f"already being rolled out by deployment {holding}"):
+        engine.create(request(overrides={"replicas": 4}))
+    with sessions() as session:  # refused before anything was recorded: the holder is still the newest
+        listed = repo.list_deployments(session, "api")
+        assert len(listed) == before and listed[0].id == holding
 
 
 BACKGROUND = """strategy:

@@ -17,6 +17,7 @@ from tests.integration.rollout_fixtures import (
     DEPLOYMENT,
     VS,
     estate_with_strategy,
+    live,
     sim_client,
     sim_engine,
 )
@@ -64,6 +65,16 @@ def primary_weights(sim: SimServer, cluster: str) -> dict[str, int]:
     return {d["destination"]["subset"]: d["weight"] for d in route["route"]}
 
 
+def requests_to(sim: SimServer, version: str) -> float:
+    """Requests the emulated mesh of aws has served to pods of `version` (Istio's counter)."""
+    text = sim.cluster("aws").metrics_text().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("istio_requests_total{") and f'destination_version="{version}"' in line
+    )
+
+
 def test_blue_green_previews_then_switches_when_approved(
     tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer
 ) -> None:
@@ -75,6 +86,12 @@ def test_blue_green_previews_then_switches_when_approved(
         preview = sim_client(sim, cluster).get(CANARY)
         assert preview is not None and preview["status"]["readyReplicas"] == 3  # the preview is up ...
         assert primary_weights(sim, cluster) == {"stable": 100, "canary": 0}  # ... and gets no traffic
+    preview_version = live(sim, "aws", CANARY)["spec"]["template"]["metadata"]["labels"]["version"]
+    stable_version = live(sim, "aws", DEPLOYMENT)["spec"]["template"]["metadata"]["labels"]["version"]
+    preview_before, stable_before = requests_to(sim, preview_version), requests_to(sim, stable_version)
+    time.sleep(1.0)
+    assert requests_to(sim, preview_version) == preview_before  # no request reached the preview ...
+    assert requests_to(sim, stable_version) > stable_before  # ... while the stable version kept serving
     engine.approve(deployment_id)
     started = time.monotonic()
     assert engine.run(deployment_id) is Phase.SUCCEEDED
