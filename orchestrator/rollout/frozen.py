@@ -35,8 +35,9 @@ class FrozenPlan(BaseModel):
         cls, pipeline: Pipeline, strategy: Strategy, waves: list[list[str]], sets: list[RenderedSet]
     ) -> FrozenPlan:
         return cls(
-            pipeline=pipeline.model_dump(mode="json", by_alias=True),
-            strategy=strategy.model_dump(mode="json", by_alias=True),
+            # Only what was written: defaults filled in by validation need not validate again.
+            pipeline=pipeline.model_dump(mode="json", by_alias=True, exclude_unset=True),
+            strategy=strategy.model_dump(mode="json", by_alias=True, exclude_unset=True),
             waves=waves,
             sets=[{name: getattr(s, name) for name in _RENDERED_FIELDS} for s in sets],
         )

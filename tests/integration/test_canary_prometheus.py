@@ -484,10 +484,14 @@ def test_a_canary_that_stops_reporting_to_prometheus_mid_analysis_is_never_promo
     assert not driver.is_alive(), "the rollout did not end"
     assert silenced == set(CLUSTERS)
 
-    # This branch's engine rolls back on an Inconclusive gate; once it pauses on one instead, the phase is
-    # PAUSED with reason InconclusiveAnalysis. Promoted it never is.
-    assert outcome["phase"] is Phase.ROLLED_BACK, rollouts.message(outcome["id"])
+    # An Inconclusive gate pauses the rollout for a person (reason InconclusiveAnalysis); promoted it never
+    # is, and `abort` rolls every cluster back.
+    assert outcome["phase"] is Phase.PAUSED, rollouts.message(outcome["id"])
     assert "analysis inconclusive, a person decides" in rollouts.message(outcome["id"])
+    with sessions() as session:
+        paused = repo.get_deployment(session, outcome["id"])
+        assert list((paused.control or {})["pauses"]) == ["InconclusiveAnalysis"]
+    assert rollouts.engine.abort(outcome["id"], actor="ops") == list(CLUSTERS)
     measurements = rollouts.measurements(outcome["id"])
     unsure = by_phase(measurements, "Inconclusive")
     assert unsure and all(math.isnan(float(first_value(m))) for m in unsure), (

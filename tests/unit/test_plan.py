@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from orchestrator.config import Project
 from orchestrator.config.pipeline import BlueGreenStrategy, RollingStrategy, Strategy
+from orchestrator.render.engine import Renderer
+from orchestrator.rollout.frozen import FrozenPlan
 from orchestrator.rollout.plan import Analyze, Deploy, Pause, Promote, SetWeight, StartCanary, build_plan
 from tests.helpers import REPO
 
@@ -32,3 +36,21 @@ def test_blue_green_and_rolling_plans() -> None:
         (Deploy, ("azure",)),
         (Deploy, ("gcp",)),
     ]
+
+
+def test_a_frozen_plan_reads_back_as_it_was_frozen() -> None:
+    """What a deployment stores is what it later drives: the same pipeline, strategy, steps and manifests."""
+    project = Project(REPO)
+    environment = project.environment("local")
+    renderer = Renderer(project)
+    for service in project.service_names:
+        pipeline = project.pipeline(service)
+        sets = renderer.render_environment(pipeline, environment)
+        waves = [[c.name for c in wave] for wave in environment.rollout_waves()]
+        frozen = FrozenPlan.freeze(pipeline, pipeline.strategy, waves, sets)
+        stored = FrozenPlan.from_record(json.loads(json.dumps(frozen.to_record())), deployment="d")
+        assert stored.the_pipeline() == pipeline
+        assert stored.steps() == build_plan(pipeline.strategy, environment)
+        assert {c: s.manifest_hash for c, s in stored.rendered().items()} == {
+            s.cluster: s.manifest_hash for s in sets
+        }
