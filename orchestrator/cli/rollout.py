@@ -195,6 +195,8 @@ def approve_command(deployment: str, full: bool, output: str, database_url: str,
 
 def _continue(engine: RolloutEngine, deployment_id: uuid.UUID, message: str, output: str) -> None:
     """Drive the deployment on from here, unless the engine that already drives it will."""
+    from orchestrator.store.models import Phase
+
     if output == "text":
         click.echo(message)
     holder = engine.driver(deployment_id)
@@ -246,9 +248,7 @@ def abort_command(deployment: str, output: str, database_url: str, root: str | N
 @_control("retry", "Roll out the release of a finished DEPLOYMENT again, as a new deployment.")
 def retry_command(deployment: str, output: str, database_url: str, root: str | None) -> None:
     from orchestrator.cli.auth import record_user
-    from orchestrator.rollout.engine import DeployRequest
     from orchestrator.store import repository as repo
-    from orchestrator.store.models import Phase
 
     principal = _authorize("retry", root, database_url, deployment)
     _, engine = _engine(root, database_url, output)

@@ -61,6 +61,7 @@ class Completed:
     finished: frozenset[str] = frozenset()  # clusters done with this deployment (later steps skip them)
     weights: dict[str, int] | None = None  # for the progress report
     skipped: bool = False  # not run: `approve --full` skipped it
+    direct: tuple[str, ...] = ()  # clusters deployed directly (nothing to compare a canary with)
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class StartCanaryHandler:
                 _names(direct), 0, Phase.SUCCEEDED, "deployed directly: no other version to compare with"
             ),
         )
-        return Completed(writes, records=records, finished=frozenset(_names(direct)))
+        return Completed(writes, records=records, finished=frozenset(_names(direct)), direct=_names(direct))
 
 
 class SetWeightHandler:

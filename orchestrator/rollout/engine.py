@@ -397,7 +397,9 @@ class RolloutEngine:
                     run, step, Completed(message=f"skipped (approve --full): {step.label}", skipped=True)
                 )
                 continue
-            self.report({"type": "step", "step": step.index, "label": step.label})
+            self.report(
+                {"type": "step", "step": step.index, "label": step.label, "clusters": [*step.clusters]}
+            )
             handler = handler_for(step)
             targets = [run.workloads[c] for c in step.clusters]
             if handler.skips_finished:
@@ -416,7 +418,7 @@ class RolloutEngine:
                 log.exception("step_crashed", step=step.index)
                 return self._fail(run, f"step {step.index} crashed: {type(exc).__name__}: {exc}", index, step)
             if isinstance(outcome, Completed):
-                self._complete(run, step, outcome)
+                self._complete(run, step, outcome, [w.rendered.cluster for w in targets])
 
     # --- what handlers ask of the engine (actions.Driver) ---------------------------------------------------
 
@@ -614,7 +616,9 @@ class RolloutEngine:
             raise RolloutError(f"deployment {deployment_id} disappeared from the store")
         return deployment
 
-    def _complete(self, run: _Run, step: PlannedStep, outcome: Completed) -> None:
+    def _complete(
+        self, run: _Run, step: PlannedStep, outcome: Completed, clusters: list[str] | None = None
+    ) -> None:
         with self.database.begin() as connection:
             advanced = progress.advance_step(
                 connection,
@@ -641,6 +645,8 @@ class RolloutEngine:
             "step": step.index,
             "label": step.label,
             "writes": outcome.writes,
+            "clusters": clusters or [],  # empty: every cluster of the step had already finished
+            "direct": [*outcome.direct],
         }
         if outcome.weights is not None:
             event["weights"] = outcome.weights
