@@ -1,9 +1,10 @@
 """Environment policies the orchestrator does not enforce yet, refused instead of silently ignored.
 
-`approval`, `deployers` and `freezeWindows` in an environment file are accepted by the configuration, but
-approvals, deploy permissions and freeze windows are built by the promotion work. Until then a deploy they
-would hold back stops before anything is recorded or any cluster touched: a setting that is accepted and does
-nothing would let a production deploy through that its owners meant to stop. Exit 1: the configuration is
+`approval.required` and `freezeWindows` in an environment file are accepted by the configuration, but
+waiting for an approval before a deploy and freeze windows are built by the promotion work (`deployers` and
+`approval.approvers` are checked by `identity/rules.py`). Until then a deploy they would hold back stops
+before anything is recorded or any cluster touched: a setting that is accepted and does nothing would let a
+production deploy through that its owners meant to stop. Exit 1: the configuration is
 valid; it is the operation that cannot be done safely yet.
 """
 
@@ -33,8 +34,6 @@ def refuse_unenforced_policies(environment: Environment, *, now: datetime | None
                 f"a freeze window is in force until {end.isoformat()}{why}, "
                 "and freeze windows are not built yet"
             )
-    if "deployers" in environment.model_fields_set:
-        held.append("deployers is set, and deploy permissions are not checked yet")
     if held:
         raise PolicyNotBuiltError(
             f"{name}: deploy to {environment.name} refused, nothing was recorded or applied: "

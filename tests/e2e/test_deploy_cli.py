@@ -159,6 +159,5 @@ def test_a_deploy_the_environment_would_hold_back_is_refused(
     assert result.returncode == 1, result.stdout + result.stderr
     assert "environments/prod.yaml: deploy to prod refused, nothing was recorded or applied" in result.stderr
     assert "approval.required is true, and approvals are not built yet" in result.stderr
-    assert "deployers is set, and deploy permissions are not checked yet" in result.stderr
     history = run_cli("history", "api", "-o", "json", env=env)
     assert json.loads(history.stdout) == []

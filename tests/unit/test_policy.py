@@ -32,8 +32,10 @@ def test_a_freeze_window_refuses_only_while_it_is_in_force() -> None:
     refuse_unenforced_policies(frozen, now=datetime(2026, 12, 27, tzinfo=UTC))  # over: the deploy goes ahead
 
 
-def test_prod_asks_for_approvals_and_names_its_deployers() -> None:
-    with pytest.raises(PolicyNotBuiltError, match=r"approval\.required is true.*; deployers is set"):
+def test_prod_asks_for_approvals() -> None:
+    with pytest.raises(
+        PolicyNotBuiltError, match=r"approval\.required is true, and approvals are not built yet$"
+    ):
         refuse_unenforced_policies(Project(REPO).environment("prod"), now=NOW)
     relaxed = (
         Project(REPO).environment("local").model_copy(update={"approval": ApprovalPolicy(required=False)})
