@@ -162,6 +162,7 @@ def test_the_rollout_controls_check_the_environment_lists_before_acting(
     (prod's EKS/AKS/GKE clusters do not exist here)."""
     from orchestrator.store import repository
     from orchestrator.store.models import Deployment, Phase, Strategy
+    from orchestrator.store.transitions import Event
     from tests.helpers import copy_estate
 
     db.upgrade(each_backend_url)
@@ -187,7 +188,8 @@ def test_the_rollout_controls_check_the_environment_lists_before_acting(
                 strategy=Strategy.CANARY,
                 clusters=[repository.ClusterPlacement("aws", "aws", "us-west-2", 0)],
             )
-            repository.set_phase(session, deployment, Phase.PAUSED, step=2)
+            repository.set_phase(session, deployment, Phase.PROGRESSING, event=Event.START)
+            repository.set_phase(session, deployment, Phase.PAUSED, event=Event.STEP_PAUSE, step=2)
             ref = str(deployment.id)[:8]
 
         approve = cli("approve", ref, token=deployer, code=1)
@@ -206,6 +208,6 @@ def test_the_rollout_controls_check_the_environment_lists_before_acting(
         with sessions() as session:
             after = session.get(Deployment, deployment.id)
             assert after is not None
-            assert (after.phase, after.current_step, after.last_event_seq) == ("Paused", 2, 2)
+            assert (after.phase, after.current_step, after.last_event_seq) == ("Paused", 2, 3)
     finally:
         engine.dispose()
