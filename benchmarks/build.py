@@ -99,7 +99,7 @@ def run(rebuilds: int) -> Figures:
             push=True,
             registry_override=registry.host,
             database_url=project_files.database_url,
-            on_output=lambda line: None,
+            on_output=lambda _line: None,
         )
 
     try:

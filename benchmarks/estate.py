@@ -147,7 +147,7 @@ def build_kustomize_estate(
         _write_base(service_dir / "base", base)
         for rendered in service_sets:
             folder = service_dir / "overlays" / f"{rendered.environment}-{rendered.cluster}"
-            _write_overlay(folder, base, rendered)
+            _write_overlay(folder, rendered)
             overlays.append(Overlay(service, rendered.environment, rendered.cluster, folder))
     return overlays
 
@@ -185,7 +185,7 @@ def _find(objects: list[Manifest], kind: str, name: str | None = None) -> Manife
     return None
 
 
-def _write_overlay(folder: Path, base: list[Manifest], rendered: RenderedSet) -> None:
+def _write_overlay(folder: Path, rendered: RenderedSet) -> None:
     """The overlay a person would write: namespace, labels, and patches for what differs per cluster."""
     objects = rendered.objects
     service = rendered.service

@@ -34,7 +34,7 @@ BOOTSTRAP_NOTICE = (
 )
 
 
-def _remember_token(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+def _remember_token(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:  # noqa: ARG001
     if value:
         ctx.meta[_TOKEN] = value  # meta is shared by the whole command line, so the group's option counts too
     return value

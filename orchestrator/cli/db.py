@@ -19,7 +19,7 @@ from orchestrator.cli.options import format_option
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _resolve_database_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+def _resolve_database_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str:  # noqa: ARG001
     return value or settings.default_database_url()
 
 

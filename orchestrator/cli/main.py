@@ -43,7 +43,7 @@ HELP_ONLY = "orchestrator.help_only"  # ctx.meta key: a subcommand will only pri
 
 
 class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: click.Context) -> list[str]:  # noqa: ARG002
         return sorted(COMMANDS)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -51,7 +51,7 @@ class LazyGroup(click.Group):
         ctx.meta[HELP_ONLY] = not HELP_OPTIONS.isdisjoint(rest)
         return rest
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:  # noqa: ARG002
         target = COMMANDS.get(cmd_name)
         if target is None:
             return None

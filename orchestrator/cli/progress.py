@@ -40,7 +40,7 @@ def progress_reporter(enabled: bool, *, file: IO[str] | None = None) -> Reporter
     return PlainProgress(console)
 
 
-def _silent(event: dict[str, Any]) -> None:
+def _silent(event: dict[str, Any]) -> None:  # noqa: ARG001
     return None
 
 

@@ -311,7 +311,7 @@ class _KindChecker:
     """The fast yes/no check of one kind (jsonschema-rs), plus the slow jsonschema pass that explains a
     failure. Both run the same draft-07 schema, so they agree on what is valid."""
 
-    def __init__(self, api_version: str, kind: str, schema: dict[str, Any]) -> None:
+    def __init__(self, schema: dict[str, Any]) -> None:
         self._schema = schema
         self._full: Any = None  # a jsonschema Draft7Validator, made the first time an object fails
         import jsonschema_rs  # 20-40 ms: paid by the first validation, not by every command's start
@@ -388,7 +388,7 @@ def _checker(api_version: str, kind: str) -> _KindChecker | None:
     with _checkers_lock:
         if key not in _checkers:
             source = _schema_sources().get(key)
-            _checkers[key] = _KindChecker(api_version, kind, source()) if source else None
+            _checkers[key] = _KindChecker(source()) if source else None
             log.debug("schema_compiled", api_version=api_version, kind=kind, found=source is not None)
         return _checkers[key]
 

@@ -109,7 +109,7 @@ class DeployHandler:
 
     skips_finished = False
 
-    def run(self, driver: Driver, step: PlannedStep, targets: list[Workload]) -> Completed | Stopped:
+    def run(self, driver: Driver, step: PlannedStep, targets: list[Workload]) -> Completed | Stopped:  # noqa: ARG002
         writes = driver.in_parallel(targets, lambda w: w.deploy())
         names = _names(targets)
         return Completed(
@@ -123,7 +123,7 @@ class StartCanaryHandler:
 
     skips_finished = False
 
-    def run(self, driver: Driver, step: PlannedStep, targets: list[Workload]) -> Completed | Stopped:
+    def run(self, driver: Driver, step: PlannedStep, targets: list[Workload]) -> Completed | Stopped:  # noqa: ARG002
         direct = [w for w in targets if not w.needs_canary()]
         canaries = [w for w in targets if w not in direct]
         writes = driver.in_parallel(direct, lambda w: w.deploy())
@@ -155,7 +155,7 @@ class SetWeightHandler:
 class PauseHandler:
     skips_finished = True
 
-    def run(self, driver: Driver, step: PlannedStep, targets: list[Workload]) -> Completed | Stopped:
+    def run(self, driver: Driver, step: PlannedStep, targets: list[Workload]) -> Completed | Stopped:  # noqa: ARG002
         assert isinstance(step.action, Pause)
         if driver.approved(step):
             return Completed(message=f"{step.label}: approved")

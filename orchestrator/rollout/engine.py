@@ -182,7 +182,7 @@ class RolloutEngine:
         self.workload_factory = workloads
         self.clock = clock or SystemClock()
         self.gates = gates
-        self.report = report or (lambda event: None)
+        self.report = report or (lambda _event: None)
         self.poll_interval = poll_interval
         self.owner = owner or new_owner()
         self.lease_seconds = lease_seconds
@@ -289,7 +289,7 @@ class RolloutEngine:
 
     # --- loading ------------------------------------------------------------------------------------------
 
-    def _load(self, session: Session, deployment: Deployment) -> tuple[DeployRequest, FrozenPlan]:
+    def _load(self, deployment: Deployment) -> tuple[DeployRequest, FrozenPlan]:
         request = DeployRequest.from_record(deployment.config, deployment=deployment.id)
         return request, FrozenPlan.from_record(deployment.plan, deployment=deployment.id)
 
@@ -354,7 +354,7 @@ class RolloutEngine:
             owed = stop is not None and allows(phase, _stop_event(stop))
             if not owed and (phase in TERMINAL_PHASES or phase is Phase.PAUSED):
                 return phase
-            request, plan = self._load(session, deployment)
+            request, plan = self._load(deployment)
             if phase is Phase.PENDING and not owed:
                 repo.set_phase(
                     session, deployment, Phase.PROGRESSING, event=Event.START, actor=deployment.actor
@@ -820,7 +820,7 @@ class RolloutEngine:
         with self.sessions.begin() as session:
             deployment = repo.get_deployment(session, deployment_id)
             control.check(deployment, request)
-            _, plan = self._load(session, deployment)
+            _, plan = self._load(deployment)
             return control.approve(session, deployment, request, plan.steps())
 
     def pause(self, deployment_id: uuid.UUID, *, actor: str | None = None) -> str:
@@ -882,7 +882,7 @@ class RolloutEngine:
             holder = leases.live_holder(session.connection(), old.id, now=self._moment())
             if holder is not None and holder.owner != self.owner:
                 raise LeaseHeldError(old.id, holder)
-            original, plan = self._load(session, old)
+            original, plan = self._load(old)
             phase, index, old_id = Phase(old.phase), old.current_step, old.id
         environment = self.project.environment(original.environment)
         refuse_unenforced_policies(environment)

@@ -94,7 +94,7 @@ class AnalysisGateRunner:
         environment: Environment,
         *,
         prometheus: str | None = None,
-        metrics_urls: Callable[[str], tuple[str, ...]] = lambda cluster: (),
+        metrics_urls: Callable[[str], tuple[str, ...]] = lambda _cluster: (),
     ) -> None:
         self.pipeline = pipeline
         self.environment = environment

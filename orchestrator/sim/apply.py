@@ -117,7 +117,7 @@ def server_side_apply(
             if schema.value_at(base, path) != schema.value_at(merged, path):
                 conflicts.append((entry, path))
     if conflicts and not force:
-        raise _conflict_error(conflicts, base, schema)
+        raise _conflict_error(conflicts, base)
     for entry, path in conflicts:
         entry.fields.discard(path)
 
@@ -145,7 +145,7 @@ def server_side_apply(
 
 
 def _conflict_error(
-    conflicts: list[tuple[ManagerEntry, Path]], base: dict[str, Any], schema: Schema
+    conflicts: list[tuple[ManagerEntry, Path]], base: dict[str, Any]
 ) -> ApiError:
     name = base.get("metadata", {}).get("name", "")
     lines = [

@@ -78,7 +78,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.stopping = False
         super().__init__(address, _RequestHandler)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
+    def handle_error(self, request: Any, client_address: Any) -> None:  # noqa: ARG002
         # Clients hang up mid-response all the time (kubectl ends watches by closing the socket);
         # only something other than a broken connection is worth a log line.
         if isinstance(sys.exc_info()[1], OSError):
@@ -112,7 +112,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
     timeout = 600  # an idle keep-alive connection is closed after this many seconds
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002
         return
 
     def do_GET(self) -> None:

@@ -142,7 +142,7 @@ def make_engine(url: str, **engine_options: Any) -> Engine:
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+    def _on_connect(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:  # noqa: ARG001
         # Take transaction control away from the sqlite3 module, so `begin` below decides how they start.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()

@@ -56,14 +56,14 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:  # noqa: ARG002
         if value is None:
             return None
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"naive datetime {value.isoformat()} given to the store; use an aware UTC time")
         return value.astimezone(UTC)
 
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:  # noqa: ARG002
         if value is None:
             return None
         if value.tzinfo is None:
@@ -336,14 +336,14 @@ class ImmutableRowError(OrchestratorError):
 
 
 @event.listens_for(DeploymentEvent, "before_update")
-def _refuse_event_update(mapper: Mapper[Any], connection: Any, target: DeploymentEvent) -> None:
+def _refuse_event_update(mapper: Mapper[Any], connection: Any, target: DeploymentEvent) -> None:  # noqa: ARG001
     raise ImmutableRowError(
         f"deployment event {target.deployment_id}#{target.seq} belongs to the audit trail and cannot change"
     )
 
 
 @event.listens_for(Release, "before_update")
-def _refuse_release_update(mapper: Mapper[Any], connection: Any, target: Release) -> None:
+def _refuse_release_update(mapper: Mapper[Any], connection: Any, target: Release) -> None:  # noqa: ARG001
     state = inspect(target)
     for attr in state.mapper.column_attrs:
         history = state.attrs[attr.key].history
