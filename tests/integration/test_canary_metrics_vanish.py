@@ -3,10 +3,8 @@
 The canary's pods get `sim.addtocloud.io/telemetry: "off"` once its analysis has taken a Successful
 measurement in every cluster: the mesh keeps serving its requests but its counters stop growing, as when a
 sidecar's telemetry breaks. The built-in success-rate gate then sees a window without requests (NaN):
-Inconclusive, never Successful. The gate reports that as `inconclusive`; this branch's engine rolls back
-on any gate that did not pass, so the deployment ends RolledBack. (With the engine pausing on an
-Inconclusive gate, it ends Paused with reason InconclusiveAnalysis instead, the canary still at its
-weight, and never promoted either way.)
+Inconclusive, never Successful. The engine pauses an Inconclusive gate for a person (reason
+InconclusiveAnalysis, as Argo Rollouts does): the canary is never promoted, and `abort` rolls it back.
 """
 
 from __future__ import annotations
@@ -98,7 +96,7 @@ def test_a_canary_whose_metrics_stop_mid_analysis_is_never_promoted(
         time.sleep(0.05)
     driver.join(timeout=10)
     assert not driver.is_alive(), "the rollout did not end"
-    assert ended["phase"] is Phase.ROLLED_BACK  # after the engine pauses on Inconclusive: Phase.PAUSED
+    assert ended["phase"] is Phase.PAUSED
 
     assert silenced, "the canary's analysis never measured"
     after = [m for m in measurements(sessions, deployment_id)[min(silenced.values()) :]]
@@ -107,6 +105,12 @@ def test_a_canary_whose_metrics_stop_mid_analysis_is_never_promoted(
         deployment = repo.get_deployment(session, deployment_id)
         assert "analysis inconclusive, a person decides" in (deployment.message or "")
         assert "request-success-rate" in (deployment.message or "")
+        assert list((deployment.control or {})["pauses"]) == ["InconclusiveAnalysis"]
+    for cluster in CLUSTERS:  # paused, not promoted: stable still runs the old release everywhere
+        version = live(sim, cluster, DEPLOYMENT)["spec"]["template"]["metadata"]["labels"]["version"]
+        assert version == stable_version
+    touched = engine.abort(deployment_id, actor="ops")
+    assert set(touched) == set(silenced)  # the clusters of the wave that paused, and only those
     # never promoted: every cluster still runs the stable release, the canary at 0
     stable_everywhere(sim)
     for cluster in CLUSTERS:
