@@ -125,6 +125,7 @@ def deploy_command(
     from orchestrator.runtime import rollout_engine
 
     project = open_project(root)
+    project.pipeline(service)  # an unknown service is bad usage, said before anything about who acts
     principal = authorize(Action.DEPLOY, env_name, database_url, project=project)
     engine = rollout_engine(project, database_url, report=progress_reporter(output == "text"))
     commit = head_commit(project.root)
