@@ -9,7 +9,6 @@ functions: this module is imported for every command's `--help`.
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -114,16 +113,6 @@ def authorize_deployment(action: Action, project: Project, database_url: str, re
     with sessions() as session:
         environment = repository.get_deployment(session, ref).environment
     return authorize(action, environment, database_url, project=project, sessions=sessions)
-
-
-def record_user(sessions: sessionmaker[Session], deployment_id: uuid.UUID, principal: Principal) -> None:
-    """Fill the deployment's user_id with the acting user (the bootstrap login has no user row)."""
-    from orchestrator.store import identity as store
-
-    if principal.user_id is None:
-        return
-    with sessions.begin() as session:
-        store.set_deployment_user(session, deployment_id, principal.user_id)
 
 
 def read_password(source: str = "stdin") -> str:

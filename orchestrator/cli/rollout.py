@@ -116,7 +116,7 @@ def deploy_command(
     root: str | None,
 ) -> None:
     """Render SERVICE for ENV, record the release, and roll it out with the service's strategy."""
-    from orchestrator.cli.auth import authorize, record_user
+    from orchestrator.cli.auth import authorize
     from orchestrator.cli.progress import progress_reporter
     from orchestrator.gitops.commits import head_commit
     from orchestrator.identity.rules import Action
@@ -140,9 +140,9 @@ def deploy_command(
         overrides=parse_set_overrides(assignments),
         strategy=strategy,
         actor=principal.audit_name(actor),
+        user_id=principal.user_id,
     )
     deployment_id = engine.create(request)
-    record_user(engine.sessions, deployment_id, principal)
     if output == "text":
         click.echo(f"deployment {str(deployment_id)[:8]}: {service} to {env_name}")
     phase = engine.run(deployment_id)
@@ -248,14 +248,12 @@ def abort_command(deployment: str, output: str, database_url: str, root: str | N
 
 @_control("retry", "Roll out the release of a finished DEPLOYMENT again, as a new deployment.")
 def retry_command(deployment: str, output: str, database_url: str, root: str | None) -> None:
-    from orchestrator.cli.auth import record_user
     from orchestrator.store import repository as repo
 
     principal = _authorize("retry", root, database_url, deployment)
     _, engine = _engine(root, database_url, output)
     old_id = _resolve(engine, deployment)
-    deployment_id = engine.retry(old_id, actor=principal.audit_name())
-    record_user(engine.sessions, deployment_id, principal)
+    deployment_id = engine.retry(old_id, actor=principal.audit_name(), user_id=principal.user_id)
     if output == "text":
         with engine.sessions() as session:
             new = repo.get_deployment(session, deployment_id)

@@ -267,6 +267,7 @@ class RolloutEngine:
                 strategy=plan.the_strategy().name,
                 clusters=placements,
                 actor=request.actor,
+                user_id=request.user_id,
                 config=request.to_record(),
             )
             deployment.plan = plan.to_record()
@@ -873,7 +874,9 @@ class RolloutEngine:
             )
         return rolled_back
 
-    def retry(self, deployment_id: uuid.UUID, *, actor: str | None = None) -> uuid.UUID:
+    def retry(
+        self, deployment_id: uuid.UUID, *, actor: str | None = None, user_id: uuid.UUID | None = None
+    ) -> uuid.UUID:
         """The same request and frozen plan as a new deployment; a Failed one's rollback is finished first."""
         request = ControlRequest(Event.RETRY, actor)
         with self.sessions.begin() as session:
@@ -916,7 +919,8 @@ class RolloutEngine:
         with self.sessions.begin() as session:
             old = repo.get_deployment(session, old_id)
             control.record(session, old, request, f"retried by {actor or 'unknown'}")
-        return self._record(original.model_copy(update={"actor": actor or original.actor}), plan, environment)
+        retried = original.model_copy(update={"actor": actor or original.actor, "user_id": user_id})
+        return self._record(retried, plan, environment)
 
 
 def _stop_event(stop: StopRequest) -> Event:

@@ -6,6 +6,7 @@ edited by hand, is refused with a message instead of being read key by key with 
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,6 +28,7 @@ class DeployRequest(BaseModel):
     overrides: dict[str, Any] = Field(default_factory=dict)  # --set values
     strategy: Literal["rolling"] | None = None  # force a plain rolling update; default: the pipeline's
     actor: str | None = None
+    user_id: uuid.UUID | None = None  # the acting user's row (none for the local login of an empty store)
 
     def to_record(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

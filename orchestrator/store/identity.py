@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from orchestrator.errors import ConfigError, OrchestratorError
-from orchestrator.store.models import AccessRequest, ApiToken, Deployment, Role, User, utcnow
+from orchestrator.store.models import AccessRequest, ApiToken, Role, User, utcnow
 
 ACTIVE = "active"
 DISABLED = "disabled"
@@ -292,16 +292,3 @@ def touch_token(session: Session, token: ApiToken, *, now: datetime | None = Non
         .execution_options(synchronize_session=False)
     )
     set_committed_value(token, "last_used_at", moment)
-
-
-# --- deployments ------------------------------------------------------------------------------------------
-
-
-def set_deployment_user(session: Session, deployment_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    """Record which user a deployment belongs to (the seed's deployments.user_id)."""
-    session.execute(
-        update(Deployment)
-        .where(Deployment.id == deployment_id)
-        .values(user_id=user_id)
-        .execution_options(synchronize_session=False)
-    )

@@ -40,7 +40,7 @@ _ADVANCE = (
         last_event_seq=_deployments.c.last_event_seq + 1,
         updated_at=bindparam("now"),
     )
-    .returning(_deployments.c.last_event_seq)
+    .returning(_deployments.c.last_event_seq, _deployments.c.actor)
 )
 _STEP_COMPLETED = insert(_events).values(
     deployment_id=bindparam("deployment"),
@@ -49,6 +49,7 @@ _STEP_COMPLETED = insert(_events).values(
     step=bindparam("step"),
     message=bindparam("message"),
     data=bindparam("data"),
+    actor=bindparam("actor"),
     created_at=bindparam("now"),
 )
 _SET_CLUSTERS = (
@@ -101,11 +102,12 @@ def advance_step(
     lock, so the audit trail stays gapless.
     """
     moment = now or utcnow()
-    seq = connection.execute(
+    advanced = connection.execute(
         _ADVANCE, {"deployment": deployment_id, "step": step, "next_step": step + 1, "now": moment}
-    ).scalar_one_or_none()
-    if seq is None:
+    ).one_or_none()
+    if advanced is None:
         return False
+    seq, actor = advanced  # the step runs on behalf of whoever started the deployment
     connection.execute(
         _STEP_COMPLETED,
         {
@@ -114,6 +116,7 @@ def advance_step(
             "step": step,
             "message": message,
             "data": data,
+            "actor": actor,
             "now": moment,
         },
     )

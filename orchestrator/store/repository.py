@@ -228,6 +228,8 @@ def append_event(
     so `seq` runs 1, 2, 3… without gaps or repeats.
     """
     moment = now or utcnow()
+    if actor is None:
+        actor = deployment.actor  # what the engine does, it does on behalf of whoever started the deployment
     session.flush()  # a deployment created in this session must exist before its counter can be bumped
     seq = session.execute(
         update(Deployment)
