@@ -21,9 +21,7 @@ from orchestrator.store import db
 def open_store(url: str) -> sessionmaker[Session]:
     """Sessions on the state database. The embedded SQLite default is created or migrated on first use;
     a shared database (Postgres) must be migrated on purpose with `orchestrator db upgrade`."""
-    engine = db.make_engine(url)
-    db.ensure_schema(engine)
-    return db.session_factory(engine)
+    return db.open_sessions(url)
 
 
 def connect_cluster(cluster: ClusterConfig) -> KubeClient:

@@ -54,17 +54,11 @@ def token_option(func: F) -> F:
 
 
 def open_sessions(database_url: str) -> sessionmaker[Session]:
-    """Sessions on the state database, migrated like `runtime.open_store` does (the embedded SQLite on first
-    use; Postgres must be at head), without importing the cluster clients runtime pulls in."""
+    """Sessions on the state database (the store's one rule for its schema), without importing the cluster
+    clients `runtime` pulls in."""
     from orchestrator.store import db
 
-    engine = db.make_engine(database_url)
-    if engine.dialect.name == "sqlite":
-        if db.current_revision(engine) != db.head_revision():
-            db.upgrade(database_url)
-    else:
-        db.check_schema(engine)
-    return db.session_factory(engine)
+    return db.open_sessions(database_url)
 
 
 def acting(database_url: str, sessions: sessionmaker[Session] | None = None) -> Principal | None:

@@ -10,10 +10,7 @@ from typing import Any
 
 from orchestrator.identity import tokens
 from orchestrator.store.models import AccessRequest, ApiToken, User
-
-
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+from orchestrator.store.views import iso_time
 
 
 def user_view(user: User) -> dict[str, Any]:
@@ -23,8 +20,8 @@ def user_view(user: User) -> dict[str, Any]:
         "role": user.role,
         "status": user.status,
         "has_password": bool(user.password_hash),
-        "created_at": _time(user.created_at),
-        "updated_at": _time(user.updated_at),
+        "created_at": iso_time(user.created_at),
+        "updated_at": iso_time(user.updated_at),
     }
 
 
@@ -43,10 +40,10 @@ def token_view(token: ApiToken, now: datetime) -> dict[str, Any]:
         "name": token.name,
         "user": token.user.email,
         "state": token_state(token, now),
-        "created_at": _time(token.created_at),
-        "last_used_at": _time(token.last_used_at),
-        "expires_at": _time(token.expires_at),
-        "revoked_at": _time(token.revoked_at),
+        "created_at": iso_time(token.created_at),
+        "last_used_at": iso_time(token.last_used_at),
+        "expires_at": iso_time(token.expires_at),
+        "revoked_at": iso_time(token.revoked_at),
     }
 
 
@@ -59,7 +56,7 @@ def access_request_view(request: AccessRequest) -> dict[str, Any]:
         "reason": request.reason,
         "status": request.status,
         "reviewed_by": request.reviewer.email if request.reviewer is not None else None,
-        "reviewed_at": _time(request.reviewed_at),
+        "reviewed_at": iso_time(request.reviewed_at),
         "review_note": request.review_note,
-        "created_at": _time(request.created_at),
+        "created_at": iso_time(request.created_at),
     }

@@ -317,3 +317,10 @@ def ensure_schema(engine: Engine) -> None:
             upgrade(engine.url.render_as_string(hide_password=False))
     else:
         check_schema(engine)
+
+
+def open_sessions(url: str) -> sessionmaker[Session]:
+    """Sessions on the state database, its schema made ready by `ensure_schema`'s rule."""
+    engine = make_engine(url)
+    ensure_schema(engine)
+    return session_factory(engine)

@@ -8,7 +8,8 @@ from typing import Any
 from orchestrator.store.models import ClusterDeployment, Deployment, DeploymentEvent, Release
 
 
-def _time(value: datetime | None) -> str | None:
+def iso_time(value: datetime | None) -> str | None:
+    """A stored moment as ISO 8601 text, None kept."""
     return value.isoformat() if value is not None else None
 
 
@@ -22,7 +23,7 @@ def release_view(release: Release) -> dict[str, Any]:
         "image_digest": release.image_digest,
         "manifest_hash": release.manifest_hash,
         "values_hash": release.values_hash,
-        "created_at": _time(release.created_at),
+        "created_at": iso_time(release.created_at),
         "created_by": release.created_by,
     }
 
@@ -37,7 +38,7 @@ def cluster_view(cluster: ClusterDeployment) -> dict[str, Any]:
         "canary_weight": cluster.canary_weight,
         "stable_weight": cluster.stable_weight,
         "message": cluster.message,
-        "updated_at": _time(cluster.updated_at),
+        "updated_at": iso_time(cluster.updated_at),
     }
 
 
@@ -58,9 +59,9 @@ def deployment_view(deployment: Deployment, *, clusters: bool = True) -> dict[st
         "user_id": str(deployment.user_id) if deployment.user_id else None,
         "reason": deployment.reason,
         "message": deployment.message,
-        "created_at": _time(deployment.created_at),
-        "started_at": _time(deployment.started_at),
-        "finished_at": _time(deployment.finished_at),
+        "created_at": iso_time(deployment.created_at),
+        "started_at": iso_time(deployment.started_at),
+        "finished_at": iso_time(deployment.finished_at),
         "release": release_view(deployment.release),
     }
     if clusters:
@@ -78,5 +79,5 @@ def event_view(event: DeploymentEvent) -> dict[str, Any]:
         "message": event.message,
         "data": event.data,
         "actor": event.actor,
-        "created_at": _time(event.created_at),
+        "created_at": iso_time(event.created_at),
     }
