@@ -99,6 +99,7 @@ class Phase(enum.StrEnum):
     """Where a deployment (or one cluster of it) stands; the names Argo Rollouts users know."""
 
     PENDING = "Pending"
+    AWAITING_APPROVAL = "AwaitingApproval"  # recorded, nothing touched: waits for an approver
     PROGRESSING = "Progressing"
     PAUSED = "Paused"
     SUCCEEDED = "Succeeded"
@@ -115,7 +116,14 @@ class Phase(enum.StrEnum):
 # A deployment in one of these phases is over: it gets a finished_at and no longer holds its environment.
 TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.ABORTED, Phase.ROLLED_BACK, Phase.FAILED})
 # At most one deployment per service and environment may be in one of these (enforced by a unique index).
-ACTIVE_PHASES = frozenset({Phase.PROGRESSING, Phase.PAUSED})
+# A deployment awaiting approval holds its environment too: a second deploy is refused, naming it.
+ACTIVE_PHASES = frozenset({Phase.AWAITING_APPROVAL, Phase.PROGRESSING, Phase.PAUSED})
+
+
+class DeploymentKind(enum.StrEnum):
+    DEPLOY = "deploy"  # `deploy`: what HEAD renders
+    PROMOTE = "promote"  # `promote`: a release verified in the previous environment of the path
+    ROLLBACK = "rollback"  # `rollback`: a revert commit to an earlier release, rolled out fast
 
 
 class Strategy(enum.StrEnum):
@@ -231,6 +239,7 @@ class Deployment(Base):
     __table_args__ = (
         CheckConstraint(_in("phase", Phase), name="phase"),
         CheckConstraint(_in("strategy", Strategy), name="strategy"),
+        CheckConstraint(_in("kind", DeploymentKind), name="kind"),
         Index("ix_deployments_service_environment_created_at", "service", "environment", "created_at"),
         # One rollout at a time per service and environment, even with many workers on many machines.
         Index(
@@ -276,6 +285,13 @@ class Deployment(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(255))
     lease_heartbeat_at: Mapped[datetime | None]
     lease_expires_at: Mapped[datetime | None]
+    # What kind of deployment this is, the one a rollback undoes, and the GitOps commit holding its desired
+    # state (migration 0004).
+    kind: Mapped[str] = mapped_column(
+        String(20), default=DeploymentKind.DEPLOY.value, server_default=DeploymentKind.DEPLOY.value
+    )
+    undoes_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("deployments.id", ondelete="SET NULL"))
+    gitops_commit: Mapped[str | None] = mapped_column(String(64))
 
     release: Mapped[Release] = relationship(back_populates="deployments", lazy="joined")
     user: Mapped[User | None] = relationship()

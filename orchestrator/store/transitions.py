@@ -24,6 +24,7 @@ from orchestrator.store.models import Phase
 
 class Event(enum.StrEnum):
     START = "start"  # an engine starts driving a Pending deployment
+    AWAIT_APPROVAL = "await_approval"  # the environment requires an approval: recorded, nothing touched
     RESUME = "resume"  # `resume`: a manual pause ends, or a crashed driver's rollout is taken over
     PAUSE = "pause"  # `pause`: a manual pause after the current step
     STEP_PAUSE = "step_pause"  # the rollout reached a pause step without a duration
@@ -36,6 +37,7 @@ class Event(enum.StrEnum):
     PROMOTION_FAILED = "promotion_failed"  # the final promotion failed part-way: clusters may differ
     ABORT = "abort"  # `abort`: stop now and put every touched cluster back on stable
     RETRY = "retry"  # `retry`: roll the same request out again as a new deployment
+    GITOPS_FAILED = "gitops_failed"  # the desired state could not be committed or pushed: nothing applied
 
 
 class Action(enum.StrEnum):
@@ -63,6 +65,10 @@ TABLE: dict[tuple[Phase, Event], Transition] = {
     (P.PENDING, E.ABORT): Transition(P.ABORTED, A.ROLL_BACK),
     (P.PENDING, E.ROLLED_BACK): Transition(P.ROLLED_BACK, A.FINISH),
     (P.PENDING, E.ROLLBACK_FAILED): Transition(P.FAILED, A.RECORD_WEIGHTS),
+    (P.PENDING, E.AWAIT_APPROVAL): Transition(P.AWAITING_APPROVAL, A.HOLD),
+    (P.AWAITING_APPROVAL, E.APPROVE): Transition(P.PROGRESSING, A.DRIVE),
+    (P.AWAITING_APPROVAL, E.ABORT): Transition(P.ABORTED, A.FINISH),  # nothing was touched
+    (P.PROGRESSING, E.GITOPS_FAILED): Transition(P.FAILED, A.FINISH),  # before any cluster is touched
     (P.PROGRESSING, E.RESUME): Transition(P.PROGRESSING, A.DRIVE),
     (P.PROGRESSING, E.PAUSE): Transition(P.PAUSED, A.HOLD),
     (P.PROGRESSING, E.STEP_PAUSE): Transition(P.PAUSED, A.HOLD),
