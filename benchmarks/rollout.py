@@ -53,6 +53,7 @@ def main() -> None:
 
     from orchestrator.config import ClusterConfig, Project
     from orchestrator.kube.client import KubeClient
+    from orchestrator.rollout.desired import GitDesiredState
     from orchestrator.rollout.engine import DeployRequest, RolloutEngine
     from orchestrator.rollout.gates import AnalysisGateRunner
     from orchestrator.rollout.plan import SetWeight, build_plan
@@ -96,6 +97,7 @@ def main() -> None:
             engine = RolloutEngine(
                 project,
                 sessions,
+                desired=GitDesiredState(work / "state", project.root),
                 connect=connect,
                 report=report,
                 gates=lambda p, e: AnalysisGateRunner(p, e),

@@ -13,8 +13,10 @@ from orchestrator.clusters.connect import connect
 from orchestrator.config import ClusterConfig, Project
 from orchestrator.errors import ConfigError
 from orchestrator.kube.client import KubeClient
+from orchestrator.rollout.desired import GitDesiredState
 from orchestrator.rollout.engine import Reporter, RolloutEngine
 from orchestrator.rollout.lease import HEARTBEAT_SECONDS, LEASE_SECONDS
+from orchestrator.settings import state_dir
 from orchestrator.store import db
 
 
@@ -38,6 +40,7 @@ def rollout_engine(
     return RolloutEngine(
         project,
         open_store(database_url),
+        desired=GitDesiredState(state_dir(), project.root),
         connect=connect_cluster,
         report=report,
         lease_seconds=lease_seconds,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from orchestrator.clusters.targets import ClusterTarget
 from orchestrator.config.base import ConfigModel, DnsLabel, KeyProblem
@@ -52,6 +52,42 @@ class FreezeWindow(ConfigModel):
         return self
 
 
+class GitOpsConfig(ConfigModel):
+    """Where the environment's desired state is committed. Default: a repository the orchestrator keeps in
+    its state folder (`<state>/gitops/default.git`), so the embedded default needs nothing."""
+
+    repository: str | None = Field(
+        default=None,
+        description="a local path (relative to the checkout), file://, https:// or ssh:// URL; default: "
+        "the state folder's own repository",
+    )
+    branch: str = Field(default="main", pattern=r"^[A-Za-z0-9._/-]+$")
+    path: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._/-]*$",
+        description="folder in the repository for this environment's files; default: the environment's name",
+    )
+    token_env: str | None = Field(default=None, description="variable holding an https:// token")
+
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, value: str) -> str:
+        parts = value.split("/")
+        if any(not part or part.startswith(".") or part.endswith(".lock") for part in parts) or ".." in value:
+            raise ValueError(f"{value!r} is not a branch name git accepts")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = [part for part in value.strip("/").split("/") if part]
+        if value.startswith("/") or ".." in parts:
+            raise ValueError(f"{value!r} must be a folder inside the repository (relative, no '..')")
+        return "/".join(parts)
+
+
 class ImageRef(ConfigModel):
     """An image named outright: `repository` plus a `digest` (preferred) or a `tag`."""
 
@@ -93,6 +129,7 @@ class Environment(ConfigModel):
     )
     registries: dict[str, RegistryConfig] = Field(default_factory=dict)
     prometheus: str | None = Field(default=None, description="Prometheus URL for analysis")
+    gitops: GitOpsConfig = Field(default_factory=GitOpsConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> Environment:

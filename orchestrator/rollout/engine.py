@@ -41,6 +41,7 @@ from orchestrator.render.manifests import RenderedSet, environment_hash
 from orchestrator.rollout import control
 from orchestrator.rollout.actions import ESSENTIAL, Completed, StepFailedError, handler_for
 from orchestrator.rollout.control import ControlRequest, ControlState, PauseReason, StopRequest
+from orchestrator.rollout.desired import Change, DesiredState
 from orchestrator.rollout.frozen import FrozenPlan
 from orchestrator.rollout.gates import AnalysisGate, GateFactory, GateResult, default_gates, validate_analysis
 from orchestrator.rollout.lease import Lease, LeaseHeldError, LeaseLostError, live_holder, new_owner
@@ -165,6 +166,7 @@ class RolloutEngine:
         workloads: WorkloadFactory | None = None,
         clock: Clock | None = None,
         gates: GateFactory = default_gates,
+        desired: DesiredState,
         report: Reporter | None = None,
         poll_interval: float = 0.5,
         owner: str | None = None,
@@ -177,6 +179,7 @@ class RolloutEngine:
                 raise TypeError("RolloutEngine needs connect= or workloads=")
             workloads = kube_workloads(connect)
         self.project = project
+        self.desired = desired
         self.sessions = sessions
         self.database = engine_of(sessions)  # the per-step statements run on Core connections
         self.workload_factory = workloads
@@ -361,6 +364,13 @@ class RolloutEngine:
                     session, deployment, Phase.PROGRESSING, event=Event.START, actor=deployment.actor
                 )
             index = deployment.current_step
+            uncommitted = deployment.gitops_commit is None and not owed
+            change = self._change(deployment, request, plan) if uncommitted else None
+        if change is not None:
+            committed = self._commit(deployment_id, request, plan, change)
+            if committed is None:
+                return Phase.FAILED
+            plan = committed
         steps = plan.steps()
         # A rollback owed only needs the clusters it touched; a rollout needs every cluster.
         workloads, unreachable = self._workloads(request, plan, _touched(steps, index) if owed else None)
@@ -379,6 +389,71 @@ class RolloutEngine:
         if unreachable:
             return self._fail(run, "; ".join(unreachable.values()), index, None)
         return self._drive(run)
+
+    # --- desired state ------------------------------------------------------------------------------------
+
+    def _change(self, deployment: Deployment, request: DeployRequest, plan: FrozenPlan) -> Change:
+        sets = list(plan.rendered().values())
+        return Change(
+            deployment_id=deployment.id,
+            kind=deployment.kind,
+            service=deployment.service,
+            environment=deployment.environment,
+            release_id=deployment.release_id,
+            source_commit=request.git_commit,
+            image=sets[0].image,
+            image_digest=deployment.release.image_digest,
+            actor=deployment.actor,
+            sets=sets,
+            undoes=deployment.undoes_id,
+        )
+
+    def _commit(
+        self, deployment_id: uuid.UUID, request: DeployRequest, plan: FrozenPlan, change: Change
+    ) -> FrozenPlan | None:
+        """Commit the deployment's desired state and continue with what the commit holds; on failure the
+        deployment is Failed with the reason and nothing was applied (None)."""
+        self.report({"type": "gitops", "state": "committing"})
+        try:
+            committed = self.desired.commit(self.project.environment(request.environment), change)
+        except OrchestratorError as exc:
+            reason = f"the desired state was not committed, nothing was applied: {exc}"
+            log.info("gitops_failed", deployment=str(deployment_id), reason=str(exc))
+            with self.sessions.begin() as session:
+                deployment = repo.get_deployment(session, deployment_id)
+                repo.set_phase(
+                    session,
+                    deployment,
+                    Phase.FAILED,
+                    event=Event.GITOPS_FAILED,
+                    actor=deployment.actor,
+                    message=reason,
+                )
+                deployment.reason = "GitOpsFailed"
+            self.report(
+                {"type": "finished", "phase": Phase.FAILED.value, "reason": reason, "message": reason}
+            )
+            return None
+        frozen = plan.with_sets(committed.sets)
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            deployment.gitops_commit = committed.sha
+            deployment.plan = frozen.to_record()
+            repo.append_event(
+                session,
+                deployment,
+                "committed" if committed.created else "unchanged",
+                message=(
+                    f"desired state committed as {committed.sha[:12]}"
+                    if committed.created
+                    else f"desired state unchanged: already held by {committed.sha[:12]}"
+                ),
+                data={"commit": committed.sha, "created": committed.created},
+            )
+        self.report(
+            {"type": "gitops", "state": "committed", "commit": committed.sha, "created": committed.created}
+        )
+        return frozen
 
     def _drive(self, run: _Run) -> Phase:
         while True:

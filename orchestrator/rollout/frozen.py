@@ -57,6 +57,12 @@ class FrozenPlan(BaseModel):
     def to_record(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
+    def with_sets(self, sets: list[RenderedSet]) -> FrozenPlan:
+        """The same plan rolling out these sets (the desired state as read back from its commit)."""
+        return self.model_copy(
+            update={"sets": [{name: getattr(s, name) for name in _RENDERED_FIELDS} for s in sets]}
+        )
+
     def the_pipeline(self) -> Pipeline:
         return Pipeline.model_validate(self.pipeline)
 

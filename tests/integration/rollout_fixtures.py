@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import ClusterConfig, Environment, Pipeline, Project
 from orchestrator.kube.client import KubeClient, RetryPolicy
+from orchestrator.rollout.desired import GitDesiredState
 from orchestrator.rollout.engine import RolloutEngine
 from orchestrator.rollout.gates import AnalysisGate, AnalysisGateRunner
 from orchestrator.runtime import open_store
@@ -101,7 +102,8 @@ def sim_engine(project: Project, sessions: sessionmaker[Session], sim: SimServer
     def gates(pipeline: Pipeline, environment: Environment) -> AnalysisGate:
         return AnalysisGateRunner(pipeline, environment, metrics_urls=lambda c: (sim.metrics_endpoint(c),))
 
-    return RolloutEngine(project, sessions, connect=connect, gates=gates, poll_interval=0.05)
+    desired = GitDesiredState(project.root / ".orchestrator", project.root)
+    return RolloutEngine(project, sessions, desired=desired, connect=connect, gates=gates, poll_interval=0.05)
 
 
 @pytest.fixture

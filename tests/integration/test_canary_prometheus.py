@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator.analysis.templates import BUILTIN_INTERVAL_SECONDS, SUCCESS_RATE_QUERY
 from orchestrator.config import ClusterConfig, Environment, Pipeline, Project
 from orchestrator.kube.client import KubeClient
+from orchestrator.rollout.desired import GitDesiredState
 from orchestrator.rollout.engine import DeployRequest, RolloutEngine
 from orchestrator.rollout.gates import AnalysisGate, AnalysisGateRunner
 from orchestrator.sim.server import SimServer
@@ -163,6 +164,7 @@ class Rollouts:
         self.engine = RolloutEngine(
             Project(root),
             sessions,
+            desired=GitDesiredState(root / ".orchestrator", root),
             connect=connect,
             gates=gates,
             report=self.reports.append,

@@ -8,17 +8,42 @@ it with the same idempotent semantics as `ClusterWorkload` (only differences are
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.config import ClusterConfig, Environment, Pipeline
 from orchestrator.errors import OrchestratorError
-from orchestrator.render.manifests import RenderedSet
+from orchestrator.gitops.repository import GitOpsError
+from orchestrator.render.manifests import RenderedSet, environment_hash
+from orchestrator.rollout.desired import Change, Committed
 from orchestrator.rollout.gates import AnalysisGate, GateResult
 from orchestrator.rollout.plan import Analyze
 from orchestrator.rollout.workloads import Workload
 from orchestrator.traffic.base import HeaderMatch
+
+
+class MemoryDesiredState:
+    """The GitOps repository as a list of commits: each a (environment, service) -> manifest hash map."""
+
+    def __init__(self) -> None:
+        self.commits: list[tuple[str, Change]] = []
+        self.held: dict[tuple[str, str], tuple[str, str]] = {}  # -> (sha, environment hash)
+        self.fail: str | None = None  # the next commit fails with this reason
+
+    def commit(self, environment: Environment, change: Change) -> Committed:
+        if self.fail is not None:
+            reason, self.fail = self.fail, None
+            raise GitOpsError(f"GitOps repository memory: {reason}")
+        key, content = (environment.name, change.service), environment_hash(list(change.sets))
+        held = self.held.get(key)
+        if held is not None and held[1] == content:
+            return Committed(held[0], created=False, sets=list(change.sets))
+        sha = hashlib.sha1(f"{len(self.commits)}:{content}".encode()).hexdigest()
+        self.commits.append((sha, change))
+        self.held[key] = (sha, content)
+        return Committed(sha, created=True, sets=list(change.sets))
 
 
 class Killed(BaseException):

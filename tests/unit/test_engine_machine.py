@@ -45,7 +45,15 @@ from orchestrator.store.models import (
     Release,
 )
 from tests.helpers import copy_estate
-from tests.unit.engine_doubles import FakeClock, Faults, Killed, MemoryCluster, ScriptedGate, memory_workloads
+from tests.unit.engine_doubles import (
+    FakeClock,
+    Faults,
+    Killed,
+    MemoryCluster,
+    MemoryDesiredState,
+    ScriptedGate,
+    memory_workloads,
+)
 
 CLUSTERS = ("aws", "azure", "gcp")
 STRATEGY = """strategy:
@@ -123,6 +131,7 @@ class RolloutMachine(RuleBasedStateMachine):
         self.clusters = {name: MemoryCluster(name) for name in CLUSTERS}
         self.faults = Faults()
         self.gate = ScriptedGate()
+        self.desired = MemoryDesiredState()
         self.stable_before: dict[uuid.UUID, dict[str, str | None]] = {}
 
     # --- plumbing -----------------------------------------------------------------------------------------
@@ -131,6 +140,7 @@ class RolloutMachine(RuleBasedStateMachine):
         """A fresh engine: another process, with its own lease owner."""
         return MachineEngine(
             self.world,
+            desired=self.desired,
             workloads=memory_workloads(self.clusters, self.faults),
             clock=self.clock,
             gates=self.gate.factory,

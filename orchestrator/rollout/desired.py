@@ -1,0 +1,156 @@
+"""A deployment's desired state, committed to its environment's GitOps repository and read back from it.
+
+The engine commits a deployment's rendered manifests before it touches any cluster (after an approval, when
+one is required), then rolls out what it reads back from that commit, validated like a rendered set: the
+clusters run exactly what git holds, and a commit that cannot be made or pushed fails the deployment with
+nothing applied. `DesiredState` is the engine's view of it; `GitDesiredState` is git, and the state-machine
+tests use an in-memory double.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from orchestrator.config import Environment
+from orchestrator.config.environment import GitOpsConfig
+from orchestrator.gitops.manifests import CommittedManifestError, dump, load, manifest_path, service_glob
+from orchestrator.gitops.repository import Author, GitOpsRepository, mirror_name
+from orchestrator.render.contract import TemplateContractError, check_contract
+from orchestrator.render.engine import is_emulated
+from orchestrator.render.manifests import RenderedSet
+from orchestrator.render.validate import validate_manifest
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one deployment commits: its sets (one per cluster), and what the commit message names."""
+
+    deployment_id: uuid.UUID
+    kind: str  # deploy, promote, rollback
+    service: str
+    environment: str
+    release_id: uuid.UUID
+    source_commit: str
+    image: str
+    image_digest: str | None
+    actor: str | None
+    sets: Sequence[RenderedSet]
+    undoes: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Committed:
+    sha: str
+    created: bool  # False: the repository already held exactly this state
+    sets: list[RenderedSet]  # the plan's sets with the objects as read back from the commit
+
+
+class DesiredState(Protocol):
+    def commit(self, environment: Environment, change: Change) -> Committed: ...
+
+
+def message(change: Change) -> str:
+    """The commit message: a subject people scan, a sentence, and trailers that tools parse."""
+    short = str(change.release_id)[:8]
+    by = change.actor or "the local login"
+    trailers = {
+        "Deployment-Id": str(change.deployment_id),
+        "Release": str(change.release_id),
+        "Image-Digest": change.image_digest or "none",
+        "Image": change.image,
+        "Service": change.service,
+        "Environment": change.environment,
+        "Source-Commit": change.source_commit,
+        "Kind": change.kind,
+    }
+    if change.undoes is not None:
+        trailers["Undoes-Deployment"] = str(change.undoes)
+    clusters = ", ".join(s.cluster for s in change.sets)
+    return (
+        f"{change.service}: {change.kind} release {short} to {change.environment}\n\n"
+        f"Deployment {change.deployment_id} by {by}: {change.service} at commit {change.source_commit[:12]}, "
+        f"image {change.image}, to {clusters}.\n\n" + "".join(f"{k}: {v}\n" for k, v in trailers.items())
+    )
+
+
+def folder(config: GitOpsConfig, environment: str) -> str:
+    return config.path if config.path is not None else environment
+
+
+class GitDesiredState:
+    """Desired state in git: each environment's repository, or the embedded default in the state folder."""
+
+    def __init__(self, state_dir: Path, project_root: Path) -> None:
+        self.state_dir = state_dir
+        self.project_root = project_root
+
+    def repository(self, environment: Environment) -> GitOpsRepository:
+        config = environment.gitops
+        base = self.state_dir / "gitops"
+        if config.repository is None:
+            return GitOpsRepository(base / "default.git", branch=config.branch)
+        remote = config.repository
+        if "://" not in remote and not remote.startswith("git@"):
+            remote = str((self.project_root / remote).resolve())  # a local path, relative to the checkout
+        return GitOpsRepository(
+            base / mirror_name(remote), branch=config.branch, remote=remote, token_env=config.token_env
+        )
+
+    def commit(self, environment: Environment, change: Change) -> Committed:
+        repository = self.repository(environment)
+        prefix = folder(environment.gitops, environment.name)
+        files: dict[str, bytes | None] = {
+            manifest_path(prefix, s.cluster, change.service): dump(s.objects) for s in change.sets
+        }
+        # The person behind the deployment is the commit's author; the orchestrator is its committer.
+        email = change.actor if change.actor and "@" in change.actor else "local@localhost"
+        author = Author(change.actor or "local", email)
+        result = repository.commit(
+            files, message(change), author=author, owns=service_glob(prefix, change.service)
+        )
+        committed = repository.files(result.sha, prefix)
+        return Committed(result.sha, result.created, read_back(committed, prefix, environment, change.sets))
+
+    def read(self, environment: Environment, commit: str, sets: Sequence[RenderedSet]) -> list[RenderedSet]:
+        """The sets as held by `commit` (what a rollback or promotion rolls out), validated."""
+        repository = self.repository(environment).open()
+        repository.fetch()
+        prefix = folder(environment.gitops, environment.name)
+        return read_back(repository.files(commit, prefix), prefix, environment, sets)
+
+
+def read_back(
+    files: Mapping[str, bytes], prefix: str, environment: Environment, sets: Sequence[RenderedSet]
+) -> list[RenderedSet]:
+    """Each set with its objects replaced by the committed file's, checked as the renderer checks a set: the
+    schemas and the template contract. A file missing, not YAML objects, or breaking either is refused,
+    naming the file: nothing from it is applied."""
+    out = []
+    for rendered in sets:
+        path = manifest_path(prefix, rendered.cluster, rendered.service)
+        content = files.get(path)
+        if content is None:
+            raise CommittedManifestError(f"{path}: the commit has no desired state for {rendered.cluster}")
+        objects = load(content, where=path)
+        problems = [f"{path}: {v}" for obj in objects for v in validate_manifest(obj)]
+        if problems:
+            raise CommittedManifestError("; ".join(problems))
+        known = {c.name: c for c in environment.clusters}
+        cluster = known.get(rendered.cluster)  # a cluster since removed from the file is not emulated
+        broken = check_contract(
+            objects,
+            {id(obj): path for obj in objects},
+            service=rendered.service,
+            version=rendered.version,
+            emulated=cluster is not None and is_emulated(cluster),
+            templates=[path],
+        )
+        if broken:
+            raise TemplateContractError(broken, service=rendered.service, where=path)
+        out.append(dataclasses.replace(rendered, objects=objects))
+    return out
