@@ -95,6 +95,7 @@ def test_timestamps_are_stored_as_utc_and_naive_ones_are_refused() -> None:
 def test_seed_status_mirrors_the_phase() -> None:
     assert [p.seed_status for p in Phase] == [
         "pending",
+        "awaiting_approval",
         "progressing",
         "paused",
         "succeeded",
