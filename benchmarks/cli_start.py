@@ -71,6 +71,7 @@ INVOCATIONS: list[tuple[str, ...]] = [
     ("tokens", "revoke"),
     ("login",),
     ("whoami",),
+    ("serve",),
 ]
 
 

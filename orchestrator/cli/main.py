@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "tokens": "orchestrator.cli.tokens:tokens_group",
     "login": "orchestrator.cli.login:login_command",
     "whoami": "orchestrator.cli.login:whoami_command",
+    "serve": "orchestrator.cli.serve:serve_command",
 }
 
 

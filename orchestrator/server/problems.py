@@ -1,0 +1,61 @@
+"""Errors as one JSON shape: RFC 9457 problem details (`application/problem+json`).
+
+Every error the server answers, whatever raised it, is `{type, title, status, detail}` (plus `errors` for a
+request that failed validation), so clients — the CLI in `--server` mode, GitHub, a dashboard — parse one
+thing. The orchestrator's own error types map as the command line maps them to exit codes: bad input
+(ConfigError, exit 2) is 400 or 422, a refusal is 403, anything else that failed is 409 or 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error answered as problem details; `status` is the HTTP status."""
+
+    def __init__(self, status: int, title: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+
+
+def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
+
+
+def install(app: FastAPI) -> None:
+    """Answer every error as problem details."""
+
+    @app.exception_handler(Problem)
+    async def _problem(_request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.title, exc.detail, **exc.extra)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+        title = {404: "Not Found", 405: "Method Not Allowed", 401: "Unauthorized", 403: "Forbidden"}
+        return problem_response(exc.status_code, title.get(exc.status_code, "Error"), str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"location": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
+            for error in exc.errors()
+        ]
+        detail = "; ".join(f"{e['location']}: {e['message']}" for e in errors) or "the request is not valid"
+        return problem_response(422, "Unprocessable Content", detail, errors=errors)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        # Logged with its traceback by the server's logger; the client gets no internals.
+        import structlog
+
+        structlog.get_logger(__name__).exception("request_crashed", error=type(exc).__name__)
+        return problem_response(500, "Internal Server Error", "the server failed to answer; see its log")
