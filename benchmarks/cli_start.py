@@ -72,6 +72,7 @@ INVOCATIONS: list[tuple[str, ...]] = [
     ("login",),
     ("whoami",),
     ("serve",),
+    ("stats",),
 ]
 
 

@@ -118,7 +118,7 @@ def deploy_command(
     """Render SERVICE for ENV, record the release, and roll it out with the service's strategy."""
     from orchestrator.cli.auth import authorize
     from orchestrator.cli.progress import progress_reporter
-    from orchestrator.gitops.commits import head_commit
+    from orchestrator.gitops.commits import commit_time, head_commit
     from orchestrator.identity.rules import Action
     from orchestrator.render.values import parse_set_overrides
     from orchestrator.rollout.engine import DeployRequest
@@ -134,6 +134,7 @@ def deploy_command(
         service=service,
         environment=env_name,
         git_commit=commit,
+        committed_at=commit_time(project.root, commit),
         image=image,
         digest=built[1] if built else None,
         built_repository=built[0] if built else None,

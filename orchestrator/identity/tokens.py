@@ -73,10 +73,18 @@ def parse_expiry(value: str, now: datetime) -> datetime | None:
     text = value.strip().lower()
     if text == "never":
         return None
-    match = _EXPIRY.fullmatch(text)
-    if match is None or int(match.group(1)) == 0:
+    span = parse_span(text)
+    if span is None:
         raise ConfigError(
             f"{value!r} is not an expiry; use a number of hours, days or weeks (12h, 30d, 2w) or never",
             key="--expires",
         )
-    return now + int(match.group(1)) * _EXPIRY_UNITS[match.group(2)]
+    return now + span
+
+
+def parse_span(value: str) -> timedelta | None:
+    """`12h`, `30d`, `2w` as a timedelta (more than zero); None when `value` is not one."""
+    match = _EXPIRY.fullmatch(value.strip().lower())
+    if match is None or int(match.group(1)) == 0:
+        return None
+    return int(match.group(1)) * _EXPIRY_UNITS[match.group(2)]

@@ -256,6 +256,7 @@ class RolloutEngine:
                 image_tag=None if (request.digest or digest) else tag,
                 manifest_hash=environment_hash(sets),
                 created_by=request.actor,
+                committed_at=request.committed_at,
             )
             placements = [
                 repo.ClusterPlacement(c.name, c.cloud, c.region, wave)

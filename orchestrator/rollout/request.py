@@ -7,6 +7,7 @@ edited by hand, is refused with a message instead of being read key by key with 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,6 +28,7 @@ class DeployRequest(BaseModel):
     built_repository: str | None = None  # where the build pushed it (for clusters without a registry)
     overrides: dict[str, Any] = Field(default_factory=dict)  # --set values
     strategy: Literal["rolling"] | None = None  # force a plain rolling update; default: the pipeline's
+    committed_at: datetime | None = None  # the commit's time (lead time for changes starts there)
     actor: str | None = None
     user_id: uuid.UUID | None = None  # the acting user's row (none for the local login of an empty store)
 

@@ -223,6 +223,8 @@ class Release(Base):
     values_hash: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     created_by: Mapped[str | None] = mapped_column(String(255))
+    # When the release's commit was made (its committer date): where lead time for changes starts.
+    committed_at: Mapped[datetime | None]
 
     deployments: Mapped[list[Deployment]] = relationship(back_populates="release")
 

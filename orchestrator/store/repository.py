@@ -85,6 +85,7 @@ def get_or_create_release(
     image_tag: str | None = None,
     values_hash: str | None = None,
     created_by: str | None = None,
+    committed_at: datetime | None = None,
 ) -> Release:
     """The release with this identity, recording it first if this is the first time it is seen.
 
@@ -110,6 +111,7 @@ def get_or_create_release(
         manifest_hash=manifest_hash,
         values_hash=values_hash,
         created_by=created_by,
+        committed_at=committed_at,
     )
     try:
         with session.begin_nested():

@@ -1,4 +1,5 @@
-"""GitOps and approvals: the AwaitingApproval phase, a deployment's kind, what it undoes, its GitOps commit.
+"""GitOps and approvals: the AwaitingApproval phase, a deployment's kind, what it undoes, its GitOps commit;
+and when a release's commit was made (for lead time).
 
 Revision ID: 0004
 Revises: 0003
@@ -49,6 +50,7 @@ def _active_index(active: str) -> None:
 def upgrade() -> None:
     # The partial unique index goes first and comes back last: SQLite's batch mode rebuilds the table, and
     # the index's WHERE clause is not something to trust to reflection.
+    op.add_column("releases", sa.Column("committed_at", sa.DateTime(timezone=True), nullable=True))
     op.drop_index(ACTIVE_INDEX, table_name="deployments")
     with op.batch_alter_table("deployments") as batch:
         batch.add_column(sa.Column("kind", sa.String(20), server_default="deploy", nullable=False))
@@ -73,3 +75,5 @@ def downgrade() -> None:
         batch.drop_column("undoes_id")
         batch.drop_column("kind")
     _active_index(OLD_ACTIVE)
+    with op.batch_alter_table("releases") as batch:
+        batch.drop_column("committed_at")

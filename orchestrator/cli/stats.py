@@ -1,0 +1,73 @@
+"""`orchestrator stats`: DORA's four keys for a service (or every one), computed from the store."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from orchestrator.cli.db import database_url_option
+from orchestrator.cli.options import format_option, open_project, root_option
+
+_NAMES = {
+    "deployment_frequency": "deployment frequency",
+    "lead_time_for_changes": "lead time for changes",
+    "change_failure_rate": "change failure rate",
+    "failed_deployment_recovery_time": "failed deployment recovery time",
+}
+
+
+def _shown(figure: dict[str, object]) -> str:
+    value = figure["value"]
+    if value is None:
+        return "no data"
+    assert isinstance(value, float | int)
+    if figure["unit"] == "ratio":
+        return f"{value * 100:.1f} %"
+    if figure["unit"] == "per day":
+        return f"{value:.2f} per day"
+    return f"{value:.1f} h"
+
+
+@click.command("stats")
+@click.argument("service", required=False)
+@click.option("--env", "env_name", default=None, metavar="ENV", help="Only this environment.")
+@click.option("--since", default="30d", show_default=True, help="The window: 12h, 30d, 2w back from now.")
+@format_option
+@database_url_option
+@root_option
+def stats_command(
+    service: str | None, env_name: str | None, since: str, output: str, database_url: str, root: str | None
+) -> None:
+    """DORA's four keys (and their 2024 tiers) for SERVICE, or every service, from the deployment record."""
+    from datetime import UTC, datetime
+
+    from orchestrator.errors import ConfigError
+    from orchestrator.identity.tokens import parse_span
+    from orchestrator.runtime import open_store
+    from orchestrator.store import dora
+
+    project = open_project(root)
+    if service is not None:
+        project.pipeline(service)
+    if env_name is not None:
+        project.environment(env_name)
+    span = parse_span(since)
+    if span is None:
+        raise ConfigError(
+            f"{since!r} is not a window; use a number of hours, days or weeks (12h, 30d, 2w)", key="--since"
+        )
+    until = datetime.now(UTC)
+    with open_store(database_url)() as session:
+        stats = dora.compute(session, since=until - span, until=until, service=service, environment=env_name)
+    view = stats.to_json()
+    if output == "json":
+        click.echo(json.dumps(view, indent=2))
+        return
+    scope = f"{service or 'every service'} in {env_name or 'every environment'}"
+    click.echo(f"DORA figures for {scope}, {view['since']} to {view['until']}:")
+    for key, name in _NAMES.items():
+        figure = view[key]
+        assert isinstance(figure, dict)
+        tier = f"  ({figure['tier']})" if figure["tier"] else ""
+        click.echo(f"  {name:<32} {_shown(figure):>14}{tier}   from {figure['samples']} deployment(s)")
