@@ -811,6 +811,10 @@ class RolloutEngine:
         with self.database.begin() as connection:
             return progress.read_phase(connection, deployment_id)
 
+    def phase(self, deployment_id: uuid.UUID) -> Phase:
+        """Where the deployment stands now (one read)."""
+        return self._phase(deployment_id)
+
     def _current_step(self, deployment_id: uuid.UUID) -> int:
         with self.database.begin() as connection:
             return progress.read_progress(connection, deployment_id).current_step
