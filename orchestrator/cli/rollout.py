@@ -84,10 +84,10 @@ def _finish(engine: RolloutEngine, deployment_id: uuid.UUID, phase: Phase, outpu
         _print_clusters(view)
         if phase is Phase.PAUSED:
             click.echo(f"paused: continue with `orchestrator approve {view['id'][:8]}`")
-        if phase is Phase.AWAITING_APPROVAL:
-            click.echo(f"not started; `orchestrator abort {view['id'][:8]}` withdraws it")
         if view.get("message") and phase is not Phase.SUCCEEDED:
             click.echo(f"{view['phase']}: {view['message']}")
+        if phase is Phase.AWAITING_APPROVAL:
+            click.echo(f"nothing is touched until then; `orchestrator abort {view['id'][:8]}` withdraws it")
     sys.exit(EXIT_BY_PHASE.get(phase, 1))
 
 

@@ -128,7 +128,7 @@ class Environment(ConfigModel):
     )
     freeze_windows: list[FreezeWindow] = Field(
         default_factory=list,
-        description="no deploy, retry or approval starts a rollout inside one; admins: --override-freeze --reason",
+        description="no deploy, retry or approval starts a rollout inside one (admins: --override-freeze)",
     )
     images: dict[str, ImageRef] = Field(
         default_factory=dict, description="per service: the image used when none was built or given"

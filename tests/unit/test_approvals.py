@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import ClusterConfig, Project
+from orchestrator.errors import ConfigError
 from orchestrator.identity.principal import Principal
 from orchestrator.identity.rules import PermissionDeniedError
 from orchestrator.render.manifests import RenderedSet
@@ -297,3 +298,32 @@ def test_a_deployment_whose_own_override_covers_the_window_is_approved_without_a
     world.engine().approve(deployment_id, actor="qa@example.com", principal=DEPLOYER)
     assert world.deployment(deployment_id).phase == Phase.PROGRESSING.value
     assert Event.APPROVE.value in [(e.data or {}).get("event") for e in world.events(deployment_id)]
+
+
+def test_a_waiting_deploy_ends_when_the_deployment_is_withdrawn(approvals: World) -> None:
+    deployer = approvals.engine()
+    deployment_id = deployer.create(request())
+
+    class AbortingClock(FakeClock):
+        def sleep(self, seconds: float) -> None:
+            super().sleep(seconds)
+            approvals.engine().abort(deployment_id, actor="ops")
+
+    deployer.clock = AbortingClock(approvals.clock.now())
+    assert deployer.run(deployment_id, wait_for_approval=True) is Phase.ABORTED
+    assert approvals.untouched()
+    assert approvals.deployment(deployment_id).lease_owner is None
+
+
+def test_an_override_where_no_freeze_can_hold_the_deployment_back_is_bad_usage(approvals: World) -> None:
+    engine = approvals.engine()
+    for release in (1, 2):  # the first is deployed directly; the second stops at its indefinite pause
+        deployment_id = engine.create(request(release))
+        engine.approve(deployment_id, actor="admin@example.com")
+        engine.run(deployment_id)
+    assert approvals.deployment(deployment_id).phase == Phase.PAUSED.value
+    with pytest.raises(
+        ConfigError, match="a freeze window only holds back a deployment before it starts"
+    ) as bad:
+        engine.approve(deployment_id, actor="admin@example.com", principal=ADMIN, override_freeze="why")
+    assert bad.value.exit_code == 2
