@@ -30,7 +30,14 @@ from orchestrator.runtime import open_store
 from orchestrator.store import repository as repo
 from orchestrator.store.models import Deployment, DeploymentEvent, Phase, Role
 from orchestrator.store.transitions import Event
-from tests.unit.engine_doubles import FakeClock, Faults, MemoryCluster, ScriptedGate, memory_workloads
+from tests.unit.engine_doubles import (
+    FakeClock,
+    Faults,
+    MemoryCluster,
+    MemoryDesiredState,
+    ScriptedGate,
+    memory_workloads,
+)
 from tests.unit.test_engine_machine import CLUSTERS, estate
 
 APPROVAL = """approval:
@@ -59,6 +66,7 @@ class World:
         self.clock = FakeClock()
         self.clusters = {name: MemoryCluster(name) for name in CLUSTERS}
         self.faults = Faults()
+        self.desired = MemoryDesiredState()  # the GitOps repository: a deployment commits once it starts
         self.connections = 0  # workloads made: a cluster reached
 
     def workloads(self) -> Callable[[ClusterConfig, RenderedSet], Workload]:
@@ -75,6 +83,7 @@ class World:
         return RolloutEngine(
             self.project,
             self.sessions,
+            desired=self.desired,
             workloads=self.workloads(),
             clock=self.clock,
             gates=ScriptedGate().factory,
@@ -94,9 +103,9 @@ class World:
             return repo.events_for(session, deployment_id)
 
     def untouched(self) -> bool:
-        return self.connections == 0 and all(
-            c.writes == 0 and c.stable is None for c in self.clusters.values()
-        )
+        """No cluster reached or written, and no desired state committed."""
+        clusters = all(c.writes == 0 and c.stable is None for c in self.clusters.values())
+        return self.connections == 0 and clusters and not self.desired.commits
 
 
 def request(release: int = 1, actor: str = "dev@example.com") -> DeployRequest:
