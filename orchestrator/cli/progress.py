@@ -1,9 +1,9 @@
 """A rollout's progress as the engine reports it: a live table on a terminal, plain lines otherwise.
 
-The engine calls its `report` callback with one dict per event (`step`, `step_completed`, `measurement`,
-`waiting`, `paused`, `gates`, `failed`, `finished`). On a terminal a rich Live view redraws one row per
-cluster (weights, phase, last gate value) under the current step and the time to the next; anywhere else
-(CI logs, a pipe) each event is one line, as a log reader wants it.
+The engine calls its `report` callback with one dict per event (`awaiting_approval`, `step`,
+`step_completed`, `measurement`, `waiting`, `paused`, `gates`, `failed`, `finished`). On a terminal a
+rich Live view redraws one row per cluster (weights, phase, last gate value) under the current step and
+the time to the next; anywhere else (CI logs, a pipe) each event is one line, as a log reader wants it.
 
 Both say once that a cluster with nothing to compare a canary with was deployed directly, and leave out the
 later steps that had nothing left to do there.
@@ -80,6 +80,8 @@ class PlainProgress:
             self._line(f"health gates read {event['source']}")
         elif kind == "paused":
             self._line("[yellow]paused[/yellow] until approved")
+        elif kind == "awaiting_approval":
+            self._line(f"[yellow]awaiting approval[/yellow]: {event['message']}")
         elif kind == "failed":
             self._line(f"[red]failed[/red]: {event['reason']}")
         elif kind == "finished":
@@ -121,6 +123,8 @@ def _doing(step: str) -> str:
         return "measuring the canary"
     if label.startswith("pause"):
         return "pausing"
+    if label.startswith("awaiting approval"):
+        return "waiting for an approver; nothing is touched until then"
     return "working"
 
 
@@ -197,6 +201,10 @@ class LiveProgress:
             self.note = f"gate {event['cluster']}: {event['message']}"
         elif kind == "gates":
             self.note = f"health gates read {event['source']}"
+        elif kind == "awaiting_approval":
+            self.step = "awaiting approval"
+            self.step_started = time.monotonic()
+            self.note = str(event["message"])
         elif kind == "paused":
             self.step += " (paused until approved)"
             self.until = None

@@ -1,5 +1,11 @@
 """`deploy` and the manual controls of a rollout: approve, abort, pause, resume, retry.
 
+A deployment to an environment that requires an approval is recorded AwaitingApproval; `deploy` (and
+`retry`) then wait for it, holding the deployment's lease, and drive the rollout once an approver runs
+`approve` elsewhere (`--no-wait` returns at once; `approve` then drives it itself, as does `resume` once a
+waiting process is gone and its lease expired). `--override-freeze --reason TEXT` is an admin's override of
+a freeze window, recorded; both are needed together.
+
 The rollout engine, the store and the cluster clients are imported inside the commands, not here: click
 imports this module to show `--help`, which should not pay for SQLAlchemy and the kubernetes client.
 """
@@ -9,7 +15,8 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -24,7 +31,44 @@ if TYPE_CHECKING:
     from orchestrator.store.models import Phase
 
 # Phase values (StrEnum members hash as their value).
-EXIT_BY_PHASE = {"Succeeded": 0, "Paused": 0, "Progressing": 0}
+EXIT_BY_PHASE = {"Succeeded": 0, "Paused": 0, "Progressing": 0, "AwaitingApproval": 0}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def freeze_options(func: F) -> F:
+    """`--override-freeze` and `--reason TEXT`: an admin's override of a freeze window (both or neither)."""
+    func = click.option(
+        "--reason",
+        "freeze_reason",
+        default=None,
+        metavar="TEXT",
+        help="Why the freeze window is overridden (recorded; needed with --override-freeze).",
+    )(func)
+    return click.option(
+        "--override-freeze",
+        is_flag=True,
+        help="Go ahead inside a freeze window of the environment (admins; needs --reason).",
+    )(func)
+
+
+def wait_option(func: F) -> F:
+    return click.option(
+        "--no-wait",
+        is_flag=True,
+        help=(
+            "When the environment requires an approval, return once the deployment is recorded "
+            "(AwaitingApproval) instead of waiting for it; `approve` then runs it."
+        ),
+    )(func)
+
+
+def override_reason(override_freeze: bool, reason: str | None) -> str | None:
+    """The override's reason for the engine (None: no override), or bad usage when only one is given."""
+    if override_freeze and reason is None:
+        raise click.UsageError("--override-freeze needs --reason TEXT (the reason is recorded)")
+    if reason is not None and not override_freeze:
+        raise click.UsageError("--reason is the reason for --override-freeze; give both or neither")
+    return reason
 
 
 def _finish(engine: RolloutEngine, deployment_id: uuid.UUID, phase: Phase, output: str) -> None:
@@ -42,6 +86,8 @@ def _finish(engine: RolloutEngine, deployment_id: uuid.UUID, phase: Phase, outpu
             click.echo(f"paused: continue with `orchestrator approve {view['id'][:8]}`")
         if view.get("message") and phase is not Phase.SUCCEEDED:
             click.echo(f"{view['phase']}: {view['message']}")
+        if phase is Phase.AWAITING_APPROVAL:
+            click.echo(f"nothing is touched until then; `orchestrator abort {view['id'][:8]}` withdraws it")
     sys.exit(EXIT_BY_PHASE.get(phase, 1))
 
 
@@ -100,6 +146,8 @@ def built_image(engine: RolloutEngine, service: str, commit: str) -> tuple[str, 
     help="Override the pipeline's strategy with a plain rolling update.",
 )
 @click.option("--actor", default=None, envvar="ORCHESTRATOR_ACTOR", help="Who deploys (for the audit trail).")
+@wait_option
+@freeze_options
 @token_option
 @format_option
 @database_url_option
@@ -111,11 +159,17 @@ def deploy_command(
     assignments: tuple[str, ...],
     strategy: str | None,
     actor: str | None,
+    no_wait: bool,
+    override_freeze: bool,
+    freeze_reason: str | None,
     output: str,
     database_url: str,
     root: str | None,
 ) -> None:
-    """Render SERVICE for ENV, record the release, and roll it out with the service's strategy."""
+    """Render SERVICE for ENV, record the release, and roll it out with the service's strategy.
+
+    When ENV requires an approval the deployment is recorded AwaitingApproval, nothing touched, and this
+    waits until an approver runs `orchestrator approve ID` (or returns at once with --no-wait)."""
     from orchestrator.cli.auth import authorize
     from orchestrator.cli.progress import progress_reporter
     from orchestrator.gitops.commits import commit_time, head_commit
@@ -124,6 +178,7 @@ def deploy_command(
     from orchestrator.rollout.engine import DeployRequest
     from orchestrator.runtime import rollout_engine
 
+    override = override_reason(override_freeze, freeze_reason)
     project = open_project(root)
     project.pipeline(service)  # an unknown service is bad usage, said before anything about who acts
     principal = authorize(Action.DEPLOY, env_name, database_url, project=project)
@@ -143,11 +198,19 @@ def deploy_command(
         actor=principal.audit_name(actor),
         user_id=principal.user_id,
     )
-    deployment_id = engine.create(request)
+    deployment_id = engine.create(request, principal=principal, override_freeze=override)
     if output == "text":
         click.echo(f"deployment {str(deployment_id)[:8]}: {service} to {env_name}")
-    phase = engine.run(deployment_id)
-    _finish(engine, deployment_id, phase, output)
+    _run_or_wait(engine, deployment_id, no_wait, output)
+
+
+def _run_or_wait(engine: RolloutEngine, deployment_id: uuid.UUID, no_wait: bool, output: str) -> None:
+    """Drive a new deployment; one AwaitingApproval is waited for (holding its lease) unless --no-wait."""
+    from orchestrator.store.models import Phase
+
+    if engine.phase(deployment_id) is Phase.AWAITING_APPROVAL and no_wait:
+        _finish(engine, deployment_id, Phase.AWAITING_APPROVAL, output)
+    _finish(engine, deployment_id, engine.run(deployment_id, wait_for_approval=not no_wait), output)
 
 
 def _control(name: str, help_text: str) -> Any:
@@ -185,13 +248,33 @@ def _resolve(engine: RolloutEngine, ref: str) -> uuid.UUID:
         return repo.get_deployment(session, ref).id
 
 
-@_control("approve", "End the pause DEPLOYMENT waits at (never an analysis) and continue the rollout.")
+@_control(
+    "approve",
+    "Start DEPLOYMENT when it awaits its approval, or end the pause it waits at (never an analysis), and "
+    "continue the rollout (here, unless the process that waits for it drives it).",
+)
 @click.option("--full", is_flag=True, help="Skip every remaining step, analyses included, and promote now.")
-def approve_command(deployment: str, full: bool, output: str, database_url: str, root: str | None) -> None:
+@freeze_options
+def approve_command(
+    deployment: str,
+    full: bool,
+    override_freeze: bool,
+    freeze_reason: str | None,
+    output: str,
+    database_url: str,
+    root: str | None,
+) -> None:
+    override = override_reason(override_freeze, freeze_reason)
     principal = _authorize("approve", root, database_url, deployment)
     _, engine = _engine(root, database_url, output)
     deployment_id = _resolve(engine, deployment)
-    message = engine.approve(deployment_id, full=full, actor=principal.audit_name())
+    message = engine.approve(
+        deployment_id,
+        full=full,
+        actor=principal.audit_name(),
+        principal=principal,
+        override_freeze=override,
+    )
     _continue(engine, deployment_id, message, output)
 
 
@@ -248,13 +331,30 @@ def abort_command(deployment: str, output: str, database_url: str, root: str | N
 
 
 @_control("retry", "Roll out the release of a finished DEPLOYMENT again, as a new deployment.")
-def retry_command(deployment: str, output: str, database_url: str, root: str | None) -> None:
+@wait_option
+@freeze_options
+def retry_command(
+    deployment: str,
+    no_wait: bool,
+    override_freeze: bool,
+    freeze_reason: str | None,
+    output: str,
+    database_url: str,
+    root: str | None,
+) -> None:
     from orchestrator.store import repository as repo
 
+    override = override_reason(override_freeze, freeze_reason)
     principal = _authorize("retry", root, database_url, deployment)
     _, engine = _engine(root, database_url, output)
     old_id = _resolve(engine, deployment)
-    deployment_id = engine.retry(old_id, actor=principal.audit_name(), user_id=principal.user_id)
+    deployment_id = engine.retry(
+        old_id,
+        actor=principal.audit_name(),
+        user_id=principal.user_id,
+        principal=principal,
+        override_freeze=override,
+    )
     if output == "text":
         with engine.sessions() as session:
             new = repo.get_deployment(session, deployment_id)
@@ -262,4 +362,4 @@ def retry_command(deployment: str, output: str, database_url: str, root: str | N
                 f"deployment {str(deployment_id)[:8]}: {new.service} to {new.environment} "
                 f"(retry of {str(old_id)[:8]})"
             )
-    _finish(engine, deployment_id, engine.run(deployment_id), output)
+    _run_or_wait(engine, deployment_id, no_wait, output)

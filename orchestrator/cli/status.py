@@ -94,5 +94,7 @@ def _print(view: dict[str, Any]) -> None:
             f"running: {running['image']} (commit {running['git_commit'][:12]}) "
             f"from deployment {running['deployment'][:8]}, since {running['since']}"
         )
+    if view["phase"] == "AwaitingApproval" and view.get("message"):
+        click.echo(f"deployment {view['id'][:8]} {view['message']}")
     for problem in view["disagreements"]:
         click.secho(f"DISAGREES {problem}", fg="red")

@@ -36,14 +36,17 @@ class ClusterConfig(ConfigModel):
 
 
 class ApprovalPolicy(ConfigModel):
-    required: bool = False
+    required: bool = Field(
+        default=False,
+        description="deployments wait in AwaitingApproval, nothing touched, until an approver runs `approve`",
+    )
     approvers: list[str] = Field(default_factory=lambda: ["admin"], description="roles or user emails")
 
 
 class FreezeWindow(ConfigModel):
-    start: datetime
-    end: datetime
-    reason: str = ""
+    start: datetime = Field(description="in the window from this moment; without a zone, UTC")
+    end: datetime = Field(description="out of it from this moment; after start")
+    reason: str = Field(default="", description="named when a deploy is refused")
 
     @model_validator(mode="after")
     def _ordered(self) -> FreezeWindow:
@@ -123,7 +126,10 @@ class Environment(ConfigModel):
     deployers: list[str] = Field(
         default_factory=lambda: ["admin", "deployer"], description="roles or user emails allowed to deploy"
     )
-    freeze_windows: list[FreezeWindow] = Field(default_factory=list)
+    freeze_windows: list[FreezeWindow] = Field(
+        default_factory=list,
+        description="no deploy, retry or approval starts a rollout inside one (admins: --override-freeze)",
+    )
     images: dict[str, ImageRef] = Field(
         default_factory=dict, description="per service: the image used when none was built or given"
     )

@@ -3,7 +3,9 @@
 - viewers read, and nothing else;
 - deploy, promote, rollback, pause, resume, abort and retry: whoever the environment's `deployers` lists,
   by role or by email;
-- approving a paused rollout: whoever the environment's `approval.approvers` lists, by role or email;
+- approving a paused rollout, or a deployment awaiting approval: whoever the environment's
+  `approval.approvers` lists, by role or email;
+- overriding a freeze window (`--override-freeze`): admins;
 - users, access requests and other people's tokens: admins.
 
 A refusal names the user, their role, the action, the environment and who is allowed.
@@ -28,6 +30,7 @@ class Action(enum.StrEnum):
     ABORT = "abort"
     RETRY = "retry"
     APPROVE = "approve"
+    OVERRIDE_FREEZE = "override a freeze window"
     MANAGE_USERS = "manage users"
     REVIEW_ACCESS = "review access requests"
     MANAGE_TOKENS = "manage other users' tokens"
@@ -61,6 +64,8 @@ def _who_may(action: Action, environment: Environment | None) -> tuple[str, list
         return "admins only", [Role.ADMIN.value]
     if environment is None:
         raise ValueError(f"{action.value} is checked against an environment")
+    if action is Action.OVERRIDE_FREEZE:
+        return "admins only, whatever the environment's lists say", [Role.ADMIN.value]
     if action is Action.APPROVE:
         return f"{environment.name}'s approval.approvers", environment.approval.approvers
     return f"{environment.name}'s deployers", environment.deployers

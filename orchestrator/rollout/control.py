@@ -11,6 +11,10 @@ not decide (`InconclusiveAnalysis`). The deployment is Paused while any reason s
   override with its actor.
 - `pause` adds the Manual reason; `resume` lifts it (and refuses while another reason stands: that one
   needs an approval).
+- A deployment AwaitingApproval (its environment sets `approval.required`) has touched nothing: `approve`
+  starts it (Progressing, from its first step), `abort` makes it Aborted at once. `approve --full` is
+  refused there: the approval that lets a rollout start is not also a decision to skip its canary steps
+  and analyses; that is asked for once it runs. `pause`, `resume` and `retry` do not apply.
 
 Each request is an event of the state machine (`store/transitions.py`): its row is checked before anything
 changes, and the request is appended to the audit trail with its actor.
@@ -98,7 +102,10 @@ def check(deployment: Deployment, request: ControlRequest) -> None:
     try:
         transition(phase, request.event)
     except OrchestratorError:
-        raise refuse(deployment, request, f"it is {phase.value}; {request.name} does not apply") from None
+        why = f"it is {phase.value}; {request.name} does not apply"
+        if phase is Phase.AWAITING_APPROVAL:
+            why += f" until it is approved: `orchestrator approve {str(deployment.id)[:8]}` starts it"
+        raise refuse(deployment, request, why) from None
     stop = ControlState.of(deployment.control).stop
     if stop is not None and request.event not in (Event.ABORT, Event.RETRY, Event.RESUME):
         raise refuse(
@@ -146,9 +153,27 @@ def record(
     )
 
 
+def check_start(deployment: Deployment, request: ControlRequest) -> None:
+    """Only a plain `approve` starts a deployment AwaitingApproval."""
+    if request.event is Event.APPROVE_FULL:
+        raise refuse(
+            deployment,
+            request,
+            "it is AwaitingApproval, and the approval that starts a rollout does not skip its steps; "
+            f"`orchestrator approve {str(deployment.id)[:8]}` starts it, and `approve --full` applies once "
+            "it runs",
+        )
+    check(deployment, request)
+
+
 def approve(
     session: Session, deployment: Deployment, request: ControlRequest, steps: list[PlannedStep]
 ) -> str:
+    if Phase(deployment.phase) is Phase.AWAITING_APPROVAL:
+        check_start(deployment, request)
+        message = f"approved by {request.actor or 'unknown'}: the rollout starts"
+        record(session, deployment, request, message, started=True)
+        return message
     check(deployment, request)
     control = ControlState.of(deployment.control)
     index = deployment.current_step

@@ -36,6 +36,7 @@ from orchestrator.build.reference import parse_reference
 from orchestrator.config import Environment, Project
 from orchestrator.config.pipeline import RollingStrategy, Strategy
 from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.identity.principal import Principal
 from orchestrator.render.engine import Renderer
 from orchestrator.render.manifests import RenderedSet, environment_hash
 from orchestrator.rollout import control
@@ -46,7 +47,7 @@ from orchestrator.rollout.frozen import FrozenPlan
 from orchestrator.rollout.gates import AnalysisGate, GateFactory, GateResult, default_gates, validate_analysis
 from orchestrator.rollout.lease import Lease, LeaseHeldError, LeaseLostError, live_holder, new_owner
 from orchestrator.rollout.plan import Analyze, Pause, PlannedStep, Promote
-from orchestrator.rollout.policy import refuse_unenforced_policies
+from orchestrator.rollout.policy import FreezeOverride, check_freeze, overridden_windows
 from orchestrator.rollout.request import DeployRequest
 from orchestrator.rollout.workload import ClusterWorkload
 from orchestrator.rollout.workloads import Connector, Workload, WorkloadFactory, kube_workloads
@@ -218,22 +219,36 @@ class RolloutEngine:
             built_repository=request.built_repository,
         )
 
-    def create(self, request: DeployRequest) -> uuid.UUID:
+    def create(
+        self,
+        request: DeployRequest,
+        *,
+        principal: Principal | None = None,
+        override_freeze: str | None = None,
+    ) -> uuid.UUID:
         """Check, render (validating everything before any cluster is touched), freeze the plan, and record
-        the release and the deployment, started and leased to this engine. Bad configuration raises
-        ConfigError, a policy not built yet or a rollout already in progress OrchestratorError: in every
-        case nothing is recorded."""
+        the release and the deployment: started and leased to this engine, or AwaitingApproval (no lease,
+        nothing touched) when the environment requires an approval. Bad configuration raises ConfigError; a
+        freeze window in force (without an admin's override: `principal` and its `override_freeze` reason)
+        or a rollout already in progress OrchestratorError: in every case nothing is recorded."""
         environment = self.project.environment(request.environment)
-        refuse_unenforced_policies(environment)
+        freeze = check_freeze(environment, principal, override_freeze, self._moment(), actor=request.actor)
         pipeline = self.project.pipeline(request.service)
         strategy = Strategy(rolling=RollingStrategy()) if request.strategy == "rolling" else pipeline.strategy
         sets = self.render(request)
         validate_analysis(self.project, pipeline)
         waves = [[c.name for c in wave] for wave in environment.rollout_waves()]
         plan = FrozenPlan.freeze(pipeline, strategy, waves, sets)
-        return self._record(request, plan, environment)
+        return self._record(request, plan, environment, freeze=freeze)
 
-    def _record(self, request: DeployRequest, plan: FrozenPlan, environment: Environment) -> uuid.UUID:
+    def _record(
+        self,
+        request: DeployRequest,
+        plan: FrozenPlan,
+        environment: Environment,
+        *,
+        freeze: FreezeOverride | None = None,
+    ) -> uuid.UUID:
         sets = list(plan.rendered().values())
         image = sets[0].image
         tag, digest = _tag_and_digest(image)
@@ -276,8 +291,29 @@ class RolloutEngine:
             )
             deployment.plan = plan.to_record()
             deployment.control = ControlState().to_record()
-            # Started in the same transaction: a second deploy racing this one loses at the unique index,
-            # and its transaction — release, deployment and all — is rolled back, leaving nothing behind.
+            if freeze is not None:
+                repo.append_event(
+                    session, deployment, "override", freeze.message, data=freeze.to_data(), actor=freeze.actor
+                )
+            # Started (or set waiting for its approval) in the same transaction: a second deploy racing this
+            # one loses at the unique index, and its transaction — release, deployment and all — is rolled
+            # back, leaving nothing behind.
+            if environment.approval.required:
+                session.flush()
+                approvers = ", ".join(environment.approval.approvers) or "nobody"
+                repo.set_phase(
+                    session,
+                    deployment,
+                    Phase.AWAITING_APPROVAL,
+                    event=Event.AWAIT_APPROVAL,
+                    actor=request.actor,
+                    message=(
+                        f"waiting for an approval ({environment.name}'s approval.approvers: {approvers}): "
+                        f"`orchestrator approve {str(deployment.id)[:8]}`"
+                    ),
+                )
+                # No lease: nobody drives it until it is approved (a waiting `deploy` takes one to wait).
+                return deployment.id
             repo.set_phase(session, deployment, Phase.PROGRESSING, event=Event.START, actor=request.actor)
             session.flush()
             leases.take(
@@ -326,10 +362,12 @@ class RolloutEngine:
         """The engine driving the deployment now (a live lease), if any."""
         return live_holder(self.database, deployment_id, self.clock.now())
 
-    def run(self, deployment_id: uuid.UUID) -> Phase:
+    def run(self, deployment_id: uuid.UUID, *, wait_for_approval: bool = False) -> Phase:
         """Drive the deployment from its current step until it finishes, pauses, or is stopped.
 
-        LeaseHeldError when another engine drives it (its lease is live)."""
+        A deployment AwaitingApproval is not driven: with `wait_for_approval` this engine holds its lease
+        and waits until an approver starts it (then drives it) or it is aborted; without, it returns at
+        once. LeaseHeldError when another engine drives it (its lease is live)."""
         lease = Lease(
             self.database,
             deployment_id,
@@ -341,6 +379,8 @@ class RolloutEngine:
         )
         lease.take()
         try:
+            if wait_for_approval:
+                self._await_approval(deployment_id, lease)
             return self._run(deployment_id, lease)
         except LeaseLostError as exc:
             log.warning("lease_lost", deployment=str(deployment_id), reason=str(exc))
@@ -357,7 +397,7 @@ class RolloutEngine:
             phase = Phase(deployment.phase)
             stop = ControlState.of(deployment.control).stop
             owed = stop is not None and allows(phase, _stop_event(stop))
-            if not owed and (phase in TERMINAL_PHASES or phase is Phase.PAUSED):
+            if not owed and (phase in TERMINAL_PHASES or phase in (Phase.PAUSED, Phase.AWAITING_APPROVAL)):
                 return phase
             request, plan = self._load(deployment)
             if phase is Phase.PENDING and not owed:
@@ -390,6 +430,29 @@ class RolloutEngine:
         if unreachable:
             return self._fail(run, "; ".join(unreachable.values()), index, None)
         return self._drive(run)
+
+    def _await_approval(self, deployment_id: uuid.UUID, lease: Lease) -> None:
+        """Wait, holding the lease, while the deployment awaits its approval: the approval is then picked up
+        by this process (`approve` sees a live driver and leaves the rollout to it). Polls the store."""
+        reported = False
+        while True:
+            lease.beat_if_due()
+            lease.check()
+            if self._phase(deployment_id) is not Phase.AWAITING_APPROVAL:
+                return
+            if not reported:
+                with self.sessions() as session:
+                    deployment = repo.get_deployment(session, deployment_id)
+                    self.report(
+                        {
+                            "type": "awaiting_approval",
+                            "deployment": str(deployment.id),
+                            "environment": deployment.environment,
+                            "message": deployment.message or "waiting for an approval",
+                        }
+                    )
+                reported = True
+            self.clock.sleep(self.poll_interval)
 
     # --- desired state ------------------------------------------------------------------------------------
 
@@ -749,6 +812,10 @@ class RolloutEngine:
         with self.database.begin() as connection:
             return progress.read_phase(connection, deployment_id)
 
+    def phase(self, deployment_id: uuid.UUID) -> Phase:
+        """Where the deployment stands now (one read)."""
+        return self._phase(deployment_id)
+
     def _current_step(self, deployment_id: uuid.UUID) -> int:
         with self.database.begin() as connection:
             return progress.read_progress(connection, deployment_id).current_step
@@ -891,13 +958,51 @@ class RolloutEngine:
 
     # --- manual control -----------------------------------------------------------------------------------
 
-    def approve(self, deployment_id: uuid.UUID, *, full: bool = False, actor: str | None = None) -> str:
-        """End the pause the rollout waits at (with full, skip every remaining step, analyses included)."""
+    def approve(
+        self,
+        deployment_id: uuid.UUID,
+        *,
+        full: bool = False,
+        actor: str | None = None,
+        principal: Principal | None = None,
+        override_freeze: str | None = None,
+    ) -> str:
+        """End the pause the rollout waits at (with full, skip every remaining step, analyses included), or
+        start a deployment AwaitingApproval. Starting one is a rollout beginning, so a freeze window in
+        force refuses it (FrozenError) unless the deployment's own override covered that window or an admin
+        (`principal`) overrides it now with a reason."""
         request = ControlRequest(Event.APPROVE_FULL if full else Event.APPROVE, actor)
         with self.sessions.begin() as session:
             deployment = repo.get_deployment(session, deployment_id)
-            control.check(deployment, request)
+            awaiting = Phase(deployment.phase) is Phase.AWAITING_APPROVAL
+            (control.check_start if awaiting else control.check)(deployment, request)
             _, plan = self._load(deployment)
+            if awaiting:
+                environment = self.project.environment(deployment.environment)
+                covered = overridden_windows(repo.events_for(session, deployment.id))
+                freeze = check_freeze(
+                    environment,
+                    principal,
+                    override_freeze,
+                    self._moment(),
+                    operation="approval of deployment " + str(deployment.id)[:8],
+                    actor=actor,
+                    covered=covered,
+                )
+                if freeze is not None:
+                    repo.append_event(
+                        session,
+                        deployment,
+                        "override",
+                        freeze.message,
+                        data=freeze.to_data(),
+                        actor=freeze.actor,
+                    )
+            elif override_freeze is not None:
+                raise ConfigError(
+                    f"--override-freeze: deployment {deployment.id} is {deployment.phase}; a freeze window "
+                    "only holds back a deployment before it starts (AwaitingApproval)"
+                )
             return control.approve(session, deployment, request, plan.steps())
 
     def pause(self, deployment_id: uuid.UUID, *, actor: str | None = None) -> str:
@@ -929,6 +1034,16 @@ class RolloutEngine:
         request = ControlRequest(Event.ABORT, actor)
         with self.sessions.begin() as session:
             deployment = repo.get_deployment(session, deployment_id)
+            if Phase(deployment.phase) is Phase.AWAITING_APPROVAL:
+                # Nothing was touched: Aborted at once, no rollback owed (a waiting `deploy` sees the phase).
+                control.check(deployment, request)
+                control.record(
+                    session,
+                    deployment,
+                    request,
+                    f"aborted by {actor or 'unknown'} before its approval; no cluster was touched",
+                )
+                return []
             control.request_abort(session, deployment, request)
         deadline = self.clock.now() + ABORT_WAIT_SECONDS
         while (holder := self.driver(deployment_id)) is not None and holder.owner != self.owner:
@@ -951,9 +1066,17 @@ class RolloutEngine:
         return rolled_back
 
     def retry(
-        self, deployment_id: uuid.UUID, *, actor: str | None = None, user_id: uuid.UUID | None = None
+        self,
+        deployment_id: uuid.UUID,
+        *,
+        actor: str | None = None,
+        user_id: uuid.UUID | None = None,
+        principal: Principal | None = None,
+        override_freeze: str | None = None,
     ) -> uuid.UUID:
-        """The same request and frozen plan as a new deployment; a Failed one's rollback is finished first."""
+        """The same request and frozen plan as a new deployment; a Failed one's rollback is finished first.
+        A new deployment like any other: a freeze window refuses it (unless an admin overrides it), and it
+        awaits an approval when the environment requires one."""
         request = ControlRequest(Event.RETRY, actor)
         with self.sessions.begin() as session:
             old = repo.get_deployment(session, deployment_id)
@@ -964,7 +1087,9 @@ class RolloutEngine:
             original, plan = self._load(old)
             phase, index, old_id = Phase(old.phase), old.current_step, old.id
         environment = self.project.environment(original.environment)
-        refuse_unenforced_policies(environment)
+        freeze = check_freeze(
+            environment, principal, override_freeze, self._moment(), operation="retry", actor=actor
+        )
         if phase is Phase.FAILED:
             lease = Lease(
                 self.database, old_id, self.owner, self.clock.now, seconds=self.lease_seconds, thread=False
@@ -996,7 +1121,7 @@ class RolloutEngine:
             old = repo.get_deployment(session, old_id)
             control.record(session, old, request, f"retried by {actor or 'unknown'}")
         retried = original.model_copy(update={"actor": actor or original.actor, "user_id": user_id})
-        return self._record(retried, plan, environment)
+        return self._record(retried, plan, environment, freeze=freeze)
 
 
 def _stop_event(stop: StopRequest) -> Event:

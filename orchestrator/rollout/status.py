@@ -62,13 +62,18 @@ def service_status(
         else:
             entry["live"] = state.to_json()
             entry["disagreements"] = disagreements(entry, state, latest, running)
-        entry["touched"] = entry["phase"] != Phase.PENDING.value or latest.phase not in _TERMINAL
+        entry["touched"] = entry["phase"] != Phase.PENDING.value or latest.phase not in _UNTOUCHING
         problems += [f"{entry['cluster']}: {d}" for d in entry["disagreements"]]
     view["disagreements"] = problems
     return view
 
 
-_TERMINAL = {p.value for p in (Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED)}
+# A Pending cluster of a deployment in these phases was not touched by it (finished before reaching it, or
+# waiting for an approval): its live state is compared with the last good release, not with this one.
+_UNTOUCHING = {
+    p.value
+    for p in (Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED, Phase.AWAITING_APPROVAL)
+}
 
 
 def disagreements(

@@ -150,14 +150,21 @@ def test_the_recorded_release_the_refusals_and_the_control_commands(
     assert history[0]["release"]["id"] == history[1]["release"]["id"]
 
 
-def test_a_deploy_the_environment_would_hold_back_is_refused(
+def test_a_deploy_to_prod_waits_for_an_approval_before_reaching_any_cluster(
     tmp_path: Path, running_sim: dict[str, str]
 ) -> None:
-    """prod asks for approvals (not built yet): the deploy stops before connecting or recording."""
+    """prod asks for approvals: the deployment is recorded AwaitingApproval without connecting to EKS, AKS or
+    GKE (which this machine cannot reach), and an abort withdraws it with nothing touched."""
     env = {**running_sim, "ORCHESTRATOR_ROOT": str(estate_with_strategy(tmp_path / "estate", GATED))}
-    result = run_cli("deploy", "api", "--env", "prod", "--image", f"ghcr.io/addtocloud/api@{DIGEST}", env=env)
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "environments/prod.yaml: deploy to prod refused, nothing was recorded or applied" in result.stderr
-    assert "approval.required is true, and approvals are not built yet" in result.stderr
-    history = run_cli("history", "api", "-o", "json", env=env)
-    assert json.loads(history.stdout) == []
+    image = f"ghcr.io/addtocloud/api@{DIGEST}"
+    result = run_cli("deploy", "api", "--env", "prod", "--image", image, "--no-wait", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [waiting] = json.loads(run_cli("history", "api", "-o", "json", env=env).stdout)
+    assert waiting["phase"] == "AwaitingApproval"
+    assert f"`orchestrator approve {waiting['id'][:8]}`" in result.stdout
+    assert {c["phase"] for c in waiting["clusters"]} == {"Pending"}
+    aborted = run_cli("abort", waiting["id"][:8], env=env)
+    assert aborted.returncode == 0, aborted.stdout + aborted.stderr
+    assert "before its approval; no cluster was touched" in aborted.stdout
+    [withdrawn] = json.loads(run_cli("history", "api", "-o", "json", env=env).stdout)
+    assert withdrawn["phase"] == "Aborted"

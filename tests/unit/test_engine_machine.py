@@ -1,9 +1,12 @@
 """The rollout engine as a state machine, on a fake clock and in-memory clusters (no emulator).
 
 Hypothesis drives random sequences of deploys, control commands (approve, approve --full, pause, resume,
-abort, retry), gate verdicts, unreachable clusters, crashing routers, process kills and the passing of time,
-and after every rule checks what must always hold:
-- never two active rollouts of one service in one environment;
+abort, retry), gate verdicts, unreachable clusters, crashing routers, process kills, the passing of time
+and the environment starting or ceasing to require approvals, and after every rule checks what must always
+hold:
+- never two active rollouts of one service in one environment (one awaiting approval counts);
+- a deployment that was never approved (AwaitingApproval, or Aborted from there) touched no cluster and
+  holds no lease;
 - a finished deployment left its clusters as its phase says: all on the new release (Succeeded), or all on
   stable with the canary at 0 and no managed route left (RolledBack, Aborted), and the store says the same;
 - no step's completion is recorded twice.
@@ -11,6 +14,7 @@ and after every rule checks what must always hold:
 
 from __future__ import annotations
 
+import copy
 import re
 import tempfile
 import uuid
@@ -88,6 +92,11 @@ class World:
     def __init__(self) -> None:
         folder = Path(tempfile.mkdtemp(prefix="engine-machine-"))
         self.project = estate(folder / "estate")
+        # The same estate where `local` requires an approval (renders are the same: the cache serves both).
+        gated = estate(folder / "gated")
+        local = gated.root / "environments" / "local.yaml"
+        local.write_text(local.read_text() + "approval:\n  required: true\n")
+        self.gated = Project(gated.root)
         self.sessions: sessionmaker[Session] = open_store(f"sqlite:///{folder / 'state.db'}")
         self.renders: dict[str, list[RenderedSet]] = {}
 
@@ -100,8 +109,8 @@ class World:
 class MachineEngine(RolloutEngine):
     """The engine, with each release rendered once for all examples (rendering is not under test here)."""
 
-    def __init__(self, world: World, **kwargs: Any) -> None:
-        super().__init__(world.project, world.sessions, **kwargs)
+    def __init__(self, world: World, *, gated: bool = False, **kwargs: Any) -> None:
+        super().__init__(world.gated if gated else world.project, world.sessions, **kwargs)
         self.world = world
 
     def render(self, request: DeployRequest) -> list[RenderedSet]:
@@ -133,6 +142,9 @@ class RolloutMachine(RuleBasedStateMachine):
         self.gate = ScriptedGate()
         self.desired = MemoryDesiredState()
         self.stable_before: dict[uuid.UUID, dict[str, str | None]] = {}
+        self.approval_required = False
+        # The clusters as each deployment found them.
+        self.at_creation: dict[uuid.UUID, dict[str, MemoryCluster]] = {}
 
     # --- plumbing -----------------------------------------------------------------------------------------
 
@@ -141,6 +153,7 @@ class RolloutMachine(RuleBasedStateMachine):
         return MachineEngine(
             self.world,
             desired=self.desired,
+            gated=self.approval_required,
             workloads=memory_workloads(self.clusters, self.faults),
             clock=self.clock,
             gates=self.gate.factory,
@@ -208,6 +221,7 @@ class RolloutMachine(RuleBasedStateMachine):
             return
         assert not active, "a second rollout was accepted while one is active"
         self.stable_before[deployment_id] = {name: c.stable for name, c in self.clusters.items()}
+        self.at_creation[deployment_id] = copy.deepcopy(self.clusters)
         self.drive(engine, deployment_id, lambda: engine.run(deployment_id))
 
     @rule()
@@ -287,6 +301,7 @@ class RolloutMachine(RuleBasedStateMachine):
             self.faults.kill_after = None
             return
         self.stable_before[new_id] = {name: c.stable for name, c in self.clusters.items()}
+        self.at_creation[new_id] = copy.deepcopy(self.clusters)
         self.drive(engine, new_id, lambda: engine.run(new_id))
 
     @rule(verdicts=st.lists(st.sampled_from(["pass", "fail", "inconclusive"]), min_size=1, max_size=3))
@@ -305,6 +320,11 @@ class RolloutMachine(RuleBasedStateMachine):
     def kill_soon(self, after: int, before_write: bool) -> None:
         self.faults.kill_after, self.faults.kill_before_write = after, before_write
 
+    @rule(required=st.booleans())
+    def require_approval(self, required: bool) -> None:
+        """The environment's owners change `approval.required` (new deployments follow it)."""
+        self.approval_required = required
+
     @rule(seconds=st.sampled_from([1.0, 10.0, 31.0]))
     def time_passes(self, seconds: float) -> None:
         self.clock.advance(seconds)
@@ -316,6 +336,7 @@ class RolloutMachine(RuleBasedStateMachine):
         # One session and a few plain queries: they run after every rule of every example.
         with self.sessions() as session:
             self.one_active_rollout(session)
+            self.never_approved_touched_nothing(session)
             self.no_step_recorded_twice(session)
             self.finished_means_what_it_says(session)
 
@@ -324,6 +345,20 @@ class RolloutMachine(RuleBasedStateMachine):
             select(Deployment.id).where(Deployment.phase.in_([p.value for p in ACTIVE_PHASES]))
         ).all()
         assert len(active) <= 1, active
+
+    def never_approved_touched_nothing(self, session: Session) -> None:
+        latest = session.execute(
+            select(Deployment.id, Deployment.phase, Deployment.started_at, Deployment.lease_owner)
+            .order_by(Deployment.created_at.desc(), Deployment.id.desc())
+            .limit(1)
+        ).first()
+        if latest is None or latest.started_at is not None:
+            return  # nothing yet, or it was started (approved, or no approval needed)
+        assert Phase(latest.phase) in (Phase.AWAITING_APPROVAL, Phase.ABORTED), latest
+        assert latest.lease_owner is None, latest
+        before = self.at_creation[latest.id]
+        for name, cluster in self.clusters.items():
+            assert _served(cluster) == _served(before[name]), (latest, name, cluster)
 
     def no_step_recorded_twice(self, session: Session) -> None:
         rows = session.execute(
@@ -336,12 +371,14 @@ class RolloutMachine(RuleBasedStateMachine):
 
     def finished_means_what_it_says(self, session: Session) -> None:
         latest = session.execute(
-            select(Deployment.id, Deployment.phase, Deployment.plan)
+            select(Deployment.id, Deployment.phase, Deployment.plan, Deployment.started_at)
             .order_by(Deployment.created_at.desc(), Deployment.id.desc())
             .limit(1)
         ).first()
         if latest is None or Phase(latest.phase) not in TERMINAL_PHASES - {Phase.FAILED}:
             return
+        if latest.started_at is None:
+            return  # aborted before its approval: it touched nothing (never_approved_touched_nothing)
         rows = {
             r.cluster: (r.phase, r.canary_weight)
             for r in session.execute(
@@ -415,6 +452,33 @@ def test_the_machine_reaches_every_outcome() -> None:
     machine.resume()
     assert _phase(machine) is Phase.PAUSED
     machine.rules_hold()
+    machine.abort()
+    machine.require_approval(True)
+    machine.deploy(4)
+    assert _phase(machine) is Phase.AWAITING_APPROVAL
+    machine.approve(True)  # refused: the approval that starts a rollout skips nothing
+    assert _phase(machine) is Phase.AWAITING_APPROVAL
+    machine.abort()
+    assert _phase(machine) is Phase.ABORTED  # before its approval: nothing touched
+    machine.rules_hold()
+    machine.retry()
+    assert _phase(machine) is Phase.AWAITING_APPROVAL
+    machine.approve(False)
+    assert _phase(machine) is Phase.PAUSED  # started, and at the first wave's indefinite pause
+    machine.rules_hold()
+
+
+def _served(cluster: MemoryCluster) -> tuple[Any, ...]:
+    """What a cluster serves, and how often it was written (whether it is reachable is not its state)."""
+    return (
+        cluster.stable,
+        cluster.canary,
+        cluster.canary_replicas,
+        cluster.canary_subset,
+        cluster.weight,
+        cluster.routes,
+        cluster.writes,
+    )
 
 
 def _phase(machine: RolloutMachine) -> Phase:

@@ -90,3 +90,13 @@ def test_the_summary_says_what_runs() -> None:
     assert summary({"live": live.to_json()}) == "v9 2/2 ready"
     assert summary({"live": LiveCluster("aws").to_json()}) == "not running"
     assert summary({"live": LiveCluster("aws", error="x").to_json()}) == "unreachable"
+
+
+def test_a_deployment_awaiting_approval_is_held_to_what_ran_before() -> None:
+    """Nothing was touched: the clusters run the last good release (or nothing), and that agrees."""
+    good, waiting = _release("r.example.com/api:1"), _release("r.example.com/api:2")
+    running, latest = _deployment("Succeeded", good), _deployment("AwaitingApproval", waiting)
+    on_good = LiveCluster("aws", stable=_stable("r.example.com/api:1"), stable_weight=100, canary_weight=0)
+    assert disagreements(_recorded("Pending"), on_good, latest, running) == []
+    never = LiveCluster("aws", route_problem="no VirtualService/api")
+    assert disagreements(_recorded("Pending"), never, latest, None) == []  # a first release, not started
