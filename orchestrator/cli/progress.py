@@ -78,6 +78,8 @@ class PlainProgress:
             self._line(f"  [cyan]gate[/cyan] {event['cluster']}: {event['message']}")
         elif kind == "gates":
             self._line(f"health gates read {event['source']}")
+        elif kind == "gitops" and event.get("state") == "committed":
+            self._line(f"desired state {_committed(event)}")
         elif kind == "paused":
             self._line("[yellow]paused[/yellow] until approved")
         elif kind == "awaiting_approval":
@@ -201,6 +203,8 @@ class LiveProgress:
             self.note = f"gate {event['cluster']}: {event['message']}"
         elif kind == "gates":
             self.note = f"health gates read {event['source']}"
+        elif kind == "gitops" and event.get("state") == "committed":
+            self.console.print(f"desired state {_committed(event)}")
         elif kind == "awaiting_approval":
             self.step = "awaiting approval"
             self.step_started = time.monotonic()
@@ -276,3 +280,9 @@ class LiveProgress:
         self._stopped = True
         if self.live.is_started:
             self.live.stop()
+
+
+def _committed(event: dict[str, Any]) -> str:
+    """`committed as 3f2a1b4c5d6e`, or that git already held it (an unchanged release makes no commit)."""
+    sha = str(event.get("commit", ""))[:12]
+    return f"committed as {sha}" if event.get("created") else f"unchanged (already committed as {sha})"

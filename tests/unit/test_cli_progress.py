@@ -115,3 +115,18 @@ def test_a_step_with_nothing_to_report_prints_no_empty_done_line() -> None:
     assert lines[0] == "step 3: pause 0.3s · wave 1 (aws)"
     assert lines[1].startswith("  next step in ")
     assert lines[2:] == ["1 step(s) had nothing left to do", "Succeeded"]
+
+
+def test_the_desired_state_commit_is_shown_new_or_unchanged() -> None:
+    sha = "3f2a1b4c5d6e7f8091a2b3c4d5e6f708192a3b4c"
+    lines = _plain(
+        [
+            {"type": "gitops", "state": "committing"},
+            {"type": "gitops", "state": "committed", "commit": sha, "created": True},
+            {"type": "gitops", "state": "committed", "commit": sha, "created": False},
+        ]
+    )
+    assert lines == [
+        "desired state committed as 3f2a1b4c5d6e",
+        "desired state unchanged (already committed as 3f2a1b4c5d6e)",
+    ]
