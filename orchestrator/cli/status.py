@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 LIVE_TIMEOUT = 5.0
 
 
-def _connect(cluster: ClusterConfig) -> KubeClient:
+def connect_quickly(cluster: ClusterConfig, timeout: float = LIVE_TIMEOUT) -> KubeClient:
     from orchestrator.clusters.connect import connect
     from orchestrator.kube.client import KubeClient, RetryPolicy
 
@@ -26,8 +26,8 @@ def _connect(cluster: ClusterConfig) -> KubeClient:
     return KubeClient(
         connect(cluster.target, name=cluster.name),
         cluster=cluster.name,
-        retry=RetryPolicy(attempts=2, max_seconds=LIVE_TIMEOUT / 2),
-        timeout=(LIVE_TIMEOUT / 2, LIVE_TIMEOUT / 2),
+        retry=RetryPolicy(attempts=2, max_seconds=timeout / 2),
+        timeout=(timeout / 2, timeout / 2),
     )
 
 
@@ -51,7 +51,7 @@ def status_command(
     environments = [project.environment(name) for name in names]
     sessions = open_store(database_url)
     with sessions() as session:
-        views = statuses(session, services, environments, connect=_connect, timeout=LIVE_TIMEOUT)
+        views = statuses(session, services, environments, connect=connect_quickly, timeout=LIVE_TIMEOUT)
     if output == "json":
         click.echo(json.dumps(views, indent=2))
         return
