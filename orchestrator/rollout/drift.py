@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from orchestrator.config import ClusterConfig, Environment
 from orchestrator.gitops.manifests import CommittedManifestError, Manifest, load, manifest_path
 from orchestrator.kube.client import KubeClient
-from orchestrator.kube.drift import ObjectDrift, object_name, set_drift
-from orchestrator.kube.live import read_live
+from orchestrator.kube.drift import ObjectDrift, delegated_fields, object_drift, object_name, set_drift
+from orchestrator.kube.live import manifest_diff, object_diff, read_live
 from orchestrator.rollout.desired import GitDesiredState, folder
 from orchestrator.rollout.live import Connect, gather
 from orchestrator.store import repository as repo
@@ -223,3 +223,87 @@ def check_clusters(
         timeout=timeout,
     )
     return {name: answer or read[name] for name, answer in answers.items()}
+
+
+# --- diff: rendered ↔ committed ↔ live ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObjectComparison:
+    """One object of one cluster in the three places it can be: rendered by HEAD's templates now, held by
+    the last commit, run live. An empty diff (or a drift with nothing in it) means that pair agrees."""
+
+    object: str
+    rendered: bool
+    committed: bool | None  # None: nothing committed for this cluster at all
+    live: bool
+    rendered_vs_committed: str  # unified diff, committed → rendered: what the next deploy would commit
+    committed_vs_live: ObjectDrift | None  # drift; None when the object is not committed
+    rendered_vs_live: str  # unified diff, live → rendered: what applying the rendered object would change
+
+    @property
+    def differs(self) -> bool:
+        drifted = self.committed_vs_live is not None and self.committed_vs_live.drifted
+        # Without a commit, rendered against live is the only comparison there is.
+        unreconciled = self.committed is None and bool(self.rendered_vs_live)
+        return bool(self.rendered_vs_committed) or drifted or unreconciled
+
+    def columns(self) -> tuple[str, str]:
+        """The rendered↔committed and committed↔live verdicts, in words."""
+        if self.committed is None:
+            versus_commit = "never committed"
+        elif not self.rendered:
+            versus_commit = "no longer rendered"
+        elif not self.committed:
+            versus_commit = "new, not committed"
+        else:
+            versus_commit = "changed" if self.rendered_vs_committed else "same"
+        drift = self.committed_vs_live
+        if drift is None:
+            versus_live = "differs from rendered" if self.rendered_vs_live else "same as rendered"
+        elif drift.missing:
+            versus_live = "missing"
+        elif drift.fields:
+            versus_live = f"drifted ({drift.count} field{'s' if drift.count != 1 else ''})"
+        else:
+            versus_live = "in sync"
+        return versus_commit, versus_live
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rendered": self.rendered,
+            "committed": self.committed,
+            "live": self.live,
+            "rendered_vs_committed": self.rendered_vs_committed,
+            "committed_vs_live": None if self.committed_vs_live is None else self.committed_vs_live.to_json(),
+            "rendered_vs_live": self.rendered_vs_live,
+        }
+
+
+def compare_cluster(
+    client: KubeClient, rendered: Sequence[Manifest], committed: Sequence[Manifest] | None
+) -> list[ObjectComparison]:
+    """Every object rendered or committed for one cluster (rendered order, then what only the commit has),
+    each read live once and compared three ways."""
+    want = {object_name(o): o for o in rendered}
+    held = {object_name(o): o for o in committed or []}
+    delegated = delegated_fields(committed or [])
+    out = []
+    for name in [*want, *(n for n in held if n not in want)]:
+        live = read_live(client, want.get(name) or held[name])
+        out.append(
+            ObjectComparison(
+                object=name,
+                rendered=name in want,
+                committed=None if committed is None else name in held,
+                live=live is not None,
+                rendered_vs_committed=""
+                if committed is None
+                else manifest_diff(held.get(name), want.get(name), "committed", "rendered", name),
+                committed_vs_live=None
+                if name not in held
+                else object_drift(held[name], live, delegated=delegated.get(name, frozenset())),
+                rendered_vs_live=object_diff(want[name], live, label=name) if name in want else "",
+            )
+        )
+    return out
