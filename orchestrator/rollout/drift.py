@@ -66,6 +66,8 @@ class ClusterDrift:
             "checked": self.checked,
             "error": self.error,
             "objects": [o.to_json() for o in self.objects],
+            # each difference in words: `Deployment/api spec.replicas: committed 2, live 5`
+            "lines": self.lines(),
         }
 
 
