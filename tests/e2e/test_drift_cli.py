@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.test_deploy_cli import kubectl_json
+from tests.e2e.test_deploy_cli import PAUSED, kubectl_json
 from tests.e2e.test_gitops_cli import ROLLING
 from tests.helpers import run_cli
 from tests.integration.rollout_fixtures import FOREIGN_ROUTE, estate_with_strategy
@@ -131,9 +131,12 @@ def test_drift_names_scaled_replicas_and_edited_weights_but_not_what_others_own(
     assert [r["name"] for r in routes] == ["ops-debug", "primary"]
 
 
-def test_a_deleted_object_is_committed_but_missing_live(tmp_path: Path, running_sim: dict[str, str]) -> None:
-    env = {**running_sim, "ORCHESTRATOR_ROOT": str(estate_with_strategy(tmp_path / "estate", ROLLING))}
-    deploy(env)
+def test_a_missing_object_a_rollout_under_way_and_a_rolled_back_commit(
+    tmp_path: Path, running_sim: dict[str, str]
+) -> None:
+    env = {**running_sim, "ORCHESTRATOR_ROOT": str(estate_with_strategy(tmp_path / "estate", PAUSED))}
+    first = run_cli("deploy", "api", "--env", "local", "--strategy", "rolling", env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
     kubectl(env, "gcp", "delete", "poddisruptionbudget", "api")
     code, out = drift(env, "api", "--env", "local", "--exit-code")
     assert code == 1, out
@@ -141,3 +144,24 @@ def test_a_deleted_object_is_committed_but_missing_live(tmp_path: Path, running_
     # Another environment of the same repository has nothing committed for api: nothing to compare.
     code, out = drift(env, "api", "--env", "dev", "--exit-code")
     assert code == 0 and out.startswith("api in dev (commit ") and out.rstrip().endswith("not committed"), out
+
+    # A canary paused at 20 %: its weights differ from the commit by design.
+    paused = run_cli("deploy", "api", "--env", "local", "--set", "env.RELEASE=2", env=env)
+    assert paused.returncode == 0, paused.stdout + paused.stderr
+    deployment = json.loads(run_cli("history", "api", "-o", "json", env=env).stdout)[0]
+    assert deployment["phase"] == "Paused"
+    code, out = drift(env, "--exit-code")
+    assert code == 0, out
+    assert f"api in local (commit {deployment['gitops_commit'][:12]}): rolling out" in out
+    assert f"deployment {deployment['id'][:8]} is Paused" in out
+    status = json.loads(run_cli("status", "api", "--env", "local", "-o", "json", env=env).stdout)
+    assert {c["drift"]["state"] for c in status[0]["clusters"]} == {"rolling out"}
+
+    # Aborted, the clusters went back to the release before; the commit still holds the new one: drift,
+    # with the reason.
+    assert run_cli("abort", deployment["id"][:8], env=env).returncode == 0
+    report = drift_json(env)
+    assert report["state"] == "drifted" and report["rollout"] is None
+    assert "ended Aborted" in report["note"]
+    aws = report["clusters"][0]
+    assert "Deployment/api spec.template.metadata.labels.version: committed v" in " ".join(aws["lines"])
