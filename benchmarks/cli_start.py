@@ -35,6 +35,7 @@ INVOCATIONS: list[tuple[str, ...]] = [
     (),
     ("render",),
     ("diff",),
+    ("drift",),
     ("build",),
     ("deploy",),
     ("status",),

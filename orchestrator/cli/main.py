@@ -18,6 +18,7 @@ from orchestrator.errors import OrchestratorError
 COMMANDS: dict[str, str] = {
     "render": "orchestrator.cli.render:render_command",
     "diff": "orchestrator.cli.diff:diff_command",
+    "drift": "orchestrator.cli.drift:drift_command",
     "build": "orchestrator.cli.build:build_command",
     "deploy": "orchestrator.cli.rollout:deploy_command",
     "status": "orchestrator.cli.status:status_command",

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 LIVE_TIMEOUT = 5.0
 
 
-def _connect(cluster: ClusterConfig) -> KubeClient:
+def connect_quickly(cluster: ClusterConfig, timeout: float = LIVE_TIMEOUT) -> KubeClient:
     from orchestrator.clusters.connect import connect
     from orchestrator.kube.client import KubeClient, RetryPolicy
 
@@ -26,8 +26,8 @@ def _connect(cluster: ClusterConfig) -> KubeClient:
     return KubeClient(
         connect(cluster.target, name=cluster.name),
         cluster=cluster.name,
-        retry=RetryPolicy(attempts=2, max_seconds=LIVE_TIMEOUT / 2),
-        timeout=(LIVE_TIMEOUT / 2, LIVE_TIMEOUT / 2),
+        retry=RetryPolicy(attempts=2, max_seconds=timeout / 2),
+        timeout=(timeout / 2, timeout / 2),
     )
 
 
@@ -42,8 +42,10 @@ def status_command(
 ) -> None:
     """What runs where: the newest deployment of each service in each environment, beside what each of its
     clusters runs now (read live, in parallel); any disagreement is marked."""
+    from orchestrator.rollout.desired import GitDesiredState
     from orchestrator.rollout.status import statuses
     from orchestrator.runtime import open_store
+    from orchestrator.settings import state_dir
 
     project = open_project(root)
     services = [project.pipeline(service).service] if service else project.service_names
@@ -51,7 +53,14 @@ def status_command(
     environments = [project.environment(name) for name in names]
     sessions = open_store(database_url)
     with sessions() as session:
-        views = statuses(session, services, environments, connect=_connect, timeout=LIVE_TIMEOUT)
+        views = statuses(
+            session,
+            services,
+            environments,
+            connect=connect_quickly,
+            timeout=LIVE_TIMEOUT,
+            desired=GitDesiredState(state_dir(), project.root),
+        )
     if output == "json":
         click.echo(json.dumps(views, indent=2))
         return
@@ -65,10 +74,11 @@ def _print(view: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from orchestrator.rollout.drift import DriftState
     from orchestrator.rollout.status import summary
 
     table = Table(title=f"{view['service']} in {view['environment']}: {view['phase']}", title_justify="left")
-    for column in ("cluster", "cloud", "region", "phase", "recorded %", "live %", "live", "agrees"):
+    for column in ("cluster", "cloud", "region", "phase", "recorded %", "live %", "live", "agrees", "drift"):
         table.add_column(column)
     for cluster in view["clusters"]:
         live = cluster["live"] or {}
@@ -83,6 +93,7 @@ def _print(view: dict[str, Any]) -> None:
             live_weights,
             summary(cluster),
             "yes" if not cluster["disagreements"] else "[red]NO[/red]",
+            _drift_label(cluster["drift"]),
         )
     Console(highlight=False).print(table)
     click.echo(f"release {view['release']['image']} (commit {view['release']['git_commit'][:12]})")
@@ -98,3 +109,23 @@ def _print(view: dict[str, Any]) -> None:
         click.echo(f"deployment {view['id'][:8]} {view['message']}")
     for problem in view["disagreements"]:
         click.secho(f"DISAGREES {problem}", fg="red")
+    drift = view["drift"]
+    if drift["state"] == DriftState.DRIFTED.value:
+        commit = drift["commit"][:12]
+        for cluster in view["clusters"]:
+            for line in (cluster["drift"] or {}).get("lines", []):
+                click.secho(f"DRIFT {cluster['cluster']}: {line} (commit {commit})", fg="yellow")
+        if drift["note"]:
+            click.echo(f"note: {drift['note']}")
+    if drift["error"]:
+        click.secho(f"drift unknown: {drift['error']}", fg="yellow")
+
+
+def _drift_label(drift: dict[str, Any] | None) -> str:
+    """The drift column: in sync / drifted (n fields) / unknown / rolling out / not committed."""
+    if drift is None:
+        return "-"
+    if drift["state"] == "drifted":
+        n = drift["fields"]
+        return f"[yellow]drifted ({n} field{'s' if n != 1 else ''})[/yellow]"
+    return str(drift["state"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,12 +126,16 @@ def merge_http_routes(live_routes: list[dict[str, Any]], ours: list[dict[str, An
     added (named `addtocloud-…`) are not part of the rendered state and are dropped.
     """
     our_names = {r.get("name") for r in ours}
-    foreign = [
-        r
-        for r in live_routes
-        if r.get("name") not in our_names and not str(r.get("name", "")).startswith("addtocloud-")
-    ]
-    return foreign + ours
+    return [r for r in live_routes if is_foreign_route(r, our_names)] + ours
+
+
+ENGINE_ROUTE_PREFIX = "addtocloud-"  # header routes and mirrors the rollout engine adds during a canary
+
+
+def is_foreign_route(route: dict[str, Any], our_names: Collection[Any]) -> bool:
+    """A live route another manager owns: neither one of ours by name nor one the rollout engine added."""
+    name = route.get("name")
+    return name not in our_names and not str(name or "").startswith(ENGINE_ROUTE_PREFIX)
 
 
 def merge_subsets(live_subsets: list[dict[str, Any]], ours: list[dict[str, Any]]) -> list[dict[str, Any]]:

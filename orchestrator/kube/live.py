@@ -39,9 +39,17 @@ def _strip(obj: dict[str, Any]) -> dict[str, Any]:
 
 def object_diff(desired: dict[str, Any], live: dict[str, Any] | None, *, label: str) -> str:
     """A unified diff from live to desired (empty when in sync); a missing object shows as all added."""
-    want = yaml.safe_dump(_strip(desired), sort_keys=True)
-    have = "" if live is None else yaml.safe_dump(_strip(project(live, desired)), sort_keys=True)
+    return manifest_diff(None if live is None else project(live, desired), desired, "live", "rendered", label)
+
+
+def manifest_diff(
+    before: dict[str, Any] | None, after: dict[str, Any] | None, old: str, new: str, label: str
+) -> str:
+    """A unified diff of two manifests as YAML with sorted keys, headed `old/label` and `new/label` (empty
+    when equal); a side that is None is an object that does not exist there."""
+    have = "" if before is None else yaml.safe_dump(_strip(before), sort_keys=True)
+    want = "" if after is None else yaml.safe_dump(_strip(after), sort_keys=True)
     lines = difflib.unified_diff(
-        have.splitlines(keepends=True), want.splitlines(keepends=True), f"live/{label}", f"rendered/{label}"
+        have.splitlines(keepends=True), want.splitlines(keepends=True), f"{old}/{label}", f"{new}/{label}"
     )
     return "".join(lines)

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from orchestrator.config import ClusterConfig
 from orchestrator.errors import OrchestratorError
@@ -23,6 +23,7 @@ from orchestrator.rollout.workload import CANARY_SUFFIX, DEPLOYMENT
 from orchestrator.traffic.istio import VIRTUAL_SERVICE, TrafficRoutingError, primary_weights
 
 Connect = Callable[[ClusterConfig], KubeClient]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -127,17 +128,6 @@ def read_cluster(client: KubeClient, *, namespace: str, service: str) -> LiveClu
     )
 
 
-def _read_one(connect: Connect, cluster: ClusterConfig, namespace: str, service: str) -> LiveCluster:
-    try:
-        client = connect(cluster)
-        return read_cluster(client, namespace=namespace, service=service)
-    except OrchestratorError as exc:
-        return LiveCluster(cluster=cluster.name, error=str(exc))
-    except Exception as exc:  # status reports any failure to read a cluster, never a traceback
-        reason = f"{type(exc).__name__}: {exc}"
-        return LiveCluster(cluster=cluster.name, error=f"cluster {cluster.name}: {reason}")
-
-
 def read_clusters(
     clusters: Sequence[ClusterConfig],
     *,
@@ -146,20 +136,42 @@ def read_clusters(
     connect: Connect,
     timeout: float,
 ) -> dict[str, LiveCluster]:
-    """Every cluster read at once; one that has not answered within `timeout` seconds is unreachable.
+    """Every cluster read at once; one that has not answered within `timeout` seconds is unreachable."""
+    return gather(
+        clusters,
+        lambda cluster: read_cluster(connect(cluster), namespace=namespace, service=service),
+        lambda cluster, error: LiveCluster(cluster=cluster.name, error=error),
+        timeout=timeout,
+    )
+
+
+def gather(
+    clusters: Sequence[ClusterConfig],
+    read: Callable[[ClusterConfig], T],
+    failed: Callable[[ClusterConfig, str], T],
+    *,
+    timeout: float,
+) -> dict[str, T]:
+    """`read` of every cluster at once, by name; a cluster whose read raised, or has not answered within
+    `timeout` seconds, gets `failed(cluster, why)` instead.
 
     Daemon threads, not a thread pool: a pool's workers are joined when the interpreter exits, so a cluster
     that never answers would hold the command until its own request timeouts ran out.
     """
-    answers: dict[str, LiveCluster] = {}
+    answers: dict[str, T] = {}
     lock = threading.Lock()
 
-    def read(cluster: ClusterConfig) -> None:
-        answer = _read_one(connect, cluster, namespace, service)
+    def run(cluster: ClusterConfig) -> None:
+        try:
+            answer = read(cluster)
+        except OrchestratorError as exc:
+            answer = failed(cluster, str(exc))
+        except Exception as exc:  # a failure to read a cluster is reported, never a traceback
+            answer = failed(cluster, f"cluster {cluster.name}: {type(exc).__name__}: {exc}")
         with lock:
             answers[cluster.name] = answer
 
-    threads = [threading.Thread(target=read, args=(c,), name=f"live-{c.name}", daemon=True) for c in clusters]
+    threads = [threading.Thread(target=run, args=(c,), name=f"live-{c.name}", daemon=True) for c in clusters]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + timeout
@@ -167,7 +179,8 @@ def read_clusters(
         thread.join(max(0.0, deadline - time.monotonic()))
     with lock:
         return {
-            c.name: answers.get(c.name)
-            or LiveCluster(cluster=c.name, error=f"cluster {c.name} did not answer within {timeout:g}s")
+            c.name: answers[c.name]
+            if c.name in answers
+            else failed(c, f"cluster {c.name} did not answer within {timeout:g}s")
             for c in clusters
         }

@@ -4,6 +4,8 @@ the two disagree.
 The store says what the orchestrator did; the clusters say what is true now. Someone may have edited a
 VirtualService by hand, a cluster may have been recreated empty, or be unreachable: each of those is a
 disagreement, named per cluster, rather than a recorded "Succeeded" repeated as if it were still so.
+Beside it, each cluster's drift from the last commit of the service's desired state (`rollout/drift.py`),
+read over the same connection within the same deadline.
 """
 
 from __future__ import annotations
@@ -15,9 +17,22 @@ from sqlalchemy.orm import Session
 
 from orchestrator.build.reference import parse_reference
 from orchestrator.config import Environment
-from orchestrator.rollout.live import Connect, LiveCluster, read_clusters
+from orchestrator.gitops.repository import GitOpsError
+from orchestrator.kube.client import KubeClient
+from orchestrator.rollout.desired import GitDesiredState
+from orchestrator.rollout.drift import (
+    ClusterDrift,
+    CommittedState,
+    cluster_drift,
+    committed_state,
+    explain,
+    overall,
+    placeholder,
+    unknown,
+)
+from orchestrator.rollout.live import Connect, LiveCluster, gather, read_cluster
 from orchestrator.store import repository as repo
-from orchestrator.store.models import Deployment, Phase, Release
+from orchestrator.store.models import ACTIVE_PHASES, Deployment, Phase, Release
 from orchestrator.store.views import deployment_view
 
 
@@ -28,6 +43,7 @@ def service_status(
     *,
     connect: Connect,
     timeout: float,
+    desired: GitDesiredState,
 ) -> dict[str, Any] | None:
     """The newest deployment of `service` in `environment` with each cluster's live state, or None when
     nothing was ever deployed there."""
@@ -50,22 +66,71 @@ def service_status(
     )
     recorded = {c.cluster: c for c in latest.clusters}
     clusters = [c for c in environment.clusters if c.name in recorded]
-    live = read_clusters(
-        clusters, namespace=environment.namespace, service=service, connect=connect, timeout=timeout
+    committed, unreadable = _committed(desired, environment, service)
+    active = latest if latest.phase in ACTIVE_PHASES else None
+    answers = gather(
+        clusters,
+        lambda cluster: _read(
+            connect(cluster), environment.namespace, service, committed, unreadable, active
+        ),
+        lambda cluster, error: (LiveCluster(cluster=cluster.name, error=error), unknown(cluster.name, error)),
+        timeout=timeout,
     )
+    drifts = {name: drift for name, (_, drift) in answers.items()}
+    view["drift"] = {
+        "state": overall(list(drifts.values())).value,
+        "commit": committed.commit if committed else None,
+        "note": explain(latest),
+        "error": unreadable,
+    }
     problems: list[str] = []
     for entry in view["clusters"]:
-        state = live.get(entry["cluster"])
-        if state is None:  # recorded for a cluster the environment no longer has
+        answer = answers.get(entry["cluster"])
+        if answer is None:  # recorded for a cluster the environment no longer has
             entry["live"] = None
+            entry["drift"] = None
             entry["disagreements"] = ["the environment no longer has this cluster"]
         else:
+            state, drift = answer
             entry["live"] = state.to_json()
+            entry["drift"] = drift.to_json()
             entry["disagreements"] = disagreements(entry, state, latest, running)
         entry["touched"] = entry["phase"] != Phase.PENDING.value or latest.phase not in _UNTOUCHING
         problems += [f"{entry['cluster']}: {d}" for d in entry["disagreements"]]
     view["disagreements"] = problems
     return view
+
+
+def _committed(
+    desired: GitDesiredState, environment: Environment, service: str
+) -> tuple[CommittedState | None, str | None]:
+    """The service's committed files, or why the GitOps repository could not be read (status still shows
+    everything else)."""
+    try:
+        return committed_state(desired, environment, service), None
+    except GitOpsError as exc:
+        return None, str(exc)
+
+
+def _read(
+    client: KubeClient,
+    namespace: str,
+    service: str,
+    committed: CommittedState | None,
+    unreadable: str | None,
+    active: Deployment | None,
+) -> tuple[LiveCluster, ClusterDrift]:
+    """One cluster's live state and its drift from the commit, over one connection."""
+    state = read_cluster(client, namespace=namespace, service=service)
+    if committed is None:
+        return state, unknown(client.cluster, f"the GitOps repository could not be read: {unreadable}")
+    try:
+        drift = placeholder(client.cluster, committed, active) or cluster_drift(
+            client, client.cluster, committed.objects[client.cluster]
+        )
+    except Exception as exc:  # the live state was read: a failure comparing it costs only the drift column
+        drift = unknown(client.cluster, f"{type(exc).__name__}: {exc}")
+    return state, drift
 
 
 # A Pending cluster of a deployment in these phases was not touched by it (finished before reaching it, or
@@ -149,11 +214,14 @@ def statuses(
     *,
     connect: Connect,
     timeout: float,
+    desired: GitDesiredState,
 ) -> list[dict[str, Any]]:
     views = []
     for service in services:
         for environment in environments:
-            view = service_status(session, service, environment, connect=connect, timeout=timeout)
+            view = service_status(
+                session, service, environment, connect=connect, timeout=timeout, desired=desired
+            )
             if view is not None:
                 views.append(view)
     return views

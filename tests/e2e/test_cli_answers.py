@@ -31,6 +31,8 @@ def private_state(tmp_path: Path) -> dict[str, str]:
         ("deploy", "nosuch", "--env", "local"),
         ("render", "nosuch", "--env", "local"),
         ("diff", "nosuch", "--env", "local"),
+        ("drift", "nosuch"),
+        ("drift", "nosuch", "--env", "local", "--exit-code"),
         ("build", "nosuch"),
         ("build", "nosuch", "--push"),
     ],
@@ -45,7 +47,7 @@ def test_an_unknown_service_is_bad_usage_everywhere(
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("command", ["history", "status", "deploy"])
+@pytest.mark.parametrize("command", ["history", "status", "deploy", "drift", "diff"])
 def test_an_unknown_environment_is_bad_usage(command: str, private_state: dict[str, str]) -> None:
     result = run_cli(command, "api", "--env", "nosuch", env=private_state)
     assert result.returncode == 2, result.stdout + result.stderr
