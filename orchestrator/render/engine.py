@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -84,6 +85,31 @@ class Renderer:
         self.jinja.filters["to_yaml"] = self._yaml_memo
         self._templates: dict[str, jinja2.Template] = {}
         self._values_schemas: dict[str, ValuesSchema | None] = {}
+        self._sources: dict[tuple[str, ...], str] = {}
+
+    def _sources_digest(self, names: Sequence[str]) -> str:
+        """A digest of the templates' source, and of every template they include, extend or import: a
+        change to any of them is a new version (a canary), like a change of image or values. Read once per
+        renderer; a template that cannot be read is left to rendering to report."""
+        key = tuple(names)
+        if key not in self._sources:
+            seen: dict[str, str] = {}
+            pending = list(names)
+            while pending:
+                name = pending.pop()
+                if name in seen:
+                    continue
+                try:
+                    source = self.jinja.loader.get_source(self.jinja, name)[0]  # type: ignore[union-attr]
+                    referenced = jinja2.meta.find_referenced_templates(self.jinja.parse(source))
+                except (jinja2.TemplateError, UnicodeDecodeError):
+                    seen[name] = ""
+                    continue
+                seen[name] = source
+                pending.extend(r for r in referenced if r is not None)
+            digest = hashlib.sha256(json.dumps(sorted(seen.items())).encode()).hexdigest()
+            self._sources[key] = digest
+        return self._sources[key]
 
     def _values_schema(self, service: str) -> ValuesSchema | None:
         if service not in self._values_schemas:
@@ -151,7 +177,7 @@ class Renderer:
             schema.check(
                 plain_values, value_layers(self.project, pipeline, environment, cluster, overrides or {})
             )
-        version = release_version(resolved_image, plain_values)
+        version = release_version(resolved_image, plain_values, self._sources_digest(pipeline.templates))
         values: dict[str, Any] = reads.wrap(plain_values) if reads is not None else plain_values
         contexts = _cluster_contexts(environment.clusters)
         context = {
@@ -329,13 +355,16 @@ def standard_labels(
     }
 
 
-def release_version(image: str, values: Mapping[str, Any]) -> str:
-    """A short, label-safe identity of what the pods run: the image and the values that shape them.
+def release_version(image: str, values: Mapping[str, Any], templates: str = "") -> str:
+    """A short, label-safe identity of what the pods run: the image, the values that shape them, and the
+    digest of the templates that render them (a template-only change must roll out as a canary too).
 
     The leading "v" keeps it a string wherever a template writes it unquoted (`version: {{ version }}`):
     one hex digest in a hundred is all digits, which YAML would read as an integer label value.
     """
-    payload = json.dumps({"image": image, "values": values}, sort_keys=True, default=str)
+    payload = json.dumps(
+        {"image": image, "values": values, "templates": templates}, sort_keys=True, default=str
+    )
     return "v" + hashlib.sha256(payload.encode()).hexdigest()[:10]
 
 
