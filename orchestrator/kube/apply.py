@@ -17,6 +17,7 @@ from typing import Any
 from orchestrator.kube.client import KubeClient
 from orchestrator.kube.conflicts import retry_conflicts
 from orchestrator.kube.resources import RESOURCE_TYPES, object_ref
+from orchestrator.kube.stored import as_stored
 
 FIELD_MANAGER = "addtocloud-orchestrator"
 APPLIED_HASH = "addtocloud.io/applied-hash"
@@ -65,7 +66,7 @@ def is_current(live: dict[str, Any] | None, stamped: dict[str, Any]) -> bool:
         return False
     annotations = (live.get("metadata") or {}).get("annotations") or {}
     return annotations.get(APPLIED_HASH) == stamped["metadata"]["annotations"][APPLIED_HASH] and contains(
-        live, stamped
+        live, as_stored(stamped)
     )
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.kube.apply import APPLIED_HASH, is_foreign_route
+from orchestrator.kube.stored import as_stored
 
 # Metadata the API server writes on every object: never part of desired state.
 SERVER_METADATA = frozenset(
@@ -166,7 +167,7 @@ def object_drift(
     if live is None:
         return ObjectDrift(name, missing=True)
     comparison = _Comparison(str(committed.get("kind", "")), delegated)
-    comparison.compare("", desired_fields(committed), dict(live))
+    comparison.compare("", desired_fields(as_stored(committed)), dict(live))
     return ObjectDrift(name, fields=comparison.found)
 
 

@@ -6,6 +6,7 @@ Validation reports every bad field at once as a 422 `Invalid` with one cause per
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import re
 from typing import Any
@@ -89,6 +90,13 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any], *, allocate_ip: str = 
         obj["metadata"].setdefault("labels", {}).setdefault("kubernetes.io/metadata.name", name)
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         obj.setdefault("status", {}).setdefault("phase", "Active")
+    elif rt.kind == "Secret" and obj.get("stringData"):
+        # As the API server does: stringData is merged into data on write (its keys win) and is never
+        # stored or returned. Written here, not shared with the client side, so the two are tested apart.
+        data = dict(obj.get("data") or {})
+        for key, value in obj.pop("stringData").items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        obj["data"] = data
     elif rt.kind == "ServiceAccount":
         pass
 
