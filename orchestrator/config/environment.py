@@ -161,7 +161,8 @@ class GitHubConfig(ConfigModel):
         default="GITHUB_TOKEN", pattern=_ENV_NAME, description="variable holding a token (deployments: write)"
     )
     ca_bundle: str | None = Field(
-        default=None, description="PEM file (relative to the checkout) of a private CA that signs the API's certificate"
+        default=None,
+        description="PEM file (relative to the checkout) of a private CA signing the API's certificate",
     )
     environment_url: str | None = Field(
         default=None, pattern=r"^https?://", description="the environment's own URL, shown on GitHub"

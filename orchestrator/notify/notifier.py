@@ -144,6 +144,11 @@ class Notifier:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.timeout + 5)
+            if self._thread.is_alive():
+                # Still inside a send (a destination slower than its timeout): leave it be rather than send
+                # beside it; a daemon thread does not hold the process.
+                log.warning("notifier_still_sending", owner=self.owner)
+                return
             self._thread = None
         if flush_seconds > 0:
             self.flush(flush_seconds)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import Project
 from orchestrator.runtime import open_store
+from orchestrator.store import db
 from orchestrator.store import repository as repo
 from orchestrator.store.models import Phase
 from tests.fakes.github import FakeGitHub
@@ -35,8 +36,10 @@ def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
 
 
 @pytest.fixture
-def sessions(tmp_path: Path) -> sessionmaker[Session]:
-    return open_store(f"sqlite:///{tmp_path / 'state.db'}")
+def sessions(each_backend_url: str) -> sessionmaker[Session]:
+    """The store on SQLite, then on Postgres."""
+    db.upgrade(each_backend_url)
+    return open_store(each_backend_url)
 
 
 def github_estate(tmp_path: Path, github: FakeGitHub, *, ca: bool = True) -> Project:
@@ -119,10 +122,8 @@ def test_github_down_never_touches_the_rollout_and_the_statuses_catch_up_in_orde
     tailer.run_once()
     first = deliveries(sessions, deployment_id)
     assert [r["status"] for r in first] == ["pending", "pending"]
-    assert (
-        first[0]["last_error"]
-        == "github: creating a GitHub deployment in addtocloud/platform: GitHub answered 503 Service Unavailable"
-    )
+    creating = "github: creating a GitHub deployment in addtocloud/platform"
+    assert first[0]["last_error"] == f"{creating}: GitHub answered 503 Service Unavailable"
     assert first[1]["attempts"] == 0  # the later status waits for the earlier one: never out of order
     pump(tailer, clock, seconds=120, step=2)
     [number] = github.deployments

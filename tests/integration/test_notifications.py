@@ -174,9 +174,9 @@ def test_only_the_triggers_a_destination_asks_for_are_sent(
     assert len(slack.delivered) == 1 and "failed" in slack.delivered[0].json()["text"]
 
 
-def test_several_notifiers_on_one_store_send_each_message_once(
-    tmp_path: Path, sessions: sessionmaker[Session]
-) -> None:
+def test_several_notifiers_on_one_store_send_each_message_once(tmp_path: Path, each_backend_url: str) -> None:
+    db.upgrade(each_backend_url)
+    sessions = open_store(each_backend_url)
     with Receiver() as slack:
         project = slack_estate(tmp_path, slack.url)
         clock = fake_clock()
