@@ -6,18 +6,25 @@ Kept out of `cli/` so the server's workers assemble an engine the same way.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.clusters.connect import connect
 from orchestrator.config import ClusterConfig, Project
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.kube.client import KubeClient
 from orchestrator.rollout.desired import GitDesiredState
 from orchestrator.rollout.engine import Reporter, RolloutEngine
 from orchestrator.rollout.lease import HEARTBEAT_SECONDS, LEASE_SECONDS
 from orchestrator.settings import state_dir
 from orchestrator.store import db
+
+if TYPE_CHECKING:
+    from orchestrator.notify.notifier import Notifier
+
+NOTIFY_FLUSH_ENV = "ORCHESTRATOR_NOTIFY_FLUSH_SECONDS"
+NOTIFY_FLUSH_SECONDS = 10.0  # how long a command that drove a rollout waits, at its end, for deliveries
 
 
 def open_store(url: str) -> sessionmaker[Session]:
@@ -60,3 +67,41 @@ def lease_settings() -> tuple[float, float]:
             except ValueError:
                 raise ConfigError(f"{variable}={value!r} is not a number of seconds") from None
     return values[0], values[1]
+
+
+def notifies(project: Project) -> bool:
+    """Whether any environment of the checkout has a notification or GitHub destination."""
+    for name in project.environment_names:
+        try:
+            environment = project.environment(name)
+        except OrchestratorError:
+            continue  # a broken file is reported by whatever command uses that environment
+        if environment.notifications or environment.github is not None:
+            return True
+    return False
+
+
+def start_notifier(project: Project, sessions: sessionmaker[Session]) -> Notifier | None:
+    """A running notifier for a command that drives rollouts (None when nothing is configured to be told).
+
+    It tails the audit trail on its own thread while the command runs; the command then calls
+    `stop(flush_seconds=notify_flush_seconds())` so the last phase change is delivered before it exits
+    (what is still pending then stays in the outbox for the next notifier: another command, the server)."""
+    if not notifies(project):
+        return None
+    from orchestrator.notify.notifier import Notifier
+
+    return Notifier(project, sessions).start()
+
+
+def notify_flush_seconds() -> float:
+    value = os.environ.get(NOTIFY_FLUSH_ENV)
+    if not value:
+        return NOTIFY_FLUSH_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"{NOTIFY_FLUSH_ENV}={value!r} is not a number of seconds") from None
+    if seconds < 0:
+        raise ConfigError(f"{NOTIFY_FLUSH_ENV}={value!r} must not be negative")
+    return seconds

@@ -31,3 +31,8 @@ def default_database_url() -> str:
     if configured:
         return configured
     return f"sqlite:///{state_dir() / SQLITE_FILE_NAME}"
+
+
+# Where people reach this orchestrator (https://orchestrator.example.com): links in notifications and the
+# log_url of GitHub deployment statuses point at a deployment's page under it. Unset: no links are sent.
+PUBLIC_URL_ENV = "ORCHESTRATOR_PUBLIC_URL"

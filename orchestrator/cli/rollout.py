@@ -183,6 +183,7 @@ def deploy_command(
     project.pipeline(service)  # an unknown service is bad usage, said before anything about who acts
     principal = authorize(Action.DEPLOY, env_name, database_url, project=project)
     engine = rollout_engine(project, database_url, report=progress_reporter(output == "text"))
+    _notify(project, engine)
     commit = head_commit(project.root)
     built = None if image else built_image(engine, service, commit)
     request = DeployRequest(
@@ -225,12 +226,28 @@ def _control(name: str, help_text: str) -> Any:
     return decorate
 
 
-def _engine(root: str | None, database_url: str, output: str) -> tuple[Project, RolloutEngine]:
+def _engine(
+    root: str | None, database_url: str, output: str, *, notify: bool = True
+) -> tuple[Project, RolloutEngine]:
     from orchestrator.cli.progress import progress_reporter
     from orchestrator.runtime import rollout_engine
 
     project = open_project(root)
-    return project, rollout_engine(project, database_url, report=progress_reporter(output == "text"))
+    engine = rollout_engine(project, database_url, report=progress_reporter(output == "text"))
+    if notify:
+        _notify(project, engine)
+    return project, engine
+
+
+def _notify(project: Project, engine: RolloutEngine) -> None:
+    """Announce this command's phase changes: a notifier runs beside the rollout, and when the command
+    ends (its context closes, on `sys.exit` too) it delivers what is due for a bounded time."""
+    from orchestrator.runtime import notify_flush_seconds, start_notifier
+
+    flush_seconds = notify_flush_seconds()  # a bad value is bad usage before anything runs
+    notifier = start_notifier(project, engine.sessions)
+    if notifier is not None:
+        click.get_current_context().call_on_close(lambda: notifier.stop(flush_seconds=flush_seconds))
 
 
 def _authorize(action: str, root: str | None, database_url: str, deployment: str) -> Principal:
@@ -308,7 +325,7 @@ def pause_command(deployment: str, output: str, database_url: str, root: str | N
     from orchestrator.store.models import Phase
 
     principal = _authorize("pause", root, database_url, deployment)
-    _, engine = _engine(root, database_url, output)
+    _, engine = _engine(root, database_url, output, notify=False)  # a pause announces nothing
     deployment_id = _resolve(engine, deployment)
     message = engine.pause(deployment_id, actor=principal.audit_name())
     if output == "text":

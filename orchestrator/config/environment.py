@@ -91,6 +91,84 @@ class GitOpsConfig(ConfigModel):
         return "/".join(parts)
 
 
+# Argo CD Notifications' triggers. `on-drift` is refused rather than accepted and never sent: drift is
+# computed when `status`/`diff` read the clusters, and no event records it for the notifier to see.
+Trigger = Literal["on-started", "on-awaiting-approval", "on-succeeded", "on-rolled-back", "on-failed"]
+TRIGGERS: tuple[str, ...] = (
+    "on-started",
+    "on-awaiting-approval",
+    "on-succeeded",
+    "on-rolled-back",
+    "on-failed",
+)
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class NotificationConfig(ConfigModel):
+    """A destination told about the environment's rollouts: a Slack-compatible incoming webhook (a Block
+    Kit message) or a generic webhook (JSON, signed `X-Signature: sha256=<hex>` when `secretEnv` is set)."""
+
+    name: DnsLabel
+    type: Literal["slack", "webhook"]
+    url: str | None = Field(default=None, description="the endpoint (no secret in it; else use urlEnv)")
+    url_env: str | None = Field(
+        default=None, pattern=_ENV_NAME, description="variable holding the endpoint (Slack's URL is a secret)"
+    )
+    secret_env: str | None = Field(
+        default=None, pattern=_ENV_NAME, description="webhook: variable holding the HMAC SHA-256 key"
+    )
+    triggers: list[str] = Field(
+        default_factory=lambda: ["on-succeeded", "on-rolled-back", "on-failed"],
+        min_length=1,
+        description="on-started, on-awaiting-approval, on-succeeded, on-rolled-back (abort too), on-failed",
+    )
+
+    @field_validator("triggers")
+    @classmethod
+    def _known_triggers(cls, value: list[str]) -> list[str]:
+        for trigger in value:
+            if trigger == "on-drift":
+                raise ValueError(
+                    "on-drift is not delivered: drift is found when status or diff read the clusters, and "
+                    f"no event records it; known triggers: {', '.join(TRIGGERS)}"
+                )
+            if trigger not in TRIGGERS:
+                raise ValueError(f"unknown trigger {trigger!r}; known triggers: {', '.join(TRIGGERS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_url(self) -> NotificationConfig:
+        if (self.url is None) == (self.url_env is None):
+            raise KeyProblem("give exactly one of url and urlEnv", "urlEnv" if self.url_env else "url")
+        if self.url is not None and not self.url.startswith(("https://", "http://")):
+            raise KeyProblem(f"{self.url!r} is not an http(s):// URL", "url")
+        if self.secret_env is not None and self.type != "webhook":
+            raise KeyProblem("secretEnv signs generic webhooks only (type: webhook)", "secretEnv")
+        return self
+
+
+class GitHubConfig(ConfigModel):
+    """Each deployment mirrored as a GitHub deployment of `repository` (environment: this one's name), its
+    statuses queued → in_progress → success | failure, and inactive for the one a success replaced."""
+
+    repository: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", description="owner/name")
+    api_url: str = Field(
+        default="https://api.github.com",
+        pattern=r"^https?://",
+        description="the REST API root (GitHub Enterprise: https://HOST/api/v3)",
+    )
+    token_env: str = Field(
+        default="GITHUB_TOKEN", pattern=_ENV_NAME, description="variable holding a token (deployments: write)"
+    )
+    ca_bundle: str | None = Field(
+        default=None,
+        description="PEM file (relative to the checkout) of a private CA signing the API's certificate",
+    )
+    environment_url: str | None = Field(
+        default=None, pattern=r"^https?://", description="the environment's own URL, shown on GitHub"
+    )
+
+
 class ImageRef(ConfigModel):
     """An image named outright: `repository` plus a `digest` (preferred) or a `tag`."""
 
@@ -136,6 +214,12 @@ class Environment(ConfigModel):
     registries: dict[str, RegistryConfig] = Field(default_factory=dict)
     prometheus: str | None = Field(default=None, description="Prometheus URL for analysis")
     gitops: GitOpsConfig = Field(default_factory=GitOpsConfig)
+    notifications: list[NotificationConfig] = Field(
+        default_factory=list, description="where the environment's rollouts are announced"
+    )
+    github: GitHubConfig | None = Field(
+        default=None, description="mirror each deployment as a GitHub deployment with statuses"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Environment:
@@ -162,6 +246,12 @@ class Environment(ConfigModel):
                     "clusters",
                     index,
                     "registry",
+                )
+        destinations = [n.name for n in self.notifications]
+        for index, name in enumerate(destinations):
+            if name in destinations[:index]:
+                raise KeyProblem(
+                    f"notification names must be unique; repeated: {name}", "notifications", index, "name"
                 )
         if self.waves is not None:
             seen: set[str] = set()

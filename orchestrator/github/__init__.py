@@ -1,1 +1,1 @@
-"""github layer."""
+"""GitHub through github3.py: deployments and their statuses (`deployments.py`)."""

@@ -349,6 +349,74 @@ class DeploymentEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
 
 
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"  # due at next_attempt_at (a claimed one is being sent)
+    DELIVERED = "delivered"
+    FAILED = "failed"  # every attempt failed; last_error says why
+
+
+class NotificationDelivery(Base):
+    """One phase change (an audit event) to be told to one destination: a Slack or webhook notification, or
+    the GitHub deployment's statuses. The outbox the notifier works through (`notify/`), after the change
+    was committed; unique per (event, destination) so several processes tailing the trail at once record
+    each delivery once. `claimed_by`/`claimed_until` hold a row while one process sends it."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "destination"),
+        CheckConstraint(_in("status", DeliveryStatus), name="status"),
+        Index("ix_notification_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_notification_deliveries_deployment_id_destination", "deployment_id", "destination"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("deployment_events.id", ondelete="CASCADE"))
+    deployment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    destination: Mapped[str] = mapped_column(String(120))  # "github", or "<type>:<name>" of a notification
+    kind: Mapped[str] = mapped_column(String(20))  # slack, webhook, github
+    trigger: Mapped[str] = mapped_column(String(40))  # on-rolled-back, … (github: the phase it reports)
+    status: Mapped[str] = mapped_column(
+        String(20), default=DeliveryStatus.PENDING.value, server_default=DeliveryStatus.PENDING.value
+    )
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    claimed_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    delivered_at: Mapped[datetime | None]
+
+
+class NotificationCursor(Base):
+    """How far the notifier has read the audit trail (`deployment_events.id`); one row, `name` = 'events'.
+
+    Migration 0006 starts it at the newest event, so history from before notifications existed is not
+    announced. The cursor only ever moves forward (UPDATE … WHERE event_id < new)."""
+
+    __tablename__ = "notification_cursor"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class GitHubDeployment(Base):
+    """The GitHub deployment that mirrors one of ours: its id in the repository, and the last state sent
+    (so a retried delivery sends only the statuses still missing, and `inactive` finds the one replaced)."""
+
+    __tablename__ = "github_deployments"
+
+    deployment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), primary_key=True
+    )
+    repository: Mapped[str] = mapped_column(String(255))  # owner/name
+    github_id: Mapped[int] = mapped_column(BigInteger())
+    statuses_url: Mapped[str] = mapped_column(String(1000))
+    last_state: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
 class ImmutableRowError(OrchestratorError):
     """Something tried to change a row the store only ever appends."""
 

@@ -25,6 +25,9 @@ TABLES = {
     "deployments",
     "cluster_deployments",
     "deployment_events",
+    "notification_deliveries",
+    "notification_cursor",
+    "github_deployments",
 }
 
 

@@ -1,0 +1,71 @@
+"""`orchestrator deploy` with notifications configured, as a user runs it: the phase changes it made are
+delivered before it exits; an endpoint that is down costs at most the flush time and changes nothing."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+from tests.fakes.receiver import Receiver
+from tests.fakes.webhook_check import verify_signature
+from tests.helpers import run_cli
+from tests.integration.rollout_fixtures import FAST_CANARY, estate_with_strategy
+
+
+def with_webhook(root: Path, url: str) -> Path:
+    local = root / "environments" / "local.yaml"
+    local.write_text(
+        local.read_text() + f"notifications:\n  - name: ci\n    type: webhook\n    url: {url}\n"
+        "    secretEnv: CI_HMAC\n    triggers: [on-started, on-succeeded]\n"
+    )
+    return root
+
+
+def test_deploy_delivers_its_notifications_before_it_exits(
+    tmp_path: Path, running_sim: dict[str, str]
+) -> None:
+    with Receiver() as hook:
+        root = with_webhook(estate_with_strategy(tmp_path / "estate", FAST_CANARY), hook.url)
+        env = {**running_sim, "ORCHESTRATOR_ROOT": str(root), "CI_HMAC": "k3y"}
+        deployed = run_cli("deploy", "api", "--env", "local", "--strategy", "rolling", env=env)
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        received = list(hook.delivered)  # what had arrived when the command exited
+    assert [r.json()["trigger"] for r in received] == ["on-started", "on-succeeded"]
+    assert all(verify_signature(r.body, r.headers["x-signature"], "k3y") for r in received)
+    assert "k3y" not in deployed.stdout + deployed.stderr
+
+
+def test_an_unreachable_endpoint_costs_at_most_the_flush_time_and_changes_no_outcome(
+    tmp_path: Path, running_sim: dict[str, str]
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = with_webhook(estate_with_strategy(tmp_path / "estate", FAST_CANARY), f"http://127.0.0.1:{port}/x")
+    env = {
+        **running_sim,
+        "ORCHESTRATOR_ROOT": str(root),
+        "CI_HMAC": "k3y",
+        "ORCHESTRATOR_NOTIFY_FLUSH_SECONDS": "2",
+    }
+    started = time.monotonic()
+    deployed = run_cli("deploy", "api", "--env", "local", "--strategy", "rolling", env=env)
+    took = time.monotonic() - started
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert "Succeeded" in deployed.stdout or "succeeded" in deployed.stdout.lower()
+    history = run_cli("history", "api", "--env", "local", "-o", "json", env=env)
+    assert '"Succeeded"' in history.stdout
+    assert took < 60  # the deploy itself and at most 2 s of flushing, on a loaded machine
+
+
+def test_a_bad_flush_setting_is_bad_usage_before_anything_runs(
+    tmp_path: Path, running_sim: dict[str, str]
+) -> None:
+    root = estate_with_strategy(tmp_path / "estate", FAST_CANARY)
+    env = {**running_sim, "ORCHESTRATOR_ROOT": str(root), "ORCHESTRATOR_NOTIFY_FLUSH_SECONDS": "soon"}
+    deployed = run_cli("deploy", "api", "--env", "local", env=env)
+    assert deployed.returncode == 2
+    assert "ORCHESTRATOR_NOTIFY_FLUSH_SECONDS='soon' is not a number of seconds" in deployed.stderr
+    history = run_cli("history", "api", "--env", "local", "-o", "json", env=env)
+    assert history.stdout.strip() in ("[]", "")
