@@ -1,0 +1,148 @@
+"""`promote` and `rollback`: a recorded release rolled out again, unchanged (to the next environment of its
+path, or back to where it ran before). The layers they drive are imported inside the commands."""
+
+from __future__ import annotations
+
+import click
+
+from orchestrator.cli.auth import token_option
+from orchestrator.cli.db import database_url_option
+from orchestrator.cli.options import format_option, open_project, root_option
+
+_ACTOR = click.option(
+    "--actor", default=None, envvar="ORCHESTRATOR_ACTOR", help="Who acts (for the audit trail)."
+)
+
+
+@click.command("promote")
+@click.argument("service")
+@click.option("--to", "target", required=True, metavar="ENV", help="The environment to promote to.")
+@click.option(
+    "--from",
+    "source",
+    default=None,
+    metavar="ENV",
+    help="Where the release Succeeded [default: the environment before ENV on the promotion path].",
+)
+@click.option(
+    "--release",
+    "release_ref",
+    default=None,
+    metavar="ID",
+    help="Promote this release (id or prefix; it must have Succeeded there) [default: the last good one].",
+)
+@_ACTOR
+@token_option
+@format_option
+@database_url_option
+@root_option
+def promote_command(
+    service: str,
+    target: str,
+    source: str | None,
+    release_ref: str | None,
+    actor: str | None,
+    output: str,
+    database_url: str,
+    root: str | None,
+) -> None:
+    """Roll out to ENV the release of SERVICE verified in the previous environment, unchanged: the same
+    commit and image digest, rendered with ENV's values as the templates were at the release's commit."""
+    from orchestrator.cli.auth import authorize
+    from orchestrator.cli.progress import progress_reporter
+    from orchestrator.cli.rollout import _finish
+    from orchestrator.identity.rules import Action
+    from orchestrator.rollout import promotion
+    from orchestrator.runtime import rollout_engine
+
+    project = open_project(root)
+    pipeline = project.pipeline(service)
+    project.environment(target)
+    if source is not None:
+        project.environment(source)
+    previous = promotion.previous_environment(pipeline, target, source)
+    principal = authorize(Action.PROMOTE, target, database_url, project=project)
+    engine = rollout_engine(project, database_url, report=progress_reporter(output == "text"))
+    with engine.sessions() as session:
+        found = promotion.find_source(session, service, previous, release_ref)
+    promoted = promotion.prepare(
+        project, found, target, actor=principal.audit_name(actor), user_id=principal.user_id
+    )
+    deployment_id = engine.create(promoted.request, prepared=promoted.prepared)
+    if output == "text":
+        if promoted.note:
+            click.echo(f"note: {promoted.note}")
+        click.echo(
+            f"deployment {str(deployment_id)[:8]}: promote {service} release {str(found.release)[:8]} "
+            f"({found.image}, commit {found.git_commit[:12]}) from {previous} to {target}"
+        )
+    _finish(engine, deployment_id, engine.run(deployment_id), output)
+
+
+@click.command("rollback")
+@click.argument("service")
+@click.option("--env", "env_name", required=True, metavar="ENV", help="The environment to roll back.")
+@click.option(
+    "--to",
+    "release_ref",
+    default=None,
+    metavar="RELEASE",
+    help="Go back to this release (id or prefix; it Succeeded in ENV) [default: the last good one].",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(["canary"]),
+    default=None,
+    help="Go step by step with the pipeline's strategy [default: a fast rolling update, no analysis].",
+)
+@_ACTOR
+@token_option
+@format_option
+@database_url_option
+@root_option
+def rollback_command(
+    service: str,
+    env_name: str,
+    release_ref: str | None,
+    strategy: str | None,
+    actor: str | None,
+    output: str,
+    database_url: str,
+    root: str | None,
+) -> None:
+    """Put ENV's files for SERVICE back as an earlier good release committed them (a revert commit) and roll
+    that out fast, as a deployment of kind rollback naming the one it undoes."""
+    from orchestrator.cli.auth import authorize
+    from orchestrator.cli.progress import progress_reporter
+    from orchestrator.cli.rollout import _finish
+    from orchestrator.identity.rules import Action
+    from orchestrator.rollout import rollback
+    from orchestrator.runtime import rollout_engine
+
+    project = open_project(root)
+    project.pipeline(service)
+    project.environment(env_name)
+    principal = authorize(Action.ROLLBACK, env_name, database_url, project=project)
+    engine = rollout_engine(project, database_url, report=progress_reporter(output == "text"))
+    with engine.sessions() as session:
+        planned = rollback.prepare(
+            session,
+            project,
+            engine.desired,
+            service,
+            env_name,
+            release_ref=release_ref,
+            step_by_step=strategy == "canary",
+            actor=principal.audit_name(actor),
+            user_id=principal.user_id,
+        )
+        undoes, restores = planned.undoes, planned.restores
+        said = (
+            f"{service} in {env_name}: undo deployment {str(undoes.id)[:8]} (release "
+            f"{str(undoes.release_id)[:8]}), back to release {str(restores.release_id)[:8]} as deployment "
+            f"{str(restores.id)[:8]} committed it ({(restores.gitops_commit or '')[:12]})"
+        )
+    deployment_id = engine.create(planned.request, prepared=planned.prepared)
+    if output == "text":
+        click.echo(f"deployment {str(deployment_id)[:8]}: rollback of {said}")
+    _finish(engine, deployment_id, engine.run(deployment_id), output)
