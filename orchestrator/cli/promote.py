@@ -8,6 +8,7 @@ import click
 from orchestrator.cli.auth import token_option
 from orchestrator.cli.db import database_url_option
 from orchestrator.cli.options import format_option, open_project, root_option
+from orchestrator.cli.rollout import freeze_options, wait_option
 
 _ACTOR = click.option(
     "--actor", default=None, envvar="ORCHESTRATOR_ACTOR", help="Who acts (for the audit trail)."
@@ -32,6 +33,8 @@ _ACTOR = click.option(
     help="Promote this release (id or prefix; it must have Succeeded there) [default: the last good one].",
 )
 @_ACTOR
+@wait_option
+@freeze_options
 @token_option
 @format_option
 @database_url_option
@@ -42,19 +45,26 @@ def promote_command(
     source: str | None,
     release_ref: str | None,
     actor: str | None,
+    no_wait: bool,
+    override_freeze: bool,
+    freeze_reason: str | None,
     output: str,
     database_url: str,
     root: str | None,
 ) -> None:
     """Roll out to ENV the release of SERVICE verified in the previous environment, unchanged: the same
-    commit and image digest, rendered with ENV's values as the templates were at the release's commit."""
+    commit and image digest, rendered with ENV's values as the templates were at the release's commit.
+
+    When ENV requires an approval the promotion is recorded AwaitingApproval, nothing touched, and this
+    waits until an approver runs `orchestrator approve ID` (or returns at once with --no-wait)."""
     from orchestrator.cli.auth import authorize
     from orchestrator.cli.progress import progress_reporter
-    from orchestrator.cli.rollout import _finish
+    from orchestrator.cli.rollout import _run_or_wait, override_reason
     from orchestrator.identity.rules import Action
     from orchestrator.rollout import promotion
     from orchestrator.runtime import rollout_engine
 
+    override = override_reason(override_freeze, freeze_reason)
     project = open_project(root)
     pipeline = project.pipeline(service)
     project.environment(target)
@@ -68,7 +78,9 @@ def promote_command(
     promoted = promotion.prepare(
         project, found, target, actor=principal.audit_name(actor), user_id=principal.user_id
     )
-    deployment_id = engine.create(promoted.request, prepared=promoted.prepared)
+    deployment_id = engine.create(
+        promoted.request, principal=principal, override_freeze=override, prepared=promoted.prepared
+    )
     if output == "text":
         if promoted.note:
             click.echo(f"note: {promoted.note}")
@@ -76,7 +88,7 @@ def promote_command(
             f"deployment {str(deployment_id)[:8]}: promote {service} release {str(found.release)[:8]} "
             f"({found.image}, commit {found.git_commit[:12]}) from {previous} to {target}"
         )
-    _finish(engine, deployment_id, engine.run(deployment_id), output)
+    _run_or_wait(engine, deployment_id, no_wait, output)
 
 
 @click.command("rollback")
@@ -96,6 +108,8 @@ def promote_command(
     help="Go step by step with the pipeline's strategy [default: a fast rolling update, no analysis].",
 )
 @_ACTOR
+@wait_option
+@freeze_options
 @token_option
 @format_option
 @database_url_option
@@ -106,19 +120,24 @@ def rollback_command(
     release_ref: str | None,
     strategy: str | None,
     actor: str | None,
+    no_wait: bool,
+    override_freeze: bool,
+    freeze_reason: str | None,
     output: str,
     database_url: str,
     root: str | None,
 ) -> None:
     """Put ENV's files for SERVICE back as an earlier good release committed them (a revert commit) and roll
-    that out fast, as a deployment of kind rollback naming the one it undoes."""
+    that out fast, as a deployment of kind rollback naming the one it undoes. A freeze window refuses it
+    like a deploy, and an environment that requires an approval waits for one."""
     from orchestrator.cli.auth import authorize
     from orchestrator.cli.progress import progress_reporter
-    from orchestrator.cli.rollout import _finish
+    from orchestrator.cli.rollout import _run_or_wait, override_reason
     from orchestrator.identity.rules import Action
     from orchestrator.rollout import rollback
     from orchestrator.runtime import rollout_engine
 
+    override = override_reason(override_freeze, freeze_reason)
     project = open_project(root)
     project.pipeline(service)
     project.environment(env_name)
@@ -142,7 +161,9 @@ def rollback_command(
             f"{str(undoes.release_id)[:8]}), back to release {str(restores.release_id)[:8]} as deployment "
             f"{str(restores.id)[:8]} committed it ({(restores.gitops_commit or '')[:12]})"
         )
-    deployment_id = engine.create(planned.request, prepared=planned.prepared)
+    deployment_id = engine.create(
+        planned.request, principal=principal, override_freeze=override, prepared=planned.prepared
+    )
     if output == "text":
         click.echo(f"deployment {str(deployment_id)[:8]}: rollback of {said}")
-    _finish(engine, deployment_id, engine.run(deployment_id), output)
+    _run_or_wait(engine, deployment_id, no_wait, output)

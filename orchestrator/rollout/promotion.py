@@ -178,6 +178,7 @@ def prepare(
         service=source.request.service,
         environment=target,
         git_commit=source.git_commit,
+        committed_at=source.request.committed_at,
         image=image,
         digest=digest,
         built_repository=built,

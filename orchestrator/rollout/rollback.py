@@ -115,6 +115,7 @@ def prepare(
         service=service,
         environment=environment_name,
         git_commit=target.release.git_commit,
+        committed_at=original.committed_at,
         image=original.image,
         digest=original.digest,
         built_repository=original.built_repository,
