@@ -62,7 +62,9 @@ def promote_command(
     from orchestrator.cli.rollout import _run_or_wait, override_reason
     from orchestrator.identity.rules import Action
     from orchestrator.rollout import promotion
-    from orchestrator.runtime import rollout_engine
+    from orchestrator.rollout.desired import GitDesiredState
+    from orchestrator.runtime import connect_cluster, rollout_engine
+    from orchestrator.settings import state_dir
 
     override = override_reason(override_freeze, freeze_reason)
     project = open_project(root)
@@ -75,6 +77,13 @@ def promote_command(
     engine = rollout_engine(project, database_url, report=progress_reporter(output == "text"))
     with engine.sessions() as session:
         found = promotion.find_source(session, service, previous, release_ref)
+        promotion.check_source(
+            session,
+            service,
+            project.environment(previous),
+            desired=GitDesiredState(state_dir(), project.root),
+            connect=connect_cluster,
+        )
     promoted = promotion.prepare(
         project, found, target, actor=principal.audit_name(actor), user_id=principal.user_id
     )

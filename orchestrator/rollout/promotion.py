@@ -13,8 +13,9 @@ A checkout that is not a git repository has no commits to go back to: the releas
 0000…) is rendered from the files as they are, and `Promotion.note` says so.
 
 Refusals come before anything is recorded: an environment that is not next on the path is bad usage
-(exit 2, naming the path); a source whose last deployment is not Succeeded, or a release that never
-Succeeded there, cannot be promoted (exit 1, naming why).
+(exit 2, naming the path); a source whose last deployment is not Succeeded, a release that never
+Succeeded there, or a source whose clusters have drifted from its last commit (or could not be checked)
+cannot be promoted (exit 1, naming why): what it verified is no longer what it runs.
 """
 
 from __future__ import annotations
@@ -28,18 +29,23 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from orchestrator.config import Pipeline, Project
+from orchestrator.config import Environment, Pipeline, Project
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.gitops.commits import UNVERSIONED, in_git, tree_at
 from orchestrator.render.engine import Renderer
+from orchestrator.rollout.desired import GitDesiredState
+from orchestrator.rollout.drift import DriftState, ServiceDrift, service_drift
 from orchestrator.rollout.engine import Prepared
 from orchestrator.rollout.gates import validate_analysis
+from orchestrator.rollout.live import Connect
 from orchestrator.rollout.request import DeployRequest
 from orchestrator.store import repository as repo
 from orchestrator.store.models import Deployment, DeploymentKind, Phase
 
 # What a release's commit contributes to its rendering; the environments are the checkout's own.
 RELEASE_FOLDERS = ("pipelines", "templates")
+DRIFT_TIMEOUT = 30.0  # seconds for reading every cluster of the source (in parallel, one deadline)
+SHOWN_FIELDS = 5  # drifted fields named in a refusal (`drift` lists them all)
 
 
 class PromotionRefusedError(OrchestratorError):
@@ -132,6 +138,50 @@ def find_source(session: Session, service: str, environment: str, release_ref: s
         git_commit=verified.release.git_commit,
         image=verified.release.image_ref,
         request=request,
+    )
+
+
+def check_source(
+    session: Session,
+    service: str,
+    environment: Environment,
+    *,
+    desired: GitDesiredState,
+    connect: Connect,
+    timeout: float = DRIFT_TIMEOUT,
+) -> None:
+    """Refuse a source whose clusters do not run what it last committed (read live, field by field)."""
+    refuse_drift(
+        service_drift(session, service, environment, desired=desired, connect=connect, timeout=timeout)
+    )
+
+
+def refuse_drift(report: ServiceDrift) -> None:
+    where = f"{report.service} in {report.environment}"
+    if report.state is DriftState.IN_SYNC:
+        return
+    nothing = "; nothing was promoted"
+    if report.state is DriftState.DRIFTED:
+        lines = [f"{c.cluster}: {line}" for c in report.clusters for line in c.lines()]
+        shown = "; ".join(lines[:SHOWN_FIELDS])
+        if len(lines) > SHOWN_FIELDS:
+            shown += f" (and {len(lines) - SHOWN_FIELDS} more)"
+        raise PromotionRefusedError(
+            f"{where} has drifted from its last commit {(report.commit or '')[:12]}: {shown}{nothing} "
+            f"(`orchestrator drift {report.service} --env {report.environment}`; a deploy puts it back)"
+        )
+    if report.state is DriftState.UNKNOWN:
+        why = "; ".join(
+            f"{c.cluster}: {c.error}" for c in report.clusters if c.state is DriftState.UNKNOWN and c.error
+        )
+        raise PromotionRefusedError(
+            f"{where} could not be checked for drift ({why or report.error or 'unreadable'}){nothing}"
+        )
+    missing = [c.cluster for c in report.clusters if c.state is DriftState.NOT_COMMITTED]
+    raise PromotionRefusedError(
+        f"{where} is {report.state.value}"
+        + (f" ({', '.join(missing)} have no committed desired state)" if missing else "")
+        + f": what it runs cannot be checked against a commit{nothing}"
     )
 
 

@@ -5,8 +5,9 @@ the same image digest, rendered as the templates were at the release's commit (l
 the checkout change nothing), and the release's trail names both environments. It waits in
 AwaitingApproval where the environment requires one; a viewer's approve is refused, an approver's runs it.
 Refusals: an environment not next on the path (exit 2, naming it), a source whose last deployment did not
-Succeed, a release that never ran there (exit 1). `rollback` makes a revert commit whose files equal the
-earlier release's commit and leaves every cluster on that release; freeze windows hold both back.
+Succeed, a release that never ran there, a source that drifted from its commit (exit 1). `rollback` makes a
+revert commit whose files equal the earlier release's commit and leaves every cluster on that release;
+freeze windows hold both back.
 """
 
 from __future__ import annotations
@@ -35,6 +36,17 @@ def checkout(root: Path, *args: str) -> str:
         text=True,
         check=True,
     ).stdout
+
+
+def kubectl(env: dict[str, str], cluster: str, *args: str) -> None:
+    kubeconfig = Path(env["ORCHESTRATOR_STATE_DIR"]) / "sim" / "kubeconfig"
+    subprocess.run(
+        ["kubectl", "--kubeconfig", str(kubeconfig), "--context", f"sim-{cluster}", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
 
 
 def git_estate(root: Path, *, approval: bool = True) -> Path:
@@ -159,6 +171,18 @@ def test_promotion_refuses_a_source_that_did_not_succeed_or_a_release_it_never_r
     malformed = cli("promote", "api", "--to", "local-prod", "--release", "zz")
     assert malformed.returncode == 2 and "'zz' is not a release id" in malformed.stderr
     assert cli.json("history", "api", "--env", "local-prod") == []
+
+    # A source whose cluster no longer runs what it committed does not vouch for its release.
+    kubectl(cli.env, "gcp", "set", "env", "deployment/api", "-n", "addtocloud", "LOG_LEVEL=debug")
+    drifted = cli("promote", "api", "--to", "local-prod")
+    assert drifted.returncode == 1
+    assert "api in local has drifted from its last commit" in drifted.stderr, drifted.stderr
+    assert "gcp: Deployment/api spec.template.spec.containers[" in drifted.stderr
+    assert "committed info, live debug" in drifted.stderr
+    assert cli.json("history", "api", "--env", "local-prod") == []
+    kubectl(cli.env, "gcp", "set", "env", "deployment/api", "-n", "addtocloud", "LOG_LEVEL=info")
+    promoted = cli("promote", "api", "--to", "local-prod")
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
 
 
 def test_promotion_waits_for_an_approver_and_runs_once_approved(
