@@ -18,8 +18,8 @@ trap cleanup EXIT
 orc sim down >/dev/null 2>&1 || true
 rm -rf "$ORCHESTRATOR_STATE_DIR"
 
-say "render and validate the reference estate (2 services x 5 environments)"
-for env in local local-prod dev staging prod; do
+say "render and validate the reference estate (2 services x 4 environments; local-prod is local's twin)"
+for env in local dev staging prod; do
   for service in api frontend; do
     orc render "$service" --env "$env" -o json | .venv/bin/python -c '
 import json, sys
@@ -47,8 +47,9 @@ say "second release: a canary 10 -> 25 -> 50 -> 100 per wave, gated on success r
 orc deploy api --env local --set env.RELEASE=2
 
 say "promote the release verified in local to local-prod, unchanged; local-prod requires an approval"
-orc promote api --to local-prod --no-wait
-waiting=$(orc history api --env local-prod -o json | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)[0]["id"][:8])')
+promoted=$(orc promote api --to local-prod --no-wait)
+printf '%s\n' "$promoted"
+waiting=$(printf '%s\n' "$promoted" | sed -n 's/^deployment \([0-9a-f]\{8\}\): promote .*/\1/p')
 
 say "an approver (local-prod's approvers: admin, here the local login) approves: it rolls out"
 orc approve "$waiting"
@@ -70,7 +71,6 @@ orc rollback api --env local
 
 say "what runs where"
 orc status api --env local
-orc status api --env local-prod
 
 say "history"
 orc history api
