@@ -60,7 +60,7 @@ def push_targets(
     repository = pipeline.build.repository
     if registry_override:
         return [override_target(registry_override, repository)]
-    names = list(envs) if envs else list(pipeline.promotion)
+    names = list(envs) if envs else pipeline.promotion_environments
     if not names:
         raise ConfigError(
             "the pipeline has no promotion environments, so there is no registry to push to; "

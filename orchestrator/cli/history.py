@@ -18,7 +18,19 @@ if TYPE_CHECKING:
 # repository.DEFAULT_HISTORY_LIMIT, repeated so `--help` needs no SQLAlchemy (a test keeps them equal)
 DEFAULT_LIMIT = 20
 
-_COLUMNS = ("ID", "ENV", "PHASE", "STEP", "COMMIT", "IMAGE", "ACTOR", "CREATED (UTC)", "DURATION", "MESSAGE")
+_COLUMNS = (
+    "ID",
+    "ENV",
+    "PHASE",
+    "STEP",
+    "KIND",
+    "COMMIT",
+    "IMAGE",
+    "ACTOR",
+    "CREATED (UTC)",
+    "DURATION",
+    "MESSAGE",
+)
 
 
 def _duration(deployment: Deployment) -> str:
@@ -43,6 +55,8 @@ def _row(deployment: Deployment) -> tuple[str, ...]:
         deployment.environment,
         deployment.phase,
         str(deployment.current_step),
+        # A rollback names the deployment it undid: the one whose release left the environment.
+        f"rollback of {str(deployment.undoes_id)[:8]}" if deployment.undoes_id else deployment.kind,
         release.git_commit[:12],
         release.image_ref,
         deployment.actor or "-",

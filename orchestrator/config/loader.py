@@ -51,11 +51,12 @@ class Project:
             pipeline = parse_model(
                 Pipeline, document, defaults={NAME_KEYS[Pipeline]: service}, name_key=NAME_KEYS[Pipeline]
             )
-            for index, env in enumerate(pipeline.promotion):
+            for env in pipeline.promotion_environments:
                 if env not in self.environment_names:
                     known = ", ".join(self.environment_names) or "none"
                     raise document.error(
-                        f"unknown environment {env!r}; known environments: {known}", ("promotion", index)
+                        f"unknown environment {env!r}; known environments: {known}",
+                        pipeline.promotion_location(env),
                     )
             self._pipelines[service] = pipeline
         return self._pipelines[service]

@@ -374,7 +374,52 @@ class Pipeline(ConfigModel):
     description: str = ""
     build: BuildConfig | None = None
     templates: list[str] = Field(default_factory=lambda: list(DEFAULT_TEMPLATES))
-    promotion: list[DnsLabel] = Field(default_factory=list, description="environments in promotion order")
+    promotion: list[DnsLabel] | list[list[DnsLabel]] = Field(
+        default_factory=list,
+        description="environments in promotion order: one path, or a list of paths; an environment is on one "
+        "path at most",
+    )
     values: dict[str, Any] = Field(default_factory=dict)
     strategy: Strategy = Field(default_factory=lambda: Strategy(rolling=RollingStrategy()))
     analysis_templates: dict[str, AnalysisTemplate] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _each_environment_on_one_path(self) -> Pipeline:
+        # A release moves along one path; an environment on two would have two "previous" environments.
+        seen: set[str] = set()
+        for path, position in self._positions():
+            name = self.promotion_paths[path][position]
+            if name in seen:
+                location = ("promotion", path, position) if self._nested() else ("promotion", position)
+                raise KeyProblem(f"environment {name!r} is on the promotion paths twice", *location)
+            seen.add(name)
+        return self
+
+    def _nested(self) -> bool:
+        return bool(self.promotion) and isinstance(self.promotion[0], list)
+
+    def _positions(self) -> list[tuple[int, int]]:
+        return [(p, i) for p, path in enumerate(self.promotion_paths) for i in range(len(path))]
+
+    @property
+    def promotion_paths(self) -> list[list[str]]:
+        """Each promotion path, in order (a flat `promotion:` list is one path)."""
+        if self._nested():
+            return [list(path) for path in self.promotion if isinstance(path, list)]
+        return [[name for name in self.promotion if isinstance(name, str)]] if self.promotion else []
+
+    @property
+    def promotion_environments(self) -> list[str]:
+        """Every environment of the promotion paths, path by path."""
+        return [name for path in self.promotion_paths for name in path]
+
+    def promotion_location(self, environment: str) -> tuple[str | int, ...]:
+        """Where `environment` is written under `promotion:` (for errors about it)."""
+        for path, position in self._positions():
+            if self.promotion_paths[path][position] == environment:
+                return ("promotion", path, position) if self._nested() else ("promotion", position)
+        return ("promotion",)
+
+    def promotion_path(self, environment: str) -> list[str] | None:
+        """The promotion path `environment` is on, if any."""
+        return next((path for path in self.promotion_paths if environment in path), None)

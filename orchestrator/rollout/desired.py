@@ -40,7 +40,10 @@ class Change:
     image_digest: str | None
     actor: str | None
     sets: Sequence[RenderedSet]
-    undoes: uuid.UUID | None = None
+    undoes: uuid.UUID | None = None  # rollback: the deployment it undoes
+    source_environment: str | None = None  # promote: where the release Succeeded
+    restores: str | None = None  # rollback: the commit whose files it brings back
+    reverts: str | None = None  # rollback: the commit of the deployment it undoes
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,14 @@ class Committed:
 class DesiredState(Protocol):
     def commit(self, environment: Environment, change: Change) -> Committed: ...
 
+    def read(
+        self, environment: Environment, commit: str, sets: Sequence[RenderedSet]
+    ) -> list[RenderedSet]: ...
+
 
 def message(change: Change) -> str:
-    """The commit message: a subject people scan, a sentence, and trailers that tools parse."""
+    """The commit message: a subject people scan, a sentence, and trailers that tools parse. A rollback's
+    reads as a revert (`Revert …`, like `git revert`'s), naming what it undoes and the commit it restores."""
     short = str(change.release_id)[:8]
     by = change.actor or "the local login"
     trailers = {
@@ -70,12 +78,28 @@ def message(change: Change) -> str:
     }
     if change.undoes is not None:
         trailers["Undoes-Deployment"] = str(change.undoes)
+    if change.restores is not None:
+        trailers["Restores-Commit"] = change.restores
     clusters = ", ".join(s.cluster for s in change.sets)
-    return (
-        f"{change.service}: {change.kind} release {short} to {change.environment}\n\n"
+    sentence = (
         f"Deployment {change.deployment_id} by {by}: {change.service} at commit {change.source_commit[:12]}, "
-        f"image {change.image}, to {clusters}.\n\n" + "".join(f"{k}: {v}\n" for k, v in trailers.items())
+        f"image {change.image}, to {clusters}."
     )
+    if change.kind == "rollback":
+        subject = f"Revert {change.service} in {change.environment} to release {short}"
+        undone = f"deployment {change.undoes}" + (f" (commit {change.reverts})" if change.reverts else "")
+        sentence = (
+            f"This reverts {undone}, restoring the files of commit {change.restores or 'unknown'}.\n\n"
+            + sentence
+        )
+    elif change.kind == "promote":
+        subject = (
+            f"{change.service}: promote release {short} from {change.source_environment} to "
+            f"{change.environment}"
+        )
+    else:
+        subject = f"{change.service}: {change.kind} release {short} to {change.environment}"
+    return f"{subject}\n\n{sentence}\n\n" + "".join(f"{k}: {v}\n" for k, v in trailers.items())
 
 
 def folder(config: GitOpsConfig, environment: str) -> str:

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, lazyload, sessionmaker
 
 from orchestrator.build.reference import parse_reference
 from orchestrator.config import Environment, Project
-from orchestrator.config.pipeline import RollingStrategy, Strategy
+from orchestrator.config.pipeline import Pipeline, RollingStrategy, Strategy
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.identity.principal import Principal
 from orchestrator.render.engine import Renderer
@@ -62,10 +62,11 @@ from orchestrator.store.models import (
     Deployment,
     DeploymentEvent,
     Phase,
+    Release,
 )
 from orchestrator.store.transitions import Event, allows, transition
 
-__all__ = ["DeployRequest", "RolloutEngine", "RolloutError", "StepFailedError"]
+__all__ = ["DeployRequest", "Prepared", "RolloutEngine", "RolloutError", "StepFailedError"]
 
 log = structlog.get_logger(__name__)
 
@@ -225,18 +226,31 @@ class RolloutEngine:
         *,
         principal: Principal | None = None,
         override_freeze: str | None = None,
+        prepared: Prepared | None = None,
     ) -> uuid.UUID:
         """Check, render (validating everything before any cluster is touched), freeze the plan, and record
         the release and the deployment: started and leased to this engine, or AwaitingApproval (no lease,
-        nothing touched) when the environment requires an approval. Bad configuration raises ConfigError; a
-        freeze window in force (without an admin's override: `principal` and its `override_freeze` reason)
-        or a rollout already in progress OrchestratorError: in every case nothing is recorded."""
+        nothing touched) when the environment requires an approval. A promotion or a rollback brings its
+        sets `prepared` (rendered at the release's commit, or read back from an earlier GitOps commit) and
+        rolls out the release its request names. Bad configuration raises ConfigError; a freeze window in
+        force (without an admin's override: `principal` and its `override_freeze` reason) or a rollout
+        already in progress OrchestratorError: in every case nothing is recorded."""
         environment = self.project.environment(request.environment)
-        freeze = check_freeze(environment, principal, override_freeze, self._moment(), actor=request.actor)
-        pipeline = self.project.pipeline(request.service)
+        freeze = check_freeze(
+            environment,
+            principal,
+            override_freeze,
+            self._moment(),
+            operation=request.kind.value,
+            actor=request.actor,
+        )
+        if prepared is None:
+            pipeline = self.project.pipeline(request.service)
+            sets = self.render(request)
+            validate_analysis(self.project, pipeline)
+        else:
+            pipeline, sets = prepared.pipeline, list(prepared.sets)
         strategy = Strategy(rolling=RollingStrategy()) if request.strategy == "rolling" else pipeline.strategy
-        sets = self.render(request)
-        validate_analysis(self.project, pipeline)
         waves = [[c.name for c in wave] for wave in environment.rollout_waves()]
         plan = FrozenPlan.freeze(pipeline, strategy, waves, sets)
         return self._record(request, plan, environment, freeze=freeze)
@@ -262,17 +276,21 @@ class RolloutEngine:
                     f"{holder.id} ({holder.phase}, step {holder.current_step}); nothing was recorded. "
                     f"Wait for it, or `orchestrator abort {str(holder.id)[:8]}`"
                 )
-            release = repo.get_or_create_release(
-                session,
-                service=request.service,
-                git_commit=request.git_commit,
-                image_repository=_repository_of(image),
-                image_digest=request.digest or digest,
-                image_tag=None if (request.digest or digest) else tag,
-                manifest_hash=environment_hash(sets),
-                created_by=request.actor,
-                committed_at=request.committed_at,
-            )
+            if request.release_id is not None:  # promote, rollback: a recorded release, unchanged
+                release = repo.get_release(session, request.release_id)
+                _same_release(release, request, sets)
+            else:
+                release = repo.get_or_create_release(
+                    session,
+                    service=request.service,
+                    git_commit=request.git_commit,
+                    image_repository=_repository_of(image),
+                    image_digest=request.digest or digest,
+                    image_tag=None if (request.digest or digest) else tag,
+                    manifest_hash=environment_hash(sets),
+                    created_by=request.actor,
+                    committed_at=request.committed_at,
+                )
             placements = [
                 repo.ClusterPlacement(c.name, c.cloud, c.region, wave)
                 for wave, clusters in enumerate(environment.rollout_waves())
@@ -288,6 +306,8 @@ class RolloutEngine:
                 actor=request.actor,
                 user_id=request.user_id,
                 config=request.to_record(),
+                kind=request.kind,
+                undoes=request.undoes,
             )
             deployment.plan = plan.to_record()
             deployment.control = ControlState().to_record()
@@ -406,7 +426,7 @@ class RolloutEngine:
                 )
             index = deployment.current_step
             uncommitted = deployment.gitops_commit is None and not owed
-            change = self._change(deployment, request, plan) if uncommitted else None
+            change = self._change(session, deployment, request, plan) if uncommitted else None
         if change is not None:
             committed = self._commit(deployment_id, request, plan, change)
             if committed is None:
@@ -456,8 +476,13 @@ class RolloutEngine:
 
     # --- desired state ------------------------------------------------------------------------------------
 
-    def _change(self, deployment: Deployment, request: DeployRequest, plan: FrozenPlan) -> Change:
+    def _change(
+        self, session: Session, deployment: Deployment, request: DeployRequest, plan: FrozenPlan
+    ) -> Change:
         sets = list(plan.rendered().values())
+        # What the message says a promotion came from, or which commits a rollback restores and reverts.
+        source = session.get(Deployment, request.source_deployment) if request.source_deployment else None
+        undone = session.get(Deployment, request.undoes) if request.undoes else None
         return Change(
             deployment_id=deployment.id,
             kind=deployment.kind,
@@ -470,6 +495,9 @@ class RolloutEngine:
             actor=deployment.actor,
             sets=sets,
             undoes=deployment.undoes_id,
+            source_environment=source.environment if source is not None else None,
+            restores=source.gitops_commit if source is not None and request.undoes else None,
+            reverts=undone.gitops_commit if undone is not None else None,
         )
 
     def _commit(
@@ -1122,6 +1150,33 @@ class RolloutEngine:
             control.record(session, old, request, f"retried by {actor or 'unknown'}")
         retried = original.model_copy(update={"actor": actor or original.actor, "user_id": user_id})
         return self._record(retried, plan, environment, freeze=freeze)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a promotion or a rollback rolls out, made before `create`: the pipeline in force and every
+    cluster's set (rendered at the release's commit, or read back from an earlier GitOps commit)."""
+
+    pipeline: Pipeline
+    sets: list[RenderedSet]
+
+
+def _same_release(release: Release, request: DeployRequest, sets: list[RenderedSet]) -> None:
+    """A promotion or rollback rolls out its release unchanged: the same service and commit, and in every
+    cluster the same image digest (each cloud's registry serves the same bytes), or, for a release that
+    has no digest, the same image reference."""
+    changed = []
+    for rendered in sets:
+        digest = parse_reference(rendered.image).digest
+        same = digest == release.image_digest if release.image_digest else rendered.image == release.image_ref
+        if not same:
+            changed.append(f"{rendered.cluster} would run {rendered.image}")
+    if release.service != request.service or release.git_commit != request.git_commit or changed:
+        raise RolloutError(
+            f"release {release.id} ({release.service} at {release.git_commit[:12]}, {release.image_ref}) "
+            f"would not be rolled out unchanged: {'; '.join(changed) or 'another service or commit'}; "
+            "nothing was recorded"
+        )
 
 
 def _stop_event(stop: StopRequest) -> Event:

@@ -10,13 +10,24 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from orchestrator.errors import OrchestratorError
+from orchestrator.store.models import DeploymentKind
+
+# What each kind of deployment must name (and the others must not): a promotion and a rollback roll out a
+# recorded release unchanged, taken from the deployment that verified it (promote) or whose commit they
+# restore (rollback); a rollback also names the deployment it undoes.
+_NAMED_BY_KIND = {
+    DeploymentKind.DEPLOY: frozenset[str](),
+    DeploymentKind.PROMOTE: frozenset({"release_id", "source_deployment"}),
+    DeploymentKind.ROLLBACK: frozenset({"release_id", "source_deployment", "undoes"}),
+}
 
 
 class DeployRequest(BaseModel):
-    """One `deploy` (or `retry`): which service goes where, with what image, values and strategy, by whom."""
+    """One `deploy`, `promote` or `rollback` (or a `retry` of one): which service goes where, with what image,
+    values and strategy, by whom."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -31,6 +42,23 @@ class DeployRequest(BaseModel):
     committed_at: datetime | None = None  # the commit's time (lead time for changes starts there)
     actor: str | None = None
     user_id: uuid.UUID | None = None  # the acting user's row (none for the local login of an empty store)
+    kind: DeploymentKind = DeploymentKind.DEPLOY
+    release_id: uuid.UUID | None = None  # promote, rollback: the recorded release, rolled out unchanged
+    source_deployment: uuid.UUID | None = None  # promote: where it Succeeded; rollback: the state it restores
+    undoes: uuid.UUID | None = None  # rollback: the deployment it undoes
+
+    @model_validator(mode="after")
+    def _names_what_its_kind_needs(self) -> DeployRequest:
+        named = {
+            key for key in ("release_id", "source_deployment", "undoes") if getattr(self, key) is not None
+        }
+        needed = _NAMED_BY_KIND[self.kind]
+        if named != needed:
+            missing, extra = sorted(needed - named), sorted(named - needed)
+            parts = [f"needs {', '.join(missing)}"] if missing else []
+            parts += [f"does not take {', '.join(extra)}"] if extra else []
+            raise ValueError(f"a {self.kind.value} request {' and '.join(parts)}")
+        return self
 
     def to_record(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -27,6 +27,7 @@ from orchestrator.store.models import (
     ClusterDeployment,
     Deployment,
     DeploymentEvent,
+    DeploymentKind,
     ImmutableRowError,
     Phase,
     Release,
@@ -121,6 +122,87 @@ def get_or_create_release(
     return release
 
 
+def get_release(session: Session, release_id: uuid.UUID) -> Release:
+    release = session.get(Release, release_id)
+    if release is None:
+        raise OrchestratorError(f"no release with id {release_id}")
+    return release
+
+
+class ReleaseNotFoundError(OrchestratorError):
+    """No release of the service matches the id (or id prefix) given."""
+
+
+def find_release(session: Session, service: str, ref: str) -> Release:
+    """The service's release whose id is `ref` or starts with it (at least 4 hex digits)."""
+    digits = ref.strip().lower().replace("-", "")
+    if len(digits) < _MIN_ID_PREFIX or any(c not in "0123456789abcdef" for c in digits):
+        raise DeploymentRefError(
+            f"{ref!r} is not a release id; give the id or its first {_MIN_ID_PREFIX}+ hex digits "
+            f"(`orchestrator releases {service}` lists them)"
+        )
+    hex_id = func.replace(cast(Release.id, String), "-", "")
+    query = select(Release).where(Release.service == service, hex_id.like(f"{digits}%")).limit(5)
+    matches = list(session.scalars(query))
+    if not matches:
+        raise ReleaseNotFoundError(
+            f"{service} has no release whose id starts with {ref!r} (`orchestrator releases {service}`)"
+        )
+    if len(matches) > 1:
+        listing = ", ".join(str(r.id) for r in matches)
+        raise ReleaseNotFoundError(
+            f"{ref!r} matches several releases of {service} ({listing}); give more digits"
+        )
+    return matches[0]
+
+
+def succeeded_deployments(session: Session, service: str, environment: str) -> list[Deployment]:
+    """The service's Succeeded deployments in the environment, newest first (what it was verified by)."""
+    query = (
+        select(Deployment)
+        .where(
+            Deployment.service == service,
+            Deployment.environment == environment,
+            Deployment.phase == Phase.SUCCEEDED.value,
+        )
+        .order_by(Deployment.created_at.desc(), Deployment.id.desc())
+    )
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class ReleaseTrail:
+    """A release and the deployments that verified it (Succeeded), oldest first: where it has been."""
+
+    release: Release
+    verified: list[Deployment]
+
+
+def release_trails(session: Session, service: str, limit: int = DEFAULT_HISTORY_LIMIT) -> list[ReleaseTrail]:
+    """The service's releases, newest first, each with its trail: derived from the deployments, so the
+    trail is exactly what the store says ran to the end."""
+    if limit < 1:
+        raise OrchestratorError(f"limit must be at least 1, not {limit}")
+    releases = list(
+        session.scalars(
+            select(Release)
+            .where(Release.service == service)
+            .order_by(Release.created_at.desc(), Release.id.desc())
+            .limit(limit)
+        )
+    )
+    verified: dict[uuid.UUID, list[Deployment]] = {r.id: [] for r in releases}
+    if releases:
+        query = (
+            select(Deployment)
+            .where(Deployment.release_id.in_(list(verified)), Deployment.phase == Phase.SUCCEEDED.value)
+            .order_by(Deployment.created_at, Deployment.id)
+        )
+        for deployment in session.scalars(query):
+            verified[deployment.release_id].append(deployment)
+    return [ReleaseTrail(r, verified[r.id]) for r in releases]
+
+
 def set_release_digest(session: Session, release: Release, digest: str) -> None:
     """Record the digest of a release's image once it is built; a release never changes its digest."""
     if release.image_digest == digest:
@@ -154,9 +236,12 @@ def create_deployment(
     reason: str | None = None,
     config: dict[str, Any] | None = None,
     user_id: uuid.UUID | None = None,
+    kind: DeploymentKind = DeploymentKind.DEPLOY,
+    undoes: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> Deployment:
     """A new Pending deployment of `release` to `environment`: a Pending row per cluster, and a first event.
+    `kind` says how it came about (deploy, promote, rollback); a rollback names the deployment it `undoes`.
 
     `cloud_provider` and `region` are the clusters' own when they all share one, 'multi' otherwise.
     """
@@ -183,6 +268,8 @@ def create_deployment(
         reason=reason,
         config=config,
         user_id=user_id,
+        kind=kind.value,
+        undoes_id=undoes,
         created_at=moment,
         updated_at=moment,
     )

@@ -84,3 +84,26 @@ def event_view(event: DeploymentEvent) -> dict[str, Any]:
         "actor": event.actor,
         "created_at": iso_time(event.created_at),
     }
+
+
+def trail_view(release: Release, verified: list[Deployment]) -> dict[str, Any]:
+    """A release with the environments it has been verified in (a Succeeded deployment there), in order."""
+    environments: list[str] = []
+    for deployment in verified:
+        if deployment.environment not in environments:
+            environments.append(deployment.environment)
+    return {
+        **release_view(release),
+        "verified_in": environments,
+        "trail": [
+            {
+                "environment": d.environment,
+                "deployment": str(d.id),
+                "kind": d.kind,
+                "actor": d.actor,
+                "gitops_commit": d.gitops_commit,
+                "finished_at": iso_time(d.finished_at),
+            }
+            for d in verified
+        ],
+    }

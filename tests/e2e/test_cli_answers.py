@@ -52,7 +52,7 @@ def test_an_unknown_environment_is_bad_usage(command: str, private_state: dict[s
     result = run_cli(command, "api", "--env", "nosuch", env=private_state)
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.strip() == (
-        "error: unknown environment 'nosuch'; known environments: dev, local, prod, staging"
+        "error: unknown environment 'nosuch'; known environments: dev, local, local-prod, prod, staging"
     )
 
 

@@ -85,7 +85,7 @@ def test_unknown_service_and_environment_exit_2_listing_known_names() -> None:
     assert "known services: api, frontend" in service.stderr
     env = run_cli("render", "api", "--env", "qa")
     assert env.returncode == 2
-    assert "known environments: dev, local, prod, staging" in env.stderr
+    assert "known environments: dev, local, local-prod, prod, staging" in env.stderr
 
 
 def test_bad_configuration_exit_2_naming_file_line_key(tmp_path: Path) -> None:

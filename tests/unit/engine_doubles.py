@@ -9,7 +9,7 @@ it with the same idempotent semantics as `ClusterWorkload` (only differences are
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,12 @@ class MemoryDesiredState:
         self.commits.append((sha, change))
         self.held[key] = (sha, content)
         return Committed(sha, created=True, sets=list(change.sets))
+
+    def read(self, environment: Environment, commit: str, sets: Sequence[RenderedSet]) -> list[RenderedSet]:
+        held = {s.cluster: s for sha, change in self.commits if sha == commit for s in change.sets}
+        if not held:
+            raise GitOpsError(f"GitOps repository memory has no commit {commit} in {environment.name}")
+        return [held[s.cluster] for s in sets]
 
 
 class Killed(BaseException):

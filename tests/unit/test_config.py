@@ -25,7 +25,7 @@ def edit(path: Path, old: str, new: str) -> None:
 def test_reference_estate_loads() -> None:
     project = Project(REPO)
     assert project.service_names == ["api", "frontend"]
-    assert project.environment_names == ["dev", "local", "prod", "staging"]
+    assert project.environment_names == ["dev", "local", "local-prod", "prod", "staging"]
     prod = project.environment("prod")
     assert [(c.name, c.target.type, c.weight) for c in prod.clusters] == [
         ("aws", "eks", 60),
@@ -81,7 +81,7 @@ def test_unknown_names_list_the_known_ones() -> None:
     project = Project(REPO)
     with pytest.raises(UnknownNameError, match="known services: api, frontend"):
         project.pipeline("billing")
-    with pytest.raises(UnknownNameError, match="known environments: dev, local, prod, staging"):
+    with pytest.raises(UnknownNameError, match="known environments: dev, local, local-prod, prod, staging"):
         project.environment("qa")
 
 
@@ -112,11 +112,37 @@ def test_canary_weights_must_not_decrease(estate: Path) -> None:
     assert line.strip() == "- setWeight: 5"
 
 
+def test_promotion_paths_of_the_reference_estate() -> None:
+    pipeline = Project(REPO).pipeline("api")
+    assert pipeline.promotion_paths == [["local", "local-prod"], ["dev", "staging", "prod"]]
+    assert pipeline.promotion_path("staging") == ["dev", "staging", "prod"]
+    assert pipeline.promotion_path("nowhere") is None
+    assert pipeline.promotion_environments == ["local", "local-prod", "dev", "staging", "prod"]
+
+
 def test_promotion_names_known_environments(estate: Path) -> None:
-    edit(estate / "pipelines/api.yaml", "promotion: [dev, staging, prod]", "promotion: [dev, qa, prod]")
+    edit(estate / "pipelines/api.yaml", "[dev, staging, prod]]", "[dev, qa, prod]]")
     with pytest.raises(ConfigError, match="unknown environment 'qa'") as caught:
         Project(estate).pipeline("api")
+    assert caught.value.key == "promotion[1][1]"
+
+
+def test_a_single_promotion_path_is_a_flat_list(estate: Path) -> None:
+    edit(estate / "pipelines/api.yaml", "[[local, local-prod], [dev, staging, prod]]", "[dev, staging, prod]")
+    pipeline = Project(estate).pipeline("api")
+    assert pipeline.promotion_paths == [["dev", "staging", "prod"]]
+    edit(estate / "pipelines/frontend.yaml", "[[local, local-prod], [dev, staging, prod]]", "[dev, qa]")
+    with pytest.raises(ConfigError, match="unknown environment 'qa'") as caught:
+        Project(estate).pipeline("frontend")
     assert caught.value.key == "promotion[1]"
+
+
+def test_an_environment_is_on_one_promotion_path(estate: Path) -> None:
+    edit(estate / "pipelines/api.yaml", "[dev, staging, prod]]", "[dev, local, prod]]")
+    with pytest.raises(ConfigError, match="'local' is on the promotion paths twice") as caught:
+        Project(estate).pipeline("api")
+    assert caught.value.key == "promotion[1][1]"
+    assert caught.value.file == "pipelines/api.yaml" or str(caught.value.file).endswith("pipelines/api.yaml")
 
 
 def test_misspelt_key_is_named_first_with_the_key_it_misspells(estate: Path) -> None:

@@ -152,9 +152,9 @@ def test_a_pipeline_without_the_destination_rule_template(tmp_path: Path) -> Non
     estate = copy_estate(tmp_path)
     edit(
         estate / "pipelines/api.yaml",
-        "promotion: [dev, staging, prod]\n",
-        "promotion: [dev, staging, prod]\ntemplates: [k8s/deployment.yaml.j2, k8s/serviceaccount.yaml.j2,"
-        " istio/virtualservice.yaml.j2]\n",
+        "promotion: [[local, local-prod], [dev, staging, prod]]\n",
+        "promotion: [[local, local-prod], [dev, staging, prod]]\n"
+        "templates: [k8s/deployment.yaml.j2, k8s/serviceaccount.yaml.j2, istio/virtualservice.yaml.j2]\n",
     )
     error = broken(estate)
     assert error.file is None
