@@ -16,16 +16,17 @@ from orchestrator.cli.db import db_group
 from orchestrator.cli.history import history_command
 from orchestrator.errors import ConfigError
 from orchestrator.store import db, repository
-from orchestrator.store.models import Phase
+from orchestrator.store.models import Base, Phase
 from orchestrator.store.repository import ClusterPlacement
 from orchestrator.store.transitions import Event
 from tests.helpers import REPO, run_cli
 
 T0 = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
-TABLES = {"users", "access_requests", "api_tokens", "releases", "deployments", "cluster_deployments"}
-TABLES |= {"deployment_events", "alembic_version"}
+TABLES = set(Base.metadata.tables) | {"alembic_version"}  # every model's table, and Alembic's own
 
 FINAL_EVENT = {Phase.SUCCEEDED: Event.COMPLETED, Phase.ROLLED_BACK: Event.ROLLED_BACK}
+
+HEAD = db.head_revision()  # the newest migration: what `db upgrade` goes to
 
 
 def _tables(url: str) -> set[str]:
@@ -91,10 +92,10 @@ def test_db_upgrade_creates_every_table(each_backend_url: str) -> None:
     runner = CliRunner()
     result = runner.invoke(db_group, ["upgrade", "--database-url", each_backend_url])
     assert result.exit_code == 0, result.output
-    assert "upgraded from empty (no orchestrator schema) to 0003 (head)" in result.output
+    assert f"upgraded from empty (no orchestrator schema) to {HEAD} (head)" in result.output
     assert _tables(each_backend_url) == TABLES
     again = runner.invoke(db_group, ["upgrade", "--database-url", each_backend_url])
-    assert "already at 0003 (head)" in again.output
+    assert f"already at {HEAD} (head)" in again.output
 
 
 def test_db_downgrade_to_base_and_back(each_backend_url: str) -> None:
@@ -104,7 +105,7 @@ def test_db_downgrade_to_base_and_back(each_backend_url: str) -> None:
     assert refused.exit_code == 1 and _tables(each_backend_url) == TABLES
     down = runner.invoke(db_group, ["downgrade", "base", "--yes", "--database-url", each_backend_url])
     assert down.exit_code == 0, down.output
-    assert "downgraded from 0003 (head) to empty" in down.output
+    assert f"downgraded from {HEAD} (head) to empty" in down.output
     assert _tables(each_backend_url) == {"alembic_version"}
     assert runner.invoke(db_group, ["upgrade", "--database-url", each_backend_url]).exit_code == 0
     assert _tables(each_backend_url) == TABLES
@@ -118,7 +119,7 @@ def test_db_current_reports_the_revision(sqlite_url: str) -> None:
     after = json.loads(
         runner.invoke(db_group, ["current", "-o", "json", "--database-url", sqlite_url]).output
     )
-    assert after == {"database": sqlite_url, "revision": "0003", "head": "0003", "up_to_date": True}
+    assert after == {"database": sqlite_url, "revision": HEAD, "head": HEAD, "up_to_date": True}
 
 
 def test_the_database_url_comes_from_the_environment(tmp_path: Path) -> None:
@@ -190,7 +191,7 @@ def test_history_on_an_unmigrated_postgres_says_what_to_run(
 def test_db_upgrade_as_a_process_on_both_backends(each_backend_url: str) -> None:
     done = run_cli("db", "upgrade", env={db.DATABASE_URL_ENV: each_backend_url})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().endswith("upgraded from empty (no orchestrator schema) to 0003 (head)")
+    assert done.stdout.strip().endswith(f"upgraded from empty (no orchestrator schema) to {HEAD} (head)")
     assert _tables(each_backend_url) == TABLES
 
 
@@ -244,6 +245,6 @@ def test_a_bad_database_url_is_a_usage_error() -> None:
 def test_an_unknown_revision_is_a_usage_error_listing_the_known_ones(sqlite_url: str) -> None:
     result = CliRunner().invoke(db_group, ["downgrade", "zzz", "--yes", "--database-url", sqlite_url])
     assert isinstance(result.exception, ConfigError)
-    assert "Can't locate revision identified by 'zzz' (known revisions: base, 0001, 0002, 0003)" in str(
+    assert "Can't locate revision identified by 'zzz' (known revisions: base, 0001, 0002, 0003, 0004" in str(
         result.exception
     )
