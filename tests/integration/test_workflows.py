@@ -13,19 +13,24 @@ the test's checkout and interpreter already are.
 """
 
 # Fixtures imported from tests.services are test parameters below; ruff reads them as redefinitions.
+# ruff: noqa: F811
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.helpers import REPO
+from tests.services.cli import run_orchestrator
 from tests.services.docker import DockerJanitor, base_image, docker_client, docker_janitor  # noqa: F401
 from tests.services.project import BuildProject, project  # noqa: F401
 from tests.services.registry import LocalRegistry, registry, registry_factory  # noqa: F401
@@ -84,3 +89,112 @@ def test_actionlint_finds_nothing_in_our_workflows_and_something_in_a_broken_one
     broken = tmp_path / "broken.yml"
     broken.write_text(BROKEN)
     assert any("nowhere" in finding["message"] for finding in actionlint(broken))
+
+
+# --- deploy.yml, run ---------------------------------------------------------------------------------------
+
+EXPRESSION = re.compile(r"\$\{\{\s*([a-z]+)\.([A-Za-z0-9_]+)\s*\}\}")
+
+
+def evaluate(value: str, contexts: dict[str, dict[str, str]]) -> str:
+    """The `${{ context.name }}` expressions the workflow uses, as GitHub evaluates them (unset: empty)."""
+
+    def one(match: re.Match[str]) -> str:
+        context, name = match.groups()
+        assert context in contexts, f"the test does not know the context {context!r} ({match.group(0)})"
+        return contexts[context].get(name, "")
+
+    evaluated = EXPRESSION.sub(one, value)
+    assert "${{" not in evaluated, f"an expression the test cannot evaluate: {value}"
+    return evaluated
+
+
+def runner_python(folder: Path) -> Path:
+    """A fresh virtual environment for the workflow's `pip install .`, which finds this test run's
+    installed dependencies (a .pth file) so that installing the orchestrator downloads nothing else."""
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, timeout=120)
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    site = next((folder / "lib").glob("python3*/site-packages"))
+    (site / "runner-dependencies.pth").write_text(f"{purelib}\n")
+    return folder / "bin"
+
+
+def test_the_deploy_workflow_builds_deploys_and_promotes(
+    tmp_path: Path, project: BuildProject, registry: LocalRegistry, docker_janitor: DockerJanitor
+) -> None:
+    docker_janitor.own(f"{registry.host}/")
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "deploy.yml").read_text())
+    job = workflow["jobs"]["deploy"]
+    assert "api" in job["strategy"]["matrix"]["service"]
+    secrets = {
+        "ORCHESTRATOR_DATABASE_URL": project.database_url,
+        "ORCHESTRATOR_REGISTRY_USERNAME": registry.username,
+        "ORCHESTRATOR_REGISTRY_PASSWORD": registry.password,
+    }
+    contexts = {"secrets": secrets, "matrix": {"service": "api"}, "github": {"ref": "refs/heads/main"}}
+    sha = project.git("rev-parse", "HEAD")
+    state = tmp_path / "state"
+    env = {
+        "PATH": f"{runner_python(tmp_path / 'runner')}:{os.environ['PATH']}",
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "CI": "true",
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_SHA": sha,
+        "GITHUB_REF": "refs/heads/main",
+        "GITHUB_REF_NAME": "main",
+        "GITHUB_EVENT_NAME": "push",
+        "GITHUB_REPOSITORY": "addtocloud/orchestrator",
+        "GITHUB_ACTOR": "octocat",
+        "GITHUB_WORKSPACE": str(project.root),
+        "GITHUB_RUN_ID": "1",
+        "RUNNER_TEMP": str(tmp_path),
+        "ORCHESTRATOR_STATE_DIR": str(state),
+    }
+    env |= {key: evaluate(str(value), contexts) for key, value in workflow.get("env", {}).items()}
+    env |= {key: evaluate(str(value), contexts) for key, value in job.get("env", {}).items()}
+    # What a user sets when copying the workflow into a repository whose path is the embedded one.
+    env |= {
+        "FIRST_ENVIRONMENT": "local",
+        "NEXT_ENVIRONMENT": "local-prod",
+        "BUILD_REGISTRY": f"{registry.host}/team",
+        "ORCHESTRATOR_PACKAGE": str(REPO),  # the service's checkout is not the orchestrator's
+    }
+
+    up = run_orchestrator("sim", "up", cwd=project.root, env={"ORCHESTRATOR_STATE_DIR": str(state)})
+    assert up.returncode == 0, up.stderr
+    try:
+        ran = []
+        for step in job["steps"]:
+            if "uses" in step:
+                continue
+            done = subprocess.run(
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+                cwd=project.root,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert done.returncode == 0, f"step {step.get('name')!r} failed:\n{done.stdout}\n{done.stderr}"
+            ran.append(step["name"])
+        assert ran == [
+            "Install the orchestrator",
+            "Build once and push by digest",
+            "Deploy to the first environment",
+            "Promote the same release to the next environment",
+        ]
+        shown = subprocess.run(
+            ["orchestrator", "history", "api", "-o", "json"],
+            cwd=project.root,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert shown.returncode == 0, shown.stderr
+        by_env = {d["environment"]: d for d in json.loads(shown.stdout)}
+        assert by_env["local"]["phase"] == "Succeeded" and by_env["local"]["release"]["git_commit"] == sha
+        promoted = by_env["local-prod"]
+        assert promoted["phase"] == "AwaitingApproval" and promoted["kind"] == "promote"
+        assert promoted["release"]["image_digest"] == by_env["local"]["release"]["image_digest"]
+    finally:
+        run_orchestrator("sim", "down", cwd=project.root, env={"ORCHESTRATOR_STATE_DIR": str(state)})
