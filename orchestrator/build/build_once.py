@@ -74,10 +74,12 @@ def build_and_push(
     registry_override: str | None = None,
     on_output: OutputSink | None = None,
     database_url: str | None = None,
+    actor: str | None = None,
 ) -> BuildResult:
     """Build SERVICE at `commit` (default HEAD) unless its image exists; with `push`, push it by digest to
     the registries of the pipeline's promotion environments (or `envs`, or `registry_override`) and record
-    the release. Raises ConfigError (exit 2) for bad configuration, OrchestratorError (exit 1) otherwise."""
+    the release, created by `actor` (default: the CI actor, else the local user). Raises ConfigError (exit 2)
+    for bad configuration, OrchestratorError (exit 1) otherwise."""
     sink = on_output or _log_line
     pipeline = project.pipeline(service)
     build = _build_config(pipeline)
@@ -124,6 +126,7 @@ def build_and_push(
         commit=revision.sha,
         digest=result.digest,
         image_names=[t.target.image_name for t in connected],
+        actor=actor,
     )
     return replace(result, release_ids=tuple(release_ids))
 

@@ -109,6 +109,26 @@ def authorize_deployment(action: Action, project: Project, database_url: str, re
     return authorize(action, environment, database_url, project=project, sessions=sessions)
 
 
+def authorize_migration(database_url: str) -> Principal | None:
+    """`db upgrade` and `db downgrade` need an admin once the database has users (None: nothing to check).
+
+    The check reads the schema as it is: `open_sessions` would migrate the embedded database before the
+    question was asked. The users and api_tokens tables are as the first migration made them, so any
+    revision can answer it. A database without the orchestrator's schema has no users to ask: creating
+    it runs unchecked, as it must for anyone to become the first admin.
+    """
+    from orchestrator.identity.rules import Action
+    from orchestrator.store import db
+
+    engine = db.make_engine(database_url)
+    try:
+        if db.current_revision(engine) is None:
+            return None
+        return authorize(Action.MIGRATE_DATABASE, None, database_url, sessions=db.session_factory(engine))
+    finally:
+        engine.dispose()
+
+
 def read_password(source: str = "stdin") -> str:
     """The password piped in on stdin (one line; the newline is not part of it). Never echoed or logged."""
     text = sys.stdin.readline()

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING
 
 import click
 
+from orchestrator.cli.auth import token_option
 from orchestrator.cli.db import database_url_option
 from orchestrator.cli.options import format_option, open_project, root_option
 
 if TYPE_CHECKING:  # docker, git and the registries' SDKs load when a build runs, not for --help
     from orchestrator.build import BuildResult
+    from orchestrator.config import Project
 
 
 @click.command("build")
@@ -38,6 +40,7 @@ if TYPE_CHECKING:  # docker, git and the registries' SDKs load when a build runs
     ),
 )
 @click.option("-q", "--quiet", is_flag=True, help="Do not stream the build and push output.")
+@token_option
 @format_option
 @root_option
 @database_url_option
@@ -55,11 +58,13 @@ def build_command(
     """Build SERVICE's image for a commit, once: skipped when the image for the commit already exists.
 
     Tags: the full and short commit SHA, and the semver of a git tag on the commit. Build and push output
-    go to stderr; the result (digest and pinned references) to stdout.
+    go to stderr; the result (digest and pinned references) to stdout. Pushing needs a deployer's or an
+    admin's token once the database has users.
     """
     from orchestrator.build import build_and_push
 
     project = open_project(root)
+    actor = _authorize_push(project, service, envs, database_url) if push else None
     result = build_and_push(
         project,
         service,
@@ -69,11 +74,25 @@ def build_command(
         registry_override=registry_override,
         on_output=None if quiet else _stream,
         database_url=database_url,
+        actor=actor,
     )
     if output == "json":
         click.echo(json.dumps(result_view(result), indent=2))
         return
     _print_text(result)
+
+
+def _authorize_push(project: Project, service: str, envs: tuple[str, ...], database_url: str) -> str | None:
+    """Who pushes (the releases' `created_by`; None: the bootstrap login, recorded as before), if they may.
+    An unknown service or environment is bad usage, said before anything about who acts."""
+    from orchestrator.cli.auth import authorize
+    from orchestrator.identity.rules import Action
+
+    project.pipeline(service)
+    for env in envs:
+        project.environment(env)
+    principal = authorize(Action.PUSH, None, database_url)
+    return None if principal.bootstrap else principal.email
 
 
 def _stream(line: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from orchestrator import settings
+from orchestrator.cli.auth import authorize_migration, token_option
 from orchestrator.cli.options import format_option
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,10 +62,14 @@ def db_group() -> None:
 @db_group.command("upgrade")
 @database_url_option
 @click.option("--revision", default="head", show_default=True, help="Migrate up to this revision.")
+@token_option
 def upgrade_command(database_url: str, revision: str) -> None:
-    """Create the orchestrator's tables, or migrate them to the newest schema. Safe to run again."""
+    """Create the orchestrator's tables, or migrate them to the newest schema. Safe to run again.
+
+    Once the database has users, an admin's token is needed; creating the schema needs none."""
     from orchestrator.store import db
 
+    authorize_migration(database_url)
     head = db.head_revision()
     before = db.current_revision(database_url)
     db.upgrade(database_url, revision)
@@ -80,10 +85,14 @@ def upgrade_command(database_url: str, revision: str) -> None:
 @database_url_option
 @click.argument("revision")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@token_option
 def downgrade_command(database_url: str, revision: str, yes: bool) -> None:
-    """Migrate the schema back to REVISION; `base` drops every orchestrator table and the data in them."""
+    """Migrate the schema back to REVISION; `base` drops every orchestrator table and the data in them.
+
+    Once the database has users, an admin's token is needed."""
     from orchestrator.store import db
 
+    authorize_migration(database_url)
     where = db.display_url(database_url)
     if not yes:
         click.confirm(f"Migrate {where} back to {revision}? Data in dropped tables is lost", abort=True)

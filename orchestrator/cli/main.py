@@ -12,6 +12,7 @@ import sys
 import click
 
 from orchestrator import __version__
+from orchestrator.cli.auth import token_option
 from orchestrator.errors import OrchestratorError
 
 # name -> "module:attribute" of the click command
@@ -75,6 +76,7 @@ class LazyGroup(click.Group):
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     help="Log verbosity on stderr [env ORCHESTRATOR_LOG_LEVEL].",
 )
+@token_option  # `orchestrator --token T deploy …`; a subcommand's own --token, given after it, wins
 @click.pass_context
 def cli(ctx: click.Context, log_level: str) -> None:
     """AddToCloud Orchestrator: build once, render, commit, roll out progressively across clouds."""

@@ -6,7 +6,9 @@
 - approving a paused rollout, or a deployment awaiting approval: whoever the environment's
   `approval.approvers` lists, by role or email;
 - overriding a freeze window (`--override-freeze`): admins;
-- users, access requests and other people's tokens: admins.
+- pushing a build (`build --push`): deployers and admins, on no environment: a pushed image changes no
+  cluster (deploying it is checked in its environment), so the registries of every environment take it;
+- users, access requests, other people's tokens and migrating the database: admins.
 
 A refusal names the user, their role, the action, the environment and who is allowed.
 """
@@ -34,6 +36,8 @@ class Action(enum.StrEnum):
     MANAGE_USERS = "manage users"
     REVIEW_ACCESS = "review access requests"
     MANAGE_TOKENS = "manage other users' tokens"
+    PUSH = "push images"
+    MIGRATE_DATABASE = "migrate the database"
 
 
 DEPLOYER_ACTIONS = frozenset(
@@ -47,7 +51,14 @@ DEPLOYER_ACTIONS = frozenset(
         Action.RETRY,
     }
 )
-ADMIN_ACTIONS = frozenset({Action.MANAGE_USERS, Action.REVIEW_ACCESS, Action.MANAGE_TOKENS})
+ADMIN_ACTIONS = frozenset(
+    {Action.MANAGE_USERS, Action.REVIEW_ACCESS, Action.MANAGE_TOKENS, Action.MIGRATE_DATABASE}
+)
+# Actions checked against roles alone, not an environment's lists: (who, the roles allowed).
+BY_ROLE: dict[Action, tuple[str, list[str]]] = {
+    **{action: ("admins only", [Role.ADMIN.value]) for action in ADMIN_ACTIONS},
+    Action.PUSH: ("deployers and admins", [Role.ADMIN.value, Role.DEPLOYER.value]),
+}
 
 
 class PermissionDeniedError(OrchestratorError):
@@ -60,8 +71,8 @@ class NotSignedInError(PermissionDeniedError):
 
 def _who_may(action: Action, environment: Environment | None) -> tuple[str, list[str]]:
     """(where the list comes from, the roles and emails on it)."""
-    if action in ADMIN_ACTIONS:
-        return "admins only", [Role.ADMIN.value]
+    if action in BY_ROLE:
+        return BY_ROLE[action]
     if environment is None:
         raise ValueError(f"{action.value} is checked against an environment")
     if action is Action.OVERRIDE_FREEZE:
@@ -81,7 +92,7 @@ def allowed(principal: Principal, action: Action, environment: Environment | Non
 
 def require(principal: Principal | None, action: Action, environment: Environment | None = None) -> Principal:
     """The principal, if it may do `action` (in `environment`); else PermissionDeniedError saying why."""
-    where = f" in {environment.name}" if environment is not None and action not in ADMIN_ACTIONS else ""
+    where = f" in {environment.name}" if environment is not None and action not in BY_ROLE else ""
     if principal is None:
         raise NotSignedInError(
             f"{action.value}{where} needs a token: give --token, set ORCHESTRATOR_TOKEN, "

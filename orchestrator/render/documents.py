@@ -130,6 +130,32 @@ _SCALARS: dict[str, Callable[[Node], Any]] = {
 }
 
 
+# Nulls, booleans, integers and floats are immutable and depend only on their text, which repeats
+# (ports, replica counts, `true`): each is constructed once by PyYAML and then shared, saving a chain of
+# Python calls per scalar. Timestamps are left out: a datetime is immutable too, but rare here.
+_SHAREABLE = frozenset({_NULL, _BOOL, _INT, _FLOAT})
+_shared_scalars: dict[tuple[str, str], Any] = {}
+
+
+def _scalar(node: Node) -> Any:
+    """A non-string scalar's value, as PyYAML's constructor for its tag makes it."""
+    tag = node.tag
+    construct = _SCALARS.get(tag)
+    if construct is None:
+        raise _Unusual(tag)
+    if tag not in _SHAREABLE:
+        return construct(node)
+    key = (tag, node.value)
+    try:
+        return _shared_scalars[key]
+    except KeyError:
+        value = construct(node)
+        if len(_shared_scalars) >= _PLAIN_TAGS_LIMIT:
+            _shared_scalars.clear()
+        _shared_scalars[key] = value
+        return value
+
+
 def _build(node: Node) -> Any:
     """A document's objects from its nodes, for a document without anchors.
 
@@ -138,13 +164,9 @@ def _build(node: Node) -> Any:
     """
     kind = node.__class__
     if kind is ScalarNode:
-        tag = node.tag
-        if tag == _STR:
+        if node.tag == _STR:
             return node.value
-        construct = _SCALARS.get(tag)
-        if construct is None:
-            raise _Unusual(tag)
-        return construct(node)
+        return _scalar(node)
     if kind is MappingNode:
         if node.tag != _MAP:
             raise _Unusual(node.tag)
@@ -153,7 +175,7 @@ def _build(node: Node) -> Any:
             if key_node.tag is _STR and key_node.__class__ is ScalarNode:
                 key = key_node.value
             elif key_node.__class__ is ScalarNode and key_node.tag in _SCALARS:
-                key = _SCALARS[key_node.tag](key_node)
+                key = _scalar(key_node)
             else:  # a merge key (<<), a value key (=), an explicitly tagged or a complex key
                 raise _Unusual(str(key_node.tag))
             if value_node.tag is _STR and value_node.__class__ is ScalarNode:

@@ -3,65 +3,28 @@ users, approval twice; and no token, password or hash in any log line, JSON or e
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 
 from orchestrator.store import db
-from orchestrator.store.models import AccessRequest, ApiToken, User
-from tests.services.cli import run_orchestrator
+from orchestrator.store.models import AccessRequest, Release
+from tests.services.identity import Recorder, stored_hashes
 
 ADMIN_PASSWORD = "admin-pass-4821"
 DEV_PASSWORD = "dev-pass-9917"
 
 
-class Recorder:
-    """Runs the CLI and keeps everything each run printed, to search it for secrets afterwards."""
-
-    def __init__(self, tmp_path: Path, database_url: str) -> None:
-        self.cwd = tmp_path
-        self.env = {
-            "ORCHESTRATOR_STATE_DIR": str(tmp_path / "state"),
-            "ORCHESTRATOR_DATABASE_URL": database_url,
-            "ORCHESTRATOR_LOG_LEVEL": "debug",
-            "ORCHESTRATOR_LOG_FORMAT": "json",
-        }
-        self.runs: list[tuple[tuple[str, ...], subprocess.CompletedProcess[str]]] = []
-
-    def __call__(
-        self, *args: str, token: str | None = None, input: str | None = None, code: int = 0
-    ) -> subprocess.CompletedProcess[str]:
-        env = {**self.env, "ORCHESTRATOR_TOKEN": token or ""}
-        result = run_orchestrator(*args, cwd=self.cwd, env=env, input=input)
-        self.runs.append((args, result))
-        assert result.returncode == code, f"{args}: {result.stdout}{result.stderr}"
-        return result
-
-    def json(self, *args: str, token: str | None = None) -> Any:
-        return json.loads(self(*args, "-o", "json", token=token).stdout)
-
-
 def test_identity_commands_bad_input_and_no_secret_leaks(tmp_path: Path, each_backend_url: str) -> None:
     db.upgrade(each_backend_url)  # a shared (Postgres) database is migrated on purpose, as in production
     cli = Recorder(tmp_path, each_backend_url)
-    issued: dict[str, int] = {}  # token -> index of the one run allowed to print it
-
-    def issue(*args: str, token: str | None = None) -> str:
-        result = cli("tokens", "create", *args, token=token)
-        issued[result.stdout.strip()] = len(cli.runs) - 1
-        return result.stdout.strip()
 
     cli("whoami", "-o", "json")
     cli("users", "create", "dev@example.com", "--role", "deployer", code=2)  # the first user is an admin
-    created = cli(
-        "users", "create", "admin@example.com", "--role", "admin", "--password-stdin",
-        input=ADMIN_PASSWORD + "\n",
+    admin = cli.issue(
+        "admin@example.com", "--role", "admin", "--password-stdin",
+        command=("users", "create"), input=ADMIN_PASSWORD + "\n",
     )
-    admin = created.stdout.strip().splitlines()[-1]
-    issued[admin] = len(cli.runs) - 1
     assert cli.json("whoami")["email"] == "admin@example.com"  # the saved first token
     assert cli.json("whoami", "--token", admin)["token"] == admin[:12] + "…"
 
@@ -86,12 +49,17 @@ def test_identity_commands_bad_input_and_no_secret_leaks(tmp_path: Path, each_ba
     }
     assert cli.json("access", "list", "--status", "pending", token=admin) == []
 
-    handover = issue("--user", "dev@example.com", "--name", "handover", token=admin)
+    handover = cli.issue("--user", "dev@example.com", "--name", "handover", token=admin)
     cli("users", "list", token=handover, code=1)  # a deployer does not manage users
     cli(
         "users", "create", "dev2@example.com", "--role", "viewer", "--password-stdin",
         token=admin, input=DEV_PASSWORD + "\n",
     )
+    assert {(u["email"], u["role"]) for u in cli.json("users", "list", token=admin)} == {
+        ("admin@example.com", "admin"),
+        ("dev@example.com", "deployer"),
+        ("dev2@example.com", "viewer"),
+    }
     cli("login", "--email", "dev2@example.com", input="wrong-password\n", code=1)
     login = cli("login", "--email", "dev2@example.com", input=DEV_PASSWORD + "\n")
     assert "signed in as dev2@example.com (viewer)" in login.stdout
@@ -104,7 +72,7 @@ def test_identity_commands_bad_input_and_no_secret_leaks(tmp_path: Path, each_ba
     own = cli.json("tokens", "list")
     assert [(t["name"], t["user"], t["state"]) for t in own] == [("login", "dev2@example.com", "active")]
 
-    ci = issue("--name", "ci", "--expires", "1h", token=handover)
+    ci = cli.issue("--name", "ci", "--expires", "1h", token=handover)
     cli("tokens", "create", "--expires", "soon", token=handover, code=2)
     listed = cli.json("tokens", "list", "--all", token=admin)
     assert {t["name"] for t in listed} == {"first token", "handover", "ci", "login"}
@@ -133,25 +101,12 @@ def test_identity_commands_bad_input_and_no_secret_leaks(tmp_path: Path, each_ba
     engine = db.make_engine(each_backend_url)
     try:
         with db.session_factory(engine)() as session:
-            hashes = [h for h in session.scalars(select(User.password_hash)) if h]
-            hashes += list(session.scalars(select(ApiToken.token_hash)))
             denied = session.scalars(select(AccessRequest).where(AccessRequest.status == "denied")).one()
             assert denied.review_note == "unknown to us" and denied.reviewed_at is not None
     finally:
         engine.dispose()
-    assert len(hashes) == 2 + 4
-    saved_login = (tmp_path / "state" / "token").read_text().strip()
-    secrets = {**{token: issued[token] for token in issued}, saved_login: None}
-    for index, (args, result) in enumerate(cli.runs):
-        for stream, text in (("stdout", result.stdout), ("stderr", result.stderr)):
-            for secret in (ADMIN_PASSWORD, DEV_PASSWORD, *hashes):
-                assert secret not in text, f"{args} printed a password or hash on {stream}"
-            for token, allowed_run in secrets.items():
-                if token in text:
-                    # Only the command that issued a token prints it, once, on stdout.
-                    assert (index, stream) == (allowed_run, "stdout"), f"{args} printed a token on {stream}"
-                    assert text.count(token) == 1
-    assert any('"level": "debug"' in result.stderr for _, result in cli.runs), "debug logging was not on"
+    assert len(stored_hashes(each_backend_url)) == 2 + 4
+    cli.assert_no_secrets_leaked(ADMIN_PASSWORD, DEV_PASSWORD)
 
 
 def test_the_rollout_controls_check_the_environment_lists_before_acting(
@@ -168,11 +123,11 @@ def test_the_rollout_controls_check_the_environment_lists_before_acting(
     db.upgrade(each_backend_url)
     cli = Recorder(tmp_path, each_backend_url)
     cli.env["ORCHESTRATOR_ROOT"] = str(copy_estate(tmp_path / "estate"))
-    admin = cli("users", "create", "admin@example.com", "--role", "admin").stdout.strip().splitlines()[-1]
+    admin = cli.issue("admin@example.com", "--role", "admin", command=("users", "create"))
     cli("users", "create", "dev@example.com", "--role", "deployer", token=admin)
     cli("users", "create", "view@example.com", "--role", "viewer", token=admin)
-    deployer = cli("tokens", "create", "--user", "dev@example.com", token=admin).stdout.strip()
-    viewer = cli("tokens", "create", "--user", "view@example.com", token=admin).stdout.strip()
+    deployer = cli.issue("--user", "dev@example.com", token=admin)
+    viewer = cli.issue("--user", "view@example.com", token=admin)
 
     engine = db.make_engine(each_backend_url)
     try:
@@ -211,3 +166,68 @@ def test_the_rollout_controls_check_the_environment_lists_before_acting(
             assert (after.phase, after.current_step, after.last_event_seq) == ("Paused", 2, 3)
     finally:
         engine.dispose()
+    cli.assert_no_secrets_leaked()
+
+
+def test_migrating_and_pushing_need_the_token_of_a_user_allowed_to(
+    tmp_path: Path, each_backend_url: str
+) -> None:
+    """`db upgrade`/`downgrade` are for admins and `build --push` for deployers and admins, once there are
+    users; an empty database has nobody to ask, so creating its schema runs unchecked. `--token` given
+    before the command counts as after it, and beats ORCHESTRATOR_TOKEN."""
+    from tests.helpers import copy_estate
+
+    cli = Recorder(tmp_path, each_backend_url, {"ORCHESTRATOR_ROOT": str(copy_estate(tmp_path / "estate"))})
+    created = cli("db", "upgrade")
+    assert "upgraded from empty (no orchestrator schema)" in created.stdout
+    assert "no users yet" not in created.stderr  # no schema, no users table: nobody was asked
+    admin = cli.issue("admin@example.com", "--role", "admin", command=("users", "create"))
+    cli("users", "create", "dev@example.com", "--role", "deployer", token=admin)
+    cli("users", "create", "view@example.com", "--role", "viewer", token=admin)
+    deployer = cli.issue("--user", "dev@example.com", token=admin)
+    viewer = cli.issue("--user", "view@example.com", token=admin)
+    cli.saved_login.unlink()  # the first admin's saved login: from here on every command names its user
+    head = db.head_revision()
+
+    assert "migrate the database needs a token" in cli("db", "upgrade", code=1).stderr
+    refused = cli("db", "upgrade", token=viewer, code=1)
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: view@example.com (viewer) may not migrate the database (viewers only read); "
+        "allowed (admins only): admin"
+    )
+    refused = cli("db", "downgrade", "0002", "--yes", token=deployer, code=1)
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: dev@example.com (deployer) may not migrate the database; allowed (admins only): admin"
+    )
+    assert db.current_revision(each_backend_url) == head
+    assert "already at" in cli("--token", admin, "db", "upgrade").stdout
+    cli("--token", admin, "db", "upgrade", token=viewer)  # --token before the command beats the variable
+    cli("--token", viewer, "db", "upgrade", "--token", admin)  # the command's own --token is the last word
+    cli("--token", viewer, "db", "upgrade", token=admin, code=1)
+
+    # An older schema with users in it is checked as it is (not migrated first), then migrated by an admin.
+    cli("db", "downgrade", "0002", "--yes", token=admin)
+    assert db.current_revision(each_backend_url) == "0002"
+    assert "migrate the database needs a token" in cli("db", "upgrade", code=1).stderr
+    assert db.current_revision(each_backend_url) == "0002"
+    upgraded = cli("db", "upgrade", token=admin)
+    assert f"upgraded from 0002 (head is {head}) to {head} (head)" in upgraded.stdout
+
+    # build --push: refused before anything is built (there is no Docker build output), bad usage first.
+    assert "push images needs a token" in cli("build", "api", "--push", code=1).stderr
+    refused = cli("build", "api", "--push", token=viewer, code=1)
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: view@example.com (viewer) may not push images (viewers only read); "
+        "allowed (deployers and admins): admin, deployer"
+    )
+    assert "unknown service" in cli("build", "nosuch", "--push", token=viewer, code=2).stderr.lower()
+    assert "nosuch" in cli("build", "api", "--push", "--env", "nosuch", token=viewer, code=2).stderr
+    refused = cli("deploy", "api", "--env", "local", token=viewer, code=1)
+    assert "view@example.com (viewer) may not deploy in local" in refused.stderr
+    engine = db.make_engine(each_backend_url)
+    try:
+        with db.session_factory(engine)() as session:
+            assert session.scalars(select(Release)).all() == []
+    finally:
+        engine.dispose()
+    cli.assert_no_secrets_leaked()

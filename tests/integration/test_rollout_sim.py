@@ -16,6 +16,8 @@ from tests.integration.rollout_fixtures import (
     CANARY,
     CLUSTERS,
     DEPLOYMENT,
+    DR,
+    FAST_CANARY,
     estate_with_strategy,
     live,
     sim_client,
@@ -145,3 +147,59 @@ def test_an_edited_pipeline_changes_nothing_of_a_paused_rollout_and_abort_rolls_
     for cluster in CLUSTERS:
         assert weights(sim, cluster) == {"stable": 100, "canary": 0}
     assert live(sim, "aws", CANARY)["spec"]["replicas"] == 0
+
+
+def test_a_canary_past_its_progress_deadline_rolls_back_every_touched_cluster(
+    tmp_path: Path, sessions: sessionmaker[Session], sim: SimServer
+) -> None:
+    """Wave 1 (aws) runs its canary to 100 %; in wave 2 gcp's canary pods never become ready, so its
+    Deployment passes its progress deadline in the emulator. The rollout rolls back aws, azure and gcp:
+    read back from each, all traffic on the stable (the old version), the canary at 0 replicas."""
+    root = estate_with_strategy(tmp_path / "estate", FAST_CANARY)
+    engine = sim_engine(Project(root), sessions, sim)
+    assert deploy(engine)[0] is Phase.SUCCEEDED
+    old = {c: live(sim, c, DEPLOYMENT)["spec"]["template"]["metadata"]["labels"]["version"] for c in CLUSTERS}
+    # The next release's pods never become ready in gcp alone, and its deadline there is two seconds.
+    local = root / "environments" / "local.yaml"
+    text = local.read_text()
+    gcp_target = "    target: {type: sim, cluster: gcp}\n"
+    assert gcp_target in text
+    local.write_text(
+        text.replace(
+            gcp_target,
+            gcp_target + "    values: {progressDeadlineSeconds: 2, sim: {failure: never-ready}}\n",
+        )
+    )
+    engine = sim_engine(Project(root), sessions, sim)
+    reported: list[dict[str, Any]] = []
+    engine.report = reported.append
+    phase, deployment_id = deploy(engine, overrides={"replicas": 3})
+
+    assert phase is Phase.ROLLED_BACK
+    with sessions() as session:
+        deployment = repo.get_deployment(session, deployment_id)
+        assert "gcp" in (deployment.reason or "") and "ProgressDeadlineExceeded" in (deployment.reason or "")
+        assert [(c.cluster, c.phase, c.canary_weight) for c in deployment.clusters] == [
+            ("aws", "RolledBack", 0),
+            ("azure", "RolledBack", 0),
+            ("gcp", "RolledBack", 0),
+        ]
+        events = repo.events_for(session, deployment_id)
+        [outcome] = [e for e in events if e.type == "phase" and e.data["event"] == "rolled_back"]
+        assert (outcome.data["rolled_back"], outcome.data["failed"]) == (list(CLUSTERS), [])
+        assert not [e for e in events if e.type == "rollback_failed"]
+        # aws had gone all the way: its wave's last step put 100 % on the canary before wave 2 began.
+        # Wave 1 ran to its end (StartCanary, 10 %, pause, 50 %, pause, 100 %); wave 2's StartCanary failed.
+        assert [e.step for e in events if e.type == "step_completed"] == [0, 1, 2, 3, 4, 5]
+        assert outcome.step == 6
+    # So aws served the new release alone before the rollback, which the read-back below undoes.
+    last_of_wave_1 = [e for e in reported if e["type"] == "step_completed" and e["step"] == 5]
+    assert [e["weights"] for e in last_of_wave_1] == [{"aws": 100}]
+    for cluster in CLUSTERS:
+        assert weights(sim, cluster) == {"stable": 100, "canary": 0}
+        stable = live(sim, cluster, DEPLOYMENT)
+        assert stable["spec"]["template"]["metadata"]["labels"]["version"] == old[cluster]
+        assert stable["status"]["availableReplicas"] == 2
+        assert live(sim, cluster, CANARY)["spec"]["replicas"] == 0
+        subsets = {s["name"]: s["labels"]["version"] for s in live(sim, cluster, DR)["spec"]["subsets"]}
+        assert subsets == {"stable": old[cluster], "canary": old[cluster]}

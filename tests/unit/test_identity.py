@@ -120,6 +120,25 @@ def test_a_refusal_names_user_role_action_environment_and_who_is_allowed() -> No
         require(None, Action.DEPLOY, _environment())
 
 
+def test_pushing_is_for_deployers_and_admins_and_migrating_for_admins_on_no_environment() -> None:
+    assert allowed(_user(Role.DEPLOYER), Action.PUSH) and allowed(_user(Role.ADMIN), Action.PUSH)
+    assert allowed(_user(Role.ADMIN), Action.MIGRATE_DATABASE)
+    assert not allowed(_user(Role.DEPLOYER), Action.MIGRATE_DATABASE)
+    with pytest.raises(PermissionDeniedError) as refused:
+        require(_user(Role.VIEWER, "view@example.com"), Action.PUSH, _environment())
+    assert str(refused.value) == (
+        "view@example.com (viewer) may not push images (viewers only read); "
+        "allowed (deployers and admins): admin, deployer"
+    )
+    with pytest.raises(PermissionDeniedError) as refused:
+        require(_user(Role.DEPLOYER), Action.MIGRATE_DATABASE)
+    assert str(refused.value) == (
+        "dev@example.com (deployer) may not migrate the database; allowed (admins only): admin"
+    )
+    with pytest.raises(PermissionDeniedError, match=r"^migrate the database needs a token"):
+        require(None, Action.MIGRATE_DATABASE)
+
+
 def test_token_file_is_written_private_and_refused_when_others_can_read_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
