@@ -70,13 +70,21 @@ def lease_settings() -> tuple[float, float]:
 
 
 def notifies(project: Project) -> bool:
-    """Whether any environment of the checkout has a notification or GitHub destination."""
+    """Whether any environment of the checkout has a notification or GitHub destination, or any pipeline a
+    post-rollout or post-promotion hook."""
     for name in project.environment_names:
         try:
             environment = project.environment(name)
         except OrchestratorError:
             continue  # a broken file is reported by whatever command uses that environment
         if environment.notifications or environment.github is not None:
+            return True
+    for service in project.service_names:
+        try:
+            hooks = project.pipeline(service).hooks
+        except OrchestratorError:
+            continue
+        if hooks.post_rollout or hooks.post_promotion:
             return True
     return False
 

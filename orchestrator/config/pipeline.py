@@ -367,6 +367,72 @@ class Strategy(ConfigModel):
         return "rolling"
 
 
+_VARIABLE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class CloudflarePurge(ConfigModel):
+    """The seed's CDN: purge Cloudflare's cache for the hosts the service serves (its public routes)."""
+
+    zone_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="the zone's id (32 hex characters)")
+    token_env: str = Field(
+        default="CLOUDFLARE_API_TOKEN", pattern=_VARIABLE, description="variable holding an API token"
+    )
+    api_url: str = Field(default="https://api.cloudflare.com", pattern=r"^https?://")
+    hosts: list[str] | None = Field(
+        default=None, description="default: the hosts of the service's VirtualServices bound to a gateway"
+    )
+
+
+class Hook(ConfigModel):
+    """A webhook called at a point of the rollout (Flagger's hooks): POST of the deployment as JSON, signed
+    `X-Signature: sha256=<hex>` when `secretEnv` is set; or the built-in Cloudflare cache purge."""
+
+    name: DnsLabel
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    url_env: str | None = Field(default=None, pattern=_VARIABLE, description="variable holding the URL")
+    secret_env: str | None = Field(default=None, pattern=_VARIABLE, description="HMAC SHA-256 key's variable")
+    timeout: Duration = Field(default=10.0, description="per attempt")
+    cloudflare_purge: CloudflarePurge | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Hook:
+        given = [
+            k
+            for k, v in (
+                ("url", self.url),
+                ("urlEnv", self.url_env),
+                ("cloudflarePurge", self.cloudflare_purge),
+            )
+            if v
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "a hook names exactly one of url, urlEnv or cloudflarePurge"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+
+class Hooks(ConfigModel):
+    pre_rollout: list[Hook] = Field(
+        default_factory=list,
+        description="before anything is committed or applied; a failure (not 2xx after 3 tries) stops it",
+    )
+    post_rollout: list[Hook] = Field(
+        default_factory=list, description="after the rollout ends, whatever its outcome"
+    )
+    post_promotion: list[Hook] = Field(default_factory=list, description="after the release Succeeded")
+
+    @model_validator(mode="after")
+    def _purge_after_promotion(self) -> Hooks:
+        for index, hook in enumerate(self.pre_rollout):
+            if hook.cloudflare_purge is not None:
+                raise KeyProblem(
+                    "a cache purge belongs in postPromotion", "preRollout", index, "cloudflarePurge"
+                )
+        return self
+
+
 class Pipeline(ConfigModel):
     """One service's pipeline; the file name (without .yaml) is the service name."""
 
@@ -382,6 +448,7 @@ class Pipeline(ConfigModel):
     values: dict[str, Any] = Field(default_factory=dict)
     strategy: Strategy = Field(default_factory=lambda: Strategy(rolling=RollingStrategy()))
     analysis_templates: dict[str, AnalysisTemplate] = Field(default_factory=dict)
+    hooks: Hooks = Field(default_factory=Hooks)
 
     @model_validator(mode="after")
     def _each_environment_on_one_path(self) -> Pipeline:

@@ -20,9 +20,11 @@ from typing import Any
 import requests
 from sqlalchemy import Connection
 
+from orchestrator.config import Pipeline
 from orchestrator.config.environment import Environment, GitHubConfig, NotificationConfig
 from orchestrator.github import deployments as gh_deployments
 from orchestrator.notify.facts import Facts, deployment_link
+from orchestrator.notify.hooks import owed_hooks
 from orchestrator.notify.send import DeliveryError, post
 from orchestrator.notify.slack import slack_message
 from orchestrator.notify.triggers import github_states, trigger_of
@@ -41,14 +43,17 @@ class Wanted:
     trigger: str
 
 
-def wanted(environment: Environment, data: dict[str, Any]) -> list[Wanted]:
-    """The deliveries a phase change (a `phase` event's data) owes the environment's destinations."""
+def wanted(environment: Environment, data: dict[str, Any], pipeline: Pipeline | None = None) -> list[Wanted]:
+    """The deliveries a phase change (a `phase` event's data) owes the environment's destinations and the
+    pipeline's post-rollout and post-promotion hooks."""
     found: list[Wanted] = []
     trigger = trigger_of(data)
     if trigger is not None:
         for notification in environment.notifications:
             if trigger in notification.triggers:
                 found.append(Wanted(key_of(notification), notification.type, trigger))
+        if pipeline is not None:
+            found += [Wanted(key, kind, trigger) for key, kind in owed_hooks(pipeline, trigger)]
     if environment.github is not None and github_states(data):
         found.append(Wanted(GITHUB, GITHUB, str(data.get("to"))))
     return found

@@ -36,7 +36,7 @@ import structlog
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import Environment, Project
+from orchestrator.config import Environment, Pipeline, Project
 from orchestrator.errors import OrchestratorError
 from orchestrator.notify.destinations import (
     GITHUB,
@@ -46,6 +46,7 @@ from orchestrator.notify.destinations import (
     wanted,
 )
 from orchestrator.notify.facts import gather, public_url
+from orchestrator.notify.hooks import CLOUDFLARE, HOOK, hook_named, send_hook, served_hosts
 from orchestrator.notify.send import DEFAULT_TIMEOUT_SECONDS, DeliveryError
 from orchestrator.notify.triggers import PHASE_EVENT
 from orchestrator.store import notifications as outbox
@@ -200,7 +201,9 @@ class Notifier:
             with self.database.connect() as connection:
                 events = outbox.events_after(connection, after, limit=PAGE)
                 fresh = [e for e in events if e.type == PHASE_EVENT and e.id not in self._seen]
-                environments = outbox.environments_of(connection, list({e.deployment_id for e in fresh}))
+                ids = list({e.deployment_id for e in fresh})
+                environments = outbox.environments_of(connection, ids)
+                services = outbox.services_of(connection, ids)
             rows: list[dict[str, Any]] = []
             for event in fresh:
                 if event.created_at < now - timedelta(seconds=MAX_AGE_SECONDS):
@@ -208,7 +211,8 @@ class Notifier:
                 environment = self._environment(environments.get(event.deployment_id))
                 if environment is None:
                     continue
-                for owed in wanted(environment, event.data):
+                pipeline = self._pipeline(services.get(event.deployment_id))
+                for owed in wanted(environment, event.data, pipeline):
                     rows.append(
                         {
                             "event_id": event.id,
@@ -238,6 +242,14 @@ class Notifier:
                 outbox.advance_cursor(connection, settled, now=now)
             self._seen = {seen for seen in self._seen if seen > settled}
         return recorded
+
+    def _pipeline(self, service: str | None) -> Pipeline | None:
+        if service is None:
+            return None
+        try:
+            return self.project.pipeline(service)
+        except OrchestratorError:
+            return None  # a service no longer in the checkout has no hooks to call
 
     def _environment(self, name: str | None) -> Environment | None:
         if name is None:
@@ -330,6 +342,16 @@ class Notifier:
             if environment.github is None:
                 raise DeliveryError(f"github: no longer configured in environment {environment.name}")
             self.github.send(self._begin, environment.github, facts, data, now=self._now)
+        elif delivery.kind in (HOOK, CLOUDFLARE):
+            pipeline = self._pipeline(facts.service)
+            if pipeline is None:
+                raise DeliveryError(
+                    f"{delivery.destination}: service {facts.service} is no longer configured"
+                )
+            stage, hook = hook_named(pipeline, delivery.destination)
+            with self.database.connect() as connection:
+                plan = outbox.plan_of(connection, delivery.deployment_id) or {}
+            send_hook(self.http, stage, hook, facts.to_json(), hosts=served_hosts(plan.get("sets") or []))
         else:
             notification = notification_named(environment, delivery.destination)
             send_notification(self.http, notification, facts, timeout=self.timeout)

@@ -45,6 +45,7 @@ from orchestrator.rollout.control import ControlRequest, ControlState, PauseReas
 from orchestrator.rollout.desired import Change, DesiredState
 from orchestrator.rollout.frozen import FrozenPlan
 from orchestrator.rollout.gates import AnalysisGate, GateFactory, GateResult, default_gates, validate_analysis
+from orchestrator.rollout.hooks import run_pre_rollout
 from orchestrator.rollout.lease import Lease, LeaseHeldError, LeaseLostError, live_holder, new_owner
 from orchestrator.rollout.plan import Analyze, Pause, PlannedStep, Promote
 from orchestrator.rollout.policy import FreezeOverride, check_freeze, overridden_windows
@@ -428,6 +429,9 @@ class RolloutEngine:
             uncommitted = deployment.gitops_commit is None and not owed
             change = self._change(session, deployment, request, plan) if uncommitted else None
         if change is not None:
+            refused = self._pre_rollout(plan, change)
+            if refused is not None:
+                return self._fail_untouched(deployment_id, Event.HOOK_FAILED, "PreRolloutHookFailed", refused)
             committed = self._commit(deployment_id, request, plan, change)
             if committed is None:
                 return Phase.FAILED
@@ -500,6 +504,37 @@ class RolloutEngine:
             reverts=undone.gitops_commit if undone is not None else None,
         )
 
+    def _pre_rollout(self, plan: FrozenPlan, change: Change) -> str | None:
+        """Ask the pipeline's pre-rollout hooks (as frozen with the plan); why not, when one refuses."""
+        hooks = plan.the_pipeline().hooks.pre_rollout
+        if not hooks:
+            return None
+        self.report({"type": "hooks", "stage": "preRollout", "hooks": [h.name for h in hooks]})
+        fields = {
+            "deployment": str(change.deployment_id),
+            "kind": change.kind,
+            "service": change.service,
+            "environment": change.environment,
+            "release": str(change.release_id),
+            "commit": change.source_commit,
+            "image": change.image,
+            "imageDigest": change.image_digest,
+            "actor": change.actor,
+        }
+        return run_pre_rollout(hooks, fields, sleep=self.clock.sleep)
+
+    def _fail_untouched(self, deployment_id: uuid.UUID, event: Event, code: str, reason: str) -> Phase:
+        """Failed before any cluster was touched (a hook refused, the commit could not be made)."""
+        log.info("rollout_refused", deployment=str(deployment_id), reason=reason, on=event.value)
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            repo.set_phase(
+                session, deployment, Phase.FAILED, event=event, actor=deployment.actor, message=reason
+            )
+            deployment.reason = code
+        self.report({"type": "finished", "phase": Phase.FAILED.value, "reason": reason, "message": reason})
+        return Phase.FAILED
+
     def _commit(
         self, deployment_id: uuid.UUID, request: DeployRequest, plan: FrozenPlan, change: Change
     ) -> FrozenPlan | None:
@@ -510,21 +545,7 @@ class RolloutEngine:
             committed = self.desired.commit(self.project.environment(request.environment), change)
         except OrchestratorError as exc:
             reason = f"the desired state was not committed, nothing was applied: {exc}"
-            log.info("gitops_failed", deployment=str(deployment_id), reason=str(exc))
-            with self.sessions.begin() as session:
-                deployment = repo.get_deployment(session, deployment_id)
-                repo.set_phase(
-                    session,
-                    deployment,
-                    Phase.FAILED,
-                    event=Event.GITOPS_FAILED,
-                    actor=deployment.actor,
-                    message=reason,
-                )
-                deployment.reason = "GitOpsFailed"
-            self.report(
-                {"type": "finished", "phase": Phase.FAILED.value, "reason": reason, "message": reason}
-            )
+            self._fail_untouched(deployment_id, Event.GITOPS_FAILED, "GitOpsFailed", reason)
             return None
         frozen = plan.with_sets(committed.sets)
         with self.sessions.begin() as session:

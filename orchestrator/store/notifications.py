@@ -333,3 +333,18 @@ def environments_of(connection: Connection, deployment_ids: Sequence[uuid.UUID])
         )
     )
     return {row.id: row.environment for row in rows}
+
+
+def services_of(connection: Connection, deployment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not deployment_ids:
+        return {}
+    rows = connection.execute(
+        select(_deployments.c.id, _deployments.c.service).where(_deployments.c.id.in_(list(deployment_ids)))
+    )
+    return {row.id: row.service for row in rows}
+
+
+def plan_of(connection: Connection, deployment_id: uuid.UUID) -> dict[str, Any] | None:
+    """The deployment's frozen plan (its rendered sets: what a post-promotion hook's hosts come from)."""
+    plan = connection.execute(select(_deployments.c.plan).where(_deployments.c.id == deployment_id)).scalar()
+    return dict(plan) if isinstance(plan, dict) else None

@@ -38,6 +38,7 @@ class Event(enum.StrEnum):
     ABORT = "abort"  # `abort`: stop now and put every touched cluster back on stable
     RETRY = "retry"  # `retry`: roll the same request out again as a new deployment
     GITOPS_FAILED = "gitops_failed"  # the desired state could not be committed or pushed: nothing applied
+    HOOK_FAILED = "hook_failed"  # a pre-rollout hook said no: nothing committed or applied
 
 
 class Action(enum.StrEnum):
@@ -69,6 +70,7 @@ TABLE: dict[tuple[Phase, Event], Transition] = {
     (P.AWAITING_APPROVAL, E.APPROVE): Transition(P.PROGRESSING, A.DRIVE),
     (P.AWAITING_APPROVAL, E.ABORT): Transition(P.ABORTED, A.FINISH),  # nothing was touched
     (P.PROGRESSING, E.GITOPS_FAILED): Transition(P.FAILED, A.FINISH),  # before any cluster is touched
+    (P.PROGRESSING, E.HOOK_FAILED): Transition(P.FAILED, A.FINISH),  # before anything is committed
     (P.PROGRESSING, E.RESUME): Transition(P.PROGRESSING, A.DRIVE),
     (P.PROGRESSING, E.PAUSE): Transition(P.PAUSED, A.HOLD),
     (P.PROGRESSING, E.STEP_PAUSE): Transition(P.PAUSED, A.HOLD),
