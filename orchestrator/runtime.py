@@ -6,6 +6,7 @@ Kept out of `cli/` so the server's workers assemble an engine the same way.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,12 +43,17 @@ def rollout_engine(
     database_url: str,
     *,
     report: Reporter | None = None,
+    sessions: sessionmaker[Session] | None = None,
+    checkout: Path | None = None,
 ) -> RolloutEngine:
+    """An engine for `project`. A worker passes the `sessions` it shares between jobs, and the `checkout`
+    its project was read from when that is a commit's tree (relative GitOps repository paths are read
+    relative to the checkout)."""
     lease_seconds, heartbeat_seconds = lease_settings()
     return RolloutEngine(
         project,
-        open_store(database_url),
-        desired=GitDesiredState(state_dir(), project.root),
+        sessions if sessions is not None else open_store(database_url),
+        desired=GitDesiredState(state_dir(), checkout or project.root),
         connect=connect_cluster,
         report=report,
         lease_seconds=lease_seconds,

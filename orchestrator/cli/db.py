@@ -67,7 +67,7 @@ def upgrade_command(database_url: str, revision: str) -> None:
     """Create the orchestrator's tables, or migrate them to the newest schema. Safe to run again.
 
     Once the database has users, an admin's token is needed; creating the schema needs none."""
-    from orchestrator.store import db
+    from orchestrator.store import db, queue
 
     authorize_migration(database_url)
     head = db.head_revision()
@@ -79,6 +79,10 @@ def upgrade_command(database_url: str, revision: str) -> None:
         click.echo(f"{where}: already at {_describe(after, head)}")
     else:
         click.echo(f"{where}: upgraded from {_describe(before, head)} to {_describe(after, head)}")
+    if queue.is_postgres(database_url):
+        # The workers' job queue (pgqueuer), in its own schema; installed, or converged onto this version's.
+        queue.install(database_url)
+        click.echo(f"{where}: job queue ready (schema {queue.QUEUE_SCHEMA})")
 
 
 @db_group.command("downgrade")

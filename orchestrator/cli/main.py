@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "login": "orchestrator.cli.login:login_command",
     "whoami": "orchestrator.cli.login:whoami_command",
     "serve": "orchestrator.cli.serve:serve_command",
+    "worker": "orchestrator.cli.worker:worker_command",
     "stats": "orchestrator.cli.stats:stats_command",
 }
 

@@ -113,19 +113,10 @@ def _print_clusters(view: dict[str, Any]) -> None:
 
 def built_image(engine: RolloutEngine, service: str, commit: str) -> tuple[str, str] | None:
     """(repository, digest) of the image built for `commit`, if `orchestrator build` recorded one."""
-    from sqlalchemy import select
+    from orchestrator.store import repository as repo
 
-    from orchestrator.store.models import Release
-
-    query = (
-        select(Release.image_repository, Release.image_digest)
-        .where(Release.service == service, Release.git_commit == commit, Release.image_digest.is_not(None))
-        .order_by(Release.created_at.desc())
-        .limit(1)
-    )
     with engine.sessions() as session:
-        row = session.execute(query).first()
-    return (row[0], row[1]) if row is not None and row[1] else None
+        return repo.built_image(session, service, commit)
 
 
 @click.command("deploy")

@@ -37,9 +37,15 @@ def serve_command(
 
     from orchestrator.server.app import create_app
     from orchestrator.server.settings import ServerSettings
+    from orchestrator.server.webhook_settings import WebhookSettings
     from orchestrator.settings import project_root, state_dir
 
     app = create_app(
-        ServerSettings(root=project_root(root), state_dir=state_dir(), database_url=database_url)
+        ServerSettings(
+            root=project_root(root),
+            state_dir=state_dir(),
+            database_url=database_url,
+            webhooks=WebhookSettings.from_environment(),
+        )
     )
     uvicorn.run(app, host=host, port=port, ssl_certfile=tls_cert, ssl_keyfile=tls_key, log_level="warning")

@@ -46,7 +46,14 @@ from orchestrator.rollout.desired import Change, DesiredState
 from orchestrator.rollout.frozen import FrozenPlan
 from orchestrator.rollout.gates import AnalysisGate, GateFactory, GateResult, default_gates, validate_analysis
 from orchestrator.rollout.hooks import run_pre_rollout
-from orchestrator.rollout.lease import Lease, LeaseHeldError, LeaseLostError, live_holder, new_owner
+from orchestrator.rollout.lease import (
+    Lease,
+    LeaseHeldError,
+    LeaseLostError,
+    LeaseSurrenderedError,
+    live_holder,
+    new_owner,
+)
 from orchestrator.rollout.plan import Analyze, Pause, PlannedStep, Promote
 from orchestrator.rollout.policy import FreezeOverride, check_freeze, overridden_windows
 from orchestrator.rollout.request import DeployRequest
@@ -200,6 +207,8 @@ class RolloutEngine:
         self._finished: set[str] | None = None  # clusters done in the running deployment
         self._started: dict[int, float] = {}  # when each pause/analysis step first started
         self._run_state: _Run | None = None
+        self._lease: Lease | None = None  # the lease of the run in progress
+        self._handing_back = False
 
     # --- creating -----------------------------------------------------------------------------------------
 
@@ -228,6 +237,7 @@ class RolloutEngine:
         principal: Principal | None = None,
         override_freeze: str | None = None,
         prepared: Prepared | None = None,
+        leased: bool = True,
     ) -> uuid.UUID:
         """Check, render (validating everything before any cluster is touched), freeze the plan, and record
         the release and the deployment: started and leased to this engine, or AwaitingApproval (no lease,
@@ -235,7 +245,11 @@ class RolloutEngine:
         sets `prepared` (rendered at the release's commit, or read back from an earlier GitOps commit) and
         rolls out the release its request names. Bad configuration raises ConfigError; a freeze window in
         force (without an admin's override: `principal` and its `override_freeze` reason) or a rollout
-        already in progress OrchestratorError: in every case nothing is recorded."""
+        already in progress OrchestratorError: in every case nothing is recorded.
+
+        `leased=False` records a started deployment with no lease, for one handed to a job queue: the worker
+        that runs it, in another process, takes the lease then (with one, it would wait for this lease to
+        expire)."""
         environment = self.project.environment(request.environment)
         freeze = check_freeze(
             environment,
@@ -254,7 +268,7 @@ class RolloutEngine:
         strategy = Strategy(rolling=RollingStrategy()) if request.strategy == "rolling" else pipeline.strategy
         waves = [[c.name for c in wave] for wave in environment.rollout_waves()]
         plan = FrozenPlan.freeze(pipeline, strategy, waves, sets)
-        return self._record(request, plan, environment, freeze=freeze)
+        return self._record(request, plan, environment, freeze=freeze, leased=leased)
 
     def _record(
         self,
@@ -263,6 +277,7 @@ class RolloutEngine:
         environment: Environment,
         *,
         freeze: FreezeOverride | None = None,
+        leased: bool = True,
     ) -> uuid.UUID:
         sets = list(plan.rendered().values())
         image = sets[0].image
@@ -337,6 +352,8 @@ class RolloutEngine:
                 return deployment.id
             repo.set_phase(session, deployment, Phase.PROGRESSING, event=Event.START, actor=request.actor)
             session.flush()
+            if not leased:
+                return deployment.id
             leases.take(
                 session.connection(),
                 deployment.id,
@@ -398,19 +415,35 @@ class RolloutEngine:
             heartbeat=self.heartbeat_seconds,
             thread=self.lease_thread,
         )
+        if self._handing_back:
+            lease.surrender()  # told to stop before this run began: it stops at its first check
         lease.take()
+        self._lease = lease
         try:
             if wait_for_approval:
                 self._await_approval(deployment_id, lease)
             return self._run(deployment_id, lease)
+        except LeaseSurrenderedError:
+            log.info("lease_handed_back", deployment=str(deployment_id))
+            return self._phase(deployment_id)
         except LeaseLostError as exc:
             log.warning("lease_lost", deployment=str(deployment_id), reason=str(exc))
             return self._phase(deployment_id)
         finally:
             self._stop_background()
             self._run_state = None
+            self._lease = None
             if not lease.lost:
                 lease.release()
+
+    def hand_back(self) -> None:
+        """Stop driving at the next step boundary (or the next poll of a wait), give the lease back and
+        leave the deployment as it stands, for another driver to resume: what a worker told to stop does.
+        Safe to call from another thread; `run` then returns the deployment's phase."""
+        self._handing_back = True
+        lease = self._lease
+        if lease is not None:
+            lease.surrender()
 
     def _run(self, deployment_id: uuid.UUID, lease: Lease) -> Phase:
         with self.sessions.begin() as session:

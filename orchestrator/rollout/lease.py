@@ -45,6 +45,10 @@ class LeaseLostError(OrchestratorError):
     """Our lease expired and another driver took the deployment over: this engine must stop."""
 
 
+class LeaseSurrenderedError(LeaseLostError):
+    """This engine was told to stop driving (`RolloutEngine.hand_back`): it gives the lease back."""
+
+
 class Lease:
     def __init__(
         self,
@@ -64,6 +68,7 @@ class Lease:
         self.seconds = seconds
         self.heartbeat = heartbeat
         self.lost = False
+        self.surrendered = False  # told to stop: the next check raises, and the lease is given back
         self._last_beat = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -103,7 +108,12 @@ class Lease:
         self._last_beat = self._now()
         self.lost = not kept
 
+    def surrender(self) -> None:
+        self.surrendered = True
+
     def check(self) -> None:
+        if self.surrendered:
+            raise LeaseSurrenderedError(f"deployment {self.deployment_id}: handed back, to be resumed")
         if self.lost:
             raise LeaseLostError(
                 f"deployment {self.deployment_id}: this engine's lease expired and another driver took over"

@@ -25,6 +25,19 @@ _NAMED_BY_KIND = {
 }
 
 
+class Trigger(BaseModel):
+    """What set a deployment off when no person ran a command: a webhook delivery (and the rollout request
+    it queued), for the audit trail and `history`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Literal["github", "registry"]
+    event: str  # push, registry push...
+    delivery: str  # the delivery id (X-GitHub-Delivery, or the registry delivery's)
+    request: int  # the rollout request (rollout_requests.id) the worker turned into this deployment
+    commit: str | None = None  # the commit the event names
+
+
 class DeployRequest(BaseModel):
     """One `deploy`, `promote` or `rollback` (or a `retry` of one): which service goes where, with what image,
     values and strategy, by whom."""
@@ -46,6 +59,8 @@ class DeployRequest(BaseModel):
     release_id: uuid.UUID | None = None  # promote, rollback: the recorded release, rolled out unchanged
     source_deployment: uuid.UUID | None = None  # promote: where it Succeeded; rollback: the state it restores
     undoes: uuid.UUID | None = None  # rollback: the deployment it undoes
+
+    trigger: Trigger | None = None  # the webhook that asked for it (None: a command or an API call)
 
     @model_validator(mode="after")
     def _names_what_its_kind_needs(self) -> DeployRequest:

@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from orchestrator import __version__
-from orchestrator.server import problems
+from orchestrator.server import problems, webhooks
 from orchestrator.server.settings import ServerSettings
+from orchestrator.server.wiring import attach_jobs
 from orchestrator.store import db
 
 
@@ -27,6 +28,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.settings = settings
     app.state.sessions = db.open_sessions(settings.database_url)
     problems.install(app)
+    attach_jobs(app, settings)
+    app.include_router(webhooks.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

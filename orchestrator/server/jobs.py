@@ -1,47 +1,179 @@
-"""How the server hands a rollout to something that drives it: the jobs interface, and the in-process runner.
+"""How the server hands a rollout to something that drives it: the jobs interface and its two runners.
 
-A request or a webhook creates a deployment (recorded, leased to nobody yet) and enqueues a job that drives
-it; the job is safe to run twice because the engine resumes from the store and refuses a deployment whose
-lease is live. With the embedded SQLite default the server runs the jobs itself, on a small thread pool
-(`InProcessJobs`); with Postgres, workers on any number of machines take them from a durable queue.
+A webhook records rollout requests and queues a job for each; a REST call that creates a deployment
+(recorded with `RolloutEngine.create(..., leased=False)`, so any process may take it) queues a job that
+drives it. Jobs are safe to run twice (`runner.py`).
+
+- **Postgres** (`QueueJobs`): jobs go to pgqueuer's durable queue, in the same transaction as the rows
+  they are for, and `orchestrator worker` processes on any number of machines run them.
+- **SQLite**, the embedded default (`InProcessJobs`): there is no queue to share, so the server runs the
+  jobs on its own threads, retrying later what must wait; when it starts it takes up the requests left
+  unfinished by its last run (their rows say so), so a stopped server loses nothing either.
 """
 
 from __future__ import annotations
 
+import json
+import threading
 import uuid
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Protocol
 
 import structlog
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.server.runner import (
+    MAX_FAILURE_RETRIES,
+    Done,
+    JobRunner,
+    Outcome,
+    RetryLater,
+    failure_backoff,
+    unfinished_requests,
+)
+from orchestrator.store import queue
 
 log = structlog.get_logger(__name__)
 
 
 class RolloutJobs(Protocol):
-    def enqueue_rollout(self, deployment_id: uuid.UUID, *, reason: str) -> None: ...
+    def enqueue_rollout(self, deployment_id: uuid.UUID, *, reason: str) -> None:
+        """Drive a recorded deployment (created with `leased=False`)."""
+
+    def enqueue_request(self, session: Session, request_id: int) -> None:
+        """Queue a rollout request's job with the session's transaction: queued if and only if it commits."""
 
     def close(self) -> None: ...
 
 
-class InProcessJobs:
-    """Runs each rollout job on a thread of this process (the embedded default: no queue, no workers)."""
+def request_payload(request_id: int) -> bytes:
+    return json.dumps({"request": request_id}).encode()
 
-    def __init__(self, run: Callable[[uuid.UUID], object], *, concurrency: int = 4) -> None:
-        self._run = run
+
+def rollout_payload(deployment_id: uuid.UUID) -> bytes:
+    return json.dumps({"deployment": str(deployment_id)}).encode()
+
+
+class QueueJobs:
+    """Jobs on pgqueuer's durable queue in Postgres, for `orchestrator worker` processes to run."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def enqueue_rollout(self, deployment_id: uuid.UUID, *, reason: str) -> None:
+        with self.sessions.begin() as session:
+            queue.enqueue(session.connection(), queue.ROLLOUT_JOB, rollout_payload(deployment_id))
+        log.info("rollout_enqueued", deployment=str(deployment_id), reason=reason)
+
+    def enqueue_request(self, session: Session, request_id: int) -> None:
+        queue.enqueue(session.connection(), queue.REQUEST_JOB, request_payload(request_id))
+
+    def close(self) -> None:
+        pass
+
+
+class InProcessJobs:
+    """Runs each job on a thread of this process (the embedded default: no queue, no workers)."""
+
+    def __init__(self, runner: JobRunner, *, concurrency: int = 4) -> None:
+        self.runner = runner
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="rollout")
-        self.futures: dict[uuid.UUID, Future[object]] = {}
+        self._timers: set[threading.Timer] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        self.idle = threading.Condition(self._lock)
+        self.pending = 0  # jobs submitted or waiting to retry, not yet done (tests wait for 0)
+
+    def resume_unfinished(self) -> list[int]:
+        """Take up the requests a previous run of the server left queued or deploying."""
+        ids = unfinished_requests(self.runner.sessions)
+        for request_id in ids:
+            self._submit(("request", request_id), attempt=1)
+        if ids:
+            log.info("rollout_requests_resumed", requests=ids)
+        return ids
 
     def enqueue_rollout(self, deployment_id: uuid.UUID, *, reason: str) -> None:
         log.info("rollout_enqueued", deployment=str(deployment_id), reason=reason)
-        self.futures[deployment_id] = self._pool.submit(self._guarded, deployment_id)
+        self._submit(("rollout", deployment_id), attempt=1)
 
-    def _guarded(self, deployment_id: uuid.UUID) -> object:
-        try:
-            return self._run(deployment_id)
-        except Exception:  # the deployment's record says what happened; the thread must not die silently
-            log.exception("rollout_job_failed", deployment=str(deployment_id))
-            raise
+    def enqueue_request(self, session: Session, request_id: int) -> None:
+        # After the commit only: a rolled-back request has no job (as on the queue).
+        def submit(_session: Session) -> None:
+            self._submit(("request", request_id), attempt=1)
+
+        event.listen(session, "after_commit", submit, once=True)
+
+    def _submit(self, job: tuple[str, object], *, attempt: int) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self.pending += 1
+        self._pool.submit(self._run, job, attempt)
+
+    def _run(self, job: tuple[str, object], attempt: int) -> None:
+        outcome = run_job(self.runner, job, attempt)
+        if isinstance(outcome, RetryLater) and not self.runner.stopping.is_set():
+            timer = threading.Timer(max(outcome.seconds, 0.05), self._retry, (job, attempt + 1))
+            timer.daemon = True
+            with self._lock:
+                self._timers.add(timer)
+            timer.start()
+        self._finished()
+
+    def _retry(self, job: tuple[str, object], attempt: int) -> None:
+        with self._lock:
+            self._timers = {t for t in self._timers if t.is_alive() and t is not threading.current_thread()}
+        self._submit(job, attempt=attempt)
+
+    def _finished(self) -> None:
+        with self._lock:
+            self.pending -= 1
+            self.idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no job is running or waiting to retry (tests)."""
+        with self._lock:
+            return self.idle.wait_for(lambda: self.pending == 0 and not self._timers, timeout=timeout)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop: rollouts in progress stop at their next step, leases given back; they resume at start."""
+        with self._lock:
+            self._closed = True
+            for timer in self._timers:
+                timer.cancel()
+            self._timers.clear()
+        self.runner.stop()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_job(runner: JobRunner, job: tuple[str, object], attempt: int) -> Outcome:
+    """Run one job; an unexpected error is retried with backoff, up to MAX_FAILURE_RETRIES times."""
+    kind, key = job
+    if runner.stopping.is_set():  # a stopping runner starts nothing: the job stays for the next one
+        return RetryLater(0.0, "stopping")
+    try:
+        if kind == "request":
+            assert isinstance(key, int)
+            outcome = runner.run_request(key)
+        else:
+            assert isinstance(key, uuid.UUID)
+            outcome = runner.run_rollout(key)
+    except Exception as exc:  # the job's record stays as it was; it is tried again
+        if attempt >= MAX_FAILURE_RETRIES:
+            log.exception("rollout_job_gave_up", job=kind, key=str(key), attempts=attempt)
+            return Done(f"gave up after {attempt} attempts: {type(exc).__name__}: {exc}")
+        log.exception("rollout_job_failed", job=kind, key=str(key), attempt=attempt)
+        return RetryLater(failure_backoff(attempt), f"{type(exc).__name__}: {exc}")
+    log.debug("rollout_job_ran", job=kind, key=str(key), outcome=type(outcome).__name__, reason=_why(outcome))
+    return outcome
+
+
+def _why(outcome: Outcome) -> str:
+    return outcome.message if isinstance(outcome, Done) else outcome.reason
+
+
+def retry_delay(outcome: RetryLater) -> timedelta:
+    return timedelta(seconds=outcome.seconds)

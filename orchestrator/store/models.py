@@ -417,6 +417,77 @@ class GitHubDeployment(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
 
 
+class DeliveryOutcome(enum.StrEnum):
+    QUEUED = "queued"  # one or more rollout requests were recorded and queued
+    IGNORED = "ignored"  # verified but nothing to do (unknown repository or service, another branch...)
+    PING = "ping"
+
+
+class WebhookDelivery(Base):
+    """One verified webhook delivery, once: a redelivery carries the same id and finds this row.
+
+    Only signed deliveries are recorded (a bad signature stores nothing); the body is not kept, only what
+    was decided from it.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("source", "delivery_id"),
+        CheckConstraint(_in("outcome", DeliveryOutcome), name="outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))  # github | registry
+    delivery_id: Mapped[str] = mapped_column(String(200))
+    event: Mapped[str] = mapped_column(String(50))
+    repository: Mapped[str | None] = mapped_column(String(512))
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class RequestStatus(enum.StrEnum):
+    QUEUED = "queued"  # waiting for a worker (or for the service's environment to be free)
+    DEPLOYING = "deploying"  # its deployment is recorded and being driven
+    DEPLOYED = "deployed"  # its deployment finished (whatever its phase: the deployment says how)
+    SUPERSEDED = "superseded"  # a newer request for the same service and environment came first
+    FAILED = "failed"  # refused before any deployment was recorded (bad configuration, unknown commit)
+
+
+class RolloutRequest(Base):
+    """A rollout a trigger asked for (a push, a registry notification), until a worker turns it into a
+    deployment. The id orders requests: of several queued for one service and environment, the newest wins.
+    """
+
+    __tablename__ = "rollout_requests"
+    __table_args__ = (
+        CheckConstraint(_in("status", RequestStatus), name="status"),
+        Index("ix_rollout_requests_service_environment_status", "service", "environment", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="SET NULL"), index=True
+    )
+    service: Mapped[str] = mapped_column(String(253))
+    environment: Mapped[str] = mapped_column(String(63))
+    event: Mapped[str] = mapped_column(String(50))
+    git_commit: Mapped[str | None] = mapped_column(String(64))
+    digest: Mapped[str | None] = mapped_column(String(100))
+    built_repository: Mapped[str | None] = mapped_column(String(512))
+    actor: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(
+        String(20), default=RequestStatus.QUEUED.value, server_default=RequestStatus.QUEUED.value
+    )
+    deployment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("deployments.id", ondelete="SET NULL"))
+    superseded_by: Mapped[int | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())
+
+    delivery: Mapped[WebhookDelivery | None] = relationship(lazy="joined")
+
+
 class ImmutableRowError(OrchestratorError):
     """Something tried to change a row the store only ever appends."""
 

@@ -24,6 +24,8 @@ TABLES = {
     "releases",
     "deployments",
     "cluster_deployments",
+    "webhook_deliveries",
+    "rollout_requests",
     "deployment_events",
     "notification_deliveries",
     "notification_cursor",

@@ -1,0 +1,71 @@
+"""The project as it was at a commit, for a rollout a push asked for.
+
+The server runs from a checkout of the project repository. A push names the commit to deploy; the
+checkout may be at another one (older, or newer when pushes come quickly). Rendering the checkout's files
+and recording the push's commit would record a release that is not what git holds at that commit, so a
+job renders the commit's own tree: `git archive` of it from the checkout's repository (fetched from
+`origin` first when the checkout does not have it yet) into `<state>/checkouts/<sha>/`, made once and
+reused. When the commit is the checkout's HEAD, the checkout itself is used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+from orchestrator.config import Project
+from orchestrator.errors import OrchestratorError
+from orchestrator.gitops.commits import head_commit
+
+
+class CommitUnavailableError(OrchestratorError):
+    pass
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=120, check=False)
+
+
+def _has_commit(root: Path, sha: str) -> bool:
+    return _git(root, "cat-file", "-e", f"{sha}^{{commit}}").returncode == 0
+
+
+def project_at(root: Path, state_dir: Path, commit: str | None) -> tuple[Project, str]:
+    """The project at `commit` (None: the checkout's HEAD), and that commit's SHA."""
+    head = head_commit(root)
+    if commit is None or commit == head:
+        return Project(root), head
+    if not _has_commit(root, commit):
+        if _git(root, "remote", "get-url", "origin").returncode == 0:
+            _git(root, "fetch", "--quiet", "origin", commit)
+        if not _has_commit(root, commit):
+            raise CommitUnavailableError(
+                f"commit {commit} is not in the checkout at {root} (nor could it be fetched from its origin)"
+            )
+    destination = state_dir / "checkouts" / commit
+    if not destination.is_dir():
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{commit[:12]}-", dir=destination.parent))
+        try:
+            archive = _git(root, "archive", "--format=tar", commit)
+            if archive.returncode != 0:
+                why = archive.stderr.decode(errors="replace").strip()
+                raise CommitUnavailableError(f"cannot read commit {commit} in {root}: {why}")
+            tar_path = staging / ".tree.tar"
+            tar_path.write_bytes(archive.stdout)
+            with tarfile.open(tar_path) as tar:
+                tar.extractall(staging, filter="data")
+            tar_path.unlink()
+            try:
+                os.rename(staging, destination)  # atomic: a concurrent job finds the whole tree or none
+            except OSError:
+                if not destination.is_dir():
+                    raise
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+    return Project(destination), commit

@@ -1,0 +1,336 @@
+"""`POST /webhooks/github` and `POST /webhooks/registry`: verified, deduplicated, durably queued.
+
+Each delivery, in this order: the body is read up to 1 MiB (413 past it, `body.py`); its signature is
+checked against the raw bytes (401 and nothing recorded when it is wrong or missing); it is parsed (400 for
+JSON that is not an object); then one transaction records the delivery under its id — a redelivery finds
+that row and is answered 200 with nothing queued — with the rollout requests it asks for and their jobs.
+What the delivery asks for is decided from the checkout's configuration: an event for another repository,
+branch or an unknown service is recorded as ignored and answered 202 with the reason, which is logged.
+
+Logs name the delivery, event, repository and outcome; never a header, a signature or a secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from orchestrator.config import Project
+from orchestrator.errors import OrchestratorError
+from orchestrator.server import signatures
+from orchestrator.server.body import read_limited
+from orchestrator.server.changes import changed_paths, services_changed
+from orchestrator.server.problems import Problem
+from orchestrator.server.webhook_settings import GITHUB_REPOSITORY_ENV, WebhookSettings
+from orchestrator.store.models import DeliveryOutcome, RolloutRequest, WebhookDelivery
+
+log = structlog.get_logger(__name__)
+router = APIRouter(tags=["webhooks"])
+
+ZERO_SHA = "0" * 40
+REGISTRY_SIGNATURE_HEADER = "x-registry-signature-256"
+REGISTRY_DELIVERY_HEADER = "x-registry-delivery"
+MANIFEST_TYPES = ("manifest", "image.index")  # distribution events for pushed manifests (not blobs)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A rollout a delivery asks for."""
+
+    service: str
+    environment: str
+    git_commit: str | None = None
+    digest: str | None = None
+    built_repository: str | None = None
+
+
+@dataclass
+class Decision:
+    event: str
+    repository: str | None
+    wanted: list[Wanted] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # why (part of) the delivery does nothing
+    ping: bool = False
+
+
+# --- the routes ---
+
+
+@router.post("/webhooks/github", status_code=202, summary="GitHub webhook (push, ping)")
+async def github_webhook(request: Request) -> JSONResponse:
+    settings = _settings(request)
+    body = await read_limited(request)
+    secret = settings.github_secret
+    if secret is None:
+        raise Problem(503, "Service Unavailable", "no GitHub webhook secret is configured on this server")
+    if not signatures.verify(secret, body, request.headers.get("x-hub-signature-256")):
+        log.info("webhook_refused", source="github", reason="bad or missing signature")
+        raise Problem(401, "Unauthorized", "the X-Hub-Signature-256 signature is missing or does not match")
+    payload = _parse(body)
+    delivery = request.headers.get("x-github-delivery") or ""
+    if not delivery or len(delivery) > 200:
+        raise Problem(400, "Bad Request", "X-GitHub-Delivery is missing or longer than 200 characters")
+    event = request.headers.get("x-github-event") or ""
+    decision = _decide_github(request, settings, event, payload)
+    return await run_in_threadpool(_record, request, "github", delivery, decision)
+
+
+@router.post(
+    "/webhooks/registry", status_code=202, summary="Registry notification (distribution, or generic)"
+)
+async def registry_webhook(request: Request) -> JSONResponse:
+    settings = _settings(request)
+    body = await read_limited(request)
+    secret = settings.registry_secret
+    if secret is None:
+        raise Problem(503, "Service Unavailable", "no registry webhook secret is configured on this server")
+    if not _registry_verified(secret, body, request):
+        log.info("webhook_refused", source="registry", reason="bad or missing signature")
+        raise Problem(
+            401,
+            "Unauthorized",
+            "the X-Registry-Signature-256 signature (or the Authorization bearer secret) is missing or wrong",
+        )
+    payload = _parse(body)
+    # Docker distribution sends a static header set, no delivery id: the body's hash names a delivery, so a
+    # retried notification (the same bytes) is recognised.
+    delivery = request.headers.get(REGISTRY_DELIVERY_HEADER) or "sha256:" + hashlib.sha256(body).hexdigest()
+    if len(delivery) > 200:
+        raise Problem(400, "Bad Request", f"{REGISTRY_DELIVERY_HEADER} is longer than 200 characters")
+    decision = _decide_registry(request, payload)
+    return await run_in_threadpool(_record, request, "registry", delivery, decision)
+
+
+# --- checks ---
+
+
+def _settings(request: Request) -> WebhookSettings:
+    settings: WebhookSettings = request.app.state.webhooks
+    return settings
+
+
+def _registry_verified(secret: bytes, body: bytes, request: Request) -> bool:
+    signature = request.headers.get(REGISTRY_SIGNATURE_HEADER)
+    if signature is not None:
+        return signatures.verify(secret, body, signature)
+    # Docker distribution can only send configured headers: `Authorization: Bearer <secret>`.
+    authorization = request.headers.get("authorization") or ""
+    scheme, _, token = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), secret)
+
+
+def _parse(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Problem(400, "Bad Request", f"the body is not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise Problem(400, "Bad Request", "the body is JSON but not an object")
+    return payload
+
+
+# --- what a delivery asks for ---
+
+
+def _project(request: Request) -> Project:
+    # Read afresh for each delivery: the checkout's configuration may have changed since the last one.
+    return Project(request.app.state.settings.root)
+
+
+def _first_environment(project: Project, service: str, decision: Decision) -> str | None:
+    try:
+        promotion = project.pipeline(service).promotion
+    except OrchestratorError as exc:
+        decision.reasons.append(f"{service}: its pipeline cannot be read: {exc}")
+        return None
+    if not promotion:
+        decision.reasons.append(f"{service}: its pipeline has no promotion path, so no first environment")
+        return None
+    return promotion[0]
+
+
+def _decide_github(
+    request: Request, settings: WebhookSettings, event: str, payload: dict[str, Any]
+) -> Decision:
+    repository = _text(payload.get("repository"), "full_name")
+    decision = Decision(event=event or "-", repository=repository)
+    if event == "ping":
+        decision.ping = True
+        return decision
+    if settings.github_repository is None:
+        decision.reasons.append(f"no repository is configured ({GITHUB_REPOSITORY_ENV}); nothing is deployed")
+        return decision
+    if repository is None or repository.lower() != settings.github_repository.lower():
+        decision.reasons.append(f"repository {repository!r} is not {settings.github_repository!r}")
+        return decision
+    if event != "push":
+        decision.reasons.append(f"event {event!r} is not handled (push and ping are)")
+        return decision
+    default_branch = _text(payload.get("repository"), "default_branch")
+    ref = payload.get("ref")
+    if not default_branch or ref != f"refs/heads/{default_branch}":
+        decision.reasons.append(f"{ref!r} is not the default branch ({default_branch!r})")
+        return decision
+    after = payload.get("after")
+    if not isinstance(after, str) or len(after) != 40 or after == ZERO_SHA:
+        decision.reasons.append("the push deletes the branch or names no commit")
+        return decision
+    project = _project(request)
+    paths, incomplete = changed_paths(payload)
+    known = project.service_names
+    services = services_changed(paths, known, everything=incomplete)
+    unknown = sorted(
+        {p.split("/")[1] for p in paths if p.startswith("services/") and p.count("/") >= 2} - set(known)
+    )
+    for name in unknown:
+        decision.reasons.append(f"services/{name} changed but no pipeline names service {name!r}")
+    if not services and not unknown:
+        decision.reasons.append("no service's files changed")
+    for service in services:
+        environment = _first_environment(project, service, decision)
+        if environment is not None:
+            decision.wanted.append(Wanted(service, environment, git_commit=after))
+    return decision
+
+
+def _decide_registry(request: Request, payload: dict[str, Any]) -> Decision:
+    pushed: list[tuple[str, str, str | None]] = []  # (repository, digest, host)
+    if isinstance(payload.get("events"), list):
+        for item in payload["events"]:
+            target = item.get("target") if isinstance(item, dict) else None
+            if not isinstance(target, dict) or item.get("action") != "push":
+                continue
+            media_type = str(target.get("mediaType") or "")
+            if media_type and not any(kind in media_type for kind in MANIFEST_TYPES):
+                continue
+            repository, digest = target.get("repository"), target.get("digest")
+            if isinstance(repository, str) and isinstance(digest, str):
+                pushed.append((repository, digest, _text(item.get("request"), "host")))
+    else:
+        repository, digest = payload.get("repository"), payload.get("digest")
+        if not isinstance(repository, str) or not isinstance(digest, str):
+            raise Problem(
+                400, "Bad Request", "a registry notification needs `repository` and `digest` (or `events`)"
+            )
+        pushed.append((repository, digest, None))
+    decision = Decision(event="registry push", repository=", ".join(sorted({p[0] for p in pushed})) or None)
+    if not pushed:
+        decision.reasons.append("no pushed manifest in the notification")
+        return decision
+    project = _project(request)
+    for repository, digest, host in pushed:
+        if not digest.startswith("sha256:") or len(digest) != 71:
+            decision.reasons.append(f"{repository}: {digest!r} is not a sha256 digest")
+            continue
+        service = _service_built_from(project, repository, decision)
+        if service is None:
+            continue
+        environment = _first_environment(project, service, decision)
+        if environment is not None:
+            where = f"{host}/{repository}" if host and not repository.startswith(f"{host}/") else repository
+            decision.wanted.append(Wanted(service, environment, digest=digest, built_repository=where))
+    return decision
+
+
+def _service_built_from(project: Project, repository: str, decision: Decision) -> str | None:
+    """The service whose pipeline builds `repository` (the registry's path, with or without its host)."""
+    for service in project.service_names:
+        try:
+            build = project.pipeline(service).build
+        except OrchestratorError:
+            continue
+        built = build.repository if build is not None else None
+        if built and (repository == built or repository.endswith(f"/{built}")):
+            return service
+    decision.reasons.append(f"no service is built from repository {repository!r}")
+    return None
+
+
+def _text(mapping: object, key: str) -> str | None:
+    value = mapping.get(key) if isinstance(mapping, dict) else None
+    return value if isinstance(value, str) else None
+
+
+# --- recording ---
+
+
+def _record(request: Request, source: str, delivery: str, decision: Decision) -> JSONResponse:
+    sessions = request.app.state.sessions
+    jobs = request.app.state.jobs
+    actor = "github" if source == "github" else "registry"
+    outcome = (
+        DeliveryOutcome.PING
+        if decision.ping
+        else DeliveryOutcome.QUEUED
+        if decision.wanted
+        else DeliveryOutcome.IGNORED
+    )
+    reason = "; ".join(decision.reasons) or None
+    try:
+        with sessions.begin() as session:
+            row = WebhookDelivery(
+                source=source,
+                delivery_id=delivery,
+                event=decision.event[:50],
+                repository=(decision.repository or None) and decision.repository[:512],
+                outcome=outcome.value,
+                reason=reason,
+            )
+            session.add(row)
+            session.flush()  # a redelivery loses here, at the unique (source, delivery id)
+            requests = []
+            for wanted in decision.wanted:
+                rollout = RolloutRequest(
+                    delivery_id=row.id,
+                    service=wanted.service,
+                    environment=wanted.environment,
+                    event=decision.event[:50],
+                    git_commit=wanted.git_commit,
+                    digest=wanted.digest,
+                    built_repository=wanted.built_repository,
+                    actor=actor,
+                )
+                session.add(rollout)
+                requests.append(rollout)
+            session.flush()
+            for rollout in requests:
+                jobs.enqueue_request(session, rollout.id)
+            queued = [{"id": r.id, "service": r.service, "environment": r.environment} for r in requests]
+    except IntegrityError:
+        if not _known_delivery(sessions, source, delivery):
+            raise
+        log.info("webhook_duplicate", source=source, delivery=delivery, webhook_event=decision.event)
+        return JSONResponse({"delivery": delivery, "outcome": "duplicate", "requests": []}, status_code=200)
+    log.info(
+        "webhook_received",
+        source=source,
+        delivery=delivery,
+        webhook_event=decision.event,
+        repository=decision.repository,
+        outcome=outcome.value,
+        reason=reason,
+        requests=[r["id"] for r in queued],
+    )
+    answer = {"delivery": delivery, "outcome": outcome.value, "reason": reason, "requests": queued}
+    return JSONResponse(answer, status_code=200 if decision.ping else 202)
+
+
+def _known_delivery(sessions: Any, source: str, delivery: str) -> bool:
+    from sqlalchemy import select
+
+    with sessions() as session:
+        found = session.scalar(
+            select(WebhookDelivery.id).where(
+                WebhookDelivery.source == source, WebhookDelivery.delivery_id == delivery
+            )
+        )
+    return found is not None
