@@ -48,6 +48,15 @@ def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _actor(deployment: Deployment) -> str:
+    """Who deployed; for a webhook, also which event and delivery (`github (push 72d3…)`)."""
+    trigger = (deployment.config or {}).get("trigger")
+    actor = deployment.actor or "-"
+    if isinstance(trigger, dict) and trigger.get("delivery"):
+        return f"{actor} ({trigger.get('event')} {trigger['delivery']})"
+    return actor
+
+
 def _row(deployment: Deployment) -> tuple[str, ...]:
     release = deployment.release
     return (
@@ -59,7 +68,7 @@ def _row(deployment: Deployment) -> tuple[str, ...]:
         f"rollback of {str(deployment.undoes_id)[:8]}" if deployment.undoes_id else deployment.kind,
         release.git_commit[:12],
         release.image_ref,
-        deployment.actor or "-",
+        _actor(deployment),
         _when(deployment.created_at),
         _duration(deployment),
         (deployment.message or deployment.reason or "").replace("\n", " "),

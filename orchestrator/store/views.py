@@ -66,6 +66,8 @@ def deployment_view(deployment: Deployment, *, clusters: bool = True) -> dict[st
         "started_at": iso_time(deployment.started_at),
         "finished_at": iso_time(deployment.finished_at),
         "release": release_view(deployment.release),
+        # What set it off when no person did: the webhook's source, event, delivery id and commit.
+        "trigger": (deployment.config or {}).get("trigger"),
     }
     if clusters:
         view["clusters"] = [cluster_view(c) for c in deployment.clusters]
