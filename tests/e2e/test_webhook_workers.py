@@ -18,6 +18,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -187,7 +188,7 @@ def test_a_signed_push_is_deployed_by_a_worker_once(estate: Estate) -> None:
 def test_two_workers_ten_pushes_one_at_a_time_and_the_last_wins(estate: Estate) -> None:
     estate.worker()
     estate.worker()
-    shas = [estate.push(str(version))[0] for version in range(10)]
+    shas = [estate.push(str(version))[0] for version in range(1, 11)]
     estate.wait(estate.settled(10), 240, "ten requests to settle")
     requests = estate.requests()
     assert Counter(r.status for r in requests)["failed"] == 0, [(r.id, r.reason) for r in requests]
@@ -202,7 +203,7 @@ def test_two_workers_ten_pushes_one_at_a_time_and_the_last_wins(estate: Estate) 
         (d.id, d.phase, d.message) for d in deployments
     ]
     # One at a time: each started after the one before it finished.
-    for before, after in zip(deployments, deployments[1:], strict=False):
+    for before, after in pairwise(deployments):
         assert before.finished_at is not None and after.started_at is not None
         assert after.started_at >= before.finished_at, (before.id, after.id)
     # The last release wins: the newest deployment is the last push's commit.
