@@ -77,6 +77,7 @@ INVOCATIONS: list[tuple[str, ...]] = [
     ("whoami",),
     ("serve",),
     ("stats",),
+    ("worker",),
 ]
 
 

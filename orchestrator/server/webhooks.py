@@ -20,9 +20,9 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
-from starlette.concurrency import run_in_threadpool
 
 from orchestrator.config import Project
 from orchestrator.errors import OrchestratorError
