@@ -22,12 +22,12 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
-from orchestrator.config import Project
-from orchestrator.errors import OrchestratorError
 from orchestrator.server import signatures
 from orchestrator.server.body import read_limited
+from orchestrator.server.catalog import Catalog, CatalogCache
 from orchestrator.server.changes import changed_paths, services_changed
 from orchestrator.server.problems import Problem
 from orchestrator.server.webhook_settings import GITHUB_REPOSITORY_ENV, WebhookSettings
@@ -141,21 +141,18 @@ def _parse(body: bytes) -> dict[str, Any]:
 # --- what a delivery asks for ---
 
 
-def _project(request: Request) -> Project:
-    # Read afresh for each delivery: the checkout's configuration may have changed since the last one.
-    return Project(request.app.state.settings.root)
+def _catalog(request: Request) -> Catalog:
+    cache: CatalogCache | None = getattr(request.app.state, "catalog", None)
+    if cache is None:
+        cache = request.app.state.catalog = CatalogCache(request.app.state.settings.root)
+    return cache.get()
 
 
-def _first_environment(project: Project, service: str, decision: Decision) -> str | None:
-    try:
-        promotion = project.pipeline(service).promotion
-    except OrchestratorError as exc:
-        decision.reasons.append(f"{service}: its pipeline cannot be read: {exc}")
-        return None
-    if not promotion:
-        decision.reasons.append(f"{service}: its pipeline has no promotion path, so no first environment")
-        return None
-    return promotion[0]
+def _first_environment(catalog: Catalog, service: str, decision: Decision) -> str | None:
+    environment = catalog.first_environment.get(service)
+    if environment is None:
+        decision.reasons.append(f"{service}: {catalog.problems.get(service, 'no first environment')}")
+    return environment
 
 
 def _decide_github(
@@ -184,9 +181,9 @@ def _decide_github(
     if not isinstance(after, str) or len(after) != 40 or after == ZERO_SHA:
         decision.reasons.append("the push deletes the branch or names no commit")
         return decision
-    project = _project(request)
+    catalog = _catalog(request)
     paths, incomplete = changed_paths(payload)
-    known = project.service_names
+    known = catalog.services
     services = services_changed(paths, known, everything=incomplete)
     unknown = sorted(
         {p.split("/")[1] for p in paths if p.startswith("services/") and p.count("/") >= 2} - set(known)
@@ -196,7 +193,7 @@ def _decide_github(
     if not services and not unknown:
         decision.reasons.append("no service's files changed")
     for service in services:
-        environment = _first_environment(project, service, decision)
+        environment = _first_environment(catalog, service, decision)
         if environment is not None:
             decision.wanted.append(Wanted(service, environment, git_commit=after))
     return decision
@@ -226,30 +223,25 @@ def _decide_registry(request: Request, payload: dict[str, Any]) -> Decision:
     if not pushed:
         decision.reasons.append("no pushed manifest in the notification")
         return decision
-    project = _project(request)
+    catalog = _catalog(request)
     for repository, digest, host in pushed:
         if not digest.startswith("sha256:") or len(digest) != 71:
             decision.reasons.append(f"{repository}: {digest!r} is not a sha256 digest")
             continue
-        service = _service_built_from(project, repository, decision)
+        service = _service_built_from(catalog, repository, decision)
         if service is None:
             continue
-        environment = _first_environment(project, service, decision)
+        environment = _first_environment(catalog, service, decision)
         if environment is not None:
             where = f"{host}/{repository}" if host and not repository.startswith(f"{host}/") else repository
             decision.wanted.append(Wanted(service, environment, digest=digest, built_repository=where))
     return decision
 
 
-def _service_built_from(project: Project, repository: str, decision: Decision) -> str | None:
+def _service_built_from(catalog: Catalog, repository: str, decision: Decision) -> str | None:
     """The service whose pipeline builds `repository` (the registry's path, with or without its host)."""
-    for service in project.service_names:
-        try:
-            build = project.pipeline(service).build
-        except OrchestratorError:
-            continue
-        built = build.repository if build is not None else None
-        if built and (repository == built or repository.endswith(f"/{built}")):
+    for service, built in sorted(catalog.built_from.items()):
+        if repository == built or repository.endswith(f"/{built}"):
             return service
     decision.reasons.append(f"no service is built from repository {repository!r}")
     return None
@@ -263,53 +255,64 @@ def _text(mapping: object, key: str) -> str | None:
 # --- recording ---
 
 
+_DELIVERIES = WebhookDelivery.metadata.tables[WebhookDelivery.__tablename__]
+_REQUESTS = RolloutRequest.metadata.tables[RolloutRequest.__tablename__]
+
+
 def _record(request: Request, source: str, delivery: str, decision: Decision) -> JSONResponse:
+    # Core statements, not the ORM: this is the hot path of every delivery (see benchmarks/webhooks.py).
     sessions = request.app.state.sessions
     jobs = request.app.state.jobs
     actor = "github" if source == "github" else "registry"
-    outcome = (
-        DeliveryOutcome.PING
-        if decision.ping
-        else DeliveryOutcome.QUEUED
-        if decision.wanted
-        else DeliveryOutcome.IGNORED
-    )
+    if decision.ping:
+        outcome = DeliveryOutcome.PING
+    else:
+        outcome = DeliveryOutcome.QUEUED if decision.wanted else DeliveryOutcome.IGNORED
     reason = "; ".join(decision.reasons) or None
+    event = decision.event[:50]
     try:
         with sessions.begin() as session:
-            row = WebhookDelivery(
-                source=source,
-                delivery_id=delivery,
-                event=decision.event[:50],
-                repository=(decision.repository or None) and decision.repository[:512],
-                outcome=outcome.value,
-                reason=reason,
-            )
-            session.add(row)
-            session.flush()  # a redelivery loses here, at the unique (source, delivery id)
-            requests = []
-            for wanted in decision.wanted:
-                rollout = RolloutRequest(
-                    delivery_id=row.id,
-                    service=wanted.service,
-                    environment=wanted.environment,
-                    event=decision.event[:50],
-                    git_commit=wanted.git_commit,
-                    digest=wanted.digest,
-                    built_repository=wanted.built_repository,
-                    actor=actor,
+            connection = session.connection()
+            delivery_pk = connection.execute(
+                insert(_DELIVERIES)
+                .values(
+                    source=source,
+                    delivery_id=delivery,
+                    event=event,
+                    repository=decision.repository[:512] if decision.repository else None,
+                    outcome=outcome.value,
+                    reason=reason,
                 )
-                session.add(rollout)
-                requests.append(rollout)
-            session.flush()
-            for rollout in requests:
-                jobs.enqueue_request(session, rollout.id)
-            queued = [{"id": r.id, "service": r.service, "environment": r.environment} for r in requests]
+                .returning(_DELIVERIES.c.id)
+            ).scalar_one()  # a redelivery loses here, at the unique (source, delivery id)
+            ids: list[int] = []
+            for wanted in decision.wanted:
+                ids.append(
+                    connection.execute(
+                        insert(_REQUESTS)
+                        .values(
+                            delivery_id=delivery_pk,
+                            service=wanted.service,
+                            environment=wanted.environment,
+                            event=event,
+                            git_commit=wanted.git_commit,
+                            digest=wanted.digest,
+                            built_repository=wanted.built_repository,
+                            actor=actor,
+                        )
+                        .returning(_REQUESTS.c.id)
+                    ).scalar_one()
+                )
+                jobs.enqueue_request(session, ids[-1])
     except IntegrityError:
         if not _known_delivery(sessions, source, delivery):
             raise
         log.info("webhook_duplicate", source=source, delivery=delivery, webhook_event=decision.event)
         return JSONResponse({"delivery": delivery, "outcome": "duplicate", "requests": []}, status_code=200)
+    queued = [
+        {"id": i, "service": w.service, "environment": w.environment}
+        for i, w in zip(ids, decision.wanted, strict=True)
+    ]
     log.info(
         "webhook_received",
         source=source,
@@ -318,7 +321,7 @@ def _record(request: Request, source: str, delivery: str, decision: Decision) ->
         repository=decision.repository,
         outcome=outcome.value,
         reason=reason,
-        requests=[r["id"] for r in queued],
+        requests=ids,
     )
     answer = {"delivery": delivery, "outcome": outcome.value, "reason": reason, "requests": queued}
     return JSONResponse(answer, status_code=200 if decision.ping else 202)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection
@@ -28,13 +29,15 @@ REQUEST_JOB = "rollout-request"  # turn a rollout request into a deployment and 
 ROLLOUT_JOB = "rollout"  # drive (or resume) a recorded deployment
 
 
+@cache
 def settings() -> Any:
-    """pgqueuer's names, in the orchestrator's schema."""
+    """pgqueuer's names, in the orchestrator's schema (read once: pydantic-settings costs a millisecond)."""
     from pgqueuer.domain.settings import DBSettings
 
     return DBSettings(db_schema=QUEUE_SCHEMA)
 
 
+@cache
 def builders() -> dict[str, Any]:
     from pgqueuer.adapters.persistence import qb
 

@@ -1,0 +1,73 @@
+"""What the webhook receiver needs of the checkout's configuration, read again only when it changed.
+
+Each delivery needs the service names, each service's first environment (its `promotion`'s first) and the
+repository its build pushes to. Parsing the pipelines for every delivery costs milliseconds of CPU on the
+hot path; the files' names, sizes and modification times (one `scandir` of two folders) tell whether the
+last reading still holds.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.config import Project
+from orchestrator.errors import OrchestratorError
+
+
+@dataclass(frozen=True)
+class Catalog:
+    services: list[str]
+    first_environment: dict[str, str]  # service -> the first environment of its promotion
+    problems: dict[str, str] = field(default_factory=dict)  # service -> why it has no first environment
+    built_from: dict[str, str] = field(default_factory=dict)  # service -> build.repository
+
+
+def _read(root: Path) -> Catalog:
+    project = Project(root)
+    first: dict[str, str] = {}
+    problems: dict[str, str] = {}
+    built: dict[str, str] = {}
+    for service in project.service_names:
+        try:
+            pipeline = project.pipeline(service)
+        except OrchestratorError as exc:
+            problems[service] = f"its pipeline cannot be read: {exc}"
+            continue
+        if pipeline.build is not None:
+            built[service] = pipeline.build.repository
+        if pipeline.promotion:
+            first[service] = pipeline.promotion[0]
+        else:
+            problems[service] = "its pipeline has no promotion path, so no first environment"
+    return Catalog(list(project.service_names), first, problems, built)
+
+
+def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:
+    entries: list[tuple[str, int, int]] = []
+    for folder in ("pipelines", "environments"):
+        try:
+            with os.scandir(root / folder) as listing:
+                for entry in listing:
+                    stat = entry.stat()
+                    entries.append((f"{folder}/{entry.name}", stat.st_mtime_ns, stat.st_size))
+        except FileNotFoundError:
+            entries.append((folder, -1, -1))
+    return tuple(sorted(entries))
+
+
+class CatalogCache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = threading.Lock()
+        self._signature: tuple[tuple[str, int, int], ...] | None = None
+        self._catalog: Catalog | None = None
+
+    def get(self) -> Catalog:
+        signature = _signature(self.root)
+        with self._lock:
+            if self._catalog is None or signature != self._signature:
+                self._catalog, self._signature = _read(self.root), signature
+            return self._catalog
