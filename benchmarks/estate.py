@@ -57,22 +57,9 @@ def build_estate(root: Path, services: int = 100) -> Estate:
     (root / "pipelines").mkdir()
     (root / "environments").mkdir()
 
-    api = _read(REPO / "pipelines" / "api.yaml")
     names = [service_name(i) for i in range(services)]
     for index, name in enumerate(names):
-        pipeline = copy.deepcopy(api)
-        port = 8000 + index
-        pipeline["description"] = f"benchmark service {index}, derived from pipelines/api.yaml"
-        pipeline["build"]["repository"] = f"addtocloud/{name}"
-        pipeline["values"]["port"] = port
-        pipeline["values"]["replicas"] = 2 + index % 4
-        pipeline["values"]["env"]["PORT"] = str(port)
-        pipeline["values"]["publicHost"] = f"{name}.addtocloud.com"
-        # Each service its own Gateway for its own host: a hundred services all creating the shared
-        # `addtocloud-gateway` would fight over one object (and kustomize refuses such a tree).
-        pipeline["values"]["gateway"]["name"] = f"{name}-gateway"
-        pipeline["values"]["gateway"]["hosts"] = [f"{name}.addtocloud.com"]
-        _write(root / "pipelines" / f"{name}.yaml", pipeline)
+        _write(root / "pipelines" / f"{name}.yaml", derived_pipeline(index))
 
     for env in ("staging", "prod"):
         shutil.copy(REPO / "environments" / f"{env}.yaml", root / "environments" / f"{env}.yaml")
@@ -83,6 +70,25 @@ def build_estate(root: Path, services: int = 100) -> Estate:
         for env in ENVIRONMENTS
     }
     return Estate(root=root, services=names, environments=list(ENVIRONMENTS), clusters=clusters)
+
+
+def derived_pipeline(index: int) -> dict[str, Any]:
+    """Service `index`'s pipeline: the repository's `pipelines/api.yaml` with its own name, port, replica
+    count, host and gateway."""
+    pipeline = copy.deepcopy(_read(REPO / "pipelines" / "api.yaml"))
+    name = service_name(index)
+    port = 8000 + index
+    pipeline["description"] = f"benchmark service {index}, derived from pipelines/api.yaml"
+    pipeline["build"]["repository"] = f"addtocloud/{name}"
+    pipeline["values"]["port"] = port
+    pipeline["values"]["replicas"] = 2 + index % 4
+    pipeline["values"]["env"]["PORT"] = str(port)
+    pipeline["values"]["publicHost"] = f"{name}.addtocloud.com"
+    # Each service its own Gateway for its own host: a hundred services all creating the shared
+    # `addtocloud-gateway` would fight over one object (and kustomize refuses such a tree).
+    pipeline["values"]["gateway"]["name"] = f"{name}-gateway"
+    pipeline["values"]["gateway"]["hosts"] = [f"{name}.addtocloud.com"]
+    return pipeline
 
 
 def _three_cluster_dev() -> dict[str, Any]:

@@ -19,7 +19,7 @@ import json
 import signal
 import threading
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -44,7 +44,11 @@ async def run_worker(runner: JobRunner, database_url: str, *, concurrency: int) 
     manager = QueueManager(Queries(PsycopgDriver(connection), **queue.builders()), channel=names.channel)
 
     async def run(kind: str, key: object, job: Job) -> None:
-        outcome = await asyncio.to_thread(run_job, runner, (kind, key), job.attempts + 1)
+        # How long the job waited for a worker once it was due (the queue's pickup latency).
+        waited = (datetime.now(UTC) - job.execute_after).total_seconds()
+        attempt = job.attempts + 1
+        log.info("rollout_job_picked", job=kind, key=str(key), attempt=attempt, pickup_seconds=waited)
+        outcome = await asyncio.to_thread(run_job, runner, (kind, key), attempt)
         if isinstance(outcome, RetryLater):
             raise RetryRequested(delay=retry_delay(outcome), reason=outcome.reason[:500])
 
@@ -70,8 +74,10 @@ async def run_worker(runner: JobRunner, database_url: str, *, concurrency: int) 
     try:
         await manager.run(
             dequeue_timeout=DEQUEUE_TIMEOUT,
-            batch_size=1,
-            max_concurrent_tasks=max(concurrency, 2),
+            # Jobs are taken in batches of up to a quarter of the slots (pgqueuer wants at least twice the
+            # batch free): a burst of pushes is picked up in a few round trips, not one per job.
+            batch_size=max(1, min(10, concurrency // 4)),
+            max_concurrent_tasks=concurrency,
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
         )
     finally:
