@@ -93,6 +93,12 @@ def write_estate(root: Path, services: int, pause: float) -> list[str]:
     return names
 
 
+def _moment(timestamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
 def change_environment(path: Path) -> None:
     """A value every service's templates read: a new version of every service."""
     import yaml
@@ -263,14 +269,21 @@ def main() -> None:
             subprocess.run([*cli, "sim", "down"], capture_output=True, env=env)
             with psycopg.connect(server_url, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        pickups = [
-            entry["pickup_seconds"]
+        entries = [
+            json.loads(line)
             for log, offset in zip(logs, offsets, strict=True)
             for line in log.read_bytes()[offset:].decode(errors="replace").splitlines()
             if line.startswith("{")
-            and (entry := json.loads(line)).get("event") == "rollout_job_picked"
-            and entry.get("attempt") == 1
         ]
+        picked = [e for e in entries if e.get("event") == "rollout_job_picked" and e.get("attempt") == 1]
+        pickups = [e["pickup_seconds"] for e in picked]
+        # From a job's pickup to its deployment recorded: the project read, rendered, validated and frozen.
+        first_pick = {int(e["key"]): _moment(e["timestamp"]) for e in picked}
+        creating = sorted(
+            _moment(e["timestamp"]) - first_pick[e["request"]]
+            for e in entries
+            if e.get("event") == "rollout_request_deploying" and e.get("request") in first_pick
+        )
     pauses = 2 * args.pause
     over = wall / pauses - 1
     pickups.sort()
@@ -291,6 +304,10 @@ def main() -> None:
             if pickups
             else None,
         },
+        "create_seconds": {
+            "median": round(statistics.median(creating), 2) if creating else None,
+            "max": round(creating[-1], 2) if creating else None,
+        },
         "goal_over_pauses": GOAL_OVER_PAUSES,
         "met": over <= GOAL_OVER_PAUSES and phases.get(Phase.SUCCEEDED.value, 0) == len(names),
     }
@@ -303,6 +320,8 @@ def main() -> None:
         f"{'met' if result['met'] else 'not met'})"
     )
     print(f"worker CPU {cpu:.1f} s for {steps} steps: {result['cpu_ms_per_step']} ms per step")
+    create = result["create_seconds"]
+    print(f"from pickup to deployment recorded: median {create['median']} s, max {create['max']} s")
     pickup = result["pickup_ms"]
     print(f"queue pickup: median {pickup['median']} ms, p99 {pickup['p99']} ms ({pickup['count']} jobs)")
 

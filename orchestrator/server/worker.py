@@ -6,10 +6,11 @@ the heartbeat is older than HEARTBEAT_TIMEOUT. The job then finds the deployment
 worker's engine and retries until that lease (30 s) has expired, then takes it over and resumes it at its
 current step: a take-over within about 35 s.
 
-A job's body runs on a thread (the engine is synchronous). What must wait — the environment is held by
-another rollout, the lease is still live — is handed back to the queue with `RetryRequested(delay)`, so a
-waiting job holds no worker slot. SIGTERM (or SIGINT): stop taking jobs, tell running rollouts to stop at
-their next step boundary and give their leases back, re-queue their jobs for another worker, and exit.
+A job's body runs on a thread of the worker's own pool, one per slot (the engine is synchronous). What
+must wait — the environment is held by another rollout, the lease is still live — is handed back to the
+queue with `RetryRequested(delay)`, so a waiting job holds no worker slot. SIGTERM (or SIGINT): stop taking
+jobs, tell running rollouts to stop at their next step boundary and give their leases back, re-queue their
+jobs for another worker, and exit.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import signal
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,6 +42,10 @@ async def run_worker(runner: JobRunner, database_url: str, *, concurrency: int) 
     from pgqueuer.models import Job
 
     connection = await psycopg.AsyncConnection.connect(queue.conninfo(database_url), autocommit=True)
+    loop = asyncio.get_running_loop()
+    # A thread per slot: asyncio's default executor has min(32, CPUs + 4) threads, which would leave jobs
+    # picked (heartbeats and all) but waiting for a thread.
+    threads = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="rollout-job")
     names = queue.settings()
     manager = QueueManager(Queries(PsycopgDriver(connection), **queue.builders()), channel=names.channel)
 
@@ -48,7 +54,7 @@ async def run_worker(runner: JobRunner, database_url: str, *, concurrency: int) 
         waited = (datetime.now(UTC) - job.execute_after).total_seconds()
         attempt = job.attempts + 1
         log.info("rollout_job_picked", job=kind, key=str(key), attempt=attempt, pickup_seconds=waited)
-        outcome = await asyncio.to_thread(run_job, runner, (kind, key), attempt)
+        outcome = await loop.run_in_executor(threads, run_job, runner, (kind, key), attempt)
         if isinstance(outcome, RetryLater):
             raise RetryRequested(delay=retry_delay(outcome), reason=outcome.reason[:500])
 
@@ -67,7 +73,6 @@ async def run_worker(runner: JobRunner, database_url: str, *, concurrency: int) 
         # queue (RetryLater), for another worker.
         threading.Thread(target=runner.stop, name="hand-back", daemon=True).start()
 
-    loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop, signum)
     log.info("worker_started", concurrency=concurrency)
@@ -81,6 +86,7 @@ async def run_worker(runner: JobRunner, database_url: str, *, concurrency: int) 
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
         )
     finally:
+        threads.shutdown(wait=True)
         await connection.close()
     log.info("worker_stopped")
 
