@@ -22,7 +22,9 @@ def worker_command(concurrency: int, database_url: str, root: str | None) -> Non
     """Run rollout jobs from the Postgres queue; SIGTERM stops taking jobs and leaves rollouts resumable."""
     import asyncio
 
+    from orchestrator.config import Project
     from orchestrator.errors import ConfigError
+    from orchestrator.runtime import notify_flush_seconds, start_notifier
     from orchestrator.server.runner import JobRunner
     from orchestrator.server.worker import run_worker
     from orchestrator.settings import project_root, state_dir
@@ -37,4 +39,10 @@ def worker_command(concurrency: int, database_url: str, root: str | None) -> Non
     sessions = db.open_sessions(database_url)
     queue.require_installed(database_url)
     runner = JobRunner(project_root(root), state_dir(), database_url, sessions)
-    asyncio.run(run_worker(runner, database_url, concurrency=concurrency))
+    # The phase changes of the rollouts it drives are told (Slack, webhooks, GitHub) from the audit trail.
+    notifier = start_notifier(Project(runner.root), sessions)
+    try:
+        asyncio.run(run_worker(runner, database_url, concurrency=concurrency))
+    finally:
+        if notifier is not None:
+            notifier.stop(flush_seconds=notify_flush_seconds())

@@ -1,9 +1,9 @@
 """What the webhook receiver needs of the checkout's configuration, read again only when it changed.
 
-Each delivery needs the service names, each service's first environment (its `promotion`'s first) and the
-repository its build pushes to. Parsing the pipelines for every delivery costs milliseconds of CPU on the
-hot path; the files' names, sizes and modification times (one `scandir` of two folders) tell whether the
-last reading still holds.
+Each delivery needs the service names, each service's first environments (the first of each promotion
+path) and the repository its build pushes to. Parsing the pipelines for every delivery costs milliseconds
+of CPU on the hot path; the files' names, sizes and modification times (one `scandir` of two folders) tell
+whether the last reading still holds.
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ from orchestrator.errors import OrchestratorError
 @dataclass(frozen=True)
 class Catalog:
     services: list[str]
-    first_environment: dict[str, str]  # service -> the first environment of its promotion
+    # service -> the first environment of each of its promotion paths (a flat `promotion:` is one path)
+    first_environments: dict[str, list[str]]
     problems: dict[str, str] = field(default_factory=dict)  # service -> why it has no first environment
     built_from: dict[str, str] = field(default_factory=dict)  # service -> build.repository
 
 
 def _read(root: Path) -> Catalog:
     project = Project(root)
-    first: dict[str, str] = {}
+    first: dict[str, list[str]] = {}
     problems: dict[str, str] = {}
     built: dict[str, str] = {}
     for service in project.service_names:
@@ -38,8 +39,8 @@ def _read(root: Path) -> Catalog:
             continue
         if pipeline.build is not None:
             built[service] = pipeline.build.repository
-        if pipeline.promotion:
-            first[service] = pipeline.promotion[0]
+        if pipeline.promotion_paths:
+            first[service] = [path[0] for path in pipeline.promotion_paths if path]
         else:
             problems[service] = "its pipeline has no promotion path, so no first environment"
     return Catalog(list(project.service_names), first, problems, built)

@@ -148,11 +148,13 @@ def _catalog(request: Request) -> Catalog:
     return cache.get()
 
 
-def _first_environment(catalog: Catalog, service: str, decision: Decision) -> str | None:
-    environment = catalog.first_environment.get(service)
-    if environment is None:
+def _first_environments(catalog: Catalog, service: str, decision: Decision) -> list[str]:
+    """Where a new release of `service` goes first: the first environment of each of its promotion paths."""
+    environments = catalog.first_environments.get(service)
+    if not environments:
         decision.reasons.append(f"{service}: {catalog.problems.get(service, 'no first environment')}")
-    return environment
+        return []
+    return environments
 
 
 def _decide_github(
@@ -193,8 +195,7 @@ def _decide_github(
     if not services and not unknown:
         decision.reasons.append("no service's files changed")
     for service in services:
-        environment = _first_environment(catalog, service, decision)
-        if environment is not None:
+        for environment in _first_environments(catalog, service, decision):
             decision.wanted.append(Wanted(service, environment, git_commit=after))
     return decision
 
@@ -231,9 +232,8 @@ def _decide_registry(request: Request, payload: dict[str, Any]) -> Decision:
         service = _service_built_from(catalog, repository, decision)
         if service is None:
             continue
-        environment = _first_environment(catalog, service, decision)
-        if environment is not None:
-            where = f"{host}/{repository}" if host and not repository.startswith(f"{host}/") else repository
+        where = f"{host}/{repository}" if host and not repository.startswith(f"{host}/") else repository
+        for environment in _first_environments(catalog, service, decision):
             decision.wanted.append(Wanted(service, environment, digest=digest, built_repository=where))
     return decision
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from orchestrator.config import Project
+from orchestrator.runtime import notify_flush_seconds, start_notifier
 from orchestrator.server.jobs import InProcessJobs, QueueJobs, RolloutJobs
 from orchestrator.server.runner import JobRunner
 from orchestrator.server.settings import ServerSettings
@@ -23,5 +25,9 @@ def attach_jobs(app: FastAPI, settings: ServerSettings) -> None:
         in_process = InProcessJobs(runner, concurrency=settings.job_threads)
         app.router.on_startup.append(in_process.resume_unfinished)
         jobs = in_process
+        # The server drives rollouts here, so it tells their phase changes too (as a worker does).
+        notifier = start_notifier(Project(settings.root), sessions)
+        if notifier is not None:
+            app.router.on_shutdown.append(lambda: notifier.stop(flush_seconds=notify_flush_seconds()))
     app.state.jobs = jobs
     app.router.on_shutdown.append(jobs.close)
