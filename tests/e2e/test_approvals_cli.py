@@ -20,8 +20,8 @@ from typing import Any
 
 from orchestrator.sim.client import SimControl, load_running_sim
 from tests.e2e.test_deploy_cli import CLUSTERS, kubectl_json
-from tests.e2e.test_identity import Cli
 from tests.helpers import copy_estate
+from tests.services.identity import Cli
 
 POLICIES = """approval:
   required: true

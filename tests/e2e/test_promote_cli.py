@@ -21,8 +21,8 @@ from typing import Any
 from tests.e2e.test_approvals_cli import users
 from tests.e2e.test_deploy_cli import CLUSTERS, kubectl_json
 from tests.e2e.test_gitops_cli import ROLLING, git
-from tests.e2e.test_identity import Cli
 from tests.integration.rollout_fixtures import estate_with_strategy
+from tests.services.identity import Cli
 
 IMAGE_A = "registry.addtocloud.local/addtocloud/api@sha256:" + "a" * 64
 IMAGE_B = "registry.addtocloud.local/addtocloud/api@sha256:" + "b" * 64

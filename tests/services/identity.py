@@ -14,6 +14,30 @@ from orchestrator.store.models import ApiToken, User
 from tests.services.cli import run_orchestrator
 
 
+class Cli:
+    """The CLI in a subprocess with one state folder and database; a token per call when given."""
+
+    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+        self.cwd = cwd
+        self.env = env
+
+    def __call__(
+        self, *args: str, token: str | None = None, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**self.env, "ORCHESTRATOR_TOKEN": token or ""}
+        return run_orchestrator(*args, cwd=self.cwd, env=env, input=input)
+
+    def json(self, *args: str, token: str | None = None) -> Any:
+        result = self(*args, "-o", "json", token=token)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return json.loads(result.stdout)
+
+    def token_for(self, *args: str, token: str | None = None) -> str:
+        result = self("tokens", "create", *args, token=token)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+
 class Recorder:
     """Runs the CLI and keeps everything each run printed, to search it for secrets afterwards."""
 
