@@ -6,8 +6,9 @@ Kept out of `cli/` so the server's workers assemble an engine the same way.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,10 +19,13 @@ from orchestrator.kube.client import KubeClient
 from orchestrator.rollout.desired import GitDesiredState
 from orchestrator.rollout.engine import Reporter, RolloutEngine
 from orchestrator.rollout.lease import HEARTBEAT_SECONDS, LEASE_SECONDS
+from orchestrator.rollout.request import DeployRequest
 from orchestrator.settings import state_dir
 from orchestrator.store import db
+from orchestrator.store import repository as repo
 
 if TYPE_CHECKING:
+    from orchestrator.identity.principal import Principal
     from orchestrator.notify.notifier import Notifier
 
 NOTIFY_FLUSH_ENV = "ORCHESTRATOR_NOTIFY_FLUSH_SECONDS"
@@ -36,6 +40,44 @@ def open_store(url: str) -> sessionmaker[Session]:
 
 def connect_cluster(cluster: ClusterConfig) -> KubeClient:
     return KubeClient(connect(cluster.target, name=cluster.name), cluster=cluster.name)
+
+
+# Seconds a cluster has to answer before `status` reports it unreachable; status is a glance, not a wait.
+STATUS_TIMEOUT = 5.0
+
+
+def connect_quickly(cluster: ClusterConfig, timeout: float = STATUS_TIMEOUT) -> KubeClient:
+    from orchestrator.kube.client import RetryPolicy
+
+    # Few, quick retries: a cluster that does not answer at once is reported, not waited for.
+    return KubeClient(
+        connect(cluster.target, name=cluster.name),
+        cluster=cluster.name,
+        retry=RetryPolicy(attempts=2, max_seconds=timeout / 2),
+        timeout=(timeout / 2, timeout / 2),
+    )
+
+
+def status(
+    project: Project, sessions: sessionmaker[Session], service: str | None, environment: str | None
+) -> list[dict[str, Any]]:
+    """What `status` shows, the same from the command line and the REST API: the newest deployment of each
+    service (or `service`) in each environment (or `environment`) beside what its clusters run now."""
+    from orchestrator.rollout.status import statuses
+
+    services = [project.pipeline(service).service] if service else project.service_names
+    names = [environment] if environment else project.environment_names
+    environments = [project.environment(name) for name in names]
+    desired = GitDesiredState(state_dir(), project.root)  # what git holds, to tell drift from a rollout
+    with sessions() as session:
+        return statuses(
+            session,
+            services,
+            environments,
+            connect=connect_quickly,
+            timeout=STATUS_TIMEOUT,
+            desired=desired,
+        )
 
 
 def rollout_engine(
@@ -58,6 +100,42 @@ def rollout_engine(
         report=report,
         lease_seconds=lease_seconds,
         heartbeat_seconds=heartbeat_seconds,
+    )
+
+
+def deploy_request(
+    project: Project,
+    sessions: sessionmaker[Session],
+    principal: Principal,
+    *,
+    service: str,
+    environment: str,
+    image: str | None = None,
+    assignments: Sequence[str] = (),
+    strategy: Literal["rolling"] | None = None,
+    actor: str | None = None,
+) -> DeployRequest:
+    """What `deploy` asks of the engine, the same from the command line and the REST API: the checkout's
+    HEAD, the image `orchestrator build` recorded for it (unless `image` names one), the `--set` values."""
+    from orchestrator.gitops.commits import head_commit
+    from orchestrator.render.values import parse_set_overrides
+
+    commit = head_commit(project.root)
+    built = None
+    if image is None:
+        with sessions() as session:
+            built = repo.built_image(session, service, commit)
+    return DeployRequest(
+        service=service,
+        environment=environment,
+        git_commit=commit,
+        image=image,
+        digest=built[1] if built else None,
+        built_repository=built[0] if built else None,
+        overrides=parse_set_overrides(assignments),
+        strategy=strategy,
+        actor=principal.audit_name(actor),
+        user_id=principal.user_id,
     )
 
 

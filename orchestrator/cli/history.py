@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
 from orchestrator.cli.db import database_url_option
 from orchestrator.cli.options import format_option, open_project, root_option
-from orchestrator.errors import UnknownNameError
-
-if TYPE_CHECKING:
-    from orchestrator.store.models import Deployment
 
 # repository.DEFAULT_HISTORY_LIMIT, repeated so `--help` needs no SQLAlchemy (a test keeps them equal)
 DEFAULT_LIMIT = 20
@@ -33,46 +29,59 @@ _COLUMNS = (
 )
 
 
-def _duration(deployment: Deployment) -> str:
-    if deployment.started_at is None:
+def _duration(view: dict[str, Any]) -> str:
+    if view["started_at"] is None:
         return "-"
-    if deployment.finished_at is None:
+    if view["finished_at"] is None:
         return "running"
-    seconds = int((deployment.finished_at - deployment.started_at).total_seconds())
-    minutes, seconds = divmod(seconds, 60)
+    elapsed = datetime.fromisoformat(view["finished_at"]) - datetime.fromisoformat(view["started_at"])
+    minutes, seconds = divmod(int(elapsed.total_seconds()), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
 
 
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+def _when(moment: str) -> str:
+    return datetime.fromisoformat(moment).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _actor(deployment: Deployment) -> str:
+def _actor(view: dict[str, Any]) -> str:
     """Who deployed; for a webhook, also which event and delivery (`github (push 72d3…)`)."""
-    trigger = (deployment.config or {}).get("trigger")
-    actor = deployment.actor or "-"
+    trigger = view.get("trigger")
+    actor = view["actor"] or "-"
     if isinstance(trigger, dict) and trigger.get("delivery"):
         return f"{actor} ({trigger.get('event')} {trigger['delivery']})"
     return actor
 
 
-def _row(deployment: Deployment) -> tuple[str, ...]:
-    release = deployment.release
+def _row(view: dict[str, Any]) -> tuple[str, ...]:
+    """A deployment's line from its view (`store.views.deployment_view`), local or from the API."""
+    release = view["release"]
     return (
-        str(deployment.id)[:8],
-        deployment.environment,
-        deployment.phase,
-        str(deployment.current_step),
+        view["id"][:8],
+        view["environment"],
+        view["phase"],
+        str(view["current_step"]),
         # A rollback names the deployment it undid: the one whose release left the environment.
-        f"rollback of {str(deployment.undoes_id)[:8]}" if deployment.undoes_id else deployment.kind,
-        release.git_commit[:12],
-        release.image_ref,
-        _actor(deployment),
-        _when(deployment.created_at),
-        _duration(deployment),
-        (deployment.message or deployment.reason or "").replace("\n", " "),
+        f"rollback of {view['undoes'][:8]}" if view["undoes"] else view["kind"],
+        release["git_commit"][:12],
+        release["image"],
+        _actor(view),
+        _when(view["created_at"]),
+        _duration(view),
+        (view["message"] or view["reason"] or "").replace("\n", " "),
     )
+
+
+def print_history(views: list[dict[str, Any]], service: str, environment: str | None, output: str) -> None:
+    """What `history` prints for these views (with their events, for JSON)."""
+    if output == "json":
+        click.echo(json.dumps(views, indent=2))
+        return
+    if not views:
+        where = f" to {environment}" if environment else ""
+        click.echo(f"No deployments of {service}{where} yet.")
+        return
+    click.echo(_table([_COLUMNS, *(_row(v) for v in views)]))
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:
@@ -99,35 +108,21 @@ def history_command(
     service: str, environment: str | None, limit: int, output: str, database_url: str, root: str | None
 ) -> None:
     """Past deployments of SERVICE, newest first: release, phase, who, when, how long, and why."""
-    from orchestrator.store import db, repository
-    from orchestrator.store.views import deployment_view, event_view
+    from orchestrator.rollout import history
+    from orchestrator.store import db
+    from orchestrator.store.views import deployment_view
 
     project = open_project(root)
     engine = db.make_engine(database_url)
     try:
         db.ensure_schema(engine)
         with db.session_factory(engine)() as session:
-            deployments = repository.list_deployments(session, service, environment, limit=limit)
-            # A service whose pipeline was removed keeps its history; a name never seen is a typo.
-            if service not in project.service_names and not repository.list_deployments(
-                session, service, None, limit=1
-            ):
-                raise UnknownNameError("service", service, project.service_names)
-            if not deployments and environment and environment not in project.environment_names:
-                raise UnknownNameError("environment", environment, project.environment_names)
-            if output == "json":
-                views = []
-                for deployment in deployments:
-                    view = deployment_view(deployment)
-                    # The audit trail: every step, gate measurement (value, phase, query) and transition.
-                    view["events"] = [event_view(e) for e in repository.events_for(session, deployment.id)]
-                    views.append(view)
-                click.echo(json.dumps(views, indent=2))
-                return
-            if not deployments:
-                where = f" to {environment}" if environment else ""
-                click.echo(f"No deployments of {service}{where} yet.")
-                return
-            click.echo(_table([_COLUMNS, *(_row(d) for d in deployments)]))
+            deployments = history.deployments(session, project, service, environment, limit)
+            # JSON carries each audit trail; the table needs none of it.
+            views = [
+                history.with_events(session, d) if output == "json" else deployment_view(d, clusters=False)
+                for d in deployments
+            ]
     finally:
         engine.dispose()
+    print_history(views, service, environment, output)

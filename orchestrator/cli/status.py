@@ -14,21 +14,15 @@ if TYPE_CHECKING:
     from orchestrator.config import ClusterConfig
     from orchestrator.kube.client import KubeClient
 
-# Seconds a cluster has to answer before it is reported unreachable; status is a glance, not a wait.
+# runtime.STATUS_TIMEOUT, repeated so `--help` needs no cluster clients: what `status` gives a cluster.
 LIVE_TIMEOUT = 5.0
 
 
 def connect_quickly(cluster: ClusterConfig, timeout: float = LIVE_TIMEOUT) -> KubeClient:
-    from orchestrator.clusters.connect import connect
-    from orchestrator.kube.client import KubeClient, RetryPolicy
+    """`runtime.connect_quickly`, imported when a command connects rather than when this module loads."""
+    from orchestrator.runtime import connect_quickly as connect
 
-    # Few, quick retries: a cluster that does not answer at once is reported, not waited for.
-    return KubeClient(
-        connect(cluster.target, name=cluster.name),
-        cluster=cluster.name,
-        retry=RetryPolicy(attempts=2, max_seconds=timeout / 2),
-        timeout=(timeout / 2, timeout / 2),
-    )
+    return connect(cluster, timeout)
 
 
 @click.command("status")
@@ -42,25 +36,14 @@ def status_command(
 ) -> None:
     """What runs where: the newest deployment of each service in each environment, beside what each of its
     clusters runs now (read live, in parallel); any disagreement is marked."""
-    from orchestrator.rollout.desired import GitDesiredState
-    from orchestrator.rollout.status import statuses
-    from orchestrator.runtime import open_store
-    from orchestrator.settings import state_dir
+    from orchestrator.runtime import open_store, status
 
     project = open_project(root)
-    services = [project.pipeline(service).service] if service else project.service_names
-    names = [env_name] if env_name else project.environment_names
-    environments = [project.environment(name) for name in names]
-    sessions = open_store(database_url)
-    with sessions() as session:
-        views = statuses(
-            session,
-            services,
-            environments,
-            connect=connect_quickly,
-            timeout=LIVE_TIMEOUT,
-            desired=GitDesiredState(state_dir(), project.root),
-        )
+    print_status(status(project, open_store(database_url), service, env_name), output)
+
+
+def print_status(views: list[dict[str, Any]], output: str) -> None:
+    """What `status` prints for these views (from the store and the clusters, or from the API)."""
     if output == "json":
         click.echo(json.dumps(views, indent=2))
         return

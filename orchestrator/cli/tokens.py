@@ -45,20 +45,9 @@ def _signed_in(database_url: str, sessions: sessionmaker[Session]) -> Principal:
 
 def _owner(session: Session, principal: Principal, email: str | None) -> User:
     """Whose tokens: yours, or (admins) the user named."""
-    from orchestrator.identity.rules import Action, require
-    from orchestrator.store import identity as store
-    from orchestrator.store.models import User
+    from orchestrator.identity.accounts import token_owner
 
-    if email is None or (principal.user_id is not None and store.normalize_email(email) == principal.email):
-        if principal.user_id is None:
-            raise ConfigError(
-                "the local login has no user of its own; name one with --user EMAIL", key="--user"
-            )
-        user = session.get(User, principal.user_id)
-        assert user is not None
-        return user
-    require(principal, Action.MANAGE_TOKENS)
-    return store.get_user(session, email)
+    return token_owner(session, principal, email)
 
 
 @tokens_group.command("create")

@@ -14,7 +14,7 @@ import click
 from orchestrator.cli.auth import authorize, logger, open_sessions, read_password, token_option
 from orchestrator.cli.db import database_url_option
 from orchestrator.cli.options import format_option
-from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.errors import ConfigError
 from orchestrator.identity import tokens
 
 if TYPE_CHECKING:
@@ -32,15 +32,9 @@ def users_group() -> None:
 
 
 def _refuse_losing_the_last_admin(session: Session, user: User, what: str) -> None:
-    """Nobody could manage users again if the last active admin were demoted or disabled."""
-    from orchestrator.store import identity as store
-    from orchestrator.store.models import Role
+    from orchestrator.identity.accounts import refuse_losing_the_last_admin
 
-    if user.role != Role.ADMIN.value or user.status != store.ACTIVE:
-        return
-    admins = [u for u in store.list_users(session) if u.role == Role.ADMIN.value and u.status == store.ACTIVE]
-    if len(admins) <= 1:
-        raise OrchestratorError(f"{user.email} is the last active admin; {what} would leave no admin")
+    refuse_losing_the_last_admin(session, user, what)
 
 
 @users_group.command("create")

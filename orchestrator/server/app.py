@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from orchestrator import __version__
-from orchestrator.server import problems, webhooks
+from orchestrator.server import api, problems, webhooks
 from orchestrator.server.settings import ServerSettings
 from orchestrator.server.wiring import attach_jobs
 from orchestrator.store import db
@@ -30,6 +30,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     problems.install(app)
     attach_jobs(app, settings)
     app.include_router(webhooks.router)
+    api.install(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

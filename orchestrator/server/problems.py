@@ -15,7 +15,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from orchestrator.errors import ConfigError, OrchestratorError
+
 MEDIA_TYPE = "application/problem+json"
+
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 class Problem(Exception):
@@ -31,6 +46,41 @@ def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSON
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
 
 
+def status_of(exc: OrchestratorError) -> int:
+    """The HTTP status of an orchestrator error: the most specific type decides (checked in order)."""
+    from orchestrator.identity.rules import NotSignedInError, PermissionDeniedError
+    from orchestrator.identity.tokens import InvalidTokenError
+    from orchestrator.store.db import DatabaseUnavailableError
+    from orchestrator.store.identity import TokenNotFoundError, UserNotFoundError
+    from orchestrator.store.repository import DeploymentNotFoundError, DeploymentRefError
+
+    statuses: list[tuple[type[Exception], int]] = [
+        (InvalidTokenError, 401),
+        (NotSignedInError, 401),
+        (PermissionDeniedError, 403),
+        (DeploymentNotFoundError, 404),
+        (DeploymentRefError, 404),  # the path names no deployment (not hex, too short)
+        (UserNotFoundError, 404),
+        (TokenNotFoundError, 404),
+        (DatabaseUnavailableError, 503),
+        (ConfigError, 422),  # bad input: the body or a parameter names something wrong (exit 2)
+    ]
+    for kind, status in statuses:
+        if isinstance(exc, kind):
+            return status
+    return 409  # the operation was refused or failed in the state things are in (exit 1)
+
+
+def from_error(exc: OrchestratorError) -> JSONResponse:
+    """The error as problem details; `exit_code` is what the command line exits with for it, so a client in
+    `--server` mode exits as the local command would."""
+    status = status_of(exc)
+    response = problem_response(status, TITLES.get(status, "Error"), str(exc), exit_code=exc.exit_code)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="orchestrator"'
+    return response
+
+
 def install(app: FastAPI) -> None:
     """Answer every error as problem details."""
 
@@ -38,10 +88,18 @@ def install(app: FastAPI) -> None:
     async def _problem(_request: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc.status, exc.title, exc.detail, **exc.extra)
 
+    @app.exception_handler(OrchestratorError)
+    async def _orchestrator(_request: Request, exc: OrchestratorError) -> JSONResponse:
+        return from_error(exc)
+
     @app.exception_handler(HTTPException)
     async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
-        title = {404: "Not Found", 405: "Method Not Allowed", 401: "Unauthorized", 403: "Forbidden"}
-        return problem_response(exc.status_code, title.get(exc.status_code, "Error"), str(exc.detail))
+        response = problem_response(
+            exc.status_code, TITLES.get(exc.status_code, "Error"), str(exc.detail)
+        )
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -50,7 +108,7 @@ def install(app: FastAPI) -> None:
             for error in exc.errors()
         ]
         detail = "; ".join(f"{e['location']}: {e['message']}" for e in errors) or "the request is not valid"
-        return problem_response(422, "Unprocessable Content", detail, errors=errors)
+        return problem_response(422, "Unprocessable Content", detail, errors=errors, exit_code=2)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -478,14 +478,16 @@ def upsert_cluster_deployment(
 
 def list_deployments(
     session: Session,
-    service: str,
+    service: str | None,
     environment: str | None = None,
     limit: int = DEFAULT_HISTORY_LIMIT,
 ) -> list[Deployment]:
-    """The service's deployments, newest first (optionally in one environment only)."""
+    """The service's (None: every service's) deployments, newest first (optionally in one environment)."""
     if limit < 1:
         raise OrchestratorError(f"limit must be at least 1, not {limit}")
-    query = select(Deployment).where(Deployment.service == service)
+    query = select(Deployment)
+    if service is not None:
+        query = query.where(Deployment.service == service)
     if environment is not None:
         query = query.where(Deployment.environment == environment)
     query = (
@@ -513,6 +515,28 @@ def latest_deployment(
         query = query.where(Deployment.phase.in_([_parse_phase(p).value for p in phases]))
     query = query.order_by(Deployment.created_at.desc(), Deployment.id.desc()).limit(1)
     return session.scalars(query).first()
+
+
+def built_image(session: Session, service: str, commit: str) -> tuple[str, str] | None:
+    """(repository, digest) of the image built for `commit`, if `orchestrator build` recorded one."""
+    query = (
+        select(Release.image_repository, Release.image_digest)
+        .where(Release.service == service, Release.git_commit == commit, Release.image_digest.is_not(None))
+        .order_by(Release.created_at.desc())
+        .limit(1)
+    )
+    row = session.execute(query).first()
+    return (row[0], row[1]) if row is not None and row[1] else None
+
+
+def list_releases(
+    session: Session, service: str | None = None, limit: int = DEFAULT_HISTORY_LIMIT
+) -> list[Release]:
+    """Releases, newest first (optionally of one service only)."""
+    query = select(Release)
+    if service is not None:
+        query = query.where(Release.service == service)
+    return list(session.scalars(query.order_by(Release.created_at.desc(), Release.id.desc()).limit(limit)))
 
 
 def get_deployment(session: Session, ref: uuid.UUID | str) -> Deployment:

@@ -1,0 +1,59 @@
+"""The REST API (`/api/v1`): rollouts and identity, behind bearer tokens; `/metrics` beside it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from orchestrator.server.api import deployments, identity, schemas
+from orchestrator.server.jobs import InProcessJobs
+from orchestrator.server.metrics import Metrics
+from orchestrator.server.rollouts import ServerRollouts
+
+PREFIX = "/api/v1"
+# Every route may answer these as problem details; the document says so, and schemathesis holds us to it.
+PROBLEMS: dict[int | str, dict[str, object]] = {
+    status: {"model": schemas.Problem, "content": {"application/problem+json": {}}, "description": title}
+    for status, title in (
+        (401, "no token, or one that is unknown, expired or revoked"),
+        (403, "the caller's role or the environment's lists do not allow it"),
+        (404, "nothing by that name or id"),
+        (409, "refused in the state things are in"),
+        (422, "the request is not valid"),
+    )
+}
+
+
+def install(app: FastAPI) -> None:
+    """Add the API's routers, `/metrics`, and what they work with (`app.state`): the rollouts' engines, the
+    jobs that drive rollouts (unless a part set others already) and the metrics' registry."""
+    state = app.state
+    state.metrics = Metrics(state.sessions)
+    state.rollouts = ServerRollouts(state.settings, state.sessions)
+    if getattr(state, "jobs", None) is None:
+        state.jobs = InProcessJobs(state.rollouts.run)
+    app.middleware("http")(state.metrics.middleware)
+    router = APIRouter(prefix=PREFIX, responses=PROBLEMS)
+    router.include_router(deployments.router)
+    router.include_router(identity.router)
+    app.include_router(router)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        async with inner(application) as value:
+            try:
+                yield value
+            finally:
+                state.jobs.close()  # whichever jobs the application holds when it stops
+
+    app.router.lifespan_context = lifespan

@@ -1,0 +1,235 @@
+"""The REST API's bodies as pydantic models: what FastAPI validates and what the OpenAPI document says.
+
+Responses are the store's and identity's views (`store/views.py`, `identity/views.py`) — the same JSON as
+`-o json` — validated against these models on the way out, so the document cannot promise a shape the
+server does not send. Requests refuse unknown keys, as the configuration files do.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PhaseName = Literal[
+    "Pending", "AwaitingApproval", "Progressing", "Paused", "Succeeded", "Aborted", "RolledBack", "Failed"
+]
+RoleName = Literal["admin", "deployer", "viewer"]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- responses --------------------------------------------------------------------------------------------
+
+
+class Release(BaseModel):
+    id: str
+    service: str
+    git_commit: str
+    image_repository: str
+    image: str
+    image_digest: str | None
+    manifest_hash: str
+    values_hash: str | None
+    created_at: str | None
+    created_by: str | None
+
+
+class Cluster(BaseModel):
+    cluster: str
+    cloud: str
+    region: str
+    wave: int | None
+    phase: str
+    canary_weight: int
+    stable_weight: int
+    message: str | None
+    updated_at: str | None
+
+
+class Deployment(BaseModel):
+    id: str
+    name: str | None
+    service: str
+    environment: str
+    phase: PhaseName
+    status: str
+    strategy: str
+    kind: str
+    undoes: str | None
+    gitops_commit: str | None
+    current_step: int
+    cloud_provider: str | None
+    region: str | None
+    actor: str | None
+    user_id: str | None
+    reason: str | None
+    message: str | None
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    release: Release
+    clusters: list[Cluster] = Field(default_factory=list)
+
+
+class Event(BaseModel):
+    deployment_id: str
+    seq: int
+    type: str
+    step: int | None
+    cluster: str | None
+    message: str
+    data: dict[str, Any] | None
+    actor: str | None
+    created_at: str | None
+
+
+class Step(BaseModel):
+    index: int
+    wave: int = Field(description="-1: every cluster (the final promotion)")
+    clusters: list[str]
+    label: str
+    state: Literal["done", "current", "pending"]
+
+
+class DeploymentDetail(Deployment):
+    steps: list[Step]
+    events: list[Event]
+    measurements: list[Event] = Field(description="the gates' measurements: the events of type measurement")
+
+
+class HistoryEntry(Deployment):
+    events: list[Event]
+
+
+class ControlOutcome(BaseModel):
+    """What a control request did, and the deployment as it stands after it."""
+
+    message: str
+    driver: str | None = Field(description="the process driving the deployment now, if one holds it")
+    deployment: Deployment
+
+
+class LiveState(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    reachable: bool
+
+
+class StatusCluster(Cluster):
+    live: dict[str, Any] | None
+    disagreements: list[str]
+    touched: bool
+
+
+class Running(BaseModel):
+    deployment: str
+    image: str
+    git_commit: str
+    since: str | None
+
+
+class Status(Deployment):
+    clusters: list[StatusCluster] = Field(default_factory=list)  # type: ignore[assignment]
+    running: Running | None
+    disagreements: list[str]
+
+
+class User(BaseModel):
+    id: str
+    email: str
+    role: RoleName
+    status: str
+    has_password: bool
+    created_at: str | None
+    updated_at: str | None
+
+
+class Token(BaseModel):
+    id: str
+    prefix: str
+    name: str
+    user: str
+    state: Literal["active", "expired", "revoked"]
+    created_at: str | None
+    last_used_at: str | None
+    expires_at: str | None
+    revoked_at: str | None
+
+
+class NewToken(Token):
+    secret: str = Field(description="the token itself: shown this once, only its hash is stored")
+
+
+class AccessRequest(BaseModel):
+    id: str
+    email: str
+    full_name: str
+    organization: str | None
+    reason: str | None
+    status: str
+    reviewed_by: str | None
+    reviewed_at: str | None
+    review_note: str | None
+    created_at: str | None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (`application/problem+json`)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    exit_code: int | None = Field(None, description="what the command line exits with for this error")
+    errors: list[dict[str, str]] | None = None
+
+
+# --- requests ---------------------------------------------------------------------------------------------
+
+
+class DeployBody(_Request):
+    service: str = Field(min_length=1, max_length=63)
+    environment: str = Field(min_length=1, max_length=63)
+    image: str | None = Field(None, max_length=512, description="deploy this image instead of the built one")
+    set: list[str] = Field(
+        default_factory=list, max_length=100, description="template values as KEY=VALUE (highest precedence)"
+    )
+    strategy: Literal["rolling"] | None = Field(None, description="override the pipeline's strategy")
+
+
+class ApproveBody(_Request):
+    full: bool = Field(False, description="skip every remaining step, analyses included, and promote now")
+
+
+class CreateUserBody(_Request):
+    email: str = Field(min_length=3, max_length=255)
+    role: RoleName
+
+
+class ChangeUserBody(_Request):
+    role: RoleName | None = None
+    status: Literal["active", "disabled"] | None = None
+
+
+class AccessRequestBody(_Request):
+    email: str = Field(min_length=3, max_length=255)
+    full_name: str = Field(min_length=1, max_length=255)
+    organization: str | None = Field(None, max_length=255)
+    reason: str | None = Field(None, max_length=2000)
+
+
+class ApproveAccessBody(_Request):
+    role: RoleName
+
+
+class DenyAccessBody(_Request):
+    reason: str | None = Field(None, max_length=2000)
+
+
+class CreateTokenBody(_Request):
+    name: str = Field("api", min_length=1, max_length=100)
+    expires: str = Field("90d", max_length=20, description="lifetime: 12h, 30d, 2w, or never")
+    user: str | None = Field(None, max_length=255, description="for this user (admins); default: you")

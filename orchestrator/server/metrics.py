@@ -1,0 +1,211 @@
+"""`/metrics` in Prometheus' text format: the server's requests, and the rollouts as the store records them.
+
+One `CollectorRegistry` per application (`app.state.metrics.registry`), not the process-global default, so
+two applications in one process (tests, benchmarks) count apart; other parts of the server (webhooks, the
+queue) register their own collectors on it.
+
+- Requests are counted and timed by a middleware, labelled by the route's template (`/api/v1/deployments/
+  {ref}`), never by the raw path, so ids do not multiply the series.
+- Deployments by phase and environment are read from the store at each scrape: one GROUP BY, true
+  whichever process or worker moved them.
+- Step and gate durations come from the audit trail, which every driver writes wherever it runs: each
+  scrape reads the events appended since the last one (by their increasing id) and observes, for every
+  `step_completed`, the time since the step began (its `step_started`, else the previous step's end or the
+  rollout's start or resumption), and for every analysis step (one with measurements) the time from its
+  start to its end — passed when it completed, failed or inconclusive when the rollout stopped there.
+  The histograms count from the server's start (the trail before it is not replayed, so a restart is
+  a counter reset, as Prometheus expects). Events are read once they are `SETTLE_SECONDS` old: on
+  Postgres an event's id is drawn before its transaction commits, so a younger event with a smaller id
+  than one already read may still become visible; waiting that long lets every transaction that drew
+  one commit first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import Request
+from starlette.responses import Response
+
+from orchestrator.store.models import Deployment, DeploymentEvent, Phase
+
+STEP_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+SETTLE_SECONDS = 2.0
+EVENTS_PER_SCRAPE = 5000  # a scrape after a long silence catches up over several scrapes, not one long one
+
+
+class DeploymentPhases(Collector):
+    """`orchestrator_deployments{phase, environment}`: how many deployments stand in each phase now."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "orchestrator_deployments",
+            "Deployments in each phase, per environment, as the store records them",
+            labels=["phase", "environment"],
+        )
+        query = select(Deployment.phase, Deployment.environment, func.count()).group_by(
+            Deployment.phase, Deployment.environment
+        )
+        with self.sessions() as session:
+            rows = session.execute(query).all()
+        environments = sorted({environment for _, environment, _ in rows})
+        counts = {(phase, environment): count for phase, environment, count in rows}
+        for environment in environments:
+            for phase in Phase:
+                family.add_metric([phase.value, environment], counts.get((phase.value, environment), 0))
+        yield family
+
+
+@dataclass
+class _Rollout:
+    """What the trail has said so far of one deployment that is still going."""
+
+    mark: datetime | None = None  # when the current step began (as far as the trail tells)
+    step_started: dict[int, datetime] = field(default_factory=dict)
+    gate_step: int | None = None  # an analysis step with measurements, not finished yet
+
+
+class TrailDurations:
+    """Step and gate durations, observed from the audit trail as it grows (see the module's docstring)."""
+
+    def __init__(self, sessions: sessionmaker[Session], registry: CollectorRegistry) -> None:
+        self.sessions = sessions
+        self._last_id = self._newest_id()
+        self.steps = Histogram(
+            "orchestrator_step_duration_seconds",
+            "How long each rollout step took, from its start to its completion",
+            buckets=STEP_BUCKETS,
+            registry=registry,
+        )
+        self.gates = Histogram(
+            "orchestrator_gate_duration_seconds",
+            "How long each analysis gate measured before it decided",
+            labelnames=["outcome"],
+            buckets=STEP_BUCKETS,
+            registry=registry,
+        )
+        self._rollouts: dict[uuid.UUID, _Rollout] = {}
+        self._lock = threading.Lock()
+
+    def _newest_id(self) -> int:
+        try:
+            with self.sessions() as session:
+                return int(session.execute(select(func.max(DeploymentEvent.id))).scalar() or 0)
+        except Exception:  # the database is not reachable yet (`/readyz` says so): count from the start
+            return 0
+
+    def catch_up(self) -> None:
+        settled = datetime.now(UTC) - timedelta(seconds=SETTLE_SECONDS)
+        with self._lock:
+            query = (
+                select(
+                    DeploymentEvent.id,
+                    DeploymentEvent.deployment_id,
+                    DeploymentEvent.type,
+                    DeploymentEvent.step,
+                    DeploymentEvent.data,
+                    DeploymentEvent.created_at,
+                )
+                .where(DeploymentEvent.id > self._last_id, DeploymentEvent.created_at <= settled)
+                .order_by(DeploymentEvent.id)
+                .limit(EVENTS_PER_SCRAPE)
+            )
+            with self.sessions() as session:
+                rows = session.execute(query).all()
+            for row in rows:
+                self._observe(row.deployment_id, row.type, row.step, row.data or {}, row.created_at)
+                self._last_id = row.id
+
+    def _observe(
+        self, deployment: uuid.UUID, kind: str, step: int | None, data: dict[str, Any], at: datetime
+    ) -> None:
+        rollout = self._rollouts.setdefault(deployment, _Rollout())
+        if kind == "phase":
+            to = data.get("to")
+            if to == Phase.PROGRESSING.value:
+                rollout.mark = at  # started, resumed or approved: the current step (re)starts its clock
+            elif to in (Phase.PAUSED.value, *(p.value for p in _STOPPED)):
+                if rollout.gate_step is not None:
+                    outcome = "inconclusive" if to == Phase.PAUSED.value else "failed"
+                    self._gate(rollout, rollout.gate_step, at, outcome)
+                if to != Phase.PAUSED.value:
+                    self._rollouts.pop(deployment, None)
+            return
+        if kind == "step_started" and step is not None:
+            rollout.step_started.setdefault(step, at)
+            rollout.mark = rollout.mark or at
+        elif kind == "measurement" and step is not None:
+            rollout.gate_step = step
+        elif kind == "step_completed" and step is not None:
+            began = rollout.step_started.get(step) or rollout.mark
+            if began is not None:
+                self.steps.observe(max(0.0, (at - began).total_seconds()))
+            if rollout.gate_step == step:
+                self._gate(rollout, step, at, "passed")
+            rollout.step_started.pop(step, None)
+            rollout.mark = at
+
+    def _gate(self, rollout: _Rollout, step: int, at: datetime, outcome: str) -> None:
+        began = rollout.step_started.get(step) or rollout.mark
+        if began is not None:
+            self.gates.labels(outcome=outcome).observe(max(0.0, (at - began).total_seconds()))
+        rollout.gate_step = None
+
+
+_STOPPED = (Phase.SUCCEEDED, Phase.FAILED, Phase.ROLLED_BACK, Phase.ABORTED)
+
+
+class Metrics:
+    """The application's registry and the collectors this module owns."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "orchestrator_http_requests",
+            "HTTP requests answered, by method, route and status",
+            labelnames=["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "orchestrator_http_request_duration_seconds",
+            "Time to answer an HTTP request, by method and route",
+            labelnames=["method", "route"],
+            registry=self.registry,
+        )
+        self.registry.register(DeploymentPhases(sessions))
+        self.trail = TrailDurations(sessions, self.registry)
+
+    def exposition(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        self.trail.catch_up()
+        return generate_latest(self.registry)
+
+    async def middleware(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.requests.labels(request.method, template, str(status)).inc()
+            self.latency.labels(request.method, template).observe(time.perf_counter() - started)

@@ -1,0 +1,142 @@
+"""The REST API over real HTTP, on SQLite and Postgres: bearer tokens and the Identity rules, every error as
+problem details, deployments created through the engine and handed to the jobs, reads and controls."""
+
+from __future__ import annotations
+
+import uuid
+
+from orchestrator.server.rollouts import ServerRollouts
+from orchestrator.store import db
+from orchestrator.store import repository as repo
+from tests.integration.api_fixtures import Api, RecordingJobs, api, assert_problem
+
+__all__ = ["api"]  # the fixture, imported for pytest
+
+
+def _deploy(api: Api, who: str = "deployer", **body: object) -> dict[str, object]:
+    response = api.call(
+        who, "POST", "/deployments", json={"service": "api", "environment": "local", **body}
+    )
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+def test_reads_need_a_token_and_a_bad_one_is_401(api: Api) -> None:
+    missing = assert_problem(api.call(None, "GET", "/deployments"), 401)
+    assert "Authorization: Bearer" in missing["detail"] and missing["exit_code"] == 1
+    assert api.call(None, "GET", "/deployments").headers["www-authenticate"].startswith("Bearer")
+    unknown = "atc_" + "A" * 43
+    assert "unknown" in assert_problem(
+        api.call(None, "GET", "/deployments", headers={"Authorization": f"Bearer {unknown}"}), 401
+    )["detail"]
+    malformed = api.call(None, "GET", "/deployments", headers={"Authorization": "Bearer hunter2"})
+    assert "malformed" in assert_problem(malformed, 401)["detail"]
+    assert "hunter2" not in malformed.text
+    expired = assert_problem(api.call("expired", "GET", "/deployments"), 401)
+    assert "expired" in expired["detail"] and api.tokens["expired"] not in expired["detail"]
+    revoked = assert_problem(api.call("revoked", "GET", "/deployments"), 401)
+    assert "revoked" in revoked["detail"]
+    basic = api.call(None, "GET", "/deployments", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert_problem(basic, 401)
+    ok = api.call("viewer", "GET", "/deployments")
+    assert ok.status_code == 200 and ok.json() == []
+
+
+def test_a_viewer_may_not_deploy_nor_touch_a_deployment(api: Api) -> None:
+    refused = assert_problem(
+        api.call("viewer", "POST", "/deployments", json={"service": "api", "environment": "local"}), 403
+    )
+    assert "viewer@example.com (viewer) may not deploy in local" in refused["detail"]
+    assert refused["exit_code"] == 1
+    with db.open_sessions(api.url)() as session:
+        assert repo.list_deployments(session, None) == []
+    created = _deploy(api)
+    for action in ("pause", "abort", "retry", "approve", "resume"):
+        assert_problem(api.call("viewer", "POST", f"/deployments/{created['id']}/{action}"), 403)
+    assert isinstance(api.app.state.jobs, RecordingJobs)
+    assert [reason for _, reason in api.app.state.jobs.enqueued] == ["deploy"]
+
+
+def test_unknown_deployment_is_404_and_a_bad_body_422(api: Api) -> None:
+    missing = assert_problem(api.call("viewer", "GET", f"/deployments/{uuid.uuid4()}"), 404)
+    assert "no deployment" in missing["detail"]
+    assert_problem(api.call("viewer", "GET", "/deployments/abcdef12"), 404)
+    assert_problem(api.call("deployer", "POST", "/deployments/abcdef12/pause"), 404)
+    extra = assert_problem(
+        api.call("deployer", "POST", "/deployments", json={"service": "api", "env": "local"}), 422
+    )
+    assert extra["exit_code"] == 2 and {e["location"] for e in extra["errors"]} >= {"body.environment"}
+    unknown = assert_problem(
+        api.call("deployer", "POST", "/deployments", json={"service": "nope", "environment": "local"}), 422
+    )
+    assert "unknown service 'nope'" in unknown["detail"] and unknown["exit_code"] == 2
+    not_json = api.call(
+        "deployer", "POST", "/deployments", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert_problem(not_json, 422)
+    bad_set = assert_problem(
+        api.call(
+            "deployer", "POST", "/deployments", json={"service": "api", "environment": "local", "set": ["x"]}
+        ),
+        422,
+    )
+    assert "x" in bad_set["detail"]
+
+
+def test_deploy_is_recorded_through_the_engine_and_handed_to_the_jobs(api: Api) -> None:
+    created = _deploy(api, set=["env.RELEASE=7"])
+    assert created["phase"] == "Progressing" and created["actor"] == "dev@example.com"
+    jobs = api.app.state.jobs
+    assert isinstance(jobs, RecordingJobs)
+    assert [(str(i), r) for i, r in jobs.enqueued] == [(created["id"], "deploy")]
+    with db.open_sessions(api.url)() as session:
+        deployment = repo.get_deployment(session, str(created["id"]))
+        assert deployment.lease_owner is None  # given back: whoever takes the job takes the lease
+        assert deployment.config is not None and deployment.config["overrides"] == {"env": {"RELEASE": 7}}
+    again = assert_problem(
+        api.call("deployer", "POST", "/deployments", json={"service": "api", "environment": "local"}), 409
+    )
+    assert "already being rolled out" in again["detail"] and again["exit_code"] == 1
+
+    detail = api.call("viewer", "GET", f"/deployments/{str(created['id'])[:8]}").json()
+    assert detail["id"] == created["id"]
+    assert [s["state"] for s in detail["steps"]][:1] == ["current"]
+    assert detail["steps"][-1]["label"].startswith("promote")
+    assert [e["type"] for e in detail["events"]] == ["created", "phase"]
+    assert detail["measurements"] == []
+    listed = api.call("viewer", "GET", "/deployments", params={"service": "api"}).json()
+    assert [d["id"] for d in listed] == [created["id"]]
+    releases = api.call("viewer", "GET", "/releases").json()
+    assert [r["id"] for r in releases] == [detail["release"]["id"]]
+    history = api.call("viewer", "GET", "/services/api/history").json()
+    assert [h["id"] for h in history] == [created["id"]] and history[0]["events"]
+    assert_problem(api.call("viewer", "GET", "/services/nope/history"), 422)
+
+
+def test_controls_act_through_the_engine(api: Api) -> None:
+    created = _deploy(api)
+    ref = str(created["id"])
+    paused = api.call("deployer", "POST", f"/deployments/{ref}/pause")
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["deployment"]["phase"] == "Paused"
+    resumed = api.call("deployer", "POST", f"/deployments/{ref}/resume")
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.json()["deployment"]["phase"] == "Progressing"
+    refused = assert_problem(api.call("deployer", "POST", f"/deployments/{ref}/retry"), 409)
+    assert refused["exit_code"] == 1
+    aborted = api.call("deployer", "POST", f"/deployments/{ref}/abort")
+    assert aborted.status_code == 202, aborted.text
+    jobs = api.app.state.jobs
+    assert isinstance(jobs, RecordingJobs)
+    assert [r for _, r in jobs.enqueued] == ["deploy", "resume", "abort"]
+    # The job that takes the abort over rolls back the wave it reached; no sim runs here, so it cannot, and
+    # says so (a later abort finishes it).
+    rollouts: ServerRollouts = api.app.state.rollouts
+    assert rollouts.run(uuid.UUID(ref)).value == "Failed"
+    detail = api.call("viewer", "GET", f"/deployments/{ref}").json()
+    assert detail["phase"] == "Failed" and "sim is not running" in detail["message"]
+    events = api.call("viewer", "GET", f"/deployments/{ref}/events", params={"after": 2}).json()
+    assert events[0]["seq"] == 3
+    controls = [e for e in events if e["type"] == "control"]
+    assert [e["actor"] for e in controls] == ["dev@example.com"] * 3  # pause, resume, abort: by the caller
+    assert events[-1]["type"] in ("rollback_failed", "phase")
