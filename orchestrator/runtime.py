@@ -117,7 +117,7 @@ def deploy_request(
 ) -> DeployRequest:
     """What `deploy` asks of the engine, the same from the command line and the REST API: the checkout's
     HEAD, the image `orchestrator build` recorded for it (unless `image` names one), the `--set` values."""
-    from orchestrator.gitops.commits import head_commit
+    from orchestrator.gitops.commits import commit_time, head_commit
     from orchestrator.render.values import parse_set_overrides
 
     commit = head_commit(project.root)
@@ -129,6 +129,7 @@ def deploy_request(
         service=service,
         environment=environment,
         git_commit=commit,
+        committed_at=commit_time(project.root, commit),
         image=image,
         digest=built[1] if built else None,
         built_repository=built[0] if built else None,

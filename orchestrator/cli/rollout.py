@@ -111,14 +111,6 @@ def _print_clusters(view: dict[str, Any]) -> None:
     click.echo(f"release {view['release']['image']} (commit {view['release']['git_commit'][:12]})")
 
 
-def built_image(engine: RolloutEngine, service: str, commit: str) -> tuple[str, str] | None:
-    """(repository, digest) of the image built for `commit`, if `orchestrator build` recorded one."""
-    from orchestrator.store import repository as repo
-
-    with engine.sessions() as session:
-        return repo.built_image(session, service, commit)
-
-
 @click.command("deploy")
 @click.argument("service")
 @click.option("--env", "env_name", required=True, metavar="ENV", help="Environment to roll out to.")
@@ -163,11 +155,8 @@ def deploy_command(
     waits until an approver runs `orchestrator approve ID` (or returns at once with --no-wait)."""
     from orchestrator.cli.auth import authorize
     from orchestrator.cli.progress import progress_reporter
-    from orchestrator.gitops.commits import commit_time, head_commit
     from orchestrator.identity.rules import Action
-    from orchestrator.render.values import parse_set_overrides
-    from orchestrator.rollout.engine import DeployRequest
-    from orchestrator.runtime import rollout_engine
+    from orchestrator.runtime import deploy_request, rollout_engine
 
     override = override_reason(override_freeze, freeze_reason)
     project = open_project(root)
@@ -175,20 +164,16 @@ def deploy_command(
     principal = authorize(Action.DEPLOY, env_name, database_url, project=project)
     engine = rollout_engine(project, database_url, report=progress_reporter(output == "text"))
     _notify(project, engine)
-    commit = head_commit(project.root)
-    built = None if image else built_image(engine, service, commit)
-    request = DeployRequest(
+    request = deploy_request(
+        project,
+        engine.sessions,
+        principal,
         service=service,
         environment=env_name,
-        git_commit=commit,
-        committed_at=commit_time(project.root, commit),
         image=image,
-        digest=built[1] if built else None,
-        built_repository=built[0] if built else None,
-        overrides=parse_set_overrides(assignments),
-        strategy=strategy,
-        actor=principal.audit_name(actor),
-        user_id=principal.user_id,
+        assignments=assignments,
+        strategy="rolling" if strategy else None,
+        actor=actor,
     )
     deployment_id = engine.create(request, principal=principal, override_freeze=override)
     if output == "text":

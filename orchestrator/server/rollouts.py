@@ -22,6 +22,7 @@ from orchestrator.store import leases
 from orchestrator.store.models import Phase
 
 if TYPE_CHECKING:
+    from orchestrator.identity.principal import Principal
     from orchestrator.rollout.request import DeployRequest
 
 log = structlog.get_logger(__name__)
@@ -48,10 +49,13 @@ class ServerRollouts:
             self.project(), self.settings.database_url, report=report, sessions=self.sessions
         )
 
-    def create(self, request: DeployRequest) -> uuid.UUID:
-        """Record the deployment (checked, rendered, frozen, started) and free its lease for the job."""
+    def create(
+        self, request: DeployRequest, *, principal: Principal, override_freeze: str | None = None
+    ) -> uuid.UUID:
+        """Record the deployment (checked, rendered, frozen, started or AwaitingApproval) and free its lease
+        for the job."""
         engine = self.engine()
-        deployment_id = engine.create(request)
+        deployment_id = engine.create(request, principal=principal, override_freeze=override_freeze)
         self.release_lease(engine, deployment_id)
         return deployment_id
 

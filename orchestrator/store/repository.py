@@ -517,18 +517,6 @@ def latest_deployment(
     return session.scalars(query).first()
 
 
-def built_image(session: Session, service: str, commit: str) -> tuple[str, str] | None:
-    """(repository, digest) of the image built for `commit`, if `orchestrator build` recorded one."""
-    query = (
-        select(Release.image_repository, Release.image_digest)
-        .where(Release.service == service, Release.git_commit == commit, Release.image_digest.is_not(None))
-        .order_by(Release.created_at.desc())
-        .limit(1)
-    )
-    row = session.execute(query).first()
-    return (row[0], row[1]) if row is not None and row[1] else None
-
-
 def list_releases(
     session: Session, service: str | None = None, limit: int = DEFAULT_HISTORY_LIMIT
 ) -> list[Release]:

@@ -186,7 +186,8 @@ def history(
 @router.post("/deployments", status_code=202, response_model=schemas.Deployment)
 def deploy(request: Request, response: Response, caller: Caller, body: schemas.DeployBody) -> dict[str, Any]:
     """Render SERVICE for ENVIRONMENT from the server's checkout, record the release and the deployment,
-    and queue its rollout with the service's strategy."""
+    and queue its rollout with the service's strategy. When the environment requires an approval the
+    deployment is recorded AwaitingApproval, nothing touched: `approve` starts it."""
     from orchestrator.runtime import deploy_request
 
     rollouts = _rollouts(request)
@@ -203,7 +204,7 @@ def deploy(request: Request, response: Response, caller: Caller, body: schemas.D
         assignments=body.set,
         strategy=body.strategy,
     )
-    deployment_id = rollouts.create(deploy)
+    deployment_id = rollouts.create(deploy, principal=caller, override_freeze=body.override_freeze)
     request.app.state.jobs.enqueue_rollout(deployment_id, reason="deploy")
     response.headers["Location"] = f"/api/v1/deployments/{deployment_id}"
     with _sessions(request)() as session:
@@ -224,8 +225,14 @@ def approve(
 ) -> dict[str, Any]:
     """End the pause the rollout waits at (with `full`, skip every remaining step and promote)."""
     deployment_id = _authorized(request, caller, Action.APPROVE, ref)
-    full = body.full if body is not None else False
-    message = _rollouts(request).engine().approve(deployment_id, full=full, actor=caller.audit_name())
+    body = body or schemas.ApproveBody()
+    message = _rollouts(request).engine().approve(
+        deployment_id,
+        full=body.full,
+        actor=caller.audit_name(),
+        principal=caller,
+        override_freeze=body.override_freeze,
+    )
     return _outcome(request, deployment_id, message, _hand_over(request, deployment_id, "approve"))
 
 
@@ -263,12 +270,24 @@ def abort(request: Request, caller: Caller, ref: DeploymentRef) -> dict[str, Any
 
 
 @router.post("/deployments/{ref}/retry", status_code=202, response_model=schemas.Deployment)
-def retry(request: Request, response: Response, caller: Caller, ref: DeploymentRef) -> dict[str, Any]:
+def retry(
+    request: Request,
+    response: Response,
+    caller: Caller,
+    ref: DeploymentRef,
+    body: Annotated[schemas.RetryBody | None, Body()] = None,
+) -> dict[str, Any]:
     """Roll out the release of a finished deployment again, as a new deployment (its frozen plan)."""
     deployment_id = _authorized(request, caller, Action.RETRY, ref)
     rollouts = _rollouts(request)
     engine = rollouts.engine()
-    new_id = engine.retry(deployment_id, actor=caller.audit_name(), user_id=caller.user_id)
+    new_id = engine.retry(
+        deployment_id,
+        actor=caller.audit_name(),
+        user_id=caller.user_id,
+        principal=caller,
+        override_freeze=(body or schemas.RetryBody()).override_freeze,
+    )
     rollouts.release_lease(engine, new_id)
     request.app.state.jobs.enqueue_rollout(new_id, reason="retry")
     response.headers["Location"] = f"/api/v1/deployments/{new_id}"

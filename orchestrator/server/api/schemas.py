@@ -17,6 +17,9 @@ PhaseName = Literal[
 RoleName = Literal["admin", "deployer", "viewer"]
 
 
+OVERRIDE = "go ahead inside a freeze window of the environment (admins): the reason, which is recorded"
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -198,10 +201,16 @@ class DeployBody(_Request):
         default_factory=list, max_length=100, description="template values as KEY=VALUE (highest precedence)"
     )
     strategy: Literal["rolling"] | None = Field(None, description="override the pipeline's strategy")
+    override_freeze: str | None = Field(None, min_length=1, max_length=2000, description=OVERRIDE)
 
 
 class ApproveBody(_Request):
     full: bool = Field(False, description="skip every remaining step, analyses included, and promote now")
+    override_freeze: str | None = Field(None, min_length=1, max_length=2000, description=OVERRIDE)
+
+
+class RetryBody(_Request):
+    override_freeze: str | None = Field(None, min_length=1, max_length=2000, description=OVERRIDE)
 
 
 class CreateUserBody(_Request):
