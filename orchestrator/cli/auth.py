@@ -53,6 +53,13 @@ def token_option(func: F) -> F:
     )(func)
 
 
+def explicit_token() -> str | None:
+    """The `--token` given to this command line, if any (the token file and variable are looked up by
+    `principal.find_token`)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get(_TOKEN) if ctx is not None else None
+
+
 def open_sessions(database_url: str) -> sessionmaker[Session]:
     """Sessions on the state database (the store's one rule for its schema), without importing the cluster
     clients `runtime` pulls in."""

@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
+from orchestrator.cli.auth import acting, explicit_token, token_option
 from orchestrator.cli.db import database_url_option
-from orchestrator.cli.options import format_option, open_project, root_option
+from orchestrator.cli.options import format_option, open_project, root_option, server_url
 
 # repository.DEFAULT_HISTORY_LIMIT, repeated so `--help` needs no SQLAlchemy (a test keeps them equal)
 DEFAULT_LIMIT = 20
@@ -101,6 +102,7 @@ def _table(rows: list[tuple[str, ...]]) -> str:
     "--env", "environment", default=None, metavar="ENV", help="Only deployments to this environment."
 )
 @click.option("--limit", type=click.IntRange(min=1), default=DEFAULT_LIMIT, show_default=True)
+@token_option
 @format_option
 @database_url_option
 @root_option
@@ -108,6 +110,14 @@ def history_command(
     service: str, environment: str | None, limit: int, output: str, database_url: str, root: str | None
 ) -> None:
     """Past deployments of SERVICE, newest first: release, phase, who, when, how long, and why."""
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote
+
+        remote.refuse_local_options("root", "database_url")
+        remote.history(server, service, environment, limit, output)
+        return
+    if explicit_token():
+        acting(database_url)  # reads are open locally; a token given must still be a valid one
     from orchestrator.rollout import history
     from orchestrator.store import db
     from orchestrator.store.views import deployment_view

@@ -13,6 +13,7 @@ import click
 
 from orchestrator import __version__
 from orchestrator.cli.auth import token_option
+from orchestrator.cli.options import SERVER_ENV, SERVER_META
 from orchestrator.errors import OrchestratorError
 
 # name -> "module:attribute" of the click command
@@ -46,6 +47,11 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# What `--server URL` runs through the REST API; anything else that reads or changes the state database is
+# refused with --server rather than run against a local database the user did not mean.
+REMOTE_COMMANDS = frozenset({"deploy", "status", "history", "approve", "abort", "pause", "resume", "retry"})
+LOCAL_COMMANDS = frozenset({"render", "diff", "build", "sim", "schema", "serve"})  # no state database
+
 HELP_OPTIONS = frozenset({"-h", "--help"})
 HELP_ONLY = "orchestrator.help_only"  # ctx.meta key: a subcommand will only print its help
 
@@ -78,9 +84,27 @@ class LazyGroup(click.Group):
     help="Log verbosity on stderr [env ORCHESTRATOR_LOG_LEVEL].",
 )
 @token_option  # `orchestrator --token T deploy …`; a subcommand's own --token, given after it, wins
+@click.option(
+    "--server",
+    envvar=SERVER_ENV,
+    default=None,
+    metavar="URL",
+    help=(
+        f"Be a client of the orchestrator's REST API at URL (deploy, status, history and the rollout "
+        f"controls), with the same output and exit codes [env {SERVER_ENV}]."
+    ),
+)
 @click.pass_context
-def cli(ctx: click.Context, log_level: str) -> None:
+def cli(ctx: click.Context, log_level: str, server: str | None) -> None:
     """AddToCloud Orchestrator: build once, render, commit, roll out progressively across clouds."""
+    if server:
+        ctx.meta[SERVER_META] = server.rstrip("/")
+        command = ctx.invoked_subcommand
+        if command is not None and command not in REMOTE_COMMANDS | LOCAL_COMMANDS:
+            raise click.UsageError(
+                f"`{command}` does not run through the server; with --server (or {SERVER_ENV}) only "
+                f"{', '.join(sorted(REMOTE_COMMANDS))} do. Run it without --server on the server's machine."
+            )
     if ctx.meta.get(HELP_ONLY):
         return  # the subcommand only prints its help: no logging, and no structlog to import for it
     from orchestrator.logs import configure_logging

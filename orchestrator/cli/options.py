@@ -14,6 +14,15 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+SERVER_ENV = "ORCHESTRATOR_SERVER"
+SERVER_META = "orchestrator.server"  # ctx.meta key: the API's base URL given with --server
+
+
+def server_url() -> str | None:
+    """The REST API this command is a client of (`orchestrator --server URL …`), if any."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get(SERVER_META) if ctx is not None else None
+
 
 def root_option(func: F) -> F:
     return click.option(

@@ -22,7 +22,14 @@ import click
 
 from orchestrator.cli.auth import token_option
 from orchestrator.cli.db import database_url_option
-from orchestrator.cli.options import IMAGE_REFERENCE, format_option, open_project, root_option, set_option
+from orchestrator.cli.options import (
+    IMAGE_REFERENCE,
+    format_option,
+    open_project,
+    root_option,
+    server_url,
+    set_option,
+)
 
 if TYPE_CHECKING:
     from orchestrator.config import Project
@@ -73,20 +80,25 @@ def override_reason(override_freeze: bool, reason: str | None) -> str | None:
 
 def _finish(engine: RolloutEngine, deployment_id: uuid.UUID, phase: Phase, output: str) -> None:
     from orchestrator.store import repository as repo
-    from orchestrator.store.models import Phase
     from orchestrator.store.views import deployment_view
 
     with engine.sessions() as session:
         view = deployment_view(repo.get_deployment(session, deployment_id))
+    show_outcome(view, phase.value, output)
+
+
+def show_outcome(view: dict[str, Any], phase: str, output: str) -> None:
+    """Print where the deployment ended up (its view, from the store or the API) and exit with the phase's
+    code: the same for a local command and one run through `--server`."""
     if output == "json":
         click.echo(json.dumps(view, indent=2))
     else:
         _print_clusters(view)
-        if phase is Phase.PAUSED:
+        if phase == "Paused":
             click.echo(f"paused: continue with `orchestrator approve {view['id'][:8]}`")
-        if view.get("message") and phase is not Phase.SUCCEEDED:
+        if view.get("message") and phase != "Succeeded":
             click.echo(f"{view['phase']}: {view['message']}")
-        if phase is Phase.AWAITING_APPROVAL:
+        if phase == "AwaitingApproval":
             click.echo(f"nothing is touched until then; `orchestrator abort {view['id'][:8]}` withdraws it")
     sys.exit(EXIT_BY_PHASE.get(phase, 1))
 
@@ -153,6 +165,20 @@ def deploy_command(
 
     When ENV requires an approval the deployment is recorded AwaitingApproval, nothing touched, and this
     waits until an approver runs `orchestrator approve ID` (or returns at once with --no-wait)."""
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote
+
+        remote.refuse_local_options("root", "database_url", "actor")
+        body = {
+            "service": service,
+            "environment": env_name,
+            "image": image,
+            "set": list(assignments),
+            "strategy": strategy,
+            "override_freeze": override_reason(override_freeze, freeze_reason),
+        }
+        remote.deploy(server, body, no_wait=no_wait, output=output)
+        return
     from orchestrator.cli.auth import authorize
     from orchestrator.cli.progress import progress_reporter
     from orchestrator.identity.rules import Action
@@ -258,6 +284,13 @@ def approve_command(
     root: str | None,
 ) -> None:
     override = override_reason(override_freeze, freeze_reason)
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote
+
+        remote.refuse_local_options("root", "database_url")
+        body = {"full": full, "override_freeze": override}
+        remote.control(server, "approve", deployment, body, output)
+        return
     principal = _authorize("approve", root, database_url, deployment)
     _, engine = _engine(root, database_url, output)
     deployment_id = _resolve(engine, deployment)
@@ -287,6 +320,12 @@ def _continue(engine: RolloutEngine, deployment_id: uuid.UUID, message: str, out
 
 @_control("resume", "Continue DEPLOYMENT from its last committed step (after a pause or a crash).")
 def resume_command(deployment: str, output: str, database_url: str, root: str | None) -> None:
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote
+
+        remote.refuse_local_options("root", "database_url")
+        remote.control(server, "resume", deployment, None, output)
+        return
     principal = _authorize("resume", root, database_url, deployment)
     _, engine = _engine(root, database_url, output)
     deployment_id = _resolve(engine, deployment)
@@ -300,6 +339,12 @@ def resume_command(deployment: str, output: str, database_url: str, root: str | 
 def pause_command(deployment: str, output: str, database_url: str, root: str | None) -> None:
     from orchestrator.store.models import Phase
 
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote
+
+        remote.refuse_local_options("root", "database_url")
+        remote.control(server, "pause", deployment, None, output)
+        return
     principal = _authorize("pause", root, database_url, deployment)
     _, engine = _engine(root, database_url, output, notify=False)  # a pause announces nothing
     deployment_id = _resolve(engine, deployment)
@@ -311,6 +356,12 @@ def pause_command(deployment: str, output: str, database_url: str, root: str | N
 
 @_control("abort", "Stop DEPLOYMENT and put every touched cluster back on its stable version.")
 def abort_command(deployment: str, output: str, database_url: str, root: str | None) -> None:
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote
+
+        remote.refuse_local_options("root", "database_url")
+        remote.abort(server, deployment, output)
+        return
     from orchestrator.store import repository as repo
     from orchestrator.store.views import deployment_view
 
@@ -338,6 +389,12 @@ def retry_command(
     from orchestrator.store import repository as repo
 
     override = override_reason(override_freeze, freeze_reason)
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote
+
+        remote.refuse_local_options("root", "database_url")
+        remote.retry(server, deployment, {"override_freeze": override}, no_wait=no_wait, output=output)
+        return
     principal = _authorize("retry", root, database_url, deployment)
     _, engine = _engine(root, database_url, output)
     old_id = _resolve(engine, deployment)

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from orchestrator.cli.auth import acting, explicit_token, token_option
 from orchestrator.cli.db import database_url_option
-from orchestrator.cli.options import format_option, open_project, root_option
+from orchestrator.cli.options import format_option, open_project, root_option, server_url
 
 if TYPE_CHECKING:
     from orchestrator.config import ClusterConfig
@@ -28,6 +29,7 @@ def connect_quickly(cluster: ClusterConfig, timeout: float = LIVE_TIMEOUT) -> Ku
 @click.command("status")
 @click.argument("service", required=False)
 @click.option("--env", "env_name", default=None, metavar="ENV", help="Only this environment.")
+@token_option
 @format_option
 @database_url_option
 @root_option
@@ -36,6 +38,14 @@ def status_command(
 ) -> None:
     """What runs where: the newest deployment of each service in each environment, beside what each of its
     clusters runs now (read live, in parallel); any disagreement is marked."""
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote
+
+        remote.refuse_local_options("root", "database_url")
+        remote.status(server, service, env_name, output)
+        return
+    if explicit_token():
+        acting(database_url)  # reads are open locally; a token given must still be a valid one
     from orchestrator.runtime import open_store, status
 
     project = open_project(root)

@@ -1,0 +1,118 @@
+"""`orchestrator --server URL …` against `orchestrator serve` and `orchestrator sim up`: the CLI as a client
+of the REST API behaves as the local command does (output, exit codes, the history it leaves), and the
+server's log at debug level never shows a token."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import REPO, run_cli
+from tests.integration.rollout_fixtures import estate_with_strategy
+
+CANARY = """strategy:
+  canary:
+    steps:
+      - setWeight: 20
+      - pause: {duration: 0.3s}
+      - setWeight: 60
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path, running_sim: dict[str, str]) -> Iterator[tuple[dict[str, str], str, Path]]:
+    """An admin, `orchestrator serve` on the sim's state (its stderr at debug level in a file), and the
+    environment local commands use."""
+    env = {**running_sim, "ORCHESTRATOR_ROOT": str(estate_with_strategy(tmp_path / "estate", CANARY))}
+    admin = run_cli("users", "create", "admin@example.com", "--role", "admin", env=env)
+    assert admin.returncode == 0, admin.stderr
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as handle:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "--log-level", "debug", "serve", "--port", str(port)],
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield env, base, log
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_server_mode_behaves_as_the_local_command(served: tuple[dict[str, str], str, Path]) -> None:
+    env, base, log = served
+    remote_env = {**env, "ORCHESTRATOR_SERVER": base}
+
+    local = run_cli("deploy", "api", "--env", "local", "--strategy", "rolling", env=env)
+    assert local.returncode == 0, local.stdout + local.stderr
+
+    remote = run_cli("--server", base, "deploy", "api", "--env", "local", "--set", "env.RELEASE=2", env=env)
+    assert remote.returncode == 0, remote.stdout + remote.stderr
+    first = remote.stdout.splitlines()[0]
+    assert first.startswith("deployment ") and first.endswith(": api to local")
+    assert "setWeight 20" in remote.stdout and "setWeight 60" in remote.stdout
+    assert "api in local: Succeeded" in remote.stdout and "Succeeded" in local.stdout
+
+    # The same history and status, read locally and through the server.
+    for command in (("history", "api"), ("history", "api", "-o", "json"), ("status", "api", "-o", "json")):
+        here = run_cli(*command, env=env)
+        there = run_cli(*command, env=remote_env)
+        assert here.returncode == there.returncode == 0, there.stderr
+        if command[-1] == "json":
+            mine, theirs = json.loads(here.stdout), json.loads(there.stdout)
+            if command[0] == "status":
+                for view in (*mine, *theirs):
+                    for cluster in view["clusters"]:
+                        cluster.pop("live")  # read live by each side, at its own moment
+            assert mine == theirs
+        else:
+            assert here.stdout == there.stdout
+    history = json.loads(run_cli("history", "api", "-o", "json", env=env).stdout)
+    assert [(h["phase"], h["actor"]) for h in history] == [("Succeeded", "admin@example.com")] * 2
+
+    # Errors exit as locally: bad usage 2, a refusal 1, each with the same message.
+    for args in (("deploy", "nope", "--env", "local"), ("abort", "ffffffff")):
+        here, there = run_cli(*args, env=env), run_cli(*args, env=remote_env)
+        assert (here.returncode, here.stderr) == (there.returncode, there.stderr), there.stderr
+    assert run_cli("deploy", "nope", "--env", "local", env=remote_env).returncode == 2
+    viewer = run_cli("users", "create", "viewer@example.com", "--role", "viewer", env=env)
+    assert viewer.returncode == 0, viewer.stderr
+    token = run_cli("tokens", "create", "--user", "viewer@example.com", env=env).stdout.strip()
+    refused = run_cli("deploy", "api", "--env", "local", "--token", token, env=remote_env)
+    assert refused.returncode == 1 and "viewer@example.com (viewer) may not deploy in local" in refused.stderr
+    assert run_cli("users", "list", env=remote_env).returncode == 2  # not through the server: refused
+
+    # Nothing of a token reaches the server's log, even at debug level.
+    secrets = [token, (Path(env["ORCHESTRATOR_STATE_DIR"]) / "token").read_text().strip()]
+    text = log.read_text()
+    assert "authenticated" in text  # the log is at debug level and did see the requests
+    assert all(secret not in text and secret[12:] not in text for secret in secrets)
