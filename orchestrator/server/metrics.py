@@ -205,7 +205,19 @@ class Metrics:
             status = response.status_code
             return response
         finally:
-            route = request.scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            self.requests.labels(request.method, template, str(status)).inc()
-            self.latency.labels(request.method, template).observe(time.perf_counter() - started)
+            self.requests.labels(request.method, _template(request), str(status)).inc()
+            self.latency.labels(request.method, _template(request)).observe(time.perf_counter() - started)
+
+
+def _template(request: Request) -> str:
+    """The matched route's path template, its router's prefix included: a route knows only its path inside
+    its router (`/deployments/{ref}`), so the prefix is taken from the request's path, which has as many
+    segments after it as the template has (no route here takes a parameter that spans segments)."""
+    route = request.scope.get("route")
+    inner = getattr(route, "path", None)
+    if not isinstance(inner, str):
+        return "unmatched"
+    segments, tail = request.url.path.split("/"), inner.split("/")[1:]
+    if len(segments) < len(tail):
+        return inner
+    return "/".join(segments[: len(segments) - len(tail)] + tail) or "/"

@@ -111,6 +111,16 @@ def test_server_mode_behaves_as_the_local_command(served: tuple[dict[str, str], 
     assert refused.returncode == 1 and "viewer@example.com (viewer) may not deploy in local" in refused.stderr
     assert run_cli("users", "list", env=remote_env).returncode == 2  # not through the server: refused
 
+    # /metrics: the requests answered, the deployments by phase, the steps the server's jobs drove (read
+    # from the audit trail once its events have settled).
+    time.sleep(2.5)
+    metrics = httpx.get(f"{base}/metrics").text
+    assert 'orchestrator_deployments{environment="local",phase="Succeeded"} 2.0' in metrics
+    assert 'route="/api/v1/deployments",status="202"' in metrics
+    counted = "orchestrator_step_duration_seconds_count"
+    steps = next(line for line in metrics.splitlines() if line.startswith(counted))
+    assert float(steps.split()[-1]) >= 5  # the canary's steps: start, 20 %, pause, 60 %, 100 %, promote
+
     # Nothing of a token reaches the server's log, even at debug level.
     secrets = [token, (Path(env["ORCHESTRATOR_STATE_DIR"]) / "token").read_text().strip()]
     text = log.read_text()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
+
 from orchestrator.server.rollouts import ServerRollouts
 from orchestrator.store import db
 from orchestrator.store import repository as repo
@@ -140,3 +142,18 @@ def test_controls_act_through_the_engine(api: Api) -> None:
     controls = [e for e in events if e["type"] == "control"]
     assert [e["actor"] for e in controls] == ["dev@example.com"] * 3  # pause, resume, abort: by the caller
     assert events[-1]["type"] in ("rollback_failed", "phase")
+
+
+def test_metrics_count_requests_by_route_and_deployments_by_phase(api: Api) -> None:
+    created = _deploy(api)
+    api.call("viewer", "GET", f"/deployments/{created['id']}")
+    api.call(None, "GET", "/deployments")
+    assert api.call("deployer", "POST", f"/deployments/{created['id']}/pause").status_code == 200
+    text = httpx.get(f"{api.base}/metrics").text
+    requests = "orchestrator_http_requests_total"
+    assert f'{requests}{{method="POST",route="/api/v1/deployments",status="202"}} 1.0' in text
+    assert f'{requests}{{method="GET",route="/api/v1/deployments/{{ref}}",status="200"}} 1.0' in text
+    assert f'{requests}{{method="GET",route="/api/v1/deployments",status="401"}} 1.0' in text
+    assert 'orchestrator_deployments{environment="local",phase="Paused"} 1.0' in text
+    assert 'orchestrator_deployments{environment="local",phase="Progressing"} 0.0' in text
+    assert str(created["id"]) not in text  # ids never become labels

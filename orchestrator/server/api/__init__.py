@@ -19,6 +19,7 @@ PREFIX = "/api/v1"
 PROBLEMS: dict[int | str, dict[str, object]] = {
     status: {"model": schemas.Problem, "content": {"application/problem+json": {}}, "description": title}
     for status, title in (
+        (400, "the body is not JSON"),
         (401, "no token, or one that is unknown, expired or revoked"),
         (403, "the caller's role or the environment's lists do not allow it"),
         (404, "nothing by that name or id"),
