@@ -27,6 +27,7 @@ from orchestrator.store import repository as repo
 if TYPE_CHECKING:
     from orchestrator.identity.principal import Principal
     from orchestrator.notify.notifier import Notifier
+    from orchestrator.rollout.drift import ServiceDrift
 
 NOTIFY_FLUSH_ENV = "ORCHESTRATOR_NOTIFY_FLUSH_SECONDS"
 NOTIFY_FLUSH_SECONDS = 10.0  # how long a command that drove a rollout waits, at its end, for deliveries
@@ -78,6 +79,39 @@ def status(
             timeout=STATUS_TIMEOUT,
             desired=desired,
         )
+
+
+DRIFT_TIMEOUT = 10.0  # seconds each cluster has to answer `drift`: a look, not a wait
+
+
+def drift(
+    project: Project, sessions: sessionmaker[Session], service: str | None, environment: str | None
+) -> list[ServiceDrift]:
+    """What `drift` reports, the same from the command line and the REST API: for the service (default:
+    every one) in the environment (default: every one), the live objects that differ from the last commit.
+    Asked about everything, pairs never committed say nothing; a named pair is always reported."""
+    from orchestrator.rollout.drift import DriftState, service_drift
+
+    services = [project.pipeline(service).service] if service else project.service_names
+    names = [environment] if environment else project.environment_names
+    environments = [project.environment(name) for name in names]
+    desired = GitDesiredState(state_dir(), project.root)
+    with sessions() as session:
+        reports = [
+            service_drift(
+                session,
+                name,
+                where,
+                desired=desired,
+                connect=lambda c: connect_quickly(c, DRIFT_TIMEOUT),
+                timeout=DRIFT_TIMEOUT,
+            )
+            for name in services
+            for where in environments
+        ]
+    if not (service and environment):
+        reports = [r for r in reports if r.state is not DriftState.NOT_COMMITTED]
+    return reports
 
 
 def rollout_engine(

@@ -13,10 +13,6 @@ from orchestrator.cli.options import format_option, open_project, root_option
 if TYPE_CHECKING:
     from orchestrator.rollout.drift import ServiceDrift
 
-# Seconds each cluster has to answer; like `status`, drift is a look, not a wait.
-LIVE_TIMEOUT = 10.0
-
-
 @click.command("drift")
 @click.argument("service", required=False)
 @click.option("--env", "env_name", default=None, metavar="ENV", help="Only this environment.")
@@ -42,36 +38,10 @@ def drift_command(
     Fields other managers own by design are not drift: replicas a committed HPA scales, routes another
     controller added to a VirtualService, server defaults, status and server metadata. While a rollout of
     the service is under way its weights differ by design, and it is reported as rolling out."""
-    from orchestrator.cli.status import connect_quickly
-    from orchestrator.rollout.desired import GitDesiredState
-    from orchestrator.rollout.drift import DriftState, service_drift
-    from orchestrator.runtime import open_store
-    from orchestrator.settings import state_dir
+    from orchestrator.rollout.drift import DriftState
+    from orchestrator.runtime import drift, open_store
 
-    project = open_project(root)
-    services = [project.pipeline(service).service] if service else project.service_names
-    environments = [
-        project.environment(name) for name in ([env_name] if env_name else project.environment_names)
-    ]
-    desired = GitDesiredState(state_dir(), project.root)
-    sessions = open_store(database_url)
-    reports = []
-    with sessions() as session:
-        for name in services:
-            for environment in environments:
-                reports.append(
-                    service_drift(
-                        session,
-                        name,
-                        environment,
-                        desired=desired,
-                        connect=lambda c: connect_quickly(c, LIVE_TIMEOUT),
-                        timeout=LIVE_TIMEOUT,
-                    )
-                )
-    if not (service and env_name):
-        # Asked about everything: pairs never committed say nothing; a named pair is always reported.
-        reports = [r for r in reports if r.state is not DriftState.NOT_COMMITTED]
+    reports = drift(open_project(root), open_store(database_url), service, env_name)
     if output == "json":
         click.echo(json.dumps([r.to_json() for r in reports], indent=2))
     else:

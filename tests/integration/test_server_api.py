@@ -157,3 +157,14 @@ def test_metrics_count_requests_by_route_and_deployments_by_phase(api: Api) -> N
     assert 'orchestrator_deployments{environment="local",phase="Paused"} 1.0' in text
     assert 'orchestrator_deployments{environment="local",phase="Progressing"} 0.0' in text
     assert str(created["id"]) not in text  # ids never become labels
+
+
+def test_drift_reads_as_the_drift_command(api: Api) -> None:
+    assert api.call("viewer", "GET", "/drift").json() == []  # nothing committed anywhere yet
+    named = api.call("viewer", "GET", "/drift", params={"service": "api", "environment": "local"})
+    assert named.status_code == 200, named.text
+    assert [(r["service"], r["environment"], r["state"]) for r in named.json()] == [
+        ("api", "local", "not committed")
+    ]
+    assert_problem(api.call("viewer", "GET", "/drift", params={"environment": "nowhere"}), 422)
+    assert_problem(api.call(None, "GET", "/drift"), 401)

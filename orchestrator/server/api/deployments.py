@@ -164,6 +164,21 @@ def status(
     return read_status(_rollouts(request).project(), _sessions(request), service, environment)
 
 
+@router.get("/drift", response_model=list[dict[str, Any]])
+def drift(
+    request: Request,
+    caller: Caller,  # noqa: ARG001
+    service: Name = None,
+    environment: Name = None,
+) -> list[dict[str, Any]]:
+    """What `orchestrator drift -o json` shows: the live objects that no longer hold what was last
+    committed for them, by field (the reports of `rollout/drift.py`)."""
+    from orchestrator.runtime import drift as read_drift
+
+    reports = read_drift(_rollouts(request).project(), _sessions(request), service, environment)
+    return [report.to_json() for report in reports]
+
+
 @router.get("/services/{service}/history", response_model=list[schemas.HistoryEntry])
 def history(
     request: Request,
