@@ -168,3 +168,23 @@ def test_drift_reads_as_the_drift_command(api: Api) -> None:
     ]
     assert_problem(api.call("viewer", "GET", "/drift", params={"environment": "nowhere"}), 422)
     assert_problem(api.call(None, "GET", "/drift"), 401)
+
+
+def test_an_environment_that_requires_approval_waits_for_an_approver(api: Api) -> None:
+    local = api.root / "environments" / "local.yaml"
+    local.write_text(local.read_text() + "approval:\n  required: true\n")
+    created = _deploy(api)
+    assert created["phase"] == "AwaitingApproval"
+    ref = str(created["id"])
+    refused = assert_problem(api.call("deployer", "POST", f"/deployments/{ref}/approve"), 403)
+    assert "may not approve in local" in refused["detail"]
+    approved = api.call("admin", "POST", f"/deployments/{ref}/approve", json={"full": False})
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["deployment"]["phase"] == "Progressing" and approved.json()["driver"] is None
+    jobs = api.app.state.jobs
+    assert isinstance(jobs, RecordingJobs)
+    assert [r for _, r in jobs.enqueued] == ["deploy", "approve"]  # the first job returns at once: waiting
+    events = api.call("viewer", "GET", f"/deployments/{ref}/events").json()
+    assert ("admin@example.com", "Progressing") in [
+        (e["actor"], (e["data"] or {}).get("to")) for e in events if e["type"] == "phase"
+    ]
