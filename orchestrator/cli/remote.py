@@ -25,13 +25,17 @@ import httpx
 from orchestrator.errors import ConfigError, OrchestratorError
 
 POLL_SECONDS = 0.3
+# How long a Progressing deployment may go without a driver before the client says so and stops waiting:
+# a queued job takes its lease within moments, and a dead driver's lease expires within 30 s.
+UNDRIVEN_SECONDS = 90.0
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 Reporter = Callable[[dict[str, Any]], None]
 
 # Where a local `deploy`, `approve`, `resume` or `retry` returns: the engine's run ended there.
 STOPPED = frozenset({"Paused", "Succeeded", "Aborted", "RolledBack", "Failed"})
 FINISHED = frozenset({"Succeeded", "Aborted", "RolledBack", "Failed"})
-_DETAIL_ONLY = ("steps", "events", "measurements")  # the deployment's view is what the local command prints
+# What only the API's detail carries: the deployment's view without it is what the local command prints.
+_DETAIL_ONLY = ("driver", "steps", "events", "measurements")
 
 
 class Api:
@@ -154,11 +158,20 @@ def follow(api: Api, deployment_id: str, output: str, stop: frozenset[str]) -> d
     detail = api.call("GET", f"/deployments/{deployment_id}")
     translate = _Translator(progress_reporter(output == "text"), detail["steps"])
     seen = 0
+    driven_at = time.monotonic()
     while True:
         for event in api.call("GET", f"/deployments/{deployment_id}/events", params={"after": seen}):
             translate(event)
             seen = event["seq"]
         view: dict[str, Any] = api.call("GET", f"/deployments/{deployment_id}")
+        if view["driver"] is not None or view["phase"] != "Progressing":
+            driven_at = time.monotonic()
+        elif time.monotonic() - driven_at > UNDRIVEN_SECONDS:
+            raise OrchestratorError(
+                f"deployment {view['id']} is Progressing but nothing has driven it for "
+                f"{UNDRIVEN_SECONDS:.0f}s (see the server's log); `orchestrator resume {view['id'][:8]}` "
+                "takes it over"
+            )
         if view["phase"] in stop:
             for event in api.call("GET", f"/deployments/{deployment_id}/events", params={"after": seen}):
                 translate(event)

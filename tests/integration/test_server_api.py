@@ -105,6 +105,7 @@ def test_deploy_is_recorded_through_the_engine_and_handed_to_the_jobs(api: Api) 
     assert [s["state"] for s in detail["steps"]][:1] == ["current"]
     assert detail["steps"][-1]["label"].startswith("promote")
     assert [e["type"] for e in detail["events"]] == ["created", "phase"]
+    assert detail["driver"] is None  # recorded, its lease given back: the job has not taken it yet
     assert detail["measurements"] == []
     listed = api.call("viewer", "GET", "/deployments", params={"service": "api"}).json()
     assert [d["id"] for d in listed] == [created["id"]]

@@ -19,8 +19,9 @@ from orchestrator.identity.rules import Action, require
 from orchestrator.server.api import schemas
 from orchestrator.server.api.auth import Caller
 from orchestrator.server.rollouts import ServerRollouts
+from orchestrator.store import leases
 from orchestrator.store import repository as repo
-from orchestrator.store.models import ACTIVE_PHASES, Phase
+from orchestrator.store.models import ACTIVE_PHASES, Phase, utcnow
 from orchestrator.store.transitions import Event
 from orchestrator.store.views import deployment_view, event_view, release_view
 
@@ -119,6 +120,8 @@ def get_deployment(request: Request, caller: Caller, ref: DeploymentRef) -> dict
     with _sessions(request)() as session:
         deployment = repo.get_deployment(session, ref)
         view = deployment_view(deployment)
+        holder = leases.live_holder(session.connection(), deployment.id, now=utcnow())
+        view["driver"] = holder.owner if holder is not None else None
         view["steps"] = _steps(deployment)
         view["events"] = [event_view(e) for e in repo.events_for(session, deployment.id)]
     view["measurements"] = [e for e in view["events"] if e["type"] == "measurement"]

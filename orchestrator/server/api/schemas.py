@@ -98,6 +98,7 @@ class Step(BaseModel):
 
 
 class DeploymentDetail(Deployment):
+    driver: str | None = Field(description="the process driving the deployment now (a live lease), if any")
     steps: list[Step]
     events: list[Event]
     measurements: list[Event] = Field(description="the gates' measurements: the events of type measurement")
