@@ -151,13 +151,16 @@ class _Translator:
                 self.report({"type": "finished", "phase": to, "reason": event["message"]})
 
 
-def follow(api: Api, deployment_id: str, output: str, stop: frozenset[str]) -> dict[str, Any]:
-    """Show the deployment's progress from its audit trail until its phase is one of `stop`; its view."""
+def follow(
+    api: Api, deployment_id: str, output: str, stop: frozenset[str], *, after: int = 0
+) -> dict[str, Any]:
+    """Show the deployment's progress from its audit trail (the events after `after`) until its phase is
+    one of `stop`; its view."""
     from orchestrator.cli.progress import progress_reporter
 
     detail = api.call("GET", f"/deployments/{deployment_id}")
     translate = _Translator(progress_reporter(output == "text"), detail["steps"])
-    seen = 0
+    seen = after
     driven_at = time.monotonic()
     while True:
         for event in api.call("GET", f"/deployments/{deployment_id}/events", params={"after": seen}):
@@ -202,6 +205,9 @@ def control(server: str, action: str, ref: str, body: dict[str, Any] | None, out
     from orchestrator.cli.rollout import show_outcome
 
     with connected(server) as api:
+        # Progress from here on, as the local command shows what it drives from now.
+        trail = api.call("GET", f"/deployments/{ref}/events")
+        after = trail[-1]["seq"] if trail else 0
         outcome = api.call("POST", f"/deployments/{ref}/{action}", json=body)
         view = outcome["deployment"]
         if output == "text":
@@ -212,7 +218,7 @@ def control(server: str, action: str, ref: str, body: dict[str, Any] | None, out
             if output == "text":
                 click.echo(f"{outcome['driver']} drives this deployment and goes on from here")
             show_outcome(view, "Progressing", output)
-        view = follow(api, view["id"], output, STOPPED)
+        view = follow(api, view["id"], output, STOPPED, after=after)
     show_outcome(view, view["phase"], output)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -126,3 +127,50 @@ def test_server_mode_behaves_as_the_local_command(served: tuple[dict[str, str], 
     text = log.read_text()
     assert "authenticated" in text  # the log is at debug level and did see the requests
     assert all(secret not in text and secret[12:] not in text for secret in secrets)
+
+
+PAUSED = """strategy:
+  canary:
+    steps:
+      - setWeight: 20
+      - pause: {}
+"""
+
+
+def test_the_controls_through_the_server(served: tuple[dict[str, str], str, Path]) -> None:
+    env, base, _ = served
+    remote_env = {**env, "ORCHESTRATOR_SERVER": base}
+    pipeline = Path(env["ORCHESTRATOR_ROOT"]) / "pipelines" / "api.yaml"
+    pipeline.write_text(re.sub(r"strategy:\n(?:(?:  |    ).*\n)+", PAUSED, pipeline.read_text()))
+    first = run_cli("deploy", "api", "--env", "local", env=remote_env)  # the first release: applied directly
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    paused = run_cli("deploy", "api", "--env", "local", "--set", "env.RELEASE=2", env=remote_env)
+    assert paused.returncode == 0, paused.stdout + paused.stderr
+    ref = paused.stdout.split()[1].rstrip(":")
+    assert f"paused: continue with `orchestrator approve {ref}`" in paused.stdout
+    held = run_cli("pause", ref, env=remote_env)
+    assert held.returncode == 0 and "api in local: Paused" in held.stdout, held.stdout + held.stderr
+    refused = run_cli("resume", ref, env=remote_env)  # a pause step needs an approval, as locally
+    assert refused.returncode == 1 and "approve" in refused.stderr, refused.stdout + refused.stderr
+    approved = run_cli("approve", ref, env=remote_env)  # wave 1's pause: on to wave 2's
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert "step 0:" not in approved.stdout and "api in local: Paused" in approved.stdout
+    approved = run_cli("approve", ref, env=remote_env)
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert "promote" in approved.stdout and "api in local: Succeeded" in approved.stdout
+
+    again = run_cli("deploy", "api", "--env", "local", "--set", "env.RELEASE=3", env=remote_env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    third = again.stdout.split()[1].rstrip(":")
+    aborted = run_cli("abort", third, env=remote_env)
+    assert aborted.returncode == 0 and aborted.stdout.startswith("aborted; "), aborted.stdout + aborted.stderr
+    retried = run_cli("retry", third, "-o", "json", env=remote_env)
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    view = json.loads(retried.stdout)
+    assert view["phase"] == "Paused" and not view["id"].startswith(third)
+
+    history = json.loads(run_cli("history", "api", "-o", "json", env=env).stdout)
+    assert [h["phase"] for h in history] == ["Paused", "Aborted", "Succeeded", "Succeeded"]
+    controls = [(e["type"], e["actor"]) for h in history for e in h["events"] if e["type"] == "control"]
+    assert controls and {actor for _, actor in controls} == {"admin@example.com"}

@@ -36,7 +36,7 @@ DeploymentRef = Annotated[
         pattern=r"^[0-9a-fA-F-]+$",
     ),
 ]
-Limit = Annotated[int, Query(ge=1, le=500)]
+Limit = Annotated[int, Query(ge=1, le=10_000)]
 Name = Annotated[str | None, Query(min_length=1, max_length=253)]
 
 
