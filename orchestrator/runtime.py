@@ -6,6 +6,7 @@ Kept out of `cli/` so the server's workers assemble an engine the same way.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -79,6 +80,111 @@ def status(
             timeout=STATUS_TIMEOUT,
             desired=desired,
         )
+
+
+def promote(
+    project: Project,
+    engine: RolloutEngine,
+    principal: Principal,
+    *,
+    service: str,
+    target: str,
+    source: str | None = None,
+    release_ref: str | None = None,
+    actor: str | None = None,
+    override_freeze: str | None = None,
+) -> tuple[uuid.UUID, list[str]]:
+    """What `promote` does, the same from the command line and the REST API: the release of `service`
+    verified in the environment before `target` (or `source`) recorded as a deployment to `target`,
+    unchanged. Returns the deployment and the lines that say what was promoted."""
+    from orchestrator.identity.rules import Action, require
+    from orchestrator.rollout import promotion
+
+    pipeline = project.pipeline(service)
+    project.environment(target)
+    if source is not None:
+        project.environment(source)
+    previous = promotion.previous_environment(pipeline, target, source)
+    require(principal, Action.PROMOTE, project.environment(target))
+    with engine.sessions() as session:
+        found = promotion.find_source(session, service, previous, release_ref)
+        promotion.check_source(
+            session,
+            service,
+            project.environment(previous),
+            desired=GitDesiredState(state_dir(), project.root),
+            connect=connect_cluster,
+        )
+    promoted = promotion.prepare(
+        project, found, target, actor=principal.audit_name(actor), user_id=principal.user_id
+    )
+    deployment_id = engine.create(
+        promoted.request, principal=principal, override_freeze=override_freeze, prepared=promoted.prepared
+    )
+    lines = [f"note: {promoted.note}"] if promoted.note else []
+    lines.append(
+        f"deployment {str(deployment_id)[:8]}: promote {service} release {str(found.release)[:8]} "
+        f"({found.image}, commit {found.git_commit[:12]}) from {previous} to {target}"
+    )
+    return deployment_id, lines
+
+
+def rollback(
+    project: Project,
+    engine: RolloutEngine,
+    principal: Principal,
+    *,
+    service: str,
+    environment: str,
+    release_ref: str | None = None,
+    step_by_step: bool = False,
+    actor: str | None = None,
+    override_freeze: str | None = None,
+) -> tuple[uuid.UUID, list[str]]:
+    """What `rollback` does, the same from the command line and the REST API: `environment`'s files for
+    `service` put back as an earlier good release committed them, recorded as a deployment of kind
+    rollback. Returns the deployment and the line that says what it undoes."""
+    from orchestrator.identity.rules import Action, require
+    from orchestrator.rollout import rollback as rollbacks
+
+    project.pipeline(service)
+    require(principal, Action.ROLLBACK, project.environment(environment))
+    with engine.sessions() as session:
+        planned = rollbacks.prepare(
+            session,
+            project,
+            engine.desired,
+            service,
+            environment,
+            release_ref=release_ref,
+            step_by_step=step_by_step,
+            actor=principal.audit_name(actor),
+            user_id=principal.user_id,
+        )
+        undoes, restores = planned.undoes, planned.restores
+        said = (
+            f"{service} in {environment}: undo deployment {str(undoes.id)[:8]} (release "
+            f"{str(undoes.release_id)[:8]}), back to release {str(restores.release_id)[:8]} as deployment "
+            f"{str(restores.id)[:8]} committed it ({(restores.gitops_commit or '')[:12]})"
+        )
+    deployment_id = engine.create(
+        planned.request, principal=principal, override_freeze=override_freeze, prepared=planned.prepared
+    )
+    return deployment_id, [f"deployment {str(deployment_id)[:8]}: rollback of {said}"]
+
+
+def release_trails(
+    project: Project, sessions: sessionmaker[Session], service: str, limit: int
+) -> list[dict[str, Any]]:
+    """What `releases SERVICE -o json` shows: its releases, newest first, with where each Succeeded."""
+    from orchestrator.errors import UnknownNameError
+    from orchestrator.store.views import trail_view
+
+    with sessions() as session:
+        trails = repo.release_trails(session, service, limit=limit)
+        if not trails and service not in project.service_names:
+            raise UnknownNameError("service", service, project.service_names)
+        return [trail_view(t.release, t.verified) for t in trails]
 
 
 DRIFT_TIMEOUT = 10.0  # seconds each cluster has to answer `drift`: a look, not a wait

@@ -49,7 +49,21 @@ COMMANDS: dict[str, str] = {
 
 # What `--server URL` runs through the REST API; anything else that reads or changes the state database is
 # refused with --server rather than run against a local database the user did not mean.
-REMOTE_COMMANDS = frozenset({"deploy", "status", "history", "approve", "abort", "pause", "resume", "retry"})
+REMOTE_COMMANDS = frozenset(
+    {
+        "deploy",
+        "promote",
+        "rollback",
+        "releases",
+        "status",
+        "history",
+        "approve",
+        "abort",
+        "pause",
+        "resume",
+        "retry",
+    }
+)
 LOCAL_COMMANDS = frozenset({"render", "diff", "build", "sim", "schema", "serve"})  # no state database
 
 HELP_OPTIONS = frozenset({"-h", "--help"})

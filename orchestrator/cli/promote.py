@@ -7,7 +7,7 @@ import click
 
 from orchestrator.cli.auth import token_option
 from orchestrator.cli.db import database_url_option
-from orchestrator.cli.options import format_option, open_project, root_option
+from orchestrator.cli.options import format_option, open_project, root_option, server_url
 from orchestrator.cli.rollout import freeze_options, wait_option
 
 _ACTOR = click.option(
@@ -61,42 +61,35 @@ def promote_command(
     from orchestrator.cli.progress import progress_reporter
     from orchestrator.cli.rollout import _run_or_wait, override_reason
     from orchestrator.identity.rules import Action
-    from orchestrator.rollout import promotion
-    from orchestrator.rollout.desired import GitDesiredState
-    from orchestrator.runtime import connect_cluster, rollout_engine
-    from orchestrator.settings import state_dir
+    from orchestrator.runtime import promote, rollout_engine
 
     override = override_reason(override_freeze, freeze_reason)
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote
+
+        remote.refuse_local_options("root", "database_url", "actor")
+        body = {"to": target, "from": source, "release": release_ref, "override_freeze": override}
+        remote.create(server, f"/services/{service}/promote", body, no_wait=no_wait, output=output)
+        return
     project = open_project(root)
-    pipeline = project.pipeline(service)
-    project.environment(target)
-    if source is not None:
-        project.environment(source)
-    previous = promotion.previous_environment(pipeline, target, source)
+    # Names first (bad usage), then who acts: `promote` checks the rule itself, after finding the path.
+    project.pipeline(service)
     principal = authorize(Action.PROMOTE, target, database_url, project=project)
     engine = rollout_engine(project, database_url, report=progress_reporter(output == "text"))
-    with engine.sessions() as session:
-        found = promotion.find_source(session, service, previous, release_ref)
-        promotion.check_source(
-            session,
-            service,
-            project.environment(previous),
-            desired=GitDesiredState(state_dir(), project.root),
-            connect=connect_cluster,
-        )
-    promoted = promotion.prepare(
-        project, found, target, actor=principal.audit_name(actor), user_id=principal.user_id
-    )
-    deployment_id = engine.create(
-        promoted.request, principal=principal, override_freeze=override, prepared=promoted.prepared
+    deployment_id, lines = promote(
+        project,
+        engine,
+        principal,
+        service=service,
+        target=target,
+        source=source,
+        release_ref=release_ref,
+        actor=actor,
+        override_freeze=override,
     )
     if output == "text":
-        if promoted.note:
-            click.echo(f"note: {promoted.note}")
-        click.echo(
-            f"deployment {str(deployment_id)[:8]}: promote {service} release {str(found.release)[:8]} "
-            f"({found.image}, commit {found.git_commit[:12]}) from {previous} to {target}"
-        )
+        for line in lines:
+            click.echo(line)
     _run_or_wait(engine, deployment_id, no_wait, output)
 
 
@@ -143,36 +136,38 @@ def rollback_command(
     from orchestrator.cli.progress import progress_reporter
     from orchestrator.cli.rollout import _run_or_wait, override_reason
     from orchestrator.identity.rules import Action
-    from orchestrator.rollout import rollback
-    from orchestrator.runtime import rollout_engine
+    from orchestrator.runtime import rollback, rollout_engine
 
     override = override_reason(override_freeze, freeze_reason)
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote
+
+        remote.refuse_local_options("root", "database_url", "actor")
+        body = {
+            "environment": env_name,
+            "to": release_ref,
+            "strategy": strategy,
+            "override_freeze": override,
+        }
+        remote.create(server, f"/services/{service}/rollback", body, no_wait=no_wait, output=output)
+        return
     project = open_project(root)
     project.pipeline(service)
     project.environment(env_name)
     principal = authorize(Action.ROLLBACK, env_name, database_url, project=project)
     engine = rollout_engine(project, database_url, report=progress_reporter(output == "text"))
-    with engine.sessions() as session:
-        planned = rollback.prepare(
-            session,
-            project,
-            engine.desired,
-            service,
-            env_name,
-            release_ref=release_ref,
-            step_by_step=strategy == "canary",
-            actor=principal.audit_name(actor),
-            user_id=principal.user_id,
-        )
-        undoes, restores = planned.undoes, planned.restores
-        said = (
-            f"{service} in {env_name}: undo deployment {str(undoes.id)[:8]} (release "
-            f"{str(undoes.release_id)[:8]}), back to release {str(restores.release_id)[:8]} as deployment "
-            f"{str(restores.id)[:8]} committed it ({(restores.gitops_commit or '')[:12]})"
-        )
-    deployment_id = engine.create(
-        planned.request, principal=principal, override_freeze=override, prepared=planned.prepared
+    deployment_id, lines = rollback(
+        project,
+        engine,
+        principal,
+        service=service,
+        environment=env_name,
+        release_ref=release_ref,
+        step_by_step=strategy == "canary",
+        actor=actor,
+        override_freeze=override,
     )
     if output == "text":
-        click.echo(f"deployment {str(deployment_id)[:8]}: rollback of {said}")
+        for line in lines:
+            click.echo(line)
     _run_or_wait(engine, deployment_id, no_wait, output)

@@ -7,7 +7,7 @@ import json
 import click
 
 from orchestrator.cli.db import database_url_option
-from orchestrator.cli.options import format_option, open_project, root_option
+from orchestrator.cli.options import format_option, open_project, root_option, server_url
 
 # repository.DEFAULT_HISTORY_LIMIT, repeated so `--help` needs no SQLAlchemy
 DEFAULT_LIMIT = 20
@@ -21,21 +21,15 @@ DEFAULT_LIMIT = 20
 @root_option
 def releases_command(service: str, limit: int, output: str, database_url: str, root: str | None) -> None:
     """Releases of SERVICE (commit, image), newest first, with the environments each Succeeded in."""
-    from orchestrator.errors import UnknownNameError
-    from orchestrator.store import db, repository
-    from orchestrator.store.views import trail_view
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote
 
-    project = open_project(root)
-    engine = db.make_engine(database_url)
-    try:
-        db.ensure_schema(engine)
-        with db.session_factory(engine)() as session:
-            trails = repository.release_trails(session, service, limit=limit)
-            if not trails and service not in project.service_names:
-                raise UnknownNameError("service", service, project.service_names)
-            views = [trail_view(t.release, t.verified) for t in trails]
-    finally:
-        engine.dispose()
+        remote.refuse_local_options("root", "database_url")
+        views = remote.get(server, f"/services/{service}/releases", params={"limit": limit})
+    else:
+        from orchestrator.runtime import open_store, release_trails
+
+        views = release_trails(open_project(root), open_store(database_url), service, limit)
     if output == "json":
         click.echo(json.dumps(views, indent=2))
         return

@@ -200,6 +200,24 @@ def deploy(server: str, body: dict[str, Any], *, no_wait: bool, output: str) -> 
     show_outcome(view, view["phase"], output)
 
 
+def create(server: str, path: str, body: dict[str, Any], *, no_wait: bool, output: str) -> None:
+    """promote or rollback: the server records the deployment (and queues it); followed as `deploy` is."""
+    from orchestrator.cli.rollout import show_outcome
+
+    with connected(server) as api:
+        created = api.call("POST", path, json=body)
+        if output == "text":
+            for line in created["lines"]:
+                click.echo(line)
+        view = follow(api, created["deployment"]["id"], output, _until(no_wait))
+    show_outcome(view, view["phase"], output)
+
+
+def get(server: str, path: str, *, params: dict[str, Any] | None = None) -> Any:
+    with connected(server) as api:
+        return api.call("GET", path, params=params)
+
+
 def control(server: str, action: str, ref: str, body: dict[str, Any] | None, output: str) -> None:
     """approve, resume or pause: the server records it (and its jobs drive on); shown as locally."""
     from orchestrator.cli.rollout import show_outcome

@@ -100,6 +100,26 @@ def test_server_mode_behaves_as_the_local_command(served: tuple[dict[str, str], 
     history = json.loads(run_cli("history", "api", "-o", "json", env=env).stdout)
     assert [(h["phase"], h["actor"]) for h in history] == [("Succeeded", "admin@example.com")] * 2
 
+    # Releases, promotion (to an environment that requires an approval) and rollback through the server.
+    for command in (("releases", "api"), ("releases", "api", "-o", "json")):
+        here, there = run_cli(*command, env=env), run_cli(*command, env=remote_env)
+        assert here.returncode == there.returncode == 0 and here.stdout == there.stdout, there.stderr
+    promoted = run_cli("promote", "api", "--to", "local-prod", "--no-wait", env=remote_env)
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert " from local to local-prod" in promoted.stdout
+    assert "api in local-prod: AwaitingApproval" in promoted.stdout
+    said = next(line for line in promoted.stdout.splitlines() if line.startswith("deployment "))
+    waiting = said.split()[1].rstrip(":")
+    started = run_cli("approve", waiting, env=remote_env)
+    assert started.returncode == 0 and "api in local-prod: Succeeded" in started.stdout, started.stdout
+    undone = run_cli("rollback", "api", "--env", "local", env=remote_env)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert ": rollback of api in local: undo deployment " in undone.stdout and "Succeeded" in undone.stdout
+    kinds = [(h["environment"], h["kind"], h["phase"]) for h in json.loads(
+        run_cli("history", "api", "-o", "json", env=env).stdout
+    )]
+    assert kinds[:2] == [("local", "rollback", "Succeeded"), ("local-prod", "promote", "Succeeded")]
+
     # Errors exit as locally: bad usage 2, a refusal 1, each with the same message.
     for args in (("deploy", "nope", "--env", "local"), ("abort", "ffffffff")):
         here, there = run_cli(*args, env=env), run_cli(*args, env=remote_env)
@@ -116,7 +136,8 @@ def test_server_mode_behaves_as_the_local_command(served: tuple[dict[str, str], 
     # from the audit trail once its events have settled).
     time.sleep(2.5)
     metrics = httpx.get(f"{base}/metrics").text
-    assert 'orchestrator_deployments{environment="local",phase="Succeeded"} 2.0' in metrics
+    assert 'orchestrator_deployments{environment="local",phase="Succeeded"} 3.0' in metrics
+    assert 'orchestrator_deployments{environment="local-prod",phase="Succeeded"} 1.0' in metrics
     assert 'route="/api/v1/deployments",status="202"' in metrics
     counted = "orchestrator_step_duration_seconds_count"
     steps = next(line for line in metrics.splitlines() if line.startswith(counted))

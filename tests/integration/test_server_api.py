@@ -189,3 +189,22 @@ def test_an_environment_that_requires_approval_waits_for_an_approver(api: Api) -
     assert ("admin@example.com", "Progressing") in [
         (e["actor"], (e["data"] or {}).get("to")) for e in events if e["type"] == "phase"
     ]
+
+
+def test_promote_and_rollback_follow_the_rules(api: Api) -> None:
+    body = {"to": "local-prod"}
+    refused = assert_problem(api.call("viewer", "POST", "/services/api/promote", json=body), 403)
+    assert "viewer@example.com (viewer) may not promote in local-prod" in refused["detail"]
+    nothing = assert_problem(api.call("deployer", "POST", "/services/api/promote", json=body), 409)
+    assert "local" in nothing["detail"] and nothing["exit_code"] == 1  # nothing Succeeded there yet
+    assert_problem(api.call("deployer", "POST", "/services/api/promote", json={"from": "local"}), 422)
+    off_path = assert_problem(api.call("deployer", "POST", "/services/api/promote", json={"to": "nope"}), 422)
+    assert "unknown environment 'nope'" in off_path["detail"]
+    assert_problem(api.call("viewer", "POST", "/services/api/rollback", json={"environment": "local"}), 403)
+    assert_problem(api.call("deployer", "POST", "/services/api/rollback", json={"environment": "local"}), 409)
+    with db.open_sessions(api.url)() as session:
+        assert repo.list_deployments(session, None) == []  # every refusal left nothing behind
+    created = _deploy(api)
+    trails = api.call("viewer", "GET", "/services/api/releases").json()
+    assert [(t["id"], t["verified_in"]) for t in trails] == [(created["release"]["id"], [])]  # type: ignore[index]
+    assert_problem(api.call("viewer", "GET", "/services/nope/releases"), 422)

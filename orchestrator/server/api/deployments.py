@@ -153,6 +153,19 @@ def list_releases(
         return [release_view(r) for r in repo.list_releases(session, service, limit=limit)]
 
 
+@router.get("/services/{service}/releases", response_model=list[schemas.ReleaseTrail])
+def release_trails(
+    request: Request,
+    caller: Caller,  # noqa: ARG001
+    service: Annotated[str, Path(min_length=1, max_length=253)],
+    limit: Limit = repo.DEFAULT_HISTORY_LIMIT,
+) -> list[dict[str, Any]]:
+    """What `orchestrator releases SERVICE -o json` shows: its releases with where each Succeeded."""
+    from orchestrator.runtime import release_trails as trails
+
+    return trails(_rollouts(request).project(), _sessions(request), service, limit)
+
+
 @router.get("/status", response_model=list[schemas.Status])
 def status(
     request: Request,
@@ -311,3 +324,68 @@ def retry(
     response.headers["Location"] = f"/api/v1/deployments/{new_id}"
     with _sessions(request)() as session:
         return _view(session, new_id)
+
+
+def _created(
+    request: Request, response: Response, deployment_id: uuid.UUID, lines: list[str]
+) -> dict[str, Any]:
+    request.app.state.jobs.enqueue_rollout(deployment_id, reason="create")
+    response.headers["Location"] = f"/api/v1/deployments/{deployment_id}"
+    with _sessions(request)() as session:
+        return {"lines": lines, "deployment": _view(session, deployment_id)}
+
+
+@router.post("/services/{service}/promote", status_code=202, response_model=schemas.Created)
+def promote(
+    request: Request,
+    response: Response,
+    caller: Caller,
+    service: Annotated[str, Path(min_length=1, max_length=63)],
+    body: schemas.PromoteBody,
+) -> dict[str, Any]:
+    """Roll out to `to` the release verified in the environment before it (or `from`), unchanged: what
+    `orchestrator promote` records, queued."""
+    from orchestrator.runtime import promote as promote_release
+
+    rollouts = _rollouts(request)
+    engine = rollouts.engine()
+    deployment_id, lines = promote_release(
+        rollouts.project(),
+        engine,
+        caller,
+        service=service,
+        target=body.to,
+        source=body.from_,
+        release_ref=body.release,
+        override_freeze=body.override_freeze,
+    )
+    rollouts.release_lease(engine, deployment_id)
+    return _created(request, response, deployment_id, lines)
+
+
+@router.post("/services/{service}/rollback", status_code=202, response_model=schemas.Created)
+def rollback(
+    request: Request,
+    response: Response,
+    caller: Caller,
+    service: Annotated[str, Path(min_length=1, max_length=63)],
+    body: schemas.RollbackBody,
+) -> dict[str, Any]:
+    """Put the environment back on an earlier good release (a revert commit): what `orchestrator
+    rollback` records, queued."""
+    from orchestrator.runtime import rollback as roll_back
+
+    rollouts = _rollouts(request)
+    engine = rollouts.engine()
+    deployment_id, lines = roll_back(
+        rollouts.project(),
+        engine,
+        caller,
+        service=service,
+        environment=body.environment,
+        release_ref=body.to,
+        step_by_step=body.strategy == "canary",
+        override_freeze=body.override_freeze,
+    )
+    rollouts.release_lease(engine, deployment_id)
+    return _created(request, response, deployment_id, lines)

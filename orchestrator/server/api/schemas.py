@@ -27,7 +27,12 @@ class _Request(BaseModel):
 # --- responses --------------------------------------------------------------------------------------------
 
 
-class Release(BaseModel):
+class _View(BaseModel):
+    # A key a view gains later reaches clients as it reaches `-o json`, before this model names it.
+    model_config = ConfigDict(extra="allow")
+
+
+class Release(_View):
     id: str
     service: str
     git_commit: str
@@ -40,7 +45,7 @@ class Release(BaseModel):
     created_by: str | None
 
 
-class Cluster(BaseModel):
+class Cluster(_View):
     cluster: str
     cloud: str
     region: str
@@ -52,7 +57,7 @@ class Cluster(BaseModel):
     updated_at: str | None
 
 
-class Deployment(BaseModel):
+class Deployment(_View):
     id: str
     name: str | None
     service: str
@@ -77,7 +82,7 @@ class Deployment(BaseModel):
     clusters: list[Cluster] = Field(default_factory=list)
 
 
-class Event(BaseModel):
+class Event(_View):
     deployment_id: str
     seq: int
     type: str
@@ -108,6 +113,24 @@ class HistoryEntry(Deployment):
     events: list[Event]
 
 
+class Created(BaseModel):
+    """A deployment a promotion or rollback recorded, and what the command line says of it."""
+
+    lines: list[str]
+    deployment: Deployment
+
+
+class ReleaseStep(_View):
+    environment: str
+    deployment: str
+    kind: str
+
+
+class ReleaseTrail(Release):
+    verified_in: list[str]
+    trail: list[ReleaseStep]
+
+
 class ControlOutcome(BaseModel):
     """What a control request did, and the deployment as it stands after it."""
 
@@ -128,7 +151,7 @@ class StatusCluster(Cluster):
     touched: bool
 
 
-class Running(BaseModel):
+class Running(_View):
     deployment: str
     image: str
     git_commit: str
@@ -141,7 +164,7 @@ class Status(Deployment):
     disagreements: list[str]
 
 
-class User(BaseModel):
+class User(_View):
     id: str
     email: str
     role: RoleName
@@ -151,7 +174,7 @@ class User(BaseModel):
     updated_at: str | None
 
 
-class Token(BaseModel):
+class Token(_View):
     id: str
     prefix: str
     name: str
@@ -167,7 +190,7 @@ class NewToken(Token):
     secret: str = Field(description="the token itself: shown this once, only its hash is stored")
 
 
-class AccessRequest(BaseModel):
+class AccessRequest(_View):
     id: str
     email: str
     full_name: str
@@ -202,6 +225,32 @@ class DeployBody(_Request):
         default_factory=list, max_length=100, description="template values as KEY=VALUE (highest precedence)"
     )
     strategy: Literal["rolling"] | None = Field(None, description="override the pipeline's strategy")
+    override_freeze: str | None = Field(None, min_length=1, max_length=2000, description=OVERRIDE)
+
+
+class PromoteBody(_Request):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    to: str = Field(min_length=1, max_length=63, description="the environment to promote to")
+    from_: str | None = Field(
+        None,
+        alias="from",
+        min_length=1,
+        max_length=63,
+        description="where the release Succeeded (default: the environment before `to` on the path)",
+    )
+    release: str | None = Field(None, min_length=4, max_length=36, description="the release (id or prefix)")
+    override_freeze: str | None = Field(None, min_length=1, max_length=2000, description=OVERRIDE)
+
+
+class RollbackBody(_Request):
+    environment: str = Field(min_length=1, max_length=63)
+    to: str | None = Field(
+        None, min_length=4, max_length=36, description="the release to go back to (default: the last good)"
+    )
+    strategy: Literal["canary"] | None = Field(
+        None, description="step by step with the pipeline's strategy (default: a fast rolling update)"
+    )
     override_freeze: str | None = Field(None, min_length=1, max_length=2000, description=OVERRIDE)
 
 
