@@ -104,8 +104,8 @@ class LazyGroup(click.Group):
     default=None,
     metavar="URL",
     help=(
-        f"Be a client of the orchestrator's REST API at URL (deploy, status, history and the rollout "
-        f"controls), with the same output and exit codes [env {SERVER_ENV}]."
+        f"Be a client of the orchestrator's REST API at URL (deploy, promote, rollback, releases, status, "
+        f"history and the rollout controls), with the same output and exit codes [env {SERVER_ENV}]."
     ),
 )
 @click.pass_context
