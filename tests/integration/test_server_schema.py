@@ -59,10 +59,13 @@ schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 
 @pytest.fixture
-def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
-    """The API on a fresh SQLite store, its jobs recorded rather than run; (base URL, an admin's token)."""
+def served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, each_backend_url: str
+) -> Iterator[tuple[str, str]]:
+    """The API on a fresh store of each kind, its jobs recorded rather than run; (base URL, an admin's
+    token)."""
     monkeypatch.setenv("ORCHESTRATOR_STATE_DIR", str(tmp_path / "state"))
-    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    url = each_backend_url
     db.upgrade(url)
     root = copy_estate(tmp_path / "estate")
     app = create_app(ServerSettings(root=root, state_dir=tmp_path, database_url=url))
