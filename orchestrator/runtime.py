@@ -93,10 +93,12 @@ def promote(
     release_ref: str | None = None,
     actor: str | None = None,
     override_freeze: str | None = None,
+    leased: bool = True,
 ) -> tuple[uuid.UUID, list[str]]:
     """What `promote` does, the same from the command line and the REST API: the release of `service`
     verified in the environment before `target` (or `source`) recorded as a deployment to `target`,
-    unchanged. Returns the deployment and the lines that say what was promoted."""
+    unchanged (`leased=False`: for a job to drive). Returns the deployment and the lines that say what was
+    promoted."""
     from orchestrator.identity.rules import Action, require
     from orchestrator.rollout import promotion
 
@@ -119,7 +121,11 @@ def promote(
         project, found, target, actor=principal.audit_name(actor), user_id=principal.user_id
     )
     deployment_id = engine.create(
-        promoted.request, principal=principal, override_freeze=override_freeze, prepared=promoted.prepared
+        promoted.request,
+        principal=principal,
+        override_freeze=override_freeze,
+        prepared=promoted.prepared,
+        leased=leased,
     )
     lines = [f"note: {promoted.note}"] if promoted.note else []
     lines.append(
@@ -140,6 +146,7 @@ def rollback(
     step_by_step: bool = False,
     actor: str | None = None,
     override_freeze: str | None = None,
+    leased: bool = True,
 ) -> tuple[uuid.UUID, list[str]]:
     """What `rollback` does, the same from the command line and the REST API: `environment`'s files for
     `service` put back as an earlier good release committed them, recorded as a deployment of kind
@@ -168,7 +175,11 @@ def rollback(
             f"{str(restores.id)[:8]} committed it ({(restores.gitops_commit or '')[:12]})"
         )
     deployment_id = engine.create(
-        planned.request, principal=principal, override_freeze=override_freeze, prepared=planned.prepared
+        planned.request,
+        principal=principal,
+        override_freeze=override_freeze,
+        prepared=planned.prepared,
+        leased=leased,
     )
     return deployment_id, [f"deployment {str(deployment_id)[:8]}: rollback of {said}"]
 

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.orm import Session
 
 from orchestrator.identity import tokens
 from orchestrator.server.app import create_app
@@ -31,6 +32,9 @@ class RecordingJobs:
 
     def enqueue_rollout(self, deployment_id: uuid.UUID, *, reason: str) -> None:
         self.enqueued.append((deployment_id, reason))
+
+    def enqueue_request(self, session: Session, request_id: int) -> None:
+        raise AssertionError(f"the API queues deployments, not webhook requests ({request_id})")
 
     def close(self) -> None:
         return None

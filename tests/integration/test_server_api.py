@@ -135,7 +135,7 @@ def test_controls_act_through_the_engine(api: Api) -> None:
     # The job that takes the abort over rolls back the wave it reached; no sim runs here, so it cannot, and
     # says so (a later abort finishes it).
     rollouts: ServerRollouts = api.app.state.rollouts
-    assert rollouts.run(uuid.UUID(ref)).value == "Failed"
+    assert rollouts.engine().run(uuid.UUID(ref)).value == "Failed"
     detail = api.call("viewer", "GET", f"/deployments/{ref}").json()
     assert detail["phase"] == "Failed" and "sim is not running" in detail["message"]
     events = api.call("viewer", "GET", f"/deployments/{ref}/events", params={"after": 2}).json()

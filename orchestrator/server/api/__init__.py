@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
 from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from orchestrator.server.api import deployments, identity, schemas
-from orchestrator.server.jobs import InProcessJobs
 from orchestrator.server.metrics import Metrics
 from orchestrator.server.rollouts import ServerRollouts
 
@@ -30,13 +25,11 @@ PROBLEMS: dict[int | str, dict[str, object]] = {
 
 
 def install(app: FastAPI) -> None:
-    """Add the API's routers, `/metrics`, and what they work with (`app.state`): the rollouts' engines, the
-    jobs that drive rollouts (unless a part set others already) and the metrics' registry."""
+    """Add the API's routers, `/metrics`, and what they work with (`app.state`): the engines of requests and
+    the metrics' registry. The jobs that drive what the API records are `app.state.jobs` (`wiring.py`)."""
     state = app.state
     state.metrics = Metrics(state.sessions)
     state.rollouts = ServerRollouts(state.settings, state.sessions)
-    if getattr(state, "jobs", None) is None:
-        state.jobs = InProcessJobs(state.rollouts.run)
     app.middleware("http")(state.metrics.middleware)
     router = APIRouter(prefix=PREFIX, responses=PROBLEMS)
     router.include_router(deployments.router)
@@ -46,15 +39,3 @@ def install(app: FastAPI) -> None:
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
-
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(application: Any) -> AsyncIterator[Any]:
-        async with inner(application) as value:
-            try:
-                yield value
-            finally:
-                state.jobs.close()  # whichever jobs the application holds when it stops
-
-    app.router.lifespan_context = lifespan

@@ -358,8 +358,8 @@ def promote(
         source=body.from_,
         release_ref=body.release,
         override_freeze=body.override_freeze,
+        leased=False,
     )
-    rollouts.release_lease(engine, deployment_id)
     return _created(request, response, deployment_id, lines)
 
 
@@ -386,6 +386,6 @@ def rollback(
         release_ref=body.to,
         step_by_step=body.strategy == "canary",
         override_freeze=body.override_freeze,
+        leased=False,
     )
-    rollouts.release_lease(engine, deployment_id)
     return _created(request, response, deployment_id, lines)
