@@ -26,6 +26,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.server import signatures
+from orchestrator.server.api.schemas import Problem as ProblemBody
 from orchestrator.server.body import read_limited
 from orchestrator.server.catalog import Catalog, CatalogCache
 from orchestrator.server.changes import changed_paths, services_changed
@@ -64,8 +65,24 @@ class Decision:
 
 # --- the routes ---
 
+# What the routes answer besides 202, documented so the OpenAPI document (and schemathesis) knows them.
+_ANSWERS: dict[int | str, dict[str, object]] = {
+    200: {"description": "a redelivery (duplicate) or a ping: nothing queued"},
+    **{
+        status: {"model": ProblemBody, "content": {"application/problem+json": {}}, "description": why}
+        for status, why in (
+            (400, "malformed JSON, or a delivery id missing or too long"),
+            (401, "a bad or missing signature: nothing stored or queued"),
+            (413, "a body over 1 MiB (read no further)"),
+            (503, "no webhook secret is configured on this server"),
+        )
+    },
+}
 
-@router.post("/webhooks/github", status_code=202, summary="GitHub webhook (push, ping)")
+
+@router.post(
+    "/webhooks/github", status_code=202, summary="GitHub webhook (push, ping)", responses=_ANSWERS
+)
 async def github_webhook(request: Request) -> JSONResponse:
     settings = _settings(request)
     body = await read_limited(request)
@@ -85,7 +102,10 @@ async def github_webhook(request: Request) -> JSONResponse:
 
 
 @router.post(
-    "/webhooks/registry", status_code=202, summary="Registry notification (distribution, or generic)"
+    "/webhooks/registry",
+    status_code=202,
+    summary="Registry notification (distribution, or generic)",
+    responses=_ANSWERS,
 )
 async def registry_webhook(request: Request) -> JSONResponse:
     settings = _settings(request)

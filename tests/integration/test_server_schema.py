@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
 
 from orchestrator.server.app import create_app
 from orchestrator.server.settings import ServerSettings
+from orchestrator.server.webhook_settings import WebhookSettings
 from orchestrator.store import db
 from tests.helpers import REPO, copy_estate
 from tests.integration.api_fixtures import RecordingJobs, add_user
@@ -68,7 +69,9 @@ def served(
     url = each_backend_url
     db.upgrade(url)
     root = copy_estate(tmp_path / "estate")
-    app = create_app(ServerSettings(root=root, state_dir=tmp_path, database_url=url))
+    # Webhook secrets set, so the webhooks judge what they are sent (unset, they answer 503 by design).
+    webhooks = WebhookSettings(github_secret=b"github-secret", registry_secret=b"registry-secret")
+    app = create_app(ServerSettings(root=root, state_dir=tmp_path, database_url=url, webhooks=webhooks))
     app.state.jobs.close()
     app.state.jobs = RecordingJobs()
     token = add_user(url, "admin@example.com", "admin")
