@@ -79,6 +79,7 @@ def derived_pipeline(index: int) -> dict[str, Any]:
     name = service_name(index)
     port = 8000 + index
     pipeline["description"] = f"benchmark service {index}, derived from pipelines/api.yaml"
+    pipeline["promotion"] = list(ENVIRONMENTS)  # the estate's own path (the repository's adds local ones)
     pipeline["build"]["repository"] = f"addtocloud/{name}"
     pipeline["values"]["port"] = port
     pipeline["values"]["replicas"] = 2 + index % 4
