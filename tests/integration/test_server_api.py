@@ -16,9 +16,7 @@ __all__ = ["api"]  # the fixture, imported for pytest
 
 
 def _deploy(api: Api, who: str = "deployer", **body: object) -> dict[str, object]:
-    response = api.call(
-        who, "POST", "/deployments", json={"service": "api", "environment": "local", **body}
-    )
+    response = api.call(who, "POST", "/deployments", json={"service": "api", "environment": "local", **body})
     assert response.status_code == 202, response.text
     return dict(response.json())
 
@@ -28,9 +26,12 @@ def test_reads_need_a_token_and_a_bad_one_is_401(api: Api) -> None:
     assert "Authorization: Bearer" in missing["detail"] and missing["exit_code"] == 1
     assert api.call(None, "GET", "/deployments").headers["www-authenticate"].startswith("Bearer")
     unknown = "atc_" + "A" * 43
-    assert "unknown" in assert_problem(
-        api.call(None, "GET", "/deployments", headers={"Authorization": f"Bearer {unknown}"}), 401
-    )["detail"]
+    assert (
+        "unknown"
+        in assert_problem(
+            api.call(None, "GET", "/deployments", headers={"Authorization": f"Bearer {unknown}"}), 401
+        )["detail"]
+    )
     malformed = api.call(None, "GET", "/deployments", headers={"Authorization": "Bearer hunter2"})
     assert "malformed" in assert_problem(malformed, 401)["detail"]
     assert "hunter2" not in malformed.text
@@ -208,3 +209,17 @@ def test_promote_and_rollback_follow_the_rules(api: Api) -> None:
     trails = api.call("viewer", "GET", "/services/api/releases").json()
     assert [(t["id"], t["verified_in"]) for t in trails] == [(created["release"]["id"], [])]  # type: ignore[index]
     assert_problem(api.call("viewer", "GET", "/services/nope/releases"), 422)
+
+
+def test_stats_serve_what_the_stats_command_computes(api: Api) -> None:
+    empty = api.call(
+        "viewer", "GET", "/stats", params={"service": "api", "environment": "local", "since": "7d"}
+    )
+    assert empty.status_code == 200, empty.text
+    figures = empty.json()
+    assert figures["service"] == "api" and figures["environment"] == "local"
+    assert figures["deployment_frequency"] == {"value": 0.0, "unit": "per day", "tier": "low", "samples": 0}
+    assert figures["change_failure_rate"]["value"] is None
+    assert_problem(api.call("viewer", "GET", "/stats", params={"since": "forever"}), 422)
+    assert_problem(api.call("viewer", "GET", "/stats", params={"service": "nowhere"}), 422)
+    assert_problem(api.call(None, "GET", "/stats"), 401)

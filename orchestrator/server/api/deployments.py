@@ -211,6 +211,37 @@ def history(
         return [histories.with_events(session, d) for d in found]
 
 
+@router.get("/stats", response_model=dict[str, Any])
+def stats(
+    request: Request,
+    caller: Caller,  # noqa: ARG001
+    service: Name = None,
+    environment: Name = None,
+    since: Annotated[str, Query(pattern=r"^[0-9]{1,6}[hdwHDW]$", description="12h, 30d, 2w")] = "30d",
+) -> dict[str, Any]:
+    """What `orchestrator stats -o json` shows: DORA's four keys with their 2024 tiers, from the store."""
+    from datetime import timedelta
+
+    from orchestrator.errors import ConfigError
+    from orchestrator.identity.tokens import parse_span
+    from orchestrator.store import dora
+
+    project = _rollouts(request).project()
+    if service is not None:
+        project.pipeline(service)
+    if environment is not None:
+        project.environment(environment)
+    span: timedelta | None = parse_span(since)
+    if span is None:
+        raise ConfigError(f"{since!r} is not a window; use a number of hours, days or weeks", key="since")
+    until = utcnow()
+    with _sessions(request)() as session:
+        figures = dora.compute(
+            session, since=until - span, until=until, service=service, environment=environment
+        )
+    return figures.to_json()
+
+
 # --- changing ---------------------------------------------------------------------------------------------
 
 
@@ -257,12 +288,16 @@ def approve(
     """End the pause the rollout waits at (with `full`, skip every remaining step and promote)."""
     deployment_id = _authorized(request, caller, Action.APPROVE, ref)
     body = body or schemas.ApproveBody()
-    message = _rollouts(request).engine().approve(
-        deployment_id,
-        full=body.full,
-        actor=caller.audit_name(),
-        principal=caller,
-        override_freeze=body.override_freeze,
+    message = (
+        _rollouts(request)
+        .engine()
+        .approve(
+            deployment_id,
+            full=body.full,
+            actor=caller.audit_name(),
+            principal=caller,
+            override_freeze=body.override_freeze,
+        )
     )
     return _outcome(request, deployment_id, message, _hand_over(request, deployment_id, "approve"))
 
