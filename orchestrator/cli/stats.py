@@ -42,7 +42,6 @@ def stats_command(
     """DORA's four keys (and their 2024 tiers) for SERVICE, or every service, from the deployment record."""
     from datetime import UTC, datetime
 
-    from orchestrator.errors import ConfigError
     from orchestrator.identity.tokens import parse_span
     from orchestrator.runtime import open_store
     from orchestrator.store import dora
@@ -52,14 +51,10 @@ def stats_command(
         project.pipeline(service)
     if env_name is not None:
         project.environment(env_name)
-    span = parse_span(since)
-    if span is None:
-        raise ConfigError(
-            f"{since!r} is not a window; use a number of hours, days or weeks (12h, 30d, 2w)", key="--since"
-        )
     until = datetime.now(UTC)
+    start = dora.window_start(parse_span(since), until, text=since, key="--since")
     with open_store(database_url)() as session:
-        stats = dora.compute(session, since=until - span, until=until, service=service, environment=env_name)
+        stats = dora.compute(session, since=start, until=until, service=service, environment=env_name)
     view = stats.to_json()
     if output == "json":
         click.echo(json.dumps(view, indent=2))

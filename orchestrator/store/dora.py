@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from orchestrator.errors import ConfigError
 from orchestrator.store.models import Deployment, DeploymentKind, Phase
 
 DAY = timedelta(days=1)
@@ -72,6 +73,21 @@ class Stats:
             "change_failure_rate": self.change_failure_rate.to_json(),
             "failed_deployment_recovery_time": self.recovery_time.to_json(),
         }
+
+
+MAX_WINDOW = timedelta(days=36_500)  # a hundred years: more is no window, and dates would overflow
+
+
+def window_start(span: timedelta | None, until: datetime, *, text: str, key: str) -> datetime:
+    """Where a window of `span` before `until` starts; ConfigError (bad usage) when `span` is not a window
+    (None: the text did not parse) or is longer than a hundred years."""
+    if span is None or span > MAX_WINDOW:
+        raise ConfigError(
+            f"{text!r} is not a window; use a number of hours, days or weeks (12h, 30d, 2w), "
+            "at most a hundred years",
+            key=key,
+        )
+    return until - span
 
 
 def frequency_tier(per_day: float) -> str:

@@ -110,3 +110,9 @@ def test_the_four_keys_and_their_tiers_match_a_hand_calculation(each_backend_url
 def test_a_bad_window_is_bad_usage(sqlite_url: str) -> None:
     shown = run_cli("stats", "--since", "forever", env={"ORCHESTRATOR_DATABASE_URL": sqlite_url})
     assert shown.returncode == 2 and "--since: 'forever' is not a window" in shown.stderr
+
+
+def test_a_window_longer_than_a_century_is_bad_usage_not_a_crash(sqlite_url: str) -> None:
+    shown = run_cli("stats", "--since", "999999w", env={"ORCHESTRATOR_DATABASE_URL": sqlite_url})
+    assert shown.returncode == 2 and "at most a hundred years" in shown.stderr
+    assert "Traceback" not in shown.stderr

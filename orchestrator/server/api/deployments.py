@@ -220,9 +220,6 @@ def stats(
     since: Annotated[str, Query(pattern=r"^[0-9]{1,6}[hdwHDW]$", description="12h, 30d, 2w")] = "30d",
 ) -> dict[str, Any]:
     """What `orchestrator stats -o json` shows: DORA's four keys with their 2024 tiers, from the store."""
-    from datetime import timedelta
-
-    from orchestrator.errors import ConfigError
     from orchestrator.identity.tokens import parse_span
     from orchestrator.store import dora
 
@@ -231,13 +228,11 @@ def stats(
         project.pipeline(service)
     if environment is not None:
         project.environment(environment)
-    span: timedelta | None = parse_span(since)
-    if span is None:
-        raise ConfigError(f"{since!r} is not a window; use a number of hours, days or weeks", key="since")
     until = utcnow()
+    start = dora.window_start(parse_span(since), until, text=since, key="since")
     with _sessions(request)() as session:
         figures = dora.compute(
-            session, since=until - span, until=until, service=service, environment=environment
+            session, since=start, until=until, service=service, environment=environment
         )
     return figures.to_json()
 
