@@ -37,7 +37,8 @@ DeploymentRef = Annotated[
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=10_000)]
-Name = Annotated[str | None, Query(min_length=1, max_length=253)]
+# A service or environment name: a DNS label, as the configuration allows (and never a byte Postgres refuses).
+Name = Annotated[str | None, Query(min_length=1, max_length=253, pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")]
 
 
 def _rollouts(request: Request) -> ServerRollouts:
@@ -231,9 +232,7 @@ def stats(
     until = utcnow()
     start = dora.window_start(parse_span(since), until, text=since, key="since")
     with _sessions(request)() as session:
-        figures = dora.compute(
-            session, since=start, until=until, service=service, environment=environment
-        )
+        figures = dora.compute(session, since=start, until=until, service=service, environment=environment)
     return figures.to_json()
 
 
