@@ -349,3 +349,29 @@ def notify_flush_seconds() -> float:
     if seconds < 0:
         raise ConfigError(f"{NOTIFY_FLUSH_ENV}={value!r} must not be negative")
     return seconds
+
+
+def stats(
+    project: Project,
+    sessions: sessionmaker[Session],
+    *,
+    service: str | None,
+    environment: str | None,
+    since: str,
+    key: str,
+) -> dict[str, object]:
+    """DORA's four keys for `stats` and `GET /api/v1/stats`: names checked (bad usage), the window parsed
+    (`key` names the option or parameter at fault), the figures computed from the store."""
+    from orchestrator.identity.tokens import parse_span
+    from orchestrator.store import dora
+    from orchestrator.store.models import utcnow
+
+    if service is not None:
+        project.pipeline(service)
+    if environment is not None:
+        project.environment(environment)
+    until = utcnow()
+    start = dora.window_start(parse_span(since), until, text=since, key=key)
+    with sessions() as session:
+        figures = dora.compute(session, since=start, until=until, service=service, environment=environment)
+    return figures.to_json()

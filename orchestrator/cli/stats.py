@@ -40,22 +40,13 @@ def stats_command(
     service: str | None, env_name: str | None, since: str, output: str, database_url: str, root: str | None
 ) -> None:
     """DORA's four keys (and their 2024 tiers) for SERVICE, or every service, from the deployment record."""
-    from datetime import UTC, datetime
-
-    from orchestrator.identity.tokens import parse_span
     from orchestrator.runtime import open_store
-    from orchestrator.store import dora
+    from orchestrator.runtime import stats as figures
 
     project = open_project(root)
-    if service is not None:
-        project.pipeline(service)
-    if env_name is not None:
-        project.environment(env_name)
-    until = datetime.now(UTC)
-    start = dora.window_start(parse_span(since), until, text=since, key="--since")
-    with open_store(database_url)() as session:
-        stats = dora.compute(session, since=start, until=until, service=service, environment=env_name)
-    view = stats.to_json()
+    view = figures(
+        project, open_store(database_url), service=service, environment=env_name, since=since, key="--since"
+    )
     if output == "json":
         click.echo(json.dumps(view, indent=2))
         return

@@ -221,19 +221,12 @@ def stats(
     since: Annotated[str, Query(pattern=r"^[0-9]{1,6}[hdwHDW]$", description="12h, 30d, 2w")] = "30d",
 ) -> dict[str, Any]:
     """What `orchestrator stats -o json` shows: DORA's four keys with their 2024 tiers, from the store."""
-    from orchestrator.identity.tokens import parse_span
-    from orchestrator.store import dora
+    from orchestrator.runtime import stats as figures
 
     project = _rollouts(request).project()
-    if service is not None:
-        project.pipeline(service)
-    if environment is not None:
-        project.environment(environment)
-    until = utcnow()
-    start = dora.window_start(parse_span(since), until, text=since, key="since")
-    with _sessions(request)() as session:
-        figures = dora.compute(session, since=start, until=until, service=service, environment=environment)
-    return figures.to_json()
+    return figures(
+        project, _sessions(request), service=service, environment=environment, since=since, key="since"
+    )
 
 
 # --- changing ---------------------------------------------------------------------------------------------
