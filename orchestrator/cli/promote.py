@@ -59,7 +59,7 @@ def promote_command(
     waits until an approver runs `orchestrator approve ID` (or returns at once with --no-wait)."""
     from orchestrator.cli.auth import authorize
     from orchestrator.cli.progress import progress_reporter
-    from orchestrator.cli.rollout import _run_or_wait, override_reason
+    from orchestrator.cli.rollout import override_reason, run_or_wait
     from orchestrator.identity.rules import Action
     from orchestrator.runtime import promote, rollout_engine
 
@@ -90,7 +90,7 @@ def promote_command(
     if output == "text":
         for line in lines:
             click.echo(line)
-    _run_or_wait(engine, deployment_id, no_wait, output)
+    run_or_wait(engine, deployment_id, no_wait, output)
 
 
 @click.command("rollback")
@@ -134,7 +134,7 @@ def rollback_command(
     like a deploy, and an environment that requires an approval waits for one."""
     from orchestrator.cli.auth import authorize
     from orchestrator.cli.progress import progress_reporter
-    from orchestrator.cli.rollout import _run_or_wait, override_reason
+    from orchestrator.cli.rollout import override_reason, run_or_wait
     from orchestrator.identity.rules import Action
     from orchestrator.runtime import rollback, rollout_engine
 
@@ -170,4 +170,4 @@ def rollback_command(
     if output == "text":
         for line in lines:
             click.echo(line)
-    _run_or_wait(engine, deployment_id, no_wait, output)
+    run_or_wait(engine, deployment_id, no_wait, output)

@@ -204,10 +204,10 @@ def deploy_command(
     deployment_id = engine.create(request, principal=principal, override_freeze=override)
     if output == "text":
         click.echo(f"deployment {str(deployment_id)[:8]}: {service} to {env_name}")
-    _run_or_wait(engine, deployment_id, no_wait, output)
+    run_or_wait(engine, deployment_id, no_wait, output)
 
 
-def _run_or_wait(engine: RolloutEngine, deployment_id: uuid.UUID, no_wait: bool, output: str) -> None:
+def run_or_wait(engine: RolloutEngine, deployment_id: uuid.UUID, no_wait: bool, output: str) -> None:
     """Drive a new deployment; one AwaitingApproval is waited for (holding its lease) unless --no-wait."""
     from orchestrator.store.models import Phase
 
@@ -412,4 +412,4 @@ def retry_command(
                 f"deployment {str(deployment_id)[:8]}: {new.service} to {new.environment} "
                 f"(retry of {str(old_id)[:8]})"
             )
-    _run_or_wait(engine, deployment_id, no_wait, output)
+    run_or_wait(engine, deployment_id, no_wait, output)
