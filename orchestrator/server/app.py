@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -39,12 +41,29 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> JSONResponse:
-        """Ready: the state database answers."""
-        try:
-            with app.state.sessions() as session:
-                session.execute(text("SELECT 1"))
-        except Exception as exc:  # any failure to reach the database means not ready
-            return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok"})
+        """Ready: the state database answers and the jobs can be queued (on Postgres, the queue's table
+        answers; on SQLite, the server's rollout threads run). Each part says `ok` or why not."""
+        checks = {"database": _database_check(app), "queue": _check(app.state.jobs.check_ready)}
+        ready = all(answer == "ok" for answer in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", **checks}, status_code=200 if ready else 503
+        )
 
     return app
+
+
+def _database_check(app: FastAPI) -> str:
+    def select_one() -> None:
+        with app.state.sessions() as session:
+            session.execute(text("SELECT 1"))
+
+    return _check(select_one)
+
+
+def _check(probe: Callable[[], None]) -> str:
+    """`ok`, or the failure's type (never its message: it may carry a database URL with a password)."""
+    try:
+        probe()
+    except Exception as exc:  # any failure to reach the part means not ready
+        return type(exc).__name__
+    return "ok"

@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Protocol
 
 import structlog
-from sqlalchemy import event
+from sqlalchemy import event, text
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.server.runner import (
@@ -45,7 +47,18 @@ class RolloutJobs(Protocol):
     def enqueue_request(self, session: Session, request_id: int) -> None:
         """Queue a rollout request's job with the session's transaction: queued if and only if it commits."""
 
+    def depth(self) -> dict[tuple[str, str], int]:
+        """The jobs not done yet, by (job kind, status): `queued` (waiting, or to be retried) and
+        `picked` (running), pgqueuer's names, on either runner."""
+
+    def check_ready(self) -> None:
+        """Raise when jobs cannot be queued now (the queue unreachable or not installed, or closed)."""
+
     def close(self) -> None: ...
+
+
+# The in-process runner's job kinds, under the queue's entrypoint names (one vocabulary in /metrics).
+ENTRYPOINTS = {"request": queue.REQUEST_JOB, "rollout": queue.ROLLOUT_JOB}
 
 
 def request_payload(request_id: int) -> bytes:
@@ -70,6 +83,26 @@ class QueueJobs:
     def enqueue_request(self, session: Session, request_id: int) -> None:
         queue.enqueue(session.connection(), queue.REQUEST_JOB, request_payload(request_id))
 
+    def depth(self) -> dict[tuple[str, str], int]:
+        # pgqueuer's own statistics query (by entrypoint, priority and status), summed over priorities.
+        with self.sessions() as session:
+            rows = session.execute(text(queue.builders()["qbq"].build_queue_size_query())).mappings().all()
+        counts: Counter[tuple[str, str]] = Counter()
+        for row in rows:
+            counts[(str(row["entrypoint"]), str(row["status"]))] += int(row["count"])
+        return dict(counts)
+
+    def check_ready(self) -> None:
+        """The queue's table answers: the database is reachable and the queue installed."""
+        from psycopg.errors import UndefinedTable
+
+        try:
+            self.depth()
+        except ProgrammingError as exc:
+            if isinstance(exc.orig, UndefinedTable):
+                raise queue.QueueNotInstalledError("the job queue is not installed") from exc
+            raise
+
     def close(self) -> None:
         pass
 
@@ -85,6 +118,7 @@ class InProcessJobs:
         self._closed = False
         self.idle = threading.Condition(self._lock)
         self.pending = 0  # jobs submitted or waiting to retry, not yet done (tests wait for 0)
+        self._depth: Counter[tuple[str, str]] = Counter()  # (entrypoint, queued | picked)
 
     def resume_unfinished(self) -> list[int]:
         """Take up the requests a previous run of the server left queued or deploying."""
@@ -111,27 +145,46 @@ class InProcessJobs:
             if self._closed:
                 return
             self.pending += 1
+            self._depth[(ENTRYPOINTS[job[0]], "queued")] += 1
         self._pool.submit(self._run, job, attempt)
 
     def _run(self, job: tuple[str, object], attempt: int) -> None:
-        outcome = run_job(self.runner, job, attempt)
+        entrypoint = ENTRYPOINTS[job[0]]
+        with self._lock:
+            self._depth[(entrypoint, "queued")] -= 1
+            self._depth[(entrypoint, "picked")] += 1
+        try:
+            outcome = run_job(self.runner, job, attempt)
+        finally:
+            with self._lock:
+                self._depth[(entrypoint, "picked")] -= 1
         if isinstance(outcome, RetryLater) and not self.runner.stopping.is_set():
             timer = threading.Timer(max(outcome.seconds, 0.05), self._retry, (job, attempt + 1))
             timer.daemon = True
             with self._lock:
                 self._timers.add(timer)
+                self._depth[(entrypoint, "queued")] += 1  # waiting to be retried, as a job on the queue does
             timer.start()
         self._finished()
 
     def _retry(self, job: tuple[str, object], attempt: int) -> None:
         with self._lock:
             self._timers = {t for t in self._timers if t.is_alive() and t is not threading.current_thread()}
+            self._depth[(ENTRYPOINTS[job[0]], "queued")] -= 1  # _submit counts it again
         self._submit(job, attempt=attempt)
 
     def _finished(self) -> None:
         with self._lock:
             self.pending -= 1
             self.idle.notify_all()
+
+    def depth(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return {key: count for key, count in self._depth.items() if count > 0}
+
+    def check_ready(self) -> None:
+        if self._closed or self.runner.stopping.is_set():
+            raise RuntimeError("the server's rollout threads are stopping")
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no job is running or waiting to retry (tests)."""
@@ -145,6 +198,7 @@ class InProcessJobs:
             for timer in self._timers:
                 timer.cancel()
             self._timers.clear()
+            self._depth.clear()  # what was queued stays in the store, taken up at the next start
         self.runner.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
 

@@ -6,13 +6,21 @@ queue) register their own collectors on it.
 
 - Requests are counted and timed by a middleware, labelled by the route's template (`/api/v1/deployments/
   {ref}`), never by the raw path, so ids do not multiply the series.
+- Webhook deliveries are counted by source and outcome where the routes answer them (`webhooks.py`):
+  queued, ignored, ping, duplicate, and the refusals (unauthorized, malformed, too_large, unconfigured).
+  Counted per server process, as requests are; Prometheus sums the processes.
 - Deployments by phase and environment are read from the store at each scrape: one GROUP BY, true
   whichever process or worker moved them.
+- Queue depth is asked of the jobs (`app.state.jobs.depth()`) at each scrape: pgqueuer's own statistics
+  query on Postgres, so every worker's jobs are counted; the server's own threads on SQLite.
 - Step and gate durations come from the audit trail, which every driver writes wherever it runs: each
   scrape reads the events appended since the last one (by their increasing id) and observes, for every
   `step_completed`, the time since the step began (its `step_started`, else the previous step's end or the
   rollout's start or resumption), and for every analysis step (one with measurements) the time from its
-  start to its end — passed when it completed, failed or inconclusive when the rollout stopped there.
+  start to its end — passed when it completed, failed or inconclusive when the rollout stopped there —
+  and, for every deployment that ends (Succeeded, RolledBack, Failed, Aborted), its rollout's duration,
+  from its `started_at` to the event's time, by environment and phase (the start is the row's, so a
+  rollout that began before the server did is measured whole).
   The histograms count from the server's start (the trail before it is not replayed, so a restart is
   a counter reset, as Prometheus expects). Events are read once they are `SETTLE_SECONDS` old: on
   Postgres an event's id is drawn before its transaction commits, so a younger event with a smaller id
@@ -25,7 +33,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,9 +45,11 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator.store import queue
 from orchestrator.store.models import Deployment, DeploymentEvent, Phase
 
 STEP_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+ROLLOUT_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 43200, 86400)
 SETTLE_SECONDS = 2.0
 EVENTS_PER_SCRAPE = 5000  # a scrape after a long silence catches up over several scrapes, not one long one
 
@@ -66,6 +76,28 @@ class DeploymentPhases(Collector):
         for environment in environments:
             for phase in Phase:
                 family.add_metric([phase.value, environment], counts.get((phase.value, environment), 0))
+        yield family
+
+
+class QueueDepth(Collector):
+    """`orchestrator_queue_jobs{entrypoint, status}`: the jobs not done yet, as the jobs report them."""
+
+    def __init__(self, depth: Callable[[], Mapping[tuple[str, str], int]]) -> None:
+        self.depth = depth
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "orchestrator_queue_jobs",
+            "Rollout jobs not done yet, by entrypoint and status (queued, picked)",
+            labels=["entrypoint", "status"],
+        )
+        counts = dict(self.depth())
+        # Both kinds and both live statuses always, so an empty queue is a 0, not a missing series.
+        for entrypoint in (queue.REQUEST_JOB, queue.ROLLOUT_JOB):
+            for status in ("queued", "picked"):
+                counts.setdefault((entrypoint, status), 0)
+        for (entrypoint, status), count in sorted(counts.items()):
+            family.add_metric([entrypoint, status], count)
         yield family
 
 
@@ -97,6 +129,13 @@ class TrailDurations:
             buckets=STEP_BUCKETS,
             registry=registry,
         )
+        self.rollouts = Histogram(
+            "orchestrator_rollout_duration_seconds",
+            "How long each rollout ran, from its start to the phase it ended in",
+            labelnames=["environment", "phase"],
+            buckets=ROLLOUT_BUCKETS,
+            registry=registry,
+        )
         self._rollouts: dict[uuid.UUID, _Rollout] = {}
         self._lock = threading.Lock()
 
@@ -118,7 +157,10 @@ class TrailDurations:
                     DeploymentEvent.step,
                     DeploymentEvent.data,
                     DeploymentEvent.created_at,
+                    Deployment.environment,
+                    Deployment.started_at,
                 )
+                .join(Deployment, Deployment.id == DeploymentEvent.deployment_id)
                 .where(DeploymentEvent.id > self._last_id, DeploymentEvent.created_at <= settled)
                 .order_by(DeploymentEvent.id)
                 .limit(EVENTS_PER_SCRAPE)
@@ -127,7 +169,17 @@ class TrailDurations:
                 rows = session.execute(query).all()
             for row in rows:
                 self._observe(row.deployment_id, row.type, row.step, row.data or {}, row.created_at)
+                if row.type == "phase":
+                    self._ended(row.environment, row.started_at, (row.data or {}).get("to"), row.created_at)
                 self._last_id = row.id
+
+    def _ended(self, environment: str, started: datetime | None, phase: object, at: datetime) -> None:
+        """A rollout's duration once its deployment ends (one that never started is not a rollout)."""
+        if started is None or phase not in _STOPPED_NAMES:
+            return
+        self.rollouts.labels(environment=environment, phase=str(phase)).observe(
+            max(0.0, (at - started).total_seconds())
+        )
 
     def _observe(
         self, deployment: uuid.UUID, kind: str, step: int | None, data: dict[str, Any], at: datetime
@@ -166,12 +218,17 @@ class TrailDurations:
 
 
 _STOPPED = (Phase.SUCCEEDED, Phase.FAILED, Phase.ROLLED_BACK, Phase.ABORTED)
+_STOPPED_NAMES = frozenset(p.value for p in _STOPPED)
 
 
 class Metrics:
     """The application's registry and the collectors this module owns."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        queue_depth: Callable[[], Mapping[tuple[str, str], int]],
+    ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "orchestrator_http_requests",
@@ -185,7 +242,14 @@ class Metrics:
             labelnames=["method", "route"],
             registry=self.registry,
         )
+        self.webhooks = Counter(
+            "orchestrator_webhook_deliveries",
+            "Webhook deliveries answered, by source and outcome",
+            labelnames=["source", "outcome"],
+            registry=self.registry,
+        )
         self.registry.register(DeploymentPhases(sessions))
+        self.registry.register(QueueDepth(queue_depth))
         self.trail = TrailDurations(sessions, self.registry)
 
     def exposition(self) -> bytes:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +85,10 @@ _ANSWERS: dict[int | str, dict[str, object]] = {
     "/webhooks/github", status_code=202, summary="GitHub webhook (push, ping)", responses=_ANSWERS
 )
 async def github_webhook(request: Request) -> JSONResponse:
+    return await _counted(request, "github", _github_delivery)
+
+
+async def _github_delivery(request: Request) -> JSONResponse:
     settings = _settings(request)
     body = await read_limited(request)
     secret = settings.github_secret
@@ -108,6 +113,10 @@ async def github_webhook(request: Request) -> JSONResponse:
     responses=_ANSWERS,
 )
 async def registry_webhook(request: Request) -> JSONResponse:
+    return await _counted(request, "registry", _registry_delivery)
+
+
+async def _registry_delivery(request: Request) -> JSONResponse:
     settings = _settings(request)
     body = await read_limited(request)
     secret = settings.registry_secret
@@ -128,6 +137,29 @@ async def registry_webhook(request: Request) -> JSONResponse:
         raise Problem(400, "Bad Request", f"{REGISTRY_DELIVERY_HEADER} is longer than 200 characters")
     decision = _decide_registry(request, payload)
     return await run_in_threadpool(_record, request, "registry", delivery, decision)
+
+
+# What /metrics calls a delivery refused with a problem, by its status (`orchestrator_webhook_deliveries`).
+_REFUSALS = {400: "malformed", 401: "unauthorized", 413: "too_large", 503: "unconfigured"}
+
+
+async def _counted(
+    request: Request, source: str, answer: Callable[[Request], Awaitable[JSONResponse]]
+) -> JSONResponse:
+    """Answer the delivery and count it by outcome: the one recorded (`_record` counts those), or the
+    refusal's, or `error` for anything unexpected (answered 500 by the problem handler)."""
+    try:
+        return await answer(request)
+    except Problem as problem:
+        _count(request, source, _REFUSALS.get(problem.status, "error"))
+        raise
+    except Exception:
+        _count(request, source, "error")
+        raise
+
+
+def _count(request: Request, source: str, outcome: str) -> None:
+    request.app.state.metrics.webhooks.labels(source=source, outcome=outcome).inc()
 
 
 # --- checks ---
@@ -328,6 +360,7 @@ def _record(request: Request, source: str, delivery: str, decision: Decision) ->
         if not _known_delivery(sessions, source, delivery):
             raise
         log.info("webhook_duplicate", source=source, delivery=delivery, webhook_event=decision.event)
+        _count(request, source, "duplicate")
         return JSONResponse({"delivery": delivery, "outcome": "duplicate", "requests": []}, status_code=200)
     queued = [
         {"id": i, "service": w.service, "environment": w.environment}
@@ -343,6 +376,7 @@ def _record(request: Request, source: str, delivery: str, decision: Decision) ->
         reason=reason,
         requests=ids,
     )
+    _count(request, source, outcome.value)
     answer = {"delivery": delivery, "outcome": outcome.value, "reason": reason, "requests": queued}
     return JSONResponse(answer, status_code=200 if decision.ping else 202)
 

@@ -36,6 +36,12 @@ class RecordingJobs:
     def enqueue_request(self, session: Session, request_id: int) -> None:
         raise AssertionError(f"the API queues deployments, not webhook requests ({request_id})")
 
+    def depth(self) -> dict[tuple[str, str], int]:
+        return {("rollout", "queued"): len(self.enqueued)}  # kept, never run
+
+    def check_ready(self) -> None:
+        return None
+
     def close(self) -> None:
         return None
 

@@ -237,3 +237,39 @@ def test_secrets_and_signatures_never_reach_the_logs(server, estate: Path, capsy
     assert "webhook_received" in logs and "webhook_refused" in logs  # the debug log was captured
     for secret in (SECRET.decode(), REGISTRY_SECRET.decode(), signature, signature.removeprefix("sha256=")):
         assert secret not in logs
+
+
+def test_metrics_count_every_delivery_by_source_and_outcome(server, estate: Path) -> None:
+    base, _ = server
+    payload = push_payload(
+        commit_change(estate, "services/api/VERSION", "3\n"), paths=["services/api/VERSION"]
+    )
+    assert deliver(base, payload, delivery="counted").status_code == 202  # queued
+    assert deliver(base, payload, delivery="counted").status_code == 200  # duplicate
+    assert deliver(base, push_payload("d" * 40, paths=["x"], repository="a/b")).status_code == 202  # ignored
+    assert deliver(base, {"zen": "z", "hook_id": 1}, event="ping").status_code == 200
+    assert deliver(base, b"{}", signature="sha256=" + "0" * 64).status_code == 401
+    assert deliver(base, b"{not json").status_code == 400
+    assert deliver(base, b"{" + b" " * (1024 * 1024) + b"}").status_code == 413
+    registry = httpx.post(f"{base}/webhooks/registry", content=b"{}", timeout=30)  # no signature
+    assert registry.status_code == 401
+
+    text = httpx.get(f"{base}/metrics").text
+    counted = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith("orchestrator_webhook_deliveries_total{")
+    }
+    assert counted == {
+        f'orchestrator_webhook_deliveries_total{{outcome="{outcome}",source="{source}"}}': 1.0
+        for source, outcome in (
+            ("github", "queued"),
+            ("github", "duplicate"),
+            ("github", "ignored"),
+            ("github", "ping"),
+            ("github", "unauthorized"),
+            ("github", "malformed"),
+            ("github", "too_large"),
+            ("registry", "unauthorized"),
+        )
+    }

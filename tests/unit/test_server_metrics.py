@@ -70,3 +70,20 @@ def test_an_inconclusive_gate_pauses_and_a_resumed_step_restarts_its_clock() -> 
     sample = registry.get_sample_value
     assert sample("orchestrator_gate_duration_seconds_sum", {"outcome": "inconclusive"}) == 4.0
     assert sample("orchestrator_step_duration_seconds_sum") == 2.0  # 1 s, then 1 s after the approval
+
+
+def test_a_rollout_is_timed_from_its_start_to_the_phase_it_ended_in() -> None:
+    trail, registry = _durations()
+    started = T0
+    trail._ended("prod", started, "Progressing", T0 + timedelta(seconds=5))  # not an end
+    trail._ended("prod", None, "Aborted", T0 + timedelta(seconds=6))  # never started: not a rollout
+    trail._ended("prod", started, "Succeeded", T0 + timedelta(seconds=90))
+    trail._ended("prod", started, "RolledBack", T0 + timedelta(seconds=30))
+    sample = registry.get_sample_value
+    name = "orchestrator_rollout_duration_seconds"
+    assert sample(f"{name}_sum", {"environment": "prod", "phase": "Succeeded"}) == 90.0
+    assert sample(f"{name}_bucket", {"environment": "prod", "phase": "Succeeded", "le": "60.0"}) == 0.0
+    assert sample(f"{name}_bucket", {"environment": "prod", "phase": "Succeeded", "le": "120.0"}) == 1.0
+    assert sample(f"{name}_sum", {"environment": "prod", "phase": "RolledBack"}) == 30.0
+    assert sample(f"{name}_count", {"environment": "prod", "phase": "Aborted"}) is None
+    assert sample(f"{name}_count", {"environment": "prod", "phase": "Progressing"}) is None

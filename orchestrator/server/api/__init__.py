@@ -28,7 +28,8 @@ def install(app: FastAPI) -> None:
     """Add the API's routers, `/metrics`, and what they work with (`app.state`): the engines of requests and
     the metrics' registry. The jobs that drive what the API records are `app.state.jobs` (`wiring.py`)."""
     state = app.state
-    state.metrics = Metrics(state.sessions)
+    # The jobs are read at each scrape, not now: whatever `app.state.jobs` is then is what is counted.
+    state.metrics = Metrics(state.sessions, queue_depth=lambda: state.jobs.depth())
     state.rollouts = ServerRollouts(state.settings, state.sessions)
     app.middleware("http")(state.metrics.middleware)
     router = APIRouter(prefix=PREFIX, responses=PROBLEMS)
