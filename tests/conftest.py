@@ -81,3 +81,24 @@ def each_backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'state' / 'orchestrator.db'}"
     make: Callable[[], str] = request.getfixturevalue("make_postgres_database")
     return make()
+
+
+# --- the emulated clusters as a user runs them --------------------------------------------------------------
+
+
+@pytest.fixture
+def running_sim(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A background sim (`orchestrator sim up`) with its own state folder and database, for the CLI's and
+    the browser's tests: the environment their commands run with."""
+    from tests.helpers import run_cli
+
+    env = {
+        "ORCHESTRATOR_STATE_DIR": str(tmp_path / "state"),
+        "ORCHESTRATOR_DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite",
+    }
+    up = run_cli("sim", "up", env=env)
+    assert up.returncode == 0, up.stderr
+    try:
+        yield env
+    finally:
+        run_cli("sim", "down", env=env)

@@ -15,10 +15,6 @@ from orchestrator.identity import tokens
 LOGIN_EXPIRY = "30d"
 
 
-class LoginFailedError(OrchestratorError):
-    """Wrong email or password (which of the two is not said), or a user who may not sign in."""
-
-
 @click.command("login")
 @click.option("--email", required=True, help="Your email.")
 @click.option(
@@ -28,8 +24,8 @@ class LoginFailedError(OrchestratorError):
 @database_url_option
 def login_command(email: str, expires: str, output: str, database_url: str) -> None:
     """Exchange your password (read from stdin) for a token, saved (mode 0600) for later commands."""
-    from orchestrator.identity import passwords
     from orchestrator.identity.principal import write_token_file
+    from orchestrator.identity.signin import sign_in
     from orchestrator.store import identity as store
     from orchestrator.store.models import utcnow
 
@@ -37,25 +33,9 @@ def login_command(email: str, expires: str, output: str, database_url: str) -> N
     expires_at = tokens.parse_expiry(expires, now)
     address = store.normalize_email(email)
     password = read_password()
-    new = tokens.generate()
     with open_sessions(database_url).begin() as session:
-        user = store.find_user(session, address)
-        if user is None or not passwords.verify_password(user.password_hash, password):
-            raise LoginFailedError(f"wrong email or password for {address}")
-        if user.status != store.ACTIVE:
-            raise LoginFailedError(f"{user.email} is {user.status} and cannot sign in")
-        if passwords.needs_rehash(user.password_hash):
-            store.set_password_hash(session, user, passwords.hash_password(password))
-        store.add_token(
-            session,
-            user,
-            name="login",
-            token_hash=new.token_hash,
-            prefix=new.prefix,
-            expires_at=expires_at,
-            now=now,
-        )
-        role = user.role
+        signed_in = sign_in(session, address, password, token_name="login", expires_at=expires_at, now=now)
+    new, role = signed_in.token, signed_in.role.value
     path = write_token_file(new.secret)
     logger(__name__).info("signed in", user=address, prefix=new.prefix, saved_to=str(path))
     if output == "json":

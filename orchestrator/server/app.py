@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from orchestrator import __version__
-from orchestrator.server import api, problems, webhooks
+from orchestrator.server import api, dashboard, problems, webhooks
 from orchestrator.server.settings import ServerSettings
 from orchestrator.server.wiring import attach_jobs
 from orchestrator.store import db
@@ -33,6 +33,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     attach_jobs(app, settings)
     app.include_router(webhooks.router)
     api.install(app)
+    dashboard.install(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -5,11 +5,7 @@ server's log at debug level never shows a token."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import REPO, run_cli
+from tests.helpers import run_cli
 from tests.integration.rollout_fixtures import estate_with_strategy
+from tests.server_fixtures import serve_process
 
 CANARY = """strategy:
   canary:
@@ -29,12 +26,6 @@ CANARY = """strategy:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def served(tmp_path: Path, running_sim: dict[str, str]) -> Iterator[tuple[dict[str, str], str, Path]]:
     """An admin, `orchestrator serve` on the sim's state (its stderr at debug level in a file), and the
@@ -42,31 +33,9 @@ def served(tmp_path: Path, running_sim: dict[str, str]) -> Iterator[tuple[dict[s
     env = {**running_sim, "ORCHESTRATOR_ROOT": str(estate_with_strategy(tmp_path / "estate", CANARY))}
     admin = run_cli("users", "create", "admin@example.com", "--role", "admin", env=env)
     assert admin.returncode == 0, admin.stderr
-    port = _free_port()
     log = tmp_path / "serve.log"
-    with log.open("w") as handle:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "--log-level", "debug", "serve", "--port", str(port)],
-            cwd=REPO,
-            env={**os.environ, **env},
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+    with serve_process(env, log) as base:
         yield env, base, log
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_server_mode_behaves_as_the_local_command(served: tuple[dict[str, str], str, Path]) -> None:
