@@ -20,7 +20,7 @@ from orchestrator.kube.client import KubeClient
 from orchestrator.rollout.desired import GitDesiredState
 from orchestrator.rollout.engine import Reporter, RolloutEngine
 from orchestrator.rollout.lease import HEARTBEAT_SECONDS, LEASE_SECONDS
-from orchestrator.rollout.request import DeployRequest
+from orchestrator.rollout.request import DeployRequest, Trigger
 from orchestrator.settings import state_dir
 from orchestrator.store import db
 from orchestrator.store import repository as repo
@@ -94,11 +94,12 @@ def promote(
     actor: str | None = None,
     override_freeze: str | None = None,
     leased: bool = True,
+    trigger: Trigger | None = None,
 ) -> tuple[uuid.UUID, list[str]]:
-    """What `promote` does, the same from the command line and the REST API: the release of `service`
-    verified in the environment before `target` (or `source`) recorded as a deployment to `target`,
-    unchanged (`leased=False`: for a job to drive). Returns the deployment and the lines that say what was
-    promoted."""
+    """What `promote` does, the same from the command line, the REST API and a GitHub release: the release
+    of `service` verified in the environment before `target` (or `source`) recorded as a deployment to
+    `target`, unchanged (`leased=False`: for a job to drive; `trigger`: the webhook that asked). Returns the
+    deployment and the lines that say what was promoted."""
     from orchestrator.identity.rules import Action, require
     from orchestrator.rollout import promotion
 
@@ -120,8 +121,11 @@ def promote(
     promoted = promotion.prepare(
         project, found, target, actor=principal.audit_name(actor), user_id=principal.user_id
     )
+    request = promoted.request
+    if trigger is not None:
+        request = request.model_copy(update={"trigger": trigger})
     deployment_id = engine.create(
-        promoted.request,
+        request,
         principal=principal,
         override_freeze=override_freeze,
         prepared=promoted.prepared,

@@ -91,3 +91,34 @@ def deliver(
         "X-Hub-Signature-256": signature if signature is not None else sign(secret, body),
     }
     return httpx.post(f"{base}/webhooks/github", content=body, headers=headers, timeout=30)
+
+
+def workflow_run_payload(
+    sha: str,
+    *,
+    conclusion: str = "success",
+    branch: str = "main",
+    head_repository: str = REPOSITORY,
+    action: str = "completed",
+) -> dict[str, Any]:
+    return {
+        "action": action,
+        "workflow_run": {
+            "name": "ci",
+            "event": "push",
+            "head_sha": sha,
+            "head_branch": branch,
+            "status": "completed",
+            "conclusion": conclusion,
+            "head_repository": {"full_name": head_repository},
+        },
+        "repository": {"full_name": REPOSITORY, "default_branch": "main"},
+    }
+
+
+def release_payload(tag: str, *, action: str = "published") -> dict[str, Any]:
+    return {
+        "action": action,
+        "release": {"tag_name": tag, "target_commitish": "main", "draft": False, "prerelease": False},
+        "repository": {"full_name": REPOSITORY, "default_branch": "main"},
+    }

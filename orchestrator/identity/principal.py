@@ -61,6 +61,14 @@ class Principal:
 BOOTSTRAP = Principal(email="local", role=Role.ADMIN, bootstrap=True)
 
 
+def webhook_principal(source: str) -> Principal:
+    """Who a verified webhook acts as where the rules are asked (a GitHub release's promotion): a deployer
+    named after its source, `github`. Its signature, made with a secret only the server was given, is its
+    credential; an environment's `deployers` decides whether it may (`deployer` or `github` listed) and its
+    approval policy and freeze windows hold it as anyone else."""
+    return Principal(email=source, role=Role.DEPLOYER)
+
+
 @dataclass(frozen=True)
 class FoundToken:
     secret: str

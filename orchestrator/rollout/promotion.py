@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.config import Environment, Pipeline, Project
@@ -40,7 +41,7 @@ from orchestrator.rollout.gates import validate_analysis
 from orchestrator.rollout.live import Connect
 from orchestrator.rollout.request import DeployRequest
 from orchestrator.store import repository as repo
-from orchestrator.store.models import Deployment, DeploymentKind, Phase
+from orchestrator.store.models import Deployment, DeploymentKind, Phase, Release
 
 # What a release's commit contributes to its rendering; the environments are the checkout's own.
 RELEASE_FOLDERS = ("pipelines", "templates")
@@ -98,6 +99,62 @@ def previous_environment(pipeline: Pipeline, target: str, source: str | None) ->
             key="promotion",
         )
     return previous
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """Where a release goes next on one promotion path, and the environment that verified it."""
+
+    environment: str
+    source: str
+    release: uuid.UUID
+
+
+def _verified_at_commit(session: Session, service: str, commit: str) -> dict[str, uuid.UUID]:
+    """environment -> the release of `service` at `commit` whose Succeeded deployment there is newest."""
+    query = (
+        select(Deployment.environment, Deployment.release_id)
+        .join(Release, Release.id == Deployment.release_id)
+        .where(
+            Release.service == service,
+            Release.git_commit == commit,
+            Deployment.phase == Phase.SUCCEEDED.value,
+        )
+        .order_by(Deployment.created_at, Deployment.id)
+    )
+    return {environment: release for environment, release in session.execute(query)}
+
+
+def next_steps(
+    session: Session, service: str, commit: str, paths: list[list[str]]
+) -> tuple[list[NextStep], list[str]]:
+    """Where a release of `service` at `commit` is promoted to next (a GitHub release of that commit asks for
+    it): on each promotion path, the environment after the furthest one it Succeeded in — Kargo's freight
+    moving one stage on once the stage before has verified it. Also the reasons a path gets nothing (never
+    verified on it, or already at its end)."""
+    verified = _verified_at_commit(session, service, commit)
+    steps: list[NextStep] = []
+    reasons: list[str] = []
+    if not verified:
+        return steps, [f"{service}: no release at commit {commit[:12]} has Succeeded anywhere"]
+    for path in paths:
+        reached = [index for index, environment in enumerate(path) if environment in verified]
+        shown = " -> ".join(path)
+        if not reached:
+            reasons.append(f"{service}: its release at {commit[:12]} has not Succeeded on {shown}")
+        elif reached[-1] == len(path) - 1:
+            reasons.append(
+                f"{service}: its release at {commit[:12]} already Succeeded in {path[-1]}, the end of {shown}"
+            )
+        elif path[reached[-1] + 1] not in {step.environment for step in steps}:
+            source = path[reached[-1]]
+            steps.append(NextStep(path[reached[-1] + 1], source, verified[source]))
+    return steps, reasons
+
+
+def verified_release(session: Session, service: str, environment: str, commit: str) -> uuid.UUID | None:
+    """The release of `service` at `commit` that `environment` verified last (None: none Succeeded there)."""
+    return _verified_at_commit(session, service, commit).get(environment)
 
 
 def find_source(session: Session, service: str, environment: str, release_ref: str | None) -> Source:

@@ -1,7 +1,7 @@
 """What the webhook receiver needs of the checkout's configuration, read again only when it changed.
 
-Each delivery needs the service names, each service's first environments (the first of each promotion
-path) and the repository its build pushes to. Parsing the pipelines for every delivery costs milliseconds
+Each delivery needs the service names, each service's promotion paths and first environments (the first of
+each path) and the repository its build pushes to. Parsing the pipelines for every delivery costs milliseconds
 of CPU on the hot path; the files' names, sizes and modification times (one `scandir` of two folders) tell
 whether the last reading still holds.
 """
@@ -24,6 +24,7 @@ class Catalog:
     first_environments: dict[str, list[str]]
     problems: dict[str, str] = field(default_factory=dict)  # service -> why it has no first environment
     built_from: dict[str, str] = field(default_factory=dict)  # service -> build.repository
+    paths: dict[str, list[list[str]]] = field(default_factory=dict)  # service -> its promotion paths
 
 
 def _read(root: Path) -> Catalog:
@@ -31,6 +32,7 @@ def _read(root: Path) -> Catalog:
     first: dict[str, list[str]] = {}
     problems: dict[str, str] = {}
     built: dict[str, str] = {}
+    paths: dict[str, list[list[str]]] = {}
     for service in project.service_names:
         try:
             pipeline = project.pipeline(service)
@@ -40,10 +42,11 @@ def _read(root: Path) -> Catalog:
         if pipeline.build is not None:
             built[service] = pipeline.build.repository
         if pipeline.promotion_paths:
+            paths[service] = [list(path) for path in pipeline.promotion_paths if path]
             first[service] = [path[0] for path in pipeline.promotion_paths if path]
         else:
             problems[service] = "its pipeline has no promotion path, so no first environment"
-    return Catalog(list(project.service_names), first, problems, built)
+    return Catalog(list(project.service_names), first, problems, built, paths)
 
 
 def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import subprocess
 import tarfile
 import tempfile
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 from orchestrator.config import Project
 from orchestrator.errors import OrchestratorError
 from orchestrator.gitops.commits import head_commit
+from orchestrator.server.git_refs import ensure_commit, git
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -31,26 +31,15 @@ class CommitUnavailableError(OrchestratorError):
     pass
 
 
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=120, check=False)
-
-
-def _has_commit(root: Path, sha: str) -> bool:
-    return _git(root, "cat-file", "-e", f"{sha}^{{commit}}").returncode == 0
-
-
 def project_at(root: Path, state_dir: Path, commit: str | None) -> tuple[Project, str]:
     """The project at `commit` (None: the checkout's HEAD), and that commit's SHA."""
     head = head_commit(root)
     if commit is None or commit == head:
         return Project(root), head
-    if not _has_commit(root, commit):
-        if _git(root, "remote", "get-url", "origin").returncode == 0:
-            _git(root, "fetch", "--quiet", "origin", commit)
-        if not _has_commit(root, commit):
-            raise CommitUnavailableError(
-                f"commit {commit} is not in the checkout at {root} (nor could it be fetched from its origin)"
-            )
+    if not ensure_commit(root, commit):
+        raise CommitUnavailableError(
+            f"commit {commit} is not in the checkout at {root} (nor could it be fetched from its origin)"
+        )
     destination = state_dir / "checkouts" / commit
     if not destination.is_dir():
         destination.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +57,7 @@ def _extract(root: Path, commit: str, destination: Path) -> None:
     """`git archive` of the commit into a staging folder, renamed into place whole."""
     staging = Path(tempfile.mkdtemp(prefix=f".{commit[:12]}-", dir=destination.parent))
     try:
-        archive = _git(root, "archive", "--format=tar", commit)
+        archive = git(root, "archive", "--format=tar", commit)
         if archive.returncode != 0:
             why = archive.stderr.decode(errors="replace").strip()
             raise CommitUnavailableError(f"cannot read commit {commit} in {root}: {why}")

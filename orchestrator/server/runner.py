@@ -3,11 +3,14 @@
 Two kinds of job:
 
 - a **rollout request** (`run_request`): a webhook asked for a release of a service in an environment.
-  The job turns the request into a deployment and drives it. One rollout at a time per service and
-  environment is the database's rule (the unique index on active deployments): while another deployment
-  holds the environment, the job waits and retries. Of several requests for one service and environment,
-  the newest wins: a request with a newer one behind it is marked superseded instead of deployed, so ten
-  pushes in a row deploy the running release and then the last, not ten releases one after another.
+  The job turns the request into a deployment and drives it: a new release of the service at the
+  request's commit (push, workflow_run, registry), or, for a GitHub release, the promotion of the release
+  at its commit that the environment before the request's verified (`rollout/promotion.py`). One rollout
+  at a time per service and environment is the database's rule (the unique index on active
+  deployments): while another deployment holds the environment, the job waits and retries. Of several
+  requests for one service and environment, the newest wins: a request with a newer one behind it is
+  marked superseded instead of deployed, so ten pushes in a row deploy the running release and then the
+  last, not ten releases one after another.
 - a **rollout** (`run_rollout`): drive a deployment already recorded (a REST call created it).
 
 Both are safe to run twice, or again after a worker died: the request row says whether its deployment
@@ -36,6 +39,7 @@ from orchestrator.rollout.lease import LeaseHeldError
 from orchestrator.rollout.request import DeployRequest, Trigger
 from orchestrator.runtime import rollout_engine
 from orchestrator.server.checkouts import project_at
+from orchestrator.server.github_events import RELEASE
 from orchestrator.store import repository as repo
 from orchestrator.store.models import (
     ACTIVE_PHASES,
@@ -160,31 +164,10 @@ class JobRunner:
 
     def _create_and_drive(self, request: RolloutRequest) -> Outcome:
         try:
-            commit = request.git_commit or self._built_commit(request)
-            project, sha = project_at(self.root, self.state_dir, commit)
-            engine = rollout_engine(project, self.database_url, sessions=self.sessions, checkout=self.root)
-            deploy = DeployRequest(
-                service=request.service,
-                environment=request.environment,
-                git_commit=sha,
-                committed_at=commit_time(project.root if sha == commit else self.root, sha),
-                digest=request.digest,
-                built_repository=request.built_repository,
-                actor=request.actor,
-                trigger=Trigger(
-                    source="registry" if request.event.startswith("registry") else "github",
-                    event=request.event,
-                    delivery=request.delivery.delivery_id if request.delivery else "-",
-                    request=request.id,
-                    commit=request.git_commit,
-                ),
-            )
-            if request.digest is None:
-                with self.sessions() as session:
-                    built = repo.built_image(session, request.service, sha)
-                if built is not None:
-                    deploy = deploy.model_copy(update={"built_repository": built[0], "digest": built[1]})
-            deployment_id = engine.create(deploy)
+            if request.event == RELEASE:  # promote the release at its commit; any other event deploys
+                engine, deployment_id = self._promote(request)
+            else:
+                engine, deployment_id = self._deploy(request)
         except repo.DeploymentConflictError as exc:
             return RetryLater(BUSY_RETRY_SECONDS, str(exc))
         except OrchestratorError as exc:  # bad configuration, a policy, an unknown commit: not worth retrying
@@ -199,6 +182,60 @@ class JobRunner:
             )
         log.info("rollout_request_deploying", request=request.id, deployment=str(deployment_id))
         return self._run_engine(engine, deployment_id, request.id)
+
+    def _deploy(self, request: RolloutRequest) -> tuple[RolloutEngine, uuid.UUID]:
+        """A new release of the service at the request's commit (or the pushed digest's)."""
+        commit = request.git_commit or self._built_commit(request)
+        project, sha = project_at(self.root, self.state_dir, commit)
+        engine = rollout_engine(project, self.database_url, sessions=self.sessions, checkout=self.root)
+        deploy = DeployRequest(
+            service=request.service,
+            environment=request.environment,
+            git_commit=sha,
+            committed_at=commit_time(project.root if sha == commit else self.root, sha),
+            digest=request.digest,
+            built_repository=request.built_repository,
+            actor=request.actor,
+            trigger=_trigger(request),
+        )
+        if request.digest is None:
+            with self.sessions() as session:
+                built = repo.built_image(session, request.service, sha)
+            if built is not None:
+                deploy = deploy.model_copy(update={"built_repository": built[0], "digest": built[1]})
+        return engine, engine.create(deploy)
+
+    def _promote(self, request: RolloutRequest) -> tuple[RolloutEngine, uuid.UUID]:
+        """A GitHub release: the release at its commit that the environment before the request's verified,
+        promoted unchanged by the promotion code `promote` uses (its refusals, approvals and freezes)."""
+        from orchestrator.identity.principal import webhook_principal
+        from orchestrator.rollout import promotion
+        from orchestrator.runtime import promote
+
+        # Promotion renders the release's own commit (pipelines, templates) with today's environments, so
+        # the checkout itself is the project, as for `orchestrator promote`.
+        project = Project(self.root)
+        engine = rollout_engine(project, self.database_url, sessions=self.sessions)
+        commit = request.git_commit or ""
+        source = promotion.previous_environment(project.pipeline(request.service), request.environment, None)
+        with self.sessions() as session:
+            release = promotion.verified_release(session, request.service, source, commit)
+        if release is None:
+            raise promotion.PromotionRefusedError(
+                f"no release of {request.service} at commit {commit[:12]} Succeeded in {source}, the "
+                f"environment before {request.environment}; nothing was promoted"
+            )
+        deployment_id, _ = promote(
+            project,
+            engine,
+            webhook_principal(request.actor),
+            service=request.service,
+            target=request.environment,
+            source=source,
+            release_ref=str(release),
+            trigger=_trigger(request),
+        )
+        return engine, deployment_id
 
     def _drive_existing(self, deployment_id: uuid.UUID, request_id: int) -> Outcome:
         with self.sessions() as session:
@@ -236,9 +273,12 @@ class JobRunner:
                 )
             return Done(f"deployment {deployment_id}: {phase}")
         if phase is Phase.PAUSED or phase is Phase.AWAITING_APPROVAL:
-            return Done(
-                f"deployment {deployment_id} is {phase}: it goes on when a person approves or resumes it"
-            )
+            # The request's part is over: whoever approves or resumes drives the deployment from here (the
+            # API queues a rollout job for it), so the request is settled rather than left deploying.
+            waiting = f"deployment {deployment_id} is {phase}: it goes on when a person approves or resumes"
+            if request_id is not None:
+                self._settle(request_id, RequestStatus.DEPLOYED, reason=waiting)
+            return Done(waiting)
         # Still Progressing: this engine stopped driving (handed back, or its lease was taken over).
         return RetryLater(HANDED_BACK_RETRY_SECONDS, f"deployment {deployment_id} handed back while {phase}")
 
@@ -263,6 +303,16 @@ class JobRunner:
                 .order_by(Release.created_at.desc())
                 .limit(1)
             )
+
+
+def _trigger(request: RolloutRequest) -> Trigger:
+    return Trigger(
+        source="registry" if request.event.startswith("registry") else "github",
+        event=request.event,
+        delivery=request.delivery.delivery_id if request.delivery else "-",
+        request=request.id,
+        commit=request.git_commit,
+    )
 
 
 def unfinished_requests(sessions: sessionmaker[Session]) -> list[int]:

@@ -4,7 +4,8 @@ Each delivery, in this order: the body is read up to 1 MiB (413 past it, `body.p
 checked against the raw bytes (401 and nothing recorded when it is wrong or missing); it is parsed (400 for
 JSON that is not an object); then one transaction records the delivery under its id — a redelivery finds
 that row and is answered 200 with nothing queued — with the rollout requests it asks for and their jobs.
-What the delivery asks for is decided from the checkout's configuration: an event for another repository,
+What the delivery asks for is decided from the checkout's configuration (a push here; a release and a
+workflow run in `github_events.py`, which also ask git and the store): an event for another repository,
 branch or an unknown service is recorded as ignored and answered 202 with the reason, which is logged.
 
 Logs name the delivery, event, repository and outcome; never a header, a signature or a secret.
@@ -16,7 +17,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -31,6 +32,8 @@ from orchestrator.server.api.schemas import Problem as ProblemBody
 from orchestrator.server.body import read_limited
 from orchestrator.server.catalog import Catalog, CatalogCache
 from orchestrator.server.changes import changed_paths, services_changed
+from orchestrator.server.decision import Decision, Wanted, first_environments
+from orchestrator.server.github_events import RELEASE, WORKFLOW_RUN, decide_release, decide_workflow_run
 from orchestrator.server.problems import Problem
 from orchestrator.server.webhook_settings import GITHUB_REPOSITORY_ENV, WebhookSettings
 from orchestrator.store.models import DeliveryOutcome, RolloutRequest, WebhookDelivery
@@ -42,26 +45,6 @@ ZERO_SHA = "0" * 40
 REGISTRY_SIGNATURE_HEADER = "x-registry-signature-256"
 REGISTRY_DELIVERY_HEADER = "x-registry-delivery"
 MANIFEST_TYPES = ("manifest", "image.index")  # distribution events for pushed manifests (not blobs)
-
-
-@dataclass(frozen=True)
-class Wanted:
-    """A rollout a delivery asks for."""
-
-    service: str
-    environment: str
-    git_commit: str | None = None
-    digest: str | None = None
-    built_repository: str | None = None
-
-
-@dataclass
-class Decision:
-    event: str
-    repository: str | None
-    wanted: list[Wanted] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)  # why (part of) the delivery does nothing
-    ping: bool = False
 
 
 # --- the routes ---
@@ -82,7 +65,10 @@ _ANSWERS: dict[int | str, dict[str, object]] = {
 
 
 @router.post(
-    "/webhooks/github", status_code=202, summary="GitHub webhook (push, ping)", responses=_ANSWERS
+    "/webhooks/github",
+    status_code=202,
+    summary="GitHub webhook (push, release, workflow_run, ping)",
+    responses=_ANSWERS,
 )
 async def github_webhook(request: Request) -> JSONResponse:
     return await _counted(request, "github", _github_delivery)
@@ -102,8 +88,12 @@ async def _github_delivery(request: Request) -> JSONResponse:
     if not delivery or len(delivery) > 200:
         raise Problem(400, "Bad Request", "X-GitHub-Delivery is missing or longer than 200 characters")
     event = request.headers.get("x-github-event") or ""
-    decision = _decide_github(request, settings, event, payload)
-    return await run_in_threadpool(_record, request, "github", delivery, decision)
+
+    def decide_and_record() -> JSONResponse:
+        # On a thread: a release or a workflow run asks git and the store what it means.
+        return _record(request, "github", delivery, _decide_github(request, settings, event, payload))
+
+    return await run_in_threadpool(decide_and_record)
 
 
 @router.post(
@@ -193,20 +183,16 @@ def _parse(body: bytes) -> dict[str, Any]:
 # --- what a delivery asks for ---
 
 
+def _root(request: Request) -> Path:
+    root: Path = request.app.state.settings.root
+    return root
+
+
 def _catalog(request: Request) -> Catalog:
     cache: CatalogCache | None = getattr(request.app.state, "catalog", None)
     if cache is None:
         cache = request.app.state.catalog = CatalogCache(request.app.state.settings.root)
     return cache.get()
-
-
-def _first_environments(catalog: Catalog, service: str, decision: Decision) -> list[str]:
-    """Where a new release of `service` goes first: the first environment of each of its promotion paths."""
-    environments = catalog.first_environments.get(service)
-    if not environments:
-        decision.reasons.append(f"{service}: {catalog.problems.get(service, 'no first environment')}")
-        return []
-    return environments
 
 
 def _decide_github(
@@ -223,8 +209,21 @@ def _decide_github(
     if repository is None or repository.lower() != settings.github_repository.lower():
         decision.reasons.append(f"repository {repository!r} is not {settings.github_repository!r}")
         return decision
+    if event == RELEASE:
+        decide_release(_root(request), request.app.state.sessions, _catalog(request), payload, decision)
+        return decision
+    if event == WORKFLOW_RUN:
+        decide_workflow_run(
+            _root(request),
+            request.app.state.sessions,
+            _catalog(request),
+            payload,
+            decision,
+            repository=settings.github_repository,
+        )
+        return decision
     if event != "push":
-        decision.reasons.append(f"event {event!r} is not handled (push and ping are)")
+        decision.reasons.append(f"event {event!r} is not handled (push, release, workflow_run and ping are)")
         return decision
     default_branch = _text(payload.get("repository"), "default_branch")
     ref = payload.get("ref")
@@ -247,7 +246,7 @@ def _decide_github(
     if not services and not unknown:
         decision.reasons.append("no service's files changed")
     for service in services:
-        for environment in _first_environments(catalog, service, decision):
+        for environment in first_environments(catalog, service, decision):
             decision.wanted.append(Wanted(service, environment, git_commit=after))
     return decision
 
@@ -285,7 +284,7 @@ def _decide_registry(request: Request, payload: dict[str, Any]) -> Decision:
         if service is None:
             continue
         where = f"{host}/{repository}" if host and not repository.startswith(f"{host}/") else repository
-        for environment in _first_environments(catalog, service, decision):
+        for environment in first_environments(catalog, service, decision):
             decision.wanted.append(Wanted(service, environment, digest=digest, built_repository=where))
     return decision
 

@@ -449,7 +449,7 @@ class WebhookDelivery(Base):
 class RequestStatus(enum.StrEnum):
     QUEUED = "queued"  # waiting for a worker (or for the service's environment to be free)
     DEPLOYING = "deploying"  # its deployment is recorded and being driven
-    DEPLOYED = "deployed"  # its deployment finished (whatever its phase: the deployment says how)
+    DEPLOYED = "deployed"  # its deployment finished, or waits for a person (the deployment says how)
     SUPERSEDED = "superseded"  # a newer request for the same service and environment came first
     FAILED = "failed"  # refused before any deployment was recorded (bad configuration, unknown commit)
 

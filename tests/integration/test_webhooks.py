@@ -21,7 +21,17 @@ from orchestrator.server.signatures import sign
 from orchestrator.server.webhook_settings import WebhookSettings
 from orchestrator.store.models import RolloutRequest, WebhookDelivery
 from tests.server_fixtures import serving
-from tests.webhook_helpers import REPOSITORY, SECRET, commit_change, deliver, git_estate, push_payload
+from tests.webhook_helpers import (
+    REPOSITORY,
+    SECRET,
+    commit_change,
+    deliver,
+    git,
+    git_estate,
+    push_payload,
+    release_payload,
+    workflow_run_payload,
+)
 
 REGISTRY_SECRET = b"registry-secret-also-never-logged-93ac"
 
@@ -273,3 +283,71 @@ def test_metrics_count_every_delivery_by_source_and_outcome(server, estate: Path
             ("registry", "unauthorized"),
         )
     }
+
+
+def test_a_successful_workflow_run_on_the_default_branch_queues_its_commit(server, estate: Path) -> None:
+    base, sessions = server
+    sha = commit_change(estate, "services/api/VERSION", "4\n")
+    response = deliver(base, workflow_run_payload(sha), event="workflow_run", delivery="run-1")
+    assert response.status_code == 202, response.text
+    # Nothing was deployed yet: every service is new to its first environment.
+    assert sorted((r["service"], r["environment"]) for r in response.json()["requests"]) == [
+        ("api", "local"),
+        ("frontend", "local"),
+    ]
+    with sessions() as session:
+        request = session.scalars(select(RolloutRequest).where(RolloutRequest.service == "api")).one()
+        assert (request.git_commit, request.actor, request.event) == (sha, "github", "workflow_run")
+        assert request.delivery.delivery_id == "run-1"
+    again = deliver(base, workflow_run_payload(sha), event="workflow_run", delivery="run-1")
+    assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
+    assert counts(sessions) == (1, 2)
+
+
+def test_workflow_runs_that_deploy_nothing_are_202_with_the_reason(server, estate: Path, capsys) -> None:
+    base, sessions = server
+    configure_logging("info", json_output=True)
+    sha = commit_change(estate, "services/api/VERSION", "5\n")
+    cases = {
+        "failed": (workflow_run_payload(sha, conclusion="failure"), "concluded 'failure', not success"),
+        "requested": (workflow_run_payload(sha, action="requested"), "action 'requested' is not handled"),
+        "branch": (workflow_run_payload(sha, branch="feature"), "'feature' is not the default branch"),
+        "fork": (
+            workflow_run_payload(sha, head_repository="someone/platform"),
+            "comes from 'someone/platform', not 'addtocloud/platform'",
+        ),
+        "unknown": (workflow_run_payload("9" * 40), "is not in the server's checkout"),
+    }
+    for name, (payload, reason) in cases.items():
+        response = deliver(base, payload, event="workflow_run", delivery=f"run-{name}")
+        assert response.status_code == 202, response.text
+        assert response.json()["outcome"] == "ignored" and reason in response.json()["reason"], name
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    reasons = [entry.get("reason") or "" for entry in logged if entry.get("event") == "webhook_received"]
+    assert all(any(reason in r for r in reasons) for _, reason in cases.values()), reasons
+    assert counts(sessions) == (len(cases), 0)
+
+
+def test_releases_that_promote_nothing_are_202_with_the_reason_logged(server, estate: Path, capsys) -> None:
+    base, sessions = server
+    configure_logging("info", json_output=True)
+    sha = commit_change(estate, "services/api/VERSION", "6\n")
+    git(estate, "tag", "-a", "v6.0.0", "-m", "six", sha)
+    cases = {
+        "unknown tag": (release_payload("v404"), "tag 'v404' is not in the server's checkout"),
+        "bad tag": (release_payload("a..b"), "the release names no valid tag ('a..b')"),
+        "created": (release_payload("v6.0.0", action="created"), "action 'created' is not handled"),
+        # A known tag whose commit no rollout verified: nothing to promote, service by service.
+        "unverified": (
+            release_payload("v6.0.0"),
+            f"tag 'v6.0.0' is commit {sha[:12]}: nothing to promote; api: no release at commit",
+        ),
+    }
+    for name, (payload, reason) in cases.items():
+        response = deliver(base, payload, event="release", delivery=f"release-{name}")
+        assert response.status_code == 202, response.text
+        assert response.json()["outcome"] == "ignored" and reason in response.json()["reason"], name
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    reasons = [entry.get("reason") or "" for entry in logged if entry.get("event") == "webhook_received"]
+    assert all(any(reason in r for r in reasons) for _, reason in cases.values()), reasons
+    assert counts(sessions) == (len(cases), 0)
