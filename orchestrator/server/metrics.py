@@ -9,6 +9,10 @@ queue) register their own collectors on it.
 - Webhook deliveries are counted by source and outcome where the routes answer them (`webhooks.py`):
   queued, ignored, ping, duplicate, and the refusals (unauthorized, malformed, too_large, unconfigured).
   Counted per server process, as requests are; Prometheus sums the processes.
+- Labelled series start at zero where their labels are known beforehand (webhook sources and outcomes,
+  gate outcomes, and the rollout series of the checkout's environments and of every environment the store
+  has deployments in): Prometheus' `increase()` ignores a series' first sample, so a counter born at 1
+  would hide the first event the dashboard is there to show.
 - Deployments by phase and environment are read from the store at each scrape: one GROUP BY, true
   whichever process or worker moved them.
 - Queue depth is asked of the jobs (`app.state.jobs.depth()`) at each scrape: pgqueuer's own statistics
@@ -33,7 +37,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,8 +61,11 @@ EVENTS_PER_SCRAPE = 5000  # a scrape after a long silence catches up over severa
 class DeploymentPhases(Collector):
     """`orchestrator_deployments{phase, environment}`: how many deployments stand in each phase now."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], seen: Callable[[Iterable[str]], None] = lambda _: None
+    ) -> None:
         self.sessions = sessions
+        self.seen = seen  # told the environments the store has deployments in, at every scrape
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
@@ -72,6 +79,7 @@ class DeploymentPhases(Collector):
         with self.sessions() as session:
             rows = session.execute(query).all()
         environments = sorted({environment for _, environment, _ in rows})
+        self.seen(environments)
         counts = {(phase, environment): count for phase, environment, count in rows}
         for environment in environments:
             for phase in Phase:
@@ -136,6 +144,9 @@ class TrailDurations:
             buckets=ROLLOUT_BUCKETS,
             registry=registry,
         )
+        for outcome in GATE_OUTCOMES:
+            self.gates.labels(outcome=outcome)
+        self._prepared: set[str] = set()
         self._rollouts: dict[uuid.UUID, _Rollout] = {}
         self._lock = threading.Lock()
 
@@ -172,6 +183,14 @@ class TrailDurations:
                 if row.type == "phase":
                     self._ended(row.environment, row.started_at, (row.data or {}).get("to"), row.created_at)
                 self._last_id = row.id
+
+    def prepare(self, environments: Iterable[str]) -> None:
+        """Start the rollout series of these environments at zero: `increase()` counts nothing for a series
+        whose first sample is already 1, so a series born with the first rollout that ends would hide it."""
+        for environment in set(environments) - self._prepared:
+            for phase in _STOPPED_NAMES:
+                self.rollouts.labels(environment=environment, phase=phase)
+            self._prepared.add(environment)
 
     def _ended(self, environment: str, started: datetime | None, phase: object, at: datetime) -> None:
         """A rollout's duration once its deployment ends (one that never started is not a rollout)."""
@@ -219,6 +238,19 @@ class TrailDurations:
 
 _STOPPED = (Phase.SUCCEEDED, Phase.FAILED, Phase.ROLLED_BACK, Phase.ABORTED)
 _STOPPED_NAMES = frozenset(p.value for p in _STOPPED)
+GATE_OUTCOMES = ("passed", "failed", "inconclusive")
+WEBHOOK_SOURCES = ("github", "registry")
+WEBHOOK_OUTCOMES = (
+    "queued",
+    "ignored",
+    "ping",
+    "duplicate",
+    "unauthorized",
+    "malformed",
+    "too_large",
+    "unconfigured",
+    "error",
+)
 
 
 class Metrics:
@@ -228,6 +260,7 @@ class Metrics:
         self,
         sessions: sessionmaker[Session],
         queue_depth: Callable[[], Mapping[tuple[str, str], int]],
+        environments: Iterable[str] = (),
     ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -248,9 +281,13 @@ class Metrics:
             labelnames=["source", "outcome"],
             registry=self.registry,
         )
-        self.registry.register(DeploymentPhases(sessions))
-        self.registry.register(QueueDepth(queue_depth))
+        for source in WEBHOOK_SOURCES:  # every series from zero, so increase() sees the first delivery
+            for outcome in WEBHOOK_OUTCOMES:
+                self.webhooks.labels(source=source, outcome=outcome)
         self.trail = TrailDurations(sessions, self.registry)
+        self.trail.prepare(environments)
+        self.registry.register(DeploymentPhases(sessions, seen=self.trail.prepare))
+        self.registry.register(QueueDepth(queue_depth))
 
     def exposition(self) -> bytes:
         from prometheus_client import generate_latest

@@ -87,3 +87,15 @@ def test_a_rollout_is_timed_from_its_start_to_the_phase_it_ended_in() -> None:
     assert sample(f"{name}_sum", {"environment": "prod", "phase": "RolledBack"}) == 30.0
     assert sample(f"{name}_count", {"environment": "prod", "phase": "Aborted"}) is None
     assert sample(f"{name}_count", {"environment": "prod", "phase": "Progressing"}) is None
+
+
+def test_labelled_series_start_at_zero_so_increase_counts_their_first_event() -> None:
+    trail, registry = _durations()
+    trail.prepare(["local", "prod"])
+    sample = registry.get_sample_value
+    for outcome in ("passed", "failed", "inconclusive"):
+        assert sample("orchestrator_gate_duration_seconds_count", {"outcome": outcome}) == 0.0
+    for environment in ("local", "prod"):
+        for phase in ("Succeeded", "RolledBack", "Failed", "Aborted"):
+            labels = {"environment": environment, "phase": phase}
+            assert sample("orchestrator_rollout_duration_seconds_count", labels) == 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from orchestrator.config import Project
 from orchestrator.server.api import deployments, identity, schemas
 from orchestrator.server.metrics import Metrics
 from orchestrator.server.rollouts import ServerRollouts
@@ -29,7 +30,11 @@ def install(app: FastAPI) -> None:
     the metrics' registry. The jobs that drive what the API records are `app.state.jobs` (`wiring.py`)."""
     state = app.state
     # The jobs are read at each scrape, not now: whatever `app.state.jobs` is then is what is counted.
-    state.metrics = Metrics(state.sessions, queue_depth=lambda: state.jobs.depth())
+    state.metrics = Metrics(
+        state.sessions,
+        queue_depth=lambda: state.jobs.depth(),
+        environments=Project(state.settings.root).environment_names,
+    )
     state.rollouts = ServerRollouts(state.settings, state.sessions)
     app.middleware("http")(state.metrics.middleware)
     router = APIRouter(prefix=PREFIX, responses=PROBLEMS)
