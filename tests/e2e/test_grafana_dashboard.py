@@ -2,9 +2,10 @@
 
 `orchestrator sim up` (three emulated clusters with their Istio-shaped mesh /metrics), `orchestrator serve`
 on them, and the Debian `prometheus` scraping the server's /metrics and the three meshes every second; the
-server's gates read that Prometheus too, as in production. A release is deployed, then a second one rolls
-out as a canary through the REST API (20 %, an analysis of the built-in success-rate and p99 gates, a pause
-until approved, in each of the environment's two waves), and a signed GitHub ping arrives.
+server's gates read that Prometheus too (the environment's `prometheus:`), as in production. A release is
+deployed, then a second one rolls out as a canary through the REST API (20 %, an analysis of the built-in
+success-rate and p99 gates, a pause until approved, in each of the environment's two waves), and a signed
+GitHub ping arrives.
 
 Every target of every panel is interpolated as Grafana does (`tests/services/grafana.py`) for two
 selections of the variables (all, and one environment, service and cluster), and sent to Prometheus: each
@@ -16,9 +17,6 @@ requests, the ping and the queue.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,8 +29,9 @@ import pytest
 from orchestrator.sim.client import load_running_sim
 from tests.helpers import REPO, run_cli
 from tests.integration.rollout_fixtures import CLUSTERS, estate_with_strategy
+from tests.server_fixtures import serve_process
 from tests.services import grafana
-from tests.services.prometheus import PrometheusServer, free_port
+from tests.services.prometheus import PrometheusServer
 from tests.webhook_helpers import SECRET, deliver
 
 DASHBOARD = REPO / "monitoring" / "grafana" / "orchestrator.json"
@@ -76,45 +75,25 @@ class Stack:
 
 @pytest.fixture
 def stack(tmp_path: Path, running_sim: dict[str, str]) -> Iterator[Stack]:
-    env = {**running_sim, "ORCHESTRATOR_ROOT": str(estate_with_strategy(tmp_path / "estate", CANARY))}
+    estate = estate_with_strategy(tmp_path / "estate", CANARY)
+    env = {
+        **running_sim,
+        "ORCHESTRATOR_ROOT": str(estate),
+        "ORCHESTRATOR_GITHUB_WEBHOOK_SECRET": SECRET.decode(),
+    }
     assert run_cli("users", "create", "admin@example.com", "--role", "admin", env=env).returncode == 0
     token = run_cli("tokens", "create", "--user", "admin@example.com", env=env).stdout.strip()
     sim = load_running_sim(env["ORCHESTRATOR_STATE_DIR"])
     assert sim is not None
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    targets = [f"{base}/metrics", *(sim.metrics_endpoint(c) for c in CLUSTERS)]
-    prometheus = PrometheusServer(targets, tmp_path / "prometheus").start()
-    served_env = {
-        **os.environ,
-        **env,
-        "ORCHESTRATOR_PROMETHEUS_URL": prometheus.url,
-        "ORCHESTRATOR_GITHUB_WEBHOOK_SECRET": SECRET.decode(),
-    }
-    log = tmp_path / "serve.log"
-    with log.open("w") as handle:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "serve", "--port", str(port)],
-            cwd=REPO,
-            env=served_env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-        yield Stack(base, token, prometheus)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        prometheus.stop()
+    with serve_process(env, tmp_path / "serve.log") as base:
+        targets = [f"{base}/metrics", *(sim.metrics_endpoint(c) for c in CLUSTERS)]
+        with PrometheusServer(targets, tmp_path / "prometheus") as prometheus:
+            # The gates read the same Prometheus, as in production: the environment names it (the server
+            # reads its checkout's configuration at each request).
+            local = estate / "environments" / "local.yaml"
+            local.write_text(local.read_text() + f"prometheus: {prometheus.url}\n")
+            assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200
+            yield Stack(base, token, prometheus)
 
 
 def evaluate(
@@ -267,6 +246,8 @@ def test_every_panel_query_parses_and_the_rollout_fills_the_panels(stack: Stack)
         assert approved.json()["deployment"]["phase"] == "Progressing", approved.text
         phase = stack.wait_for_phase(ref, ("Paused", *FINISHED))["phase"]
     assert phase == "Succeeded"
+    measurements = stack.api("GET", f"/deployments/{ref}").json()["measurements"]
+    assert measurements and {(m["data"] or {}).get("source") for m in measurements} == {"prometheus"}
     assert deliver(stack.base, {"zen": "z", "hook_id": 1}, event="ping").status_code == 200
     # Both rollouts and the ping, once the trail has settled and Prometheus has scraped it.
     stack.prometheus.wait_for_value(
