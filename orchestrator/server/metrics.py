@@ -16,7 +16,8 @@ queue) register their own collectors on it.
 - Deployments by phase and environment are read from the store at each scrape: one GROUP BY, true
   whichever process or worker moved them.
 - Queue depth is asked of the jobs (`app.state.jobs.depth()`) at each scrape: pgqueuer's own statistics
-  query on Postgres, so every worker's jobs are counted; the server's own threads on SQLite.
+  query on Postgres, so every worker's jobs are counted; the server's own threads on SQLite. When it cannot
+  be read (the queue not installed) the scrape goes on without it and `/readyz` says why.
 - Step and gate durations come from the audit trail, which every driver writes wherever it runs: each
   scrape reads the events appended since the last one (by their increasing id) and observes, for every
   `step_completed`, the time since the step began (its `step_started`, else the previous step's end or the
@@ -42,6 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
 from fastapi import Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -51,6 +53,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.store import queue
 from orchestrator.store.models import Deployment, DeploymentEvent, Phase
+
+log = structlog.get_logger(__name__)
 
 STEP_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 ROLLOUT_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 43200, 86400)
@@ -99,7 +103,11 @@ class QueueDepth(Collector):
             "Rollout jobs not done yet, by entrypoint and status (queued, picked)",
             labels=["entrypoint", "status"],
         )
-        counts = dict(self.depth())
+        try:
+            counts = dict(self.depth())
+        except Exception as exc:  # the queue not installed, say: /readyz tells; the other series go out
+            log.warning("queue_depth_unavailable", error=type(exc).__name__)
+            return
         # Both kinds and both live statuses always, so an empty queue is a 0, not a missing series.
         for entrypoint in (queue.REQUEST_JOB, queue.ROLLOUT_JOB):
             for status in ("queued", "picked"):

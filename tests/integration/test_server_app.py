@@ -75,6 +75,9 @@ def test_on_postgres_ready_only_with_the_queue_installed_and_its_depth_in_metric
         ready = httpx.get(f"{base}/readyz")
         assert ready.status_code == 503
         assert ready.json() == {"status": "unavailable", "database": "ok", "queue": "QueueNotInstalledError"}
+        metrics = httpx.get(f"{base}/metrics")  # the other series still go out, without a queue depth
+        assert metrics.status_code == 200 and "orchestrator_deployments" in metrics.text
+        assert "orchestrator_queue_jobs{" not in metrics.text
 
     installed = make_postgres_database()  # type: ignore[operator]
     db.upgrade(installed)
