@@ -183,3 +183,29 @@ def _median(values: list[float], unit: str, tier: Callable[[float], str]) -> Fig
         return Figure(None, unit, None, 0)
     middle = statistics.median(values)
     return Figure(middle, unit, tier(middle), len(values))
+
+
+def trend(
+    session: Session,
+    *,
+    since: datetime,
+    until: datetime,
+    buckets: int,
+    service: str | None = None,
+    environment: str | None = None,
+) -> list[Stats]:
+    """The window cut into `buckets` equal, consecutive windows, each computed as `compute` computes a
+    window: how the four keys moved (the dashboard's small charts)."""
+    if buckets < 1:
+        raise ValueError(f"buckets must be at least 1, not {buckets}")
+    width = (until - since) / buckets
+    return [
+        compute(
+            session,
+            since=since + width * index,
+            until=since + width * (index + 1),
+            service=service,
+            environment=environment,
+        )
+        for index in range(buckets)
+    ]

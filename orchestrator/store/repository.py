@@ -481,8 +481,14 @@ def list_deployments(
     service: str | None,
     environment: str | None = None,
     limit: int = DEFAULT_HISTORY_LIMIT,
+    *,
+    actor: str | None = None,
+    phases: Collection[Phase | str] | None = None,
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
 ) -> list[Deployment]:
-    """The service's (None: every service's) deployments, newest first (optionally in one environment)."""
+    """The service's (None: every service's) deployments, newest first (optionally in one environment,
+    by one actor — the audit name, matched case-insensitively — in `phases`, created in [from, before))."""
     if limit < 1:
         raise OrchestratorError(f"limit must be at least 1, not {limit}")
     query = select(Deployment)
@@ -490,6 +496,14 @@ def list_deployments(
         query = query.where(Deployment.service == service)
     if environment is not None:
         query = query.where(Deployment.environment == environment)
+    if actor is not None:
+        query = query.where(func.lower(Deployment.actor) == actor.lower())
+    if phases is not None:
+        query = query.where(Deployment.phase.in_([Phase(p).value for p in phases]))
+    if created_from is not None:
+        query = query.where(Deployment.created_at >= created_from)
+    if created_before is not None:
+        query = query.where(Deployment.created_at < created_before)
     query = (
         query.order_by(Deployment.created_at.desc(), Deployment.id.desc())
         .limit(limit)

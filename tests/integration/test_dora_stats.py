@@ -116,3 +116,24 @@ def test_a_window_longer_than_a_century_is_bad_usage_not_a_crash(sqlite_url: str
     shown = run_cli("stats", "--since", "999999w", env={"ORCHESTRATOR_DATABASE_URL": sqlite_url})
     assert shown.returncode == 2 and "at most a hundred years" in shown.stderr
     assert "Traceback" not in shown.stderr
+
+
+def test_the_trend_is_the_window_cut_into_parts_each_computed_alone(sqlite_url: str) -> None:
+    from orchestrator.store import dora
+
+    until = datetime.now(UTC)
+    since = until - 10 * DAY
+    with open_store(sqlite_url).begin() as session:
+        record(session, number=1, phase=Phase.SUCCEEDED, finished=since + 0.5 * DAY)
+        record(session, number=2, phase=Phase.SUCCEEDED, finished=since + 0.7 * DAY)
+        record(session, number=3, phase=Phase.FAILED, finished=since + 9.5 * DAY)
+    with open_store(sqlite_url)() as session:
+        parts = dora.trend(session, since=since, until=until, buckets=5)
+        whole = dora.compute(session, since=since, until=until)
+    assert [(p.since, p.until) for p in parts] == [
+        (since + 2 * i * DAY, since + 2 * (i + 1) * DAY) for i in range(5)
+    ]
+    assert [p.deployment_frequency.samples for p in parts] == [2, 0, 0, 0, 0]
+    assert parts[0].deployment_frequency.value == 1.0  # two in two days
+    assert [p.change_failure_rate.value for p in parts] == [0.0, None, None, None, 1.0]
+    assert sum(p.deployment_frequency.samples for p in parts) == whole.deployment_frequency.samples

@@ -223,3 +223,34 @@ def test_stats_serve_what_the_stats_command_computes(api: Api) -> None:
     assert_problem(api.call("viewer", "GET", "/stats", params={"since": "forever"}), 422)
     assert_problem(api.call("viewer", "GET", "/stats", params={"service": "nowhere"}), 422)
     assert_problem(api.call(None, "GET", "/stats"), 401)
+
+
+def test_identity_routes_ask_review_and_handle_tokens_under_the_rules(api: Api) -> None:
+    asked = api.call(None, "POST", "/access-requests", json={"email": "New@Example.com", "full_name": "New"})
+    assert asked.status_code == 201 and asked.json()["email"] == "new@example.com", asked.text
+    again = api.call(None, "POST", "/access-requests", json={"email": "new@example.com", "full_name": "New"})
+    assert "already has a pending access request" in assert_problem(again, 422)["detail"]
+    assert_problem(api.call("deployer", "GET", "/access-requests"), 403)
+    ref = asked.json()["id"][:8]
+    assert_problem(api.call("viewer", "POST", f"/access-requests/{ref}/approve", json={"role": "admin"}), 403)
+    approved = api.call("admin", "POST", f"/access-requests/{ref}/approve", json={"role": "deployer"})
+    assert approved.status_code == 200 and approved.json()["status"] == "approved", approved.text
+    users = {u["email"]: u["role"] for u in api.call("admin", "GET", "/users").json()}
+    assert users["new@example.com"] == "deployer"
+    assert_problem(api.call("viewer", "GET", "/users"), 403)
+
+    made = api.call("admin", "POST", "/tokens", json={"name": "ci", "user": "new@example.com"})
+    assert made.status_code == 201, made.text
+    secret, prefix = made.json()["secret"], made.json()["prefix"]
+    fresh = httpx.get(f"{api.base}/api/v1/status", headers={"Authorization": f"Bearer {secret}"}, timeout=60)
+    assert fresh.status_code == 200
+    # Someone else's token: only admins list or revoke it.
+    assert_problem(api.call("viewer", "GET", "/tokens", params={"user": "new@example.com"}), 403)
+    assert_problem(api.call("viewer", "DELETE", f"/tokens/{made.json()['id']}"), 403)
+    mine = api.call("viewer", "GET", "/tokens").json()
+    assert [t["user"] for t in mine] == ["viewer@example.com"]
+    revoked = api.call("admin", "DELETE", f"/tokens/{made.json()['id']}")
+    assert revoked.status_code == 200 and revoked.json()["state"] == "revoked"
+    assert prefix.startswith("atc_")
+    gone = httpx.get(f"{api.base}/api/v1/status", headers={"Authorization": f"Bearer {secret}"}, timeout=60)
+    assert gone.status_code == 401

@@ -453,6 +453,30 @@ def test_history_is_newest_first_and_filters_by_environment(session: Session) ->
     assert view["release"]["git_commit"] == "c1" and len(view["clusters"]) == 3
 
 
+def test_history_search_filters_by_actor_outcome_and_dates_in_the_database(session: Session) -> None:
+    first = _deployment(session, "dev", at=T0, commit="c1")
+    second = _deployment(session, "dev", at=T0 + timedelta(days=1), commit="c2")
+    second.actor = "Dev@Example.com"
+    repository.set_phase(session, second, Phase.PROGRESSING, event=Event.START)
+    repository.set_phase(session, second, Phase.SUCCEEDED, event=Event.COMPLETED)
+    third = _deployment(session, "prod", at=T0 + timedelta(days=2), commit="c3")
+    session.commit()
+
+    def found(**filters: object) -> list[str]:
+        return [d.release.git_commit for d in repository.list_deployments(session, "api", **filters)]  # type: ignore[arg-type]
+
+    assert found(actor="dev@example.com") == ["c2"]  # the audit name, whatever its case
+    assert found(actor="ci") == ["c3", "c1"]
+    assert found(phases=["Succeeded"]) == ["c2"]
+    assert found(phases=[Phase.PENDING, "Succeeded"]) == ["c3", "c2", "c1"]
+    # [from, before): a deployment exactly at `before` belongs to the next range.
+    assert found(created_from=T0 + timedelta(days=1)) == ["c3", "c2"]
+    assert found(created_before=T0 + timedelta(days=1)) == ["c1"]
+    assert found(created_from=T0, created_before=T0 + timedelta(days=2), phases=["Pending"]) == ["c1"]
+    assert found(actor="ci", phases=["Succeeded"]) == []
+    assert {first.id, third.id} == {d.id for d in repository.list_deployments(session, None, actor="ci")}
+
+
 def test_latest_good_deployment_is_what_a_rollback_returns_to(session: Session) -> None:
     good = _deployment(session, at=T0, commit="c1")
     repository.set_phase(session, good, Phase.PROGRESSING, event=Event.START)

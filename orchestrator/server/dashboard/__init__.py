@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from orchestrator.server.dashboard import live, login, overview
+from orchestrator.server.dashboard import access, history, live, login, overview, promotion
 from orchestrator.server.dashboard.pages import HERE, NAV, NavItem
 
 STATIC = "/static"
@@ -16,6 +16,10 @@ STATIC = "/static"
 # (the page's router, its entry in the navigation bar, if it has one); in the bar's order.
 PAGES = [
     (overview.router, NavItem("Overview", "/")),
+    (promotion.router, NavItem("Promotion", "/promotion")),
+    (history.router, NavItem("History", "/history")),
+    (access.router, NavItem("Access", "/access")),
+    (access.public, None),
     (login.router, None),
     (live.router, None),
 ]
