@@ -17,7 +17,9 @@ from orchestrator.clusters.connect import connect
 from orchestrator.config import ClusterConfig, Project
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.kube.client import KubeClient
+from orchestrator.rollout import drift_alerts
 from orchestrator.rollout.desired import GitDesiredState
+from orchestrator.rollout.drift_alerts import Finding
 from orchestrator.rollout.engine import Reporter, RolloutEngine
 from orchestrator.rollout.lease import HEARTBEAT_SECONDS, LEASE_SECONDS
 from orchestrator.rollout.request import DeployRequest, Trigger
@@ -72,7 +74,7 @@ def status(
     environments = [project.environment(name) for name in names]
     desired = GitDesiredState(state_dir(), project.root)  # what git holds, to tell drift from a rollout
     with sessions() as session:
-        return statuses(
+        views = statuses(
             session,
             services,
             environments,
@@ -80,6 +82,38 @@ def status(
             timeout=STATUS_TIMEOUT,
             desired=desired,
         )
+    record_drift(
+        sessions,
+        [
+            (
+                view["service"],
+                view["environment"],
+                (view.get("drift") or {}).get("commit"),
+                [
+                    _finding(c["cluster"], c.get("drift"))
+                    for c in view.get("clusters") or []
+                    if c.get("drift")
+                ],
+            )
+            for view in views
+        ],
+    )
+    return views
+
+
+def _finding(cluster: str, drift: dict[str, Any]) -> Finding:
+    return Finding(
+        cluster, str(drift["state"]), list(drift.get("lines") or []), int(drift.get("fields") or 0)
+    )
+
+
+def record_drift(
+    sessions: sessionmaker[Session], checked: list[tuple[str, str, str | None, list[Finding]]]
+) -> None:
+    """What a check found, for the notifier's `on-drift` (a new drift only; see rollout/drift_alerts.py)."""
+    with sessions.begin() as session:
+        for service, environment, commit, findings in checked:
+            drift_alerts.record(session, service, environment, commit, findings)
 
 
 def promote(
@@ -230,6 +264,18 @@ def drift(
             for name in services
             for where in environments
         ]
+    record_drift(
+        sessions,
+        [
+            (
+                r.service,
+                r.environment,
+                r.commit,
+                [Finding(c.cluster, c.state.value, c.lines(), c.fields) for c in r.clusters],
+            )
+            for r in reports
+        ],
+    )
     if not (service and environment):
         reports = [r for r in reports if r.state is not DriftState.NOT_COMMITTED]
     return reports

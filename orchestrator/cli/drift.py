@@ -13,6 +13,7 @@ from orchestrator.cli.options import format_option, open_project, root_option
 if TYPE_CHECKING:
     from orchestrator.rollout.drift import ServiceDrift
 
+
 @click.command("drift")
 @click.argument("service", required=False)
 @click.option("--env", "env_name", default=None, metavar="ENV", help="Only this environment.")
@@ -38,10 +39,13 @@ def drift_command(
     Fields other managers own by design are not drift: replicas a committed HPA scales, routes another
     controller added to a VirtualService, server defaults, status and server metadata. While a rollout of
     the service is under way its weights differ by design, and it is reported as rolling out."""
+    from orchestrator.cli.rollout import notify_while
     from orchestrator.rollout.drift import DriftState
     from orchestrator.runtime import drift, open_store
 
-    reports = drift(open_project(root), open_store(database_url), service, env_name)
+    project, sessions = open_project(root), open_store(database_url)
+    notify_while(project, sessions)  # a new drift found here is announced (on-drift)
+    reports = drift(project, sessions, service, env_name)
     if output == "json":
         click.echo(json.dumps([r.to_json() for r in reports], indent=2))
     else:

@@ -80,6 +80,8 @@ class PlainProgress:
             self._line(f"health gates read {event['source']}")
         elif kind == "gitops" and event.get("state") == "committed":
             self._line(f"desired state {_committed(event)}")
+        elif kind == "gitops" and event.get("state") == "pull_request":
+            self._line(f"[yellow]pull request opened[/yellow]: {event['url']}")
         elif kind == "paused":
             self._line("[yellow]paused[/yellow] until approved")
         elif kind == "awaiting_approval":
@@ -205,6 +207,10 @@ class LiveProgress:
             self.note = f"health gates read {event['source']}"
         elif kind == "gitops" and event.get("state") == "committed":
             self.console.print(f"desired state {_committed(event)}")
+        elif kind == "gitops" and event.get("state") == "pull_request":
+            self.console.print(f"pull request opened: {event['url']}")
+            self.step = "awaiting the merge of its pull request"
+            self.note = str(event["message"])
         elif kind == "awaiting_approval":
             self.step = "awaiting approval"
             self.step_started = time.monotonic()

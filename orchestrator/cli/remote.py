@@ -32,7 +32,7 @@ TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 Reporter = Callable[[dict[str, Any]], None]
 
 # Where a local `deploy`, `approve`, `resume` or `retry` returns: the engine's run ended there.
-STOPPED = frozenset({"Paused", "Succeeded", "Aborted", "RolledBack", "Failed"})
+STOPPED = frozenset({"Paused", "AwaitingMerge", "Succeeded", "Aborted", "RolledBack", "Failed"})
 FINISHED = frozenset({"Succeeded", "Aborted", "RolledBack", "Failed"})
 # What only the API's detail carries: the deployment's view without it is what the local command prints.
 _DETAIL_ONLY = ("driver", "steps", "events", "measurements")

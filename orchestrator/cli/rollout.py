@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from orchestrator.store.models import Phase
 
 # Phase values (StrEnum members hash as their value).
-EXIT_BY_PHASE = {"Succeeded": 0, "Paused": 0, "Progressing": 0, "AwaitingApproval": 0}
+EXIT_BY_PHASE = {"Succeeded": 0, "Paused": 0, "Progressing": 0, "AwaitingApproval": 0, "AwaitingMerge": 0}
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -100,6 +100,12 @@ def show_outcome(view: dict[str, Any], phase: str, output: str) -> None:
             click.echo(f"{view['phase']}: {view['message']}")
         if phase == "AwaitingApproval":
             click.echo(f"nothing is touched until then; `orchestrator abort {view['id'][:8]}` withdraws it")
+        if phase == "AwaitingMerge" and view.get("pull_request"):
+            click.echo(f"pull request: {view['pull_request']['url']}")
+            click.echo(
+                "nothing is touched until it is merged; closing it unmerged, or "
+                f"`orchestrator abort {view['id'][:8]}`, cancels the deployment"
+            )
     sys.exit(EXIT_BY_PHASE.get(phase, 1))
 
 
@@ -244,10 +250,16 @@ def _engine(
 def _notify(project: Project, engine: RolloutEngine) -> None:
     """Announce this command's phase changes: a notifier runs beside the rollout, and when the command
     ends (its context closes, on `sys.exit` too) it delivers what is due for a bounded time."""
+    notify_while(project, engine.sessions)
+
+
+def notify_while(project: Project, sessions: Any) -> None:
+    """A notifier for the rest of the command (when something is configured to be told); on close it
+    delivers what is due for a bounded time. `drift` and `status` use it for `on-drift`."""
     from orchestrator.runtime import notify_flush_seconds, start_notifier
 
     flush_seconds = notify_flush_seconds()  # a bad value is bad usage before anything runs
-    notifier = start_notifier(project, engine.sessions)
+    notifier = start_notifier(project, sessions)
     if notifier is not None:
         click.get_current_context().call_on_close(lambda: notifier.stop(flush_seconds=flush_seconds))
 

@@ -46,10 +46,13 @@ def status_command(
         return
     if explicit_token():
         acting(database_url)  # reads are open locally; a token given must still be a valid one
+    from orchestrator.cli.rollout import notify_while
     from orchestrator.runtime import open_store, status
 
     project = open_project(root)
-    print_status(status(project, open_store(database_url), service, env_name), output)
+    sessions = open_store(database_url)
+    notify_while(project, sessions)  # a new drift found here is announced (on-drift)
+    print_status(status(project, sessions, service, env_name), output)
 
 
 def print_status(views: list[dict[str, Any]], output: str) -> None:
@@ -98,7 +101,7 @@ def _print(view: dict[str, Any]) -> None:
             f"running: {running['image']} (commit {running['git_commit'][:12]}) "
             f"from deployment {running['deployment'][:8]}, since {running['since']}"
         )
-    if view["phase"] == "AwaitingApproval" and view.get("message"):
+    if view["phase"] in ("AwaitingApproval", "AwaitingMerge") and view.get("message"):
         click.echo(f"deployment {view['id'][:8]} {view['message']}")
     for problem in view["disagreements"]:
         click.secho(f"DISAGREES {problem}", fg="red")

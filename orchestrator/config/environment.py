@@ -55,51 +55,18 @@ class FreezeWindow(ConfigModel):
         return self
 
 
-class GitOpsConfig(ConfigModel):
-    """Where the environment's desired state is committed. Default: a repository the orchestrator keeps in
-    its state folder (`<state>/gitops/default.git`), so the embedded default needs nothing."""
-
-    repository: str | None = Field(
-        default=None,
-        description="a local path (relative to the checkout), file://, https:// or ssh:// URL; default: "
-        "the state folder's own repository",
-    )
-    branch: str = Field(default="main", pattern=r"^[A-Za-z0-9._/-]+$")
-    path: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z0-9._/-]*$",
-        description="folder in the repository for this environment's files; default: the environment's name",
-    )
-    token_env: str | None = Field(default=None, description="variable holding an https:// token")
-
-    @field_validator("branch")
-    @classmethod
-    def _branch(cls, value: str) -> str:
-        parts = value.split("/")
-        if any(not part or part.startswith(".") or part.endswith(".lock") for part in parts) or ".." in value:
-            raise ValueError(f"{value!r} is not a branch name git accepts")
-        return value
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = [part for part in value.strip("/").split("/") if part]
-        if value.startswith("/") or ".." in parts:
-            raise ValueError(f"{value!r} must be a folder inside the repository (relative, no '..')")
-        return "/".join(parts)
-
-
-# Argo CD Notifications' triggers. `on-drift` is refused rather than accepted and never sent: drift is
-# computed when `status`/`diff` read the clusters, and no event records it for the notifier to see.
-Trigger = Literal["on-started", "on-awaiting-approval", "on-succeeded", "on-rolled-back", "on-failed"]
+# Argo CD Notifications' triggers. `on-drift` fires once per new drift that `drift` or `status` finds (the
+# check records it in the audit trail: rollout/drift_alerts.py), not on every check.
+Trigger = Literal[
+    "on-started", "on-awaiting-approval", "on-succeeded", "on-rolled-back", "on-failed", "on-drift"
+]
 TRIGGERS: tuple[str, ...] = (
     "on-started",
     "on-awaiting-approval",
     "on-succeeded",
     "on-rolled-back",
     "on-failed",
+    "on-drift",
 )
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -120,18 +87,14 @@ class NotificationConfig(ConfigModel):
     triggers: list[str] = Field(
         default_factory=lambda: ["on-succeeded", "on-rolled-back", "on-failed"],
         min_length=1,
-        description="on-started, on-awaiting-approval, on-succeeded, on-rolled-back (abort too), on-failed",
+        description="on-started, on-awaiting-approval (a pull request to merge too), on-succeeded, "
+        "on-rolled-back (abort too), on-failed, on-drift (a new drift found by `drift` or `status`)",
     )
 
     @field_validator("triggers")
     @classmethod
     def _known_triggers(cls, value: list[str]) -> list[str]:
         for trigger in value:
-            if trigger == "on-drift":
-                raise ValueError(
-                    "on-drift is not delivered: drift is found when status or diff read the clusters, and "
-                    f"no event records it; known triggers: {', '.join(TRIGGERS)}"
-                )
             if trigger not in TRIGGERS:
                 raise ValueError(f"unknown trigger {trigger!r}; known triggers: {', '.join(TRIGGERS)}")
         return value
@@ -147,9 +110,8 @@ class NotificationConfig(ConfigModel):
         return self
 
 
-class GitHubConfig(ConfigModel):
-    """Each deployment mirrored as a GitHub deployment of `repository` (environment: this one's name), its
-    statuses queued → in_progress → success | failure, and inactive for the one a success replaced."""
+class GitHubApi(ConfigModel):
+    """A GitHub repository and how its REST API is reached (github3.py): the root, the token, a private CA."""
 
     repository: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", description="owner/name")
     api_url: str = Field(
@@ -158,15 +120,90 @@ class GitHubConfig(ConfigModel):
         description="the REST API root (GitHub Enterprise: https://HOST/api/v3)",
     )
     token_env: str = Field(
-        default="GITHUB_TOKEN", pattern=_ENV_NAME, description="variable holding a token (deployments: write)"
+        default="GITHUB_TOKEN",
+        pattern=_ENV_NAME,
+        description="variable holding a token (deployments: write; pull-request mode: contents and pull "
+        "requests: write)",
     )
     ca_bundle: str | None = Field(
         default=None,
         description="PEM file (relative to the checkout) of a private CA signing the API's certificate",
     )
+
+
+class GitHubConfig(GitHubApi):
+    """Each deployment mirrored as a GitHub deployment of `repository` (environment: this one's name), its
+    statuses queued → in_progress → success | failure, and inactive for the one a success replaced."""
+
     environment_url: str | None = Field(
         default=None, pattern=r"^https?://", description="the environment's own URL, shown on GitHub"
     )
+
+
+class GitOpsConfig(ConfigModel):
+    """Where the environment's desired state is committed. Default: a repository the orchestrator keeps in
+    its state folder (`<state>/gitops/default.git`), so the embedded default needs nothing."""
+
+    repository: str | None = Field(
+        default=None,
+        description="a local path (relative to the checkout), file://, https:// or ssh:// URL; default: "
+        "the state folder's own repository",
+    )
+    branch: str = Field(default="main", pattern=r"^[A-Za-z0-9._/-]+$")
+    path: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._/-]*$",
+        description="folder in the repository for this environment's files; default: the environment's name",
+    )
+    token_env: str | None = Field(default=None, description="variable holding an https:// token")
+    mode: Literal["commit", "pull-request"] = Field(
+        default="commit",
+        description="commit: onto the branch, then roll out; pull-request: push a branch, open a pull "
+        "request in `github`, roll out when it is merged",
+    )
+    github: GitHubApi | None = Field(
+        default=None, description="pull-request mode: the GitHub repository holding `repository`"
+    )
+
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, value: str) -> str:
+        parts = value.split("/")
+        if any(not part or part.startswith(".") or part.endswith(".lock") for part in parts) or ".." in value:
+            raise ValueError(f"{value!r} is not a branch name git accepts")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = [part for part in value.strip("/").split("/") if part]
+        if value.startswith("/") or ".." in parts:
+            raise ValueError(f"{value!r} must be a folder inside the repository (relative, no '..')")
+        return "/".join(parts)
+
+    @model_validator(mode="after")
+    def _pull_requests(self) -> GitOpsConfig:
+        if self.mode != "pull-request":
+            if self.github is not None:
+                raise KeyProblem(
+                    "github is the pull-request mode's repository; set mode: pull-request", "github"
+                )
+            return self
+        if self.repository is None:
+            raise KeyProblem(
+                "pull-request mode needs `repository`: the state folder's own repository has no GitHub to "
+                "open a pull request in",
+                "mode",
+            )
+        if self.github is None:
+            raise KeyProblem(
+                "pull-request mode needs `github` (repository: owner/name, apiUrl, tokenEnv): where the "
+                "pull requests are opened",
+                "mode",
+            )
+        return self
 
 
 class ImageRef(ConfigModel):

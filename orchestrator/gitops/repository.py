@@ -264,6 +264,33 @@ class GitOpsRepository:
             f"{PUSH_ATTEMPTS} attempts to commit on its tip all lost the race"
         )
 
+    def push_branch(
+        self,
+        head: str,
+        files: Mapping[str, bytes | None],
+        message: str,
+        *,
+        author: Author,
+        owns: str | None = None,
+    ) -> CommitResult:
+        """Commit `files` on top of the branch's tip as the new branch `head` of the remote, leaving the
+        branch itself alone: what a pull request proposes. `created` is False (and nothing is pushed) when
+        the branch already holds exactly these files. `head` belongs to one deployment, so a push that
+        repeats it (a driver taking over) replaces it."""
+        if not self.remote:
+            raise GitOpsError(f"GitOps repository {self.name} has no remote to push a branch {head} to")
+        self.open()
+        blobs = self._blobs({path: content for path, content in files.items() if content is not None})
+        with self._locked():
+            self.fetch()
+            parent = self.tip()
+            tree = self._tree(parent, blobs, files, owns)
+            if parent is not None and tree == self._tree_of(parent):
+                return CommitResult(parent, created=False, attempts=1)
+            sha = self._commit_tree(tree, parent, message, author)
+            self._git("push", "--quiet", "--porcelain", "--force", "origin", f"{sha}:refs/heads/{head}")
+        return CommitResult(sha, created=True, attempts=1)
+
     def _blobs(self, contents: Mapping[str, bytes]) -> dict[str, str]:
         """Write every content as a blob with one git process (a process per file costs 900 for an estate)."""
         if not contents:

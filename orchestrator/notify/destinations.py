@@ -27,8 +27,9 @@ from orchestrator.notify.facts import Facts, deployment_link
 from orchestrator.notify.hooks import owed_hooks
 from orchestrator.notify.send import DeliveryError, post
 from orchestrator.notify.slack import slack_message
-from orchestrator.notify.triggers import github_states, trigger_of
+from orchestrator.notify.triggers import ON_DRIFT, PHASE_EVENT, github_states, trigger_of
 from orchestrator.notify.webhook import SIGNATURE_HEADER, signature, webhook_body
+from orchestrator.rollout.drift_alerts import DRIFT_EVENT
 from orchestrator.store import notifications as outbox
 
 GITHUB = "github"
@@ -43,10 +44,20 @@ class Wanted:
     trigger: str
 
 
-def wanted(environment: Environment, data: dict[str, Any], pipeline: Pipeline | None = None) -> list[Wanted]:
+def wanted(
+    environment: Environment,
+    data: dict[str, Any],
+    pipeline: Pipeline | None = None,
+    *,
+    event_type: str = PHASE_EVENT,
+) -> list[Wanted]:
     """The deliveries a phase change (a `phase` event's data) owes the environment's destinations and the
-    pipeline's post-rollout and post-promotion hooks."""
+    pipeline's post-rollout and post-promotion hooks; a new drift (a `drift` event) owes `on-drift`'s."""
     found: list[Wanted] = []
+    if event_type == DRIFT_EVENT:
+        return [
+            Wanted(key_of(n), n.type, ON_DRIFT) for n in environment.notifications if ON_DRIFT in n.triggers
+        ]
     trigger = trigger_of(data)
     if trigger is not None:
         for notification in environment.notifications:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import OrchestratorError
+from orchestrator.rollout.drift_alerts import DRIFT_EVENT
 from orchestrator.settings import PUBLIC_URL_ENV
 from orchestrator.store import notifications as outbox
 from orchestrator.store import repository as repo
@@ -25,6 +26,7 @@ from orchestrator.store.views import iso_time
 _OUTCOMES = {
     "Progressing": "started",
     "AwaitingApproval": "awaiting approval",
+    "AwaitingMerge": "awaiting the merge of its pull request",
     "Succeeded": "succeeded",
     "RolledBack": "rolled back",
     "Aborted": "aborted (rolled back)",
@@ -79,6 +81,19 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class Drift:
+    """A drift found in one cluster (an `on-drift` notification): what differs from which commit."""
+
+    cluster: str
+    commit: str
+    fields: int
+    lines: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cluster": self.cluster, "commit": self.commit, "fields": self.fields, "lines": self.lines}
+
+
+@dataclass(frozen=True)
 class Facts:
     deployment_id: uuid.UUID
     service: str
@@ -95,9 +110,12 @@ class Facts:
     at: str | None
     gate: Gate | None
     link: str | None
+    drift: Drift | None = None
 
     @property
     def outcome(self) -> str:
+        if self.drift is not None:
+            return f"drifted in {self.drift.cluster}"
         return _OUTCOMES.get(self.phase, self.phase)
 
     @property
@@ -106,6 +124,12 @@ class Facts:
 
     @property
     def summary(self) -> str:
+        if self.drift is not None:
+            noun = "field" if self.drift.fields == 1 else "fields"
+            return (
+                f"{self.service} in {self.environment}: {self.outcome} from commit {self.drift.commit[:12]} "
+                f"({self.drift.fields} {noun})"
+            )
         text = f"{self.service} to {self.environment}: {self.outcome}"
         if self.gate is not None:
             text += f"; failing gate {self.gate.text}"
@@ -133,6 +157,7 @@ class Facts:
                 "at": self.at,
             },
             "gate": self.gate.to_json() if self.gate is not None else None,
+            "drift": self.drift.to_json() if self.drift is not None else None,
         }
 
 
@@ -143,6 +168,31 @@ def gather(session: Session, event_id: int, *, trigger: str | None, base_url: st
         raise OrchestratorError(f"audit event {event_id} is gone (its deployment was deleted)")
     data = row.data or {}
     deployment = repo.get_deployment(session, row.deployment_id)
+    if row.type == DRIFT_EVENT:
+        drift = Drift(
+            cluster=str(row.cluster),
+            commit=str(data.get("commit")),
+            fields=int(data.get("fields") or 0),
+            lines=[str(line) for line in data.get("lines") or []],
+        )
+        return Facts(
+            deployment_id=deployment.id,
+            service=deployment.service,
+            environment=deployment.environment,
+            kind=deployment.kind,
+            image=deployment.release.image_ref,
+            git_commit=deployment.release.git_commit,
+            deployed_by=deployment.actor,
+            actor=row.actor,
+            trigger=trigger,
+            phase_from=deployment.phase,
+            phase=deployment.phase,
+            message=row.message,
+            at=iso_time(row.created_at),
+            gate=None,
+            link=deployment_link(deployment.id, base_url),
+            drift=drift,
+        )
     failed = outbox.failing_measurement(session.connection(), deployment.id, before=event_id)
     gate = None
     if failed is not None and data.get("to") != "Succeeded":

@@ -49,6 +49,7 @@ from orchestrator.notify.facts import gather, public_url
 from orchestrator.notify.hooks import CLOUDFLARE, HOOK, hook_named, send_hook, served_hosts
 from orchestrator.notify.send import DEFAULT_TIMEOUT_SECONDS, DeliveryError
 from orchestrator.notify.triggers import PHASE_EVENT
+from orchestrator.rollout.drift_alerts import DRIFT_EVENT
 from orchestrator.store import notifications as outbox
 from orchestrator.store.db import engine_of
 from orchestrator.store.models import DeliveryStatus
@@ -58,6 +59,7 @@ log = structlog.get_logger(__name__)
 PAGE = 500  # events read per query
 MAX_AGE_SECONDS = 24 * 3600.0  # a phase change older than this when first read is not announced
 SETTLE_SECONDS = 30.0
+ANNOUNCED = (PHASE_EVENT, DRIFT_EVENT)  # the audit events destinations are told about
 CLAIM_SECONDS = 120.0  # a claimed delivery another process may take over after this (its sender died)
 
 
@@ -200,7 +202,7 @@ class Notifier:
         while True:
             with self.database.connect() as connection:
                 events = outbox.events_after(connection, after, limit=PAGE)
-                fresh = [e for e in events if e.type == PHASE_EVENT and e.id not in self._seen]
+                fresh = [e for e in events if e.type in ANNOUNCED and e.id not in self._seen]
                 ids = list({e.deployment_id for e in fresh})
                 environments = outbox.environments_of(connection, ids)
                 services = outbox.services_of(connection, ids)
@@ -212,7 +214,7 @@ class Notifier:
                 if environment is None:
                     continue
                 pipeline = self._pipeline(services.get(event.deployment_id))
-                for owed in wanted(environment, event.data, pipeline):
+                for owed in wanted(environment, event.data, pipeline, event_type=event.type):
                     rows.append(
                         {
                             "event_id": event.id,

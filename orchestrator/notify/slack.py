@@ -18,6 +18,7 @@ _EMOJI = {
     "Failed": ":x:",
     "Progressing": ":rocket:",
     "AwaitingApproval": ":hourglass_flowing_sand:",
+    "AwaitingMerge": ":hourglass_flowing_sand:",
 }
 
 
@@ -39,8 +40,8 @@ def slack_message(facts: Facts) -> dict[str, Any]:
             "type": "header",
             "text": {
                 "type": "plain_text",
-                "text": f"{_EMOJI.get(facts.phase, '')} {facts.service} to {facts.environment}: "
-                f"{facts.outcome}".strip()[:150],
+                "text": f"{':warning:' if facts.drift else _EMOJI.get(facts.phase, '')} {facts.service} "
+                f"{'in' if facts.drift else 'to'} {facts.environment}: {facts.outcome}".strip()[:150],
             },
         },
         {
@@ -50,10 +51,15 @@ def slack_message(facts: Facts) -> dict[str, Any]:
                 _field("Environment", _escape(facts.environment)),
                 _field("Release", f"`{_escape(facts.image)}`\ncommit `{facts.git_commit[:12]}`"),
                 _field("User", _escape(user)),
-                _field("Outcome", f"{facts.phase} ({facts.kind})"),
+                _field("Outcome", facts.outcome if facts.drift else f"{facts.phase} ({facts.kind})"),
             ],
         },
     ]
+    drift = facts.drift
+    if drift is not None:
+        listed = "\n".join(f"• {_escape(line)}" for line in drift.lines) or "(no detail)"
+        text = f"*Drift in {_escape(drift.cluster)}* from commit `{drift.commit[:12]}`\n{listed}"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}})
     gate = facts.gate
     if gate is not None:
         where = _escape(gate.phase)

@@ -1,7 +1,9 @@
 """What a phase change means: the Argo CD Notifications trigger it fires, and the GitHub statuses it sends.
 
 Read from a `phase` event's data (`from`, `to`, `event`; `repository.set_phase` records them). A move that
-stays in its phase (a resume taking a rollout over, a retry of a failed rollback) fires nothing.
+stays in its phase (a resume taking a rollout over, a retry of a failed rollback) fires nothing. Waiting for
+a pull request's merge (pull-request mode) is announced as `on-awaiting-approval`, and its merge, like a
+pause ending, starts nothing new.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 from orchestrator.store.models import Phase
 
 PHASE_EVENT = "phase"  # the type `repository.set_phase` gives the event it records
+ON_DRIFT = "on-drift"  # fired by a `drift` event (rollout/drift_alerts.py), not by a phase change
 
 _ENDINGS = {
     Phase.SUCCEEDED.value: "on-succeeded",
@@ -28,8 +31,8 @@ def trigger_of(data: dict[str, Any]) -> str | None:
         return None
     if after == Phase.PROGRESSING.value:
         return "on-started" if before in _STARTS_FROM else None
-    if after == Phase.AWAITING_APPROVAL.value:
-        return "on-awaiting-approval"
+    if after in (Phase.AWAITING_APPROVAL.value, Phase.AWAITING_MERGE.value):
+        return "on-awaiting-approval"  # a pull request to merge is pull-request mode's approval
     return _ENDINGS.get(str(after))
 
 
@@ -40,6 +43,8 @@ def github_states(data: dict[str, Any]) -> list[str]:
         return []
     if after == Phase.AWAITING_APPROVAL.value:
         return ["queued"]
+    if after == Phase.AWAITING_MERGE.value:
+        return []  # GitHub has no waiting state after in_progress: it stays in_progress until the end
     if after == Phase.PROGRESSING.value:
         if before == Phase.PENDING.value:
             return ["queued", "in_progress"]

@@ -58,6 +58,26 @@ class StopRequest(BaseModel):
     promotion: bool = False  # it failed during the final promotion (some clusters may run the new release)
 
 
+class PullRequestState(BaseModel):
+    """Pull-request mode: the pull request a deployment's desired state waits in (AwaitingMerge), and, once
+    merged, the merge commit whose files roll out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repository: str  # owner/name on GitHub
+    number: int
+    url: str
+    head: str  # the deployment's own branch
+    base: str  # the environment's branch
+    head_sha: str  # the commit the orchestrator pushed
+    merge_commit: str | None = None
+    merged_by: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.repository}#{self.number}"
+
+
 class ControlState(BaseModel):
     """The `control` column: small, read before every step."""
 
@@ -67,6 +87,7 @@ class ControlState(BaseModel):
     approved_step: int | None = None  # the pause (or inconclusive analysis) an approval ended
     full_promotion: bool = False
     stop: StopRequest | None = None
+    pull_request: PullRequestState | None = None
 
     @classmethod
     def of(cls, record: dict[str, Any] | None) -> ControlState:
@@ -105,6 +126,10 @@ def check(deployment: Deployment, request: ControlRequest) -> None:
         why = f"it is {phase.value}; {request.name} does not apply"
         if phase is Phase.AWAITING_APPROVAL:
             why += f" until it is approved: `orchestrator approve {str(deployment.id)[:8]}` starts it"
+        if phase is Phase.AWAITING_MERGE:
+            pull = ControlState.of(deployment.control).pull_request
+            where = f"pull request {pull.url}" if pull is not None else "its pull request"
+            why += f": it starts when {where} is merged (`orchestrator abort` withdraws it)"
         raise refuse(deployment, request, why) from None
     stop = ControlState.of(deployment.control).stop
     if stop is not None and request.event not in (Event.ABORT, Event.RETRY, Event.RESUME):

@@ -5,21 +5,31 @@ one is required), then rolls out what it reads back from that commit, validated 
 clusters run exactly what git holds, and a commit that cannot be made or pushed fails the deployment with
 nothing applied. `DesiredState` is the engine's view of it; `GitDesiredState` is git, and the state-machine
 tests use an in-memory double.
+
+In pull-request mode (`gitops.mode: pull-request`) the engine proposes instead of committing: the same files
+and message, committed on top of the branch's tip as a branch of their own (`pull_request_branch`) and a
+pull request onto the environment's branch, opened through github3.py. What rolls out is then read from the
+merge commit (`read`), so a change made in review is what the clusters run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import github3
+
 from orchestrator.config import Environment
-from orchestrator.config.environment import GitOpsConfig
+from orchestrator.config.environment import GitHubApi, GitOpsConfig
+from orchestrator.github.api import client as github_client
+from orchestrator.github.pulls import PullRequest, close_pull_request, open_pull_request
 from orchestrator.gitops.manifests import CommittedManifestError, dump, load, manifest_path, service_glob
-from orchestrator.gitops.repository import Author, GitOpsRepository, mirror_name
+from orchestrator.gitops.repository import Author, GitOpsError, GitOpsRepository, mirror_name
 from orchestrator.render.contract import TemplateContractError, check_contract
 from orchestrator.render.engine import is_emulated
 from orchestrator.render.manifests import RenderedSet
@@ -53,8 +63,24 @@ class Committed:
     sets: list[RenderedSet]  # the plan's sets with the objects as read back from the commit
 
 
+@dataclass(frozen=True)
+class Proposed:
+    """Pull-request mode: the change is a pull request waiting for its merge."""
+
+    pull_request: PullRequest
+    files: list[str]  # the files it changes, as committed on its branch
+
+
 class DesiredState(Protocol):
     def commit(self, environment: Environment, change: Change) -> Committed: ...
+
+    def propose(self, environment: Environment, change: Change) -> Proposed | Committed:
+        """A pull request of the change (or Committed: the branch already holds exactly this)."""
+        ...
+
+    def withdraw(self, environment: Environment, pull_request: PullRequest) -> None:
+        """Close a pull request whose deployment will not roll out (aborted)."""
+        ...
 
     def read(
         self, environment: Environment, commit: str, sets: Sequence[RenderedSet]
@@ -102,6 +128,27 @@ def message(change: Change) -> str:
     return f"{subject}\n\n{sentence}\n\n" + "".join(f"{k}: {v}\n" for k, v in trailers.items())
 
 
+def pull_request_branch(change: Change) -> str:
+    """The branch a deployment's pull request comes from: one per deployment, named so people see whose."""
+    return f"orchestrator/{change.environment}/{change.service}-{change.deployment_id}"
+
+
+def pull_request_body(change: Change, files: Sequence[str], branch: str) -> str:
+    """What reviewers read: the commit message's sentence, what merging does, the files and the trailers."""
+    text = message(change)
+    _subject, _, rest = text.partition("\n\n")
+    sentence, _, trailers = rest.rpartition("\n\n")
+    listed = "\n".join(f"- `{path}`" for path in files)
+    return (
+        f"{sentence}\n\n"
+        f"Merging this pull request onto `{branch}` rolls the merged files out to {change.environment} "
+        f"(deployment `{change.deployment_id}`); closing it without merging cancels the deployment, with "
+        "nothing applied.\n\n"
+        f"Files:\n{listed}\n\n"
+        f"```\n{trailers.strip()}\n```\n"
+    )
+
+
 def folder(config: GitOpsConfig, environment: str) -> str:
     return config.path if config.path is not None else environment
 
@@ -128,17 +175,56 @@ class GitDesiredState:
     def commit(self, environment: Environment, change: Change) -> Committed:
         repository = self.repository(environment)
         prefix = folder(environment.gitops, environment.name)
-        files: dict[str, bytes | None] = {
-            manifest_path(prefix, s.cluster, change.service): dump(s.objects) for s in change.sets
-        }
-        # The person behind the deployment is the commit's author; the orchestrator is its committer.
-        email = change.actor if change.actor and "@" in change.actor else "local@localhost"
-        author = Author(change.actor or "local", email)
+        files = self._files(prefix, change)
         result = repository.commit(
-            files, message(change), author=author, owns=service_glob(prefix, change.service)
+            files, message(change), author=_author(change), owns=service_glob(prefix, change.service)
         )
         committed = repository.files(result.sha, prefix)
         return Committed(result.sha, result.created, read_back(committed, prefix, environment, change.sets))
+
+    def propose(self, environment: Environment, change: Change) -> Proposed | Committed:
+        """Push the change as a branch on top of the environment's branch and open a pull request of it
+        (pull-request mode); Committed (nothing pushed or opened) when the branch already holds it."""
+        config = environment.gitops.github
+        if config is None:  # the configuration refuses pull-request mode without it
+            raise GitOpsError(f"environment {environment.name}: gitops.github is not configured")
+        repository = self.repository(environment)
+        prefix = folder(environment.gitops, environment.name)
+        files = self._files(prefix, change)
+        head = pull_request_branch(change)
+        text = message(change)
+        result = repository.push_branch(
+            head, files, text, author=_author(change), owns=service_glob(prefix, change.service)
+        )
+        if not result.created:
+            committed = repository.files(result.sha, prefix)
+            return Committed(result.sha, False, read_back(committed, prefix, environment, change.sets))
+        gh = self._github(config)
+        opened = open_pull_request(
+            gh,
+            config.repository,
+            head=head,
+            base=environment.gitops.branch,
+            title=text.partition("\n")[0],
+            body=pull_request_body(change, sorted(files), environment.gitops.branch),
+        )
+        return Proposed(opened, sorted(files))
+
+    def withdraw(self, environment: Environment, pull_request: PullRequest) -> None:
+        config = environment.gitops.github
+        if config is None:
+            raise GitOpsError(f"environment {environment.name}: gitops.github is not configured")
+        close_pull_request(self._github(config), pull_request.repository, pull_request.number)
+
+    def _github(self, config: GitHubApi) -> github3.GitHub:
+        token = os.environ.get(config.token_env)
+        if not token:
+            raise GitOpsError(f"gitops.github: ${config.token_env} (the GitHub token) is not set")
+        ca = (self.project_root / config.ca_bundle).resolve() if config.ca_bundle else None
+        return github_client(config.api_url, token, ca_bundle=ca)
+
+    def _files(self, prefix: str, change: Change) -> dict[str, bytes | None]:
+        return {manifest_path(prefix, s.cluster, change.service): dump(s.objects) for s in change.sets}
 
     def read(self, environment: Environment, commit: str, sets: Sequence[RenderedSet]) -> list[RenderedSet]:
         """The sets as held by `commit` (what a rollback or promotion rolls out), validated."""
@@ -146,6 +232,12 @@ class GitDesiredState:
         repository.fetch()
         prefix = folder(environment.gitops, environment.name)
         return read_back(repository.files(commit, prefix), prefix, environment, sets)
+
+
+def _author(change: Change) -> Author:
+    # The person behind the deployment is the commit's author; the orchestrator is its committer.
+    email = change.actor if change.actor and "@" in change.actor else "local@localhost"
+    return Author(change.actor or "local", email)
 
 
 def read_back(

@@ -41,8 +41,14 @@ from orchestrator.render.engine import Renderer
 from orchestrator.render.manifests import RenderedSet, environment_hash
 from orchestrator.rollout import control
 from orchestrator.rollout.actions import ESSENTIAL, Completed, StepFailedError, handler_for
-from orchestrator.rollout.control import ControlRequest, ControlState, PauseReason, StopRequest
-from orchestrator.rollout.desired import Change, DesiredState
+from orchestrator.rollout.control import (
+    ControlRequest,
+    ControlState,
+    PauseReason,
+    PullRequestState,
+    StopRequest,
+)
+from orchestrator.rollout.desired import Change, Committed, DesiredState
 from orchestrator.rollout.frozen import FrozenPlan
 from orchestrator.rollout.gates import AnalysisGate, GateFactory, GateResult, default_gates, validate_analysis
 from orchestrator.rollout.hooks import run_pre_rollout
@@ -451,7 +457,8 @@ class RolloutEngine:
             phase = Phase(deployment.phase)
             stop = ControlState.of(deployment.control).stop
             owed = stop is not None and allows(phase, _stop_event(stop))
-            if not owed and (phase in TERMINAL_PHASES or phase in (Phase.PAUSED, Phase.AWAITING_APPROVAL)):
+            waiting = (Phase.PAUSED, Phase.AWAITING_APPROVAL, Phase.AWAITING_MERGE)
+            if not owed and (phase in TERMINAL_PHASES or phase in waiting):
                 return phase
             request, plan = self._load(deployment)
             if phase is Phase.PENDING and not owed:
@@ -461,14 +468,27 @@ class RolloutEngine:
             index = deployment.current_step
             uncommitted = deployment.gitops_commit is None and not owed
             change = self._change(session, deployment, request, plan) if uncommitted else None
-        if change is not None:
+            merged = ControlState.of(deployment.control).pull_request
+        if change is not None and merged is not None and merged.merge_commit is not None:
+            # Pull-request mode, merged: the hooks were asked before the pull request was opened.
+            adopted = self._adopt_merge(deployment_id, request, plan, merged)
+            if adopted is None:
+                return Phase.FAILED
+            plan = adopted
+        elif change is not None:
             refused = self._pre_rollout(plan, change)
             if refused is not None:
                 return self._fail_untouched(deployment_id, Event.HOOK_FAILED, "PreRolloutHookFailed", refused)
-            committed = self._commit(deployment_id, request, plan, change)
-            if committed is None:
-                return Phase.FAILED
-            plan = committed
+            if self.project.environment(request.environment).gitops.mode == "pull-request":
+                proposed = self._propose(deployment_id, request, plan, change)
+                if proposed is None or isinstance(proposed, Phase):
+                    return proposed or Phase.FAILED
+                plan = proposed
+            else:
+                committed = self._commit(deployment_id, request, plan, change)
+                if committed is None:
+                    return Phase.FAILED
+                plan = committed
         steps = plan.steps()
         # A rollback owed only needs the clusters it touched; a rollout needs every cluster.
         workloads, unreachable = self._workloads(request, plan, _touched(steps, index) if owed else None)
@@ -580,22 +600,109 @@ class RolloutEngine:
             reason = f"the desired state was not committed, nothing was applied: {exc}"
             self._fail_untouched(deployment_id, Event.GITOPS_FAILED, "GitOpsFailed", reason)
             return None
+        return self._record_commit(deployment_id, plan, committed)
+
+    def _propose(
+        self, deployment_id: uuid.UUID, request: DeployRequest, plan: FrozenPlan, change: Change
+    ) -> FrozenPlan | Phase | None:
+        """Pull-request mode: push the desired state as a branch and open a pull request of it, then wait
+        (AwaitingMerge, nothing touched) for its merge. A branch that already holds exactly this state needs
+        no pull request: the rollout goes on from it (a FrozenPlan). None: it could not be proposed, and the
+        deployment is Failed with nothing applied."""
+        self.report({"type": "gitops", "state": "proposing"})
+        environment = self.project.environment(request.environment)
+        try:
+            proposed = self.desired.propose(environment, change)
+        except OrchestratorError as exc:
+            reason = f"the desired state was not proposed, nothing was applied: {exc}"
+            self._fail_untouched(deployment_id, Event.GITOPS_FAILED, "GitOpsFailed", reason)
+            return None
+        if isinstance(proposed, Committed):
+            return self._record_commit(deployment_id, plan, proposed)
+        pull = proposed.pull_request
+        state = PullRequestState(
+            repository=pull.repository,
+            number=pull.number,
+            url=pull.url,
+            head=pull.head,
+            base=pull.base,
+            head_sha=pull.head_sha,
+        )
+        message = f"waiting for pull request #{pull.number} to be merged: {pull.url}"
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, deployment_id)
+            control_state = ControlState.of(deployment.control)
+            control_state.pull_request = state
+            deployment.control = control_state.to_record()
+            repo.append_event(
+                session,
+                deployment,
+                "pull_request",
+                f"pull request #{pull.number} opened: {pull.head} onto {pull.base} ({pull.url})",
+                data={**state.model_dump(mode="json"), "files": proposed.files},
+            )
+            repo.set_phase(
+                session,
+                deployment,
+                Phase.AWAITING_MERGE,
+                event=Event.AWAIT_MERGE,
+                actor=deployment.actor,
+                message=message,
+            )
+        self.report(
+            {
+                "type": "gitops",
+                "state": "pull_request",
+                "url": pull.url,
+                "number": pull.number,
+                "message": message,
+            }
+        )
+        return Phase.AWAITING_MERGE
+
+    def _adopt_merge(
+        self, deployment_id: uuid.UUID, request: DeployRequest, plan: FrozenPlan, pull: PullRequestState
+    ) -> FrozenPlan | None:
+        """Continue with what the pull request's merge commit holds (read back and validated, as a commit
+        of ours is); None when it cannot be read: the deployment is Failed with nothing applied."""
+        assert pull.merge_commit is not None
+        environment = self.project.environment(request.environment)
+        try:
+            sets = self.desired.read(environment, pull.merge_commit, list(plan.rendered().values()))
+        except OrchestratorError as exc:
+            reason = (
+                f"the merge commit {pull.merge_commit[:12]} of pull request #{pull.number} cannot be rolled "
+                f"out, nothing was applied: {exc}"
+            )
+            self._fail_untouched(deployment_id, Event.GITOPS_FAILED, "GitOpsFailed", reason)
+            return None
+        return self._record_commit(deployment_id, plan, Committed(pull.merge_commit, True, sets), merged=pull)
+
+    def _record_commit(
+        self,
+        deployment_id: uuid.UUID,
+        plan: FrozenPlan,
+        committed: Committed,
+        *,
+        merged: PullRequestState | None = None,
+    ) -> FrozenPlan:
+        """The desired state is in git: the plan goes on with what the commit holds."""
         frozen = plan.with_sets(committed.sets)
+        if merged is not None:
+            kind = "committed"
+            text = f"desired state merged as {committed.sha[:12]} (pull request #{merged.number})"
+        elif committed.created:
+            kind, text = "committed", f"desired state committed as {committed.sha[:12]}"
+        else:
+            kind, text = "unchanged", f"desired state unchanged: already held by {committed.sha[:12]}"
+        data: dict[str, Any] = {"commit": committed.sha, "created": committed.created}
+        if merged is not None:
+            data["pull_request"] = merged.number
         with self.sessions.begin() as session:
             deployment = repo.get_deployment(session, deployment_id)
             deployment.gitops_commit = committed.sha
             deployment.plan = frozen.to_record()
-            repo.append_event(
-                session,
-                deployment,
-                "committed" if committed.created else "unchanged",
-                message=(
-                    f"desired state committed as {committed.sha[:12]}"
-                    if committed.created
-                    else f"desired state unchanged: already held by {committed.sha[:12]}"
-                ),
-                data={"commit": committed.sha, "created": committed.created},
-            )
+            repo.append_event(session, deployment, kind, message=text, data=data)
         self.report(
             {"type": "gitops", "state": "committed", "commit": committed.sha, "created": committed.created}
         )
@@ -1087,6 +1194,30 @@ class RolloutEngine:
                 )
             return control.approve(session, deployment, request, plan.steps())
 
+    def _withdraw(
+        self, deployment_id: uuid.UUID, environment: str, pull: PullRequestState, actor: str | None
+    ) -> None:
+        """Close the pull request of an aborted deployment, so nobody merges what will not roll out. Asked
+        once the abort is recorded; a GitHub that cannot be reached is recorded, and the abort stands (a
+        merge of it later rolls nothing out: no deployment waits on it)."""
+        from orchestrator.github.pulls import PullRequest
+
+        proposal = PullRequest(pull.repository, pull.number, pull.url, pull.head, pull.base, pull.head_sha)
+        try:
+            self.desired.withdraw(self.project.environment(environment), proposal)
+            kind, text = "pull_request_closed", f"pull request #{pull.number} closed: {pull.url}"
+        except OrchestratorError as exc:
+            kind, text = "pull_request_not_closed", f"pull request #{pull.number} is still open: {exc}"
+        with self.sessions.begin() as session:
+            repo.append_event(
+                session,
+                repo.get_deployment(session, deployment_id),
+                kind,
+                text,
+                actor=actor,
+                data={"pull_request": pull.number, "url": pull.url},
+            )
+
     def pause(self, deployment_id: uuid.UUID, *, actor: str | None = None) -> str:
         request = ControlRequest(Event.PAUSE, actor)
         with self.sessions.begin() as session:
@@ -1126,7 +1257,23 @@ class RolloutEngine:
                     f"aborted by {actor or 'unknown'} before its approval; no cluster was touched",
                 )
                 return []
-            control.request_abort(session, deployment, request)
+            if Phase(deployment.phase) is Phase.AWAITING_MERGE:
+                control.check(deployment, request)
+                pull = ControlState.of(deployment.control).pull_request
+                environment_name = deployment.environment
+                control.record(
+                    session,
+                    deployment,
+                    request,
+                    f"aborted by {actor or 'unknown'} before its pull request was merged; no cluster was "
+                    "touched",
+                )
+            else:
+                pull = None
+                control.request_abort(session, deployment, request)
+        if pull is not None:
+            self._withdraw(deployment_id, environment_name, pull, actor)
+            return []
         deadline = self.clock.now() + ABORT_WAIT_SECONDS
         while (holder := self.driver(deployment_id)) is not None and holder.owner != self.owner:
             if self.clock.now() >= deadline:

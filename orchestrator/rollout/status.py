@@ -137,7 +137,14 @@ def _read(
 # waiting for an approval): its live state is compared with the last good release, not with this one.
 _UNTOUCHING = {
     p.value
-    for p in (Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED, Phase.AWAITING_APPROVAL)
+    for p in (
+        Phase.SUCCEEDED,
+        Phase.ROLLED_BACK,
+        Phase.ABORTED,
+        Phase.FAILED,
+        Phase.AWAITING_APPROVAL,
+        Phase.AWAITING_MERGE,
+    )
 }
 
 

@@ -54,6 +54,9 @@ class RolloutJobs(Protocol):
     def check_ready(self) -> None:
         """Raise when jobs cannot be queued now (the queue unreachable or not installed, or closed)."""
 
+    def enqueue_rollout_in(self, session: Session, deployment_id: uuid.UUID, *, reason: str) -> None:
+        """Drive a deployment, queued with the session's transaction (a merged pull request's)."""
+
     def close(self) -> None: ...
 
 
@@ -103,6 +106,10 @@ class QueueJobs:
                 raise queue.QueueNotInstalledError("the job queue is not installed") from exc
             raise
 
+    def enqueue_rollout_in(self, session: Session, deployment_id: uuid.UUID, *, reason: str) -> None:
+        queue.enqueue(session.connection(), queue.ROLLOUT_JOB, rollout_payload(deployment_id))
+        log.info("rollout_enqueued", deployment=str(deployment_id), reason=reason)
+
     def close(self) -> None:
         pass
 
@@ -137,6 +144,12 @@ class InProcessJobs:
         # After the commit only: a rolled-back request has no job (as on the queue).
         def submit(_session: Session) -> None:
             self._submit(("request", request_id), attempt=1)
+
+        event.listen(session, "after_commit", submit, once=True)
+
+    def enqueue_rollout_in(self, session: Session, deployment_id: uuid.UUID, *, reason: str) -> None:
+        def submit(_session: Session) -> None:
+            self.enqueue_rollout(deployment_id, reason=reason)
 
         event.listen(session, "after_commit", submit, once=True)
 

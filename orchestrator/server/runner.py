@@ -279,6 +279,12 @@ class JobRunner:
             if request_id is not None:
                 self._settle(request_id, RequestStatus.DEPLOYED, reason=waiting)
             return Done(waiting)
+        if phase is Phase.AWAITING_MERGE:
+            # As with an approval: the merge's webhook queues the rollout job that drives it from here.
+            waiting = f"deployment {deployment_id} is {phase}: its pull request's merge starts the rollout"
+            if request_id is not None:
+                self._settle(request_id, RequestStatus.DEPLOYED, reason=waiting)
+            return Done(waiting)
         # Still Progressing: this engine stopped driving (handed back, or its lease was taken over).
         return RetryLater(HANDED_BACK_RETRY_SECONDS, f"deployment {deployment_id} handed back while {phase}")
 

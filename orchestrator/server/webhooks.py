@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
-from orchestrator.server import signatures
+from orchestrator.server import pull_requests, signatures
 from orchestrator.server.api.schemas import Problem as ProblemBody
 from orchestrator.server.body import read_limited
 from orchestrator.server.catalog import Catalog, CatalogCache
@@ -67,7 +67,7 @@ _ANSWERS: dict[int | str, dict[str, object]] = {
 @router.post(
     "/webhooks/github",
     status_code=202,
-    summary="GitHub webhook (push, release, workflow_run, ping)",
+    summary="GitHub webhook (push, release, workflow_run, ping; pull_request of pull-request mode)",
     responses=_ANSWERS,
 )
 async def github_webhook(request: Request) -> JSONResponse:
@@ -88,6 +88,8 @@ async def _github_delivery(request: Request) -> JSONResponse:
     if not delivery or len(delivery) > 200:
         raise Problem(400, "Bad Request", "X-GitHub-Delivery is missing or longer than 200 characters")
     event = request.headers.get("x-github-event") or ""
+    if event == "pull_request":
+        return await run_in_threadpool(_record_pull_request, request, delivery, payload)
 
     def decide_and_record() -> JSONResponse:
         # On a thread: a release or a workflow run asks git and the store what it means.
@@ -223,7 +225,7 @@ def _decide_github(
         )
         return decision
     if event != "push":
-        decision.reasons.append(f"event {event!r} is not handled (push, release, workflow_run and ping are)")
+        decision.reasons.append(f"event {event!r} is not handled (push, release, workflow_run, pull_request and ping are)")
         return decision
     default_branch = _text(payload.get("repository"), "default_branch")
     ref = payload.get("ref")
@@ -378,6 +380,40 @@ def _record(request: Request, source: str, delivery: str, decision: Decision) ->
     _count(request, source, outcome.value)
     answer = {"delivery": delivery, "outcome": outcome.value, "reason": reason, "requests": queued}
     return JSONResponse(answer, status_code=200 if decision.ping else 202)
+
+
+def _record_pull_request(request: Request, delivery: str, payload: dict[str, Any]) -> JSONResponse:
+    """A pull request of pull-request mode merged (its deployment rolls out) or closed (it is cancelled)."""
+    event = pull_requests.PullRequestEvent.of(payload)
+    sessions = request.app.state.sessions
+    try:
+        with sessions.begin() as session:
+            settled = pull_requests.settle(session, request.app.state.jobs, delivery, event)
+    except IntegrityError:
+        if not _known_delivery(sessions, "github", delivery):
+            raise
+        log.info("webhook_duplicate", source="github", delivery=delivery, webhook_event="pull_request")
+        _count(request, "github", "duplicate")
+        return JSONResponse({"delivery": delivery, "outcome": "duplicate", "requests": []}, status_code=200)
+    assert settled.outcome is not None
+    _count(request, "github", settled.outcome.value)
+    log.info(
+        "webhook_received",
+        source="github",
+        delivery=delivery,
+        webhook_event="pull_request",
+        repository=event.repository,
+        outcome=settled.outcome.value,
+        reason=settled.reason,
+    )
+    answer: dict[str, Any] = {
+        "delivery": delivery,
+        "outcome": settled.outcome.value,
+        "reason": settled.reason,
+        "requests": [],
+        "deployment": str(settled.deployment) if settled.deployment else None,
+    }
+    return JSONResponse(answer, status_code=202)
 
 
 def _known_delivery(sessions: Any, source: str, delivery: str) -> bool:

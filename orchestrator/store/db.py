@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
@@ -225,14 +225,30 @@ def _run(url: str, action: str, revision: str) -> None:
 
     engine = make_engine(url)
     try:
-        with engine.begin() as connection:
-            config = alembic_config(url)
-            # env.py runs the migration on this connection, inside this transaction.
-            config.attributes["connection"] = connection
-            if action == "upgrade":
-                command.upgrade(config, revision)
-            else:
-                command.downgrade(config, revision)
+        with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                # SQLite's batch mode rebuilds a table (copy, DROP, rename), and with foreign keys on a DROP
+                # deletes every row that references it with ON DELETE CASCADE: rebuilding `deployments` would
+                # empty the audit trail. Off outside the transaction (SQLite ignores it inside one), checked
+                # after, back on when the connection is handed back (the pool's connect hook sets it again).
+                _foreign_keys(connection, on=False)
+            with connection.begin():
+                config = alembic_config(url)
+                # env.py runs the migration on this connection, inside this transaction.
+                config.attributes["connection"] = connection
+                if action == "upgrade":
+                    command.upgrade(config, revision)
+                else:
+                    command.downgrade(config, revision)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise OrchestratorError(
+                            f"migrating {display_url(url)} left rows whose references are gone: {broken[:5]}"
+                        )
+            if sqlite:
+                _foreign_keys(connection, on=True)
     except CommandError as exc:
         # Alembic's usage errors: a revision that does not exist, or one on the wrong side of the current.
         raise ConfigError(
@@ -242,6 +258,15 @@ def _run(url: str, action: str, revision: str) -> None:
     finally:
         engine.dispose()
     log.debug("database migrated", action=action, revision=revision, url=display_url(url))
+
+
+def _foreign_keys(connection: Connection, *, on: bool) -> None:
+    # On the DB-API connection itself, outside any transaction (the engine's `begin` hook would open one).
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    cursor.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
+    cursor.close()
 
 
 def known_revisions() -> list[str]:

@@ -100,6 +100,7 @@ class Phase(enum.StrEnum):
 
     PENDING = "Pending"
     AWAITING_APPROVAL = "AwaitingApproval"  # recorded, nothing touched: waits for an approver
+    AWAITING_MERGE = "AwaitingMerge"  # a pull request of its desired state: waits for the merge
     PROGRESSING = "Progressing"
     PAUSED = "Paused"
     SUCCEEDED = "Succeeded"
@@ -116,8 +117,9 @@ class Phase(enum.StrEnum):
 # A deployment in one of these phases is over: it gets a finished_at and no longer holds its environment.
 TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.ABORTED, Phase.ROLLED_BACK, Phase.FAILED})
 # At most one deployment per service and environment may be in one of these (enforced by a unique index).
-# A deployment awaiting approval holds its environment too: a second deploy is refused, naming it.
-ACTIVE_PHASES = frozenset({Phase.AWAITING_APPROVAL, Phase.PROGRESSING, Phase.PAUSED})
+# A deployment awaiting approval, or the merge of its pull request, holds its environment too: a second deploy
+# is refused, naming it.
+ACTIVE_PHASES = frozenset({Phase.AWAITING_APPROVAL, Phase.AWAITING_MERGE, Phase.PROGRESSING, Phase.PAUSED})
 
 
 class DeploymentKind(enum.StrEnum):
@@ -420,6 +422,7 @@ class GitHubDeployment(Base):
 class DeliveryOutcome(enum.StrEnum):
     QUEUED = "queued"  # one or more rollout requests were recorded and queued
     IGNORED = "ignored"  # verified but nothing to do (unknown repository or service, another branch...)
+    CANCELLED = "cancelled"  # a pull request closed unmerged: the deployment waiting on it was cancelled
     PING = "ping"
 
 

@@ -39,6 +39,9 @@ class Event(enum.StrEnum):
     RETRY = "retry"  # `retry`: roll the same request out again as a new deployment
     GITOPS_FAILED = "gitops_failed"  # the desired state could not be committed or pushed: nothing applied
     HOOK_FAILED = "hook_failed"  # a pre-rollout hook said no: nothing committed or applied
+    AWAIT_MERGE = "await_merge"  # pull-request mode: the desired state is a pull request, not yet merged
+    MERGED = "merged"  # its pull request was merged: roll out what the merge commit holds
+    PR_CLOSED = "pr_closed"  # its pull request was closed without a merge: nothing was or will be applied
 
 
 class Action(enum.StrEnum):
@@ -71,6 +74,10 @@ TABLE: dict[tuple[Phase, Event], Transition] = {
     (P.AWAITING_APPROVAL, E.ABORT): Transition(P.ABORTED, A.FINISH),  # nothing was touched
     (P.PROGRESSING, E.GITOPS_FAILED): Transition(P.FAILED, A.FINISH),  # before any cluster is touched
     (P.PROGRESSING, E.HOOK_FAILED): Transition(P.FAILED, A.FINISH),  # before anything is committed
+    (P.PROGRESSING, E.AWAIT_MERGE): Transition(P.AWAITING_MERGE, A.HOLD),  # before any cluster is touched
+    (P.AWAITING_MERGE, E.MERGED): Transition(P.PROGRESSING, A.DRIVE),
+    (P.AWAITING_MERGE, E.PR_CLOSED): Transition(P.ABORTED, A.FINISH),  # nothing was touched
+    (P.AWAITING_MERGE, E.ABORT): Transition(P.ABORTED, A.FINISH),  # nothing was touched
     (P.PROGRESSING, E.RESUME): Transition(P.PROGRESSING, A.DRIVE),
     (P.PROGRESSING, E.PAUSE): Transition(P.PAUSED, A.HOLD),
     (P.PROGRESSING, E.STEP_PAUSE): Transition(P.PAUSED, A.HOLD),

@@ -68,6 +68,8 @@ def deployment_view(deployment: Deployment, *, clusters: bool = True) -> dict[st
         "release": release_view(deployment.release),
         # What set it off when no person did: the webhook's source, event, delivery id and commit.
         "trigger": (deployment.config or {}).get("trigger"),
+        # Pull-request mode: the pull request its desired state waits in (or was merged from).
+        "pull_request": (deployment.control or {}).get("pull_request"),
     }
     if clusters:
         view["clusters"] = [cluster_view(c) for c in deployment.clusters]

@@ -1,16 +1,26 @@
 """A fake of the GitHub REST endpoints the orchestrator uses, over HTTPS (a trustme CA), for github3.py.
 
 Served: GET /repos/{owner}/{repo}, POST and GET /repos/{owner}/{repo}/deployments, POST and GET
-/repos/{owner}/{repo}/deployments/{id}/statuses. Bodies follow GitHub's documented shapes closely enough
+/repos/{owner}/{repo}/deployments/{id}/statuses, and pull requests: POST and GET /repos/{owner}/{repo}/pulls,
+GET and PATCH /repos/{owner}/{repo}/pulls/{number}. Bodies follow GitHub's documented shapes closely enough
 for github3.py's models, which read many keys. Requests must carry `Authorization: token <token>` (401
 otherwise). `unavailable` answers that many requests with 503 first (GitHub down).
+
+Pull requests are backed by a real bare git repository (`git_dir`, the repository GitHub "hosts"): opening
+one needs its head branch to exist there, and `merge(number)` merges it as GitHub's merge button does — a
+merge commit of base and head made with git (`merge-tree --write-tree`, `commit-tree`) and the base branch
+moved to it — so whoever fetches the base branch afterwards reads what was merged. `merge` and `close`
+return the `pull_request` webhook payload GitHub would send.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from tests.fakes.https import FakeHTTPSServer, Request, Response
@@ -61,9 +71,17 @@ def _now() -> str:
 
 class FakeGitHub:
     def __init__(
-        self, *, owner: str = "addtocloud", repo: str = "platform", token: str = "gh-test-token"
+        self,
+        *,
+        owner: str = "addtocloud",
+        repo: str = "platform",
+        token: str = "gh-test-token",
+        git_dir: Path | None = None,
     ) -> None:
         self.owner, self.repo, self.token = owner, repo, token
+        self.git_dir = git_dir
+        self.pulls: dict[int, dict[str, Any]] = {}
+        self._pull_numbers = itertools.count(1)
         self.server = FakeHTTPSServer()
         self.deployments: dict[int, dict[str, Any]] = {}
         self.statuses: dict[int, list[dict[str, Any]]] = {}
@@ -75,6 +93,10 @@ class FakeGitHub:
         self.server.route("GET", base + r"/deployments")(self._guard(self._list_deployments))
         self.server.route("POST", base + r"/deployments/(\d+)/statuses")(self._guard(self._create_status))
         self.server.route("GET", base + r"/deployments/(\d+)/statuses")(self._guard(self._list_statuses))
+        self.server.route("POST", base + r"/pulls")(self._guard(self._create_pull))
+        self.server.route("GET", base + r"/pulls")(self._guard(self._list_pulls))
+        self.server.route("GET", base + r"/pulls/(\d+)")(self._guard(self._get_pull))
+        self.server.route("PATCH", base + r"/pulls/(\d+)")(self._guard(self._update_pull))
 
     def __enter__(self) -> FakeGitHub:
         self.server.start()
@@ -242,3 +264,203 @@ class FakeGitHub:
 
     def _list_statuses(self, request: Request, match: re.Match[str]) -> Response:
         return Response.json(self.statuses.get(int(match.group(1)), []))
+
+    # -- pull requests --------------------------------------------------------------------------------
+
+    def _git(self, *args: str, input: bytes | None = None) -> str:
+        assert self.git_dir is not None, "FakeGitHub(git_dir=...) hosts the repository pull requests use"
+        env = {
+            **os.environ,
+            "GIT_AUTHOR_NAME": "Reviewer",
+            "GIT_AUTHOR_EMAIL": "reviewer@addtocloud.test",
+            "GIT_COMMITTER_NAME": "GitHub",
+            "GIT_COMMITTER_EMAIL": "noreply@github.example",
+        }
+        process = subprocess.run(
+            ["git", "--git-dir", str(self.git_dir), *args],
+            input=input,
+            capture_output=True,
+            env=env,
+            check=True,
+        )
+        return process.stdout.decode().strip()
+
+    def _sha_of(self, branch: str) -> str | None:
+        try:
+            return self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}")
+        except subprocess.CalledProcessError:
+            return None
+
+    def _end(self, branch: str, sha: str | None) -> dict[str, Any]:
+        url = f"{self.api_url}/repos/{self.owner}/{self.repo}"
+        repository = {
+            "id": 42,
+            "name": self.repo,
+            "full_name": f"{self.owner}/{self.repo}",
+            "owner": self._user(),
+            "private": True,
+            "html_url": f"https://github.example/{self.owner}/{self.repo}",
+            "description": "fake",
+            "fork": False,
+            "url": url,
+            **{key: f"{url}/{key.removesuffix('_url')}" for key in _REPO_URLS},
+        }
+        return {
+            "label": f"{self.owner}:{branch}",
+            "ref": branch,
+            "sha": sha,
+            "user": self._user(),
+            "repo": repository,
+        }
+
+    def _pull_json(self, pull: dict[str, Any]) -> dict[str, Any]:
+        number = pull["number"]
+        url = f"{self.api_url}/repos/{self.owner}/{self.repo}/pulls/{number}"
+        html = f"https://github.example/{self.owner}/{self.repo}/pull/{number}"
+        issue = f"{self.api_url}/repos/{self.owner}/{self.repo}/issues/{number}"
+        return {
+            "url": url,
+            "id": 5000 + number,
+            "node_id": f"PR_{number}",
+            "html_url": html,
+            "diff_url": html + ".diff",
+            "patch_url": html + ".patch",
+            "issue_url": issue,
+            "commits_url": url + "/commits",
+            "review_comments_url": url + "/comments",
+            "review_comment_url": f"{self.api_url}/repos/{self.owner}/{self.repo}/pulls/comments{{/number}}",
+            "comments_url": issue + "/comments",
+            "statuses_url": f"{self.api_url}/repos/{self.owner}/{self.repo}/statuses/{pull['head_sha']}",
+            "number": number,
+            "state": pull["state"],
+            "locked": False,
+            "active_lock_reason": None,
+            "title": pull["title"],
+            "user": self._user(),
+            "body": pull["body"],
+            "body_html": None,
+            "body_text": None,
+            "labels": [],
+            "milestone": None,
+            "created_at": pull["created_at"],
+            "updated_at": _now(),
+            "closed_at": pull.get("closed_at"),
+            "merged_at": pull.get("merged_at"),
+            "merge_commit_sha": pull.get("merge_commit_sha"),
+            "assignee": None,
+            "assignees": [],
+            "requested_reviewers": [],
+            "requested_teams": [],
+            "head": self._end(pull["head"], pull["head_sha"]),
+            "base": self._end(pull["base"], pull["base_sha"]),
+            "_links": {"self": {"href": url}, "html": {"href": html}},
+            "author_association": "NONE",
+            "draft": False,
+            "merged": pull.get("merged", False),
+            "mergeable": True,
+            "rebaseable": True,
+            "mergeable_state": "clean",
+            "merged_by": self._user() if pull.get("merged") else None,
+            "comments": 0,
+            "review_comments": 0,
+            "maintainer_can_modify": False,
+            "commits": 1,
+            "additions": 1,
+            "deletions": 0,
+            "changed_files": 1,
+        }
+
+    def _create_pull(self, request: Request, match: re.Match[str]) -> Response:
+        data = request.json()
+        head, base = data.get("head"), data.get("base")
+        if not data.get("title") or not isinstance(head, str) or not isinstance(base, str):
+            return Response.json({"message": "title, head and base are required"}, status=422)
+        head_sha, base_sha = self._sha_of(head), self._sha_of(base)
+        if head_sha is None or base_sha is None:
+            return Response.json({"message": "Validation Failed", "errors": [{"field": "head"}]}, status=422)
+        if any(p["head"] == head and p["state"] == "open" for p in self.pulls.values()):
+            message = f"A pull request already exists for {self.owner}:{head}."
+            return Response.json(
+                {"message": "Validation Failed", "errors": [{"message": message}]}, status=422
+            )
+        number = next(self._pull_numbers)
+        self.pulls[number] = {
+            "number": number,
+            "title": data["title"],
+            "body": data.get("body"),
+            "head": head,
+            "base": base,
+            "head_sha": head_sha,
+            "base_sha": base_sha,
+            "state": "open",
+            "created_at": _now(),
+            "request": data,  # what the client sent (for the test's eyes)
+        }
+        return Response.json(self._pull_json(self.pulls[number]), status=201)
+
+    def _list_pulls(self, request: Request, match: re.Match[str]) -> Response:
+        state, head, base = request.param("state") or "open", request.param("head"), request.param("base")
+        found = [
+            self._pull_json(p)
+            for p in self.pulls.values()
+            if (state == "all" or p["state"] == state)
+            and (head is None or f"{self.owner}:{p['head']}" == head)
+            and (base is None or p["base"] == base)
+        ]
+        return Response.json(found)
+
+    def _get_pull(self, request: Request, match: re.Match[str]) -> Response:
+        pull = self.pulls.get(int(match.group(1)))
+        if pull is None:
+            return Response.json({"message": "Not Found"}, status=404)
+        return Response.json(self._pull_json(pull))
+
+    def _update_pull(self, request: Request, match: re.Match[str]) -> Response:
+        pull = self.pulls.get(int(match.group(1)))
+        if pull is None:
+            return Response.json({"message": "Not Found"}, status=404)
+        data = request.json()
+        if data.get("state") == "closed" and pull["state"] == "open":
+            pull["state"], pull["closed_at"] = "closed", _now()
+        return Response.json(self._pull_json(pull))
+
+    # -- what a person does on GitHub, and the webhook GitHub then sends -------------------------------
+
+    def merge(self, number: int, *, by: str = "reviewer") -> dict[str, Any]:
+        """Press the merge button: a merge commit of base and head, the base branch moved to it."""
+        pull = self.pulls[number]
+        assert pull["state"] == "open", f"pull request #{number} is {pull['state']}"
+        base_tip = self._git("rev-parse", f"refs/heads/{pull['base']}")
+        head_tip = self._git("rev-parse", f"refs/heads/{pull['head']}")
+        tree = self._git("merge-tree", "--write-tree", base_tip, head_tip).splitlines()[0]
+        message = f"Merge pull request #{number} from {self.owner}/{pull['head']}\n\n{pull['title']}\n"
+        merge = self._git("commit-tree", tree, "-p", base_tip, "-p", head_tip, input=message.encode())
+        self._git("update-ref", f"refs/heads/{pull['base']}", merge, base_tip)
+        pull.update(state="closed", merged=True, merge_commit_sha=merge, closed_at=_now(), merged_at=_now())
+        pull["head_sha"] = head_tip
+        return self.pull_request_event(number, by=by)
+
+    def close(self, number: int, *, by: str = "reviewer") -> dict[str, Any]:
+        """Close it without merging."""
+        pull = self.pulls[number]
+        pull.update(state="closed", closed_at=_now())
+        return self.pull_request_event(number, by=by)
+
+    def pull_request_event(
+        self, number: int, *, by: str = "reviewer", action: str = "closed"
+    ) -> dict[str, Any]:
+        """The `pull_request` webhook payload for the pull request as it stands."""
+        body = self._pull_json(self.pulls[number])
+        if body["merged"]:
+            body["merged_by"] = {**self._user(), "login": by}
+        sender = {**self._user(), "login": by, "type": "User"}
+        return {
+            "action": action,
+            "number": number,
+            "pull_request": body,
+            "repository": {
+                **body["base"]["repo"],
+                "default_branch": self.pulls[number]["base"],
+            },
+            "sender": sender,
+        }

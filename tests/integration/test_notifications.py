@@ -218,10 +218,6 @@ def test_history_from_before_notifications_is_not_announced(
     ("entry", "complaint"),
     [
         (
-            "{name: team, type: slack, url: 'https://hooks.example/x', triggers: [on-drift]}",
-            "on-drift is not delivered",
-        ),
-        (
             "{name: team, type: slack, url: 'https://hooks.example/x', triggers: [on-deployed]}",
             "unknown trigger",
         ),

@@ -15,9 +15,10 @@ from typing import Any
 
 from orchestrator.config import ClusterConfig, Environment, Pipeline
 from orchestrator.errors import OrchestratorError
+from orchestrator.github.pulls import PullRequest
 from orchestrator.gitops.repository import GitOpsError
 from orchestrator.render.manifests import RenderedSet, environment_hash
-from orchestrator.rollout.desired import Change, Committed
+from orchestrator.rollout.desired import Change, Committed, Proposed
 from orchestrator.rollout.gates import AnalysisGate, GateResult
 from orchestrator.rollout.plan import Analyze
 from orchestrator.rollout.workloads import Workload
@@ -44,6 +45,12 @@ class MemoryDesiredState:
         self.commits.append((sha, change))
         self.held[key] = (sha, content)
         return Committed(sha, created=True, sets=list(change.sets))
+
+    def propose(self, environment: Environment, change: Change) -> Proposed | Committed:
+        raise GitOpsError("GitOps repository memory: pull requests are tested against git and a GitHub fake")
+
+    def withdraw(self, environment: Environment, pull_request: PullRequest) -> None:
+        raise GitOpsError("GitOps repository memory: pull requests are tested against git and a GitHub fake")
 
     def read(self, environment: Environment, commit: str, sets: Sequence[RenderedSet]) -> list[RenderedSet]:
         held = {s.cluster: s for sha, change in self.commits if sha == commit for s in change.sets}

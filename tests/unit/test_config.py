@@ -241,3 +241,44 @@ def test_a_target_without_or_with_an_unknown_type_points_at_its_type(estate: Pat
         Project(estate).environment("local")
     assert (caught.value.line, caught.value.key) == (14, "clusters[1].target.type")
     assert caught.value.reason == "unknown type 'simm'; known: kubeconfig, eks, aks, gke, sim"
+
+
+@pytest.mark.parametrize(
+    ("gitops", "key", "complaint"),
+    [
+        ("gitops: {mode: pull-request}", "gitops.mode", "pull-request mode needs `repository`"),
+        (
+            "gitops: {repository: ../estate.git, mode: pull-request}",
+            "gitops.mode",
+            "pull-request mode needs `github`",
+        ),
+        (
+            "gitops: {repository: ../estate.git, github: {repository: acme/estate}}",
+            "gitops.github",
+            "set mode: pull-request",
+        ),
+        ("gitops: {mode: pull_request}", "gitops.mode", "'commit' or 'pull-request'"),
+    ],
+)
+def test_pull_request_mode_needs_a_remote_and_a_github_repository(
+    estate: Path, gitops: str, key: str, complaint: str
+) -> None:
+    local = estate / "environments/local.yaml"
+    local.write_text(local.read_text() + gitops + "\n")
+    with pytest.raises(ConfigError, match=complaint) as caught:
+        Project(estate).environment("local")
+    assert caught.value.key == key
+    assert caught.value.line is not None
+
+
+def test_pull_request_mode_loads_and_commit_stays_the_default(estate: Path) -> None:
+    assert Project(estate).environment("local").gitops.mode == "commit"
+    local = estate / "environments/local.yaml"
+    local.write_text(
+        local.read_text()
+        + "gitops:\n  repository: ../estate.git\n  mode: pull-request\n"
+        + "  github: {repository: acme/estate, tokenEnv: ESTATE_TOKEN}\n"
+    )
+    gitops = Project(estate).environment("local").gitops
+    assert (gitops.mode, gitops.github and gitops.github.repository) == ("pull-request", "acme/estate")
+    assert gitops.github is not None and gitops.github.token_env == "ESTATE_TOKEN"

@@ -25,6 +25,9 @@ from orchestrator.store.transitions import TABLE
         ("Progressing", "Failed", "on-failed", ["failure"]),
         ("Failed", "Failed", None, []),  # a rollback that failed again
         ("Failed", "RolledBack", "on-rolled-back", ["failure"]),  # the same GitHub state: sent once
+        ("Progressing", "AwaitingMerge", "on-awaiting-approval", []),  # GitHub: stays in_progress
+        ("AwaitingMerge", "Progressing", None, []),  # merged: the rollout goes on, as after a pause
+        ("AwaitingMerge", "Aborted", "on-rolled-back", ["failure"]),  # closed unmerged
     ],
 )
 def test_a_phase_change_fires_its_trigger_and_github_states(
@@ -36,12 +39,16 @@ def test_a_phase_change_fires_its_trigger_and_github_states(
 
 
 def test_every_move_of_the_state_machine_into_another_phase_is_announced_but_pauses() -> None:
-    """Pausing and a pause ending start or end nothing a destination is told about."""
+    """Pausing and a pause ending start or end nothing a destination is told about; neither does a merge
+    ending the wait for a pull request, whose start is announced without a GitHub status of its own."""
     for (phase, event), move in TABLE.items():
         data = {"from": phase.value, "to": move.to.value, "event": event.value}
-        pause = move.to.value == "Paused" or (phase.value, move.to.value) == ("Paused", "Progressing")
-        if phase is move.to or pause:
+        ending = (phase.value, move.to.value) in (("Paused", "Progressing"), ("AwaitingMerge", "Progressing"))
+        if phase is move.to or move.to.value == "Paused" or ending:
             assert trigger_of(data) is None and github_states(data) == []
+            continue
+        if move.to.value == "AwaitingMerge":
+            assert trigger_of(data) == "on-awaiting-approval" and github_states(data) == []
             continue
         assert trigger_of(data) is not None, (phase, event)
         assert github_states(data), (phase, event)

@@ -96,6 +96,7 @@ def test_seed_status_mirrors_the_phase() -> None:
     assert [p.seed_status for p in Phase] == [
         "pending",
         "awaiting_approval",
+        "awaiting_merge",
         "progressing",
         "paused",
         "succeeded",

@@ -12,7 +12,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 PhaseName = Literal[
-    "Pending", "AwaitingApproval", "Progressing", "Paused", "Succeeded", "Aborted", "RolledBack", "Failed"
+    "Pending",
+    "AwaitingApproval",
+    "AwaitingMerge",
+    "Progressing",
+    "Paused",
+    "Succeeded",
+    "Aborted",
+    "RolledBack",
+    "Failed",
 ]
 RoleName = Literal["admin", "deployer", "viewer"]
 
