@@ -225,7 +225,8 @@ def _decide_github(
         )
         return decision
     if event != "push":
-        decision.reasons.append(f"event {event!r} is not handled (push, release, workflow_run, pull_request and ping are)")
+        handled = "push, release, workflow_run, pull_request and ping are"
+        decision.reasons.append(f"event {event!r} is not handled ({handled})")
         return decision
     default_branch = _text(payload.get("repository"), "default_branch")
     ref = payload.get("ref")

@@ -17,6 +17,7 @@ _BY_PHASE = {
     Phase.PROGRESSING.value: ACTIVE,
     Phase.PAUSED.value: WARNING,
     Phase.AWAITING_APPROVAL.value: WARNING,
+    Phase.AWAITING_MERGE.value: WARNING,
     Phase.ROLLED_BACK.value: FAILING,
     Phase.ABORTED.value: FAILING,
     Phase.FAILED.value: FAILING,

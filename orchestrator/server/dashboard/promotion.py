@@ -29,7 +29,7 @@ from orchestrator.store.views import deployment_view
 router = page_router()
 
 Name = Annotated[str, Path(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")]
-WAITING = (Phase.AWAITING_APPROVAL.value, Phase.PAUSED.value)
+WAITING = (Phase.AWAITING_APPROVAL.value, Phase.AWAITING_MERGE.value, Phase.PAUSED.value)
 # A stage holding one of these is busy: one rollout at a time per service and environment.
 BUSY = (Phase.PENDING.value, Phase.PROGRESSING.value, *WAITING)
 

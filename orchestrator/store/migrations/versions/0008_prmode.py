@@ -20,7 +20,9 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # Written out, not imported from the models (see 0001).
-OLD_PHASES = "'Pending', 'AwaitingApproval', 'Progressing', 'Paused', 'Succeeded', 'Aborted', 'RolledBack', 'Failed'"
+OLD_PHASES = (
+    "'Pending', 'AwaitingApproval', 'Progressing', 'Paused', 'Succeeded', 'Aborted', 'RolledBack', 'Failed'"
+)
 NEW_PHASES = (
     "'Pending', 'AwaitingApproval', 'AwaitingMerge', 'Progressing', 'Paused', 'Succeeded', 'Aborted', "
     "'RolledBack', 'Failed'"
