@@ -77,8 +77,9 @@ def request_access_form(request: Request) -> Response:
 @public.post(REQUEST_PATH, response_class=HTMLResponse)
 def request_access(
     request: Request,
-    email: Annotated[str, Form(min_length=3, max_length=255)],
-    full_name: Annotated[str, Form(min_length=1, max_length=255)],
+    # Empty or malformed fields reach the store, whose message is shown on the form (not a JSON 422).
+    email: Annotated[str, Form(max_length=255)] = "",
+    full_name: Annotated[str, Form(max_length=255)] = "",
     organization: Annotated[str, Form(max_length=255)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
     csrf_token: Annotated[str, Form(max_length=256)] = "",
