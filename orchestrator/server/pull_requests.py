@@ -80,9 +80,9 @@ class Settled:
 
 def _waiting_on(session: Session, event: PullRequestEvent) -> Deployment | None:
     """The deployment AwaitingMerge on this pull request, locked for the move (Postgres: FOR UPDATE)."""
-    candidates = session.scalars(
-        select(Deployment).where(Deployment.phase == Phase.AWAITING_MERGE.value).with_for_update()
-    )
+    # `of=`: the release is joined eagerly, and Postgres will not lock the nullable side of an outer join.
+    waiting = select(Deployment).where(Deployment.phase == Phase.AWAITING_MERGE.value)
+    candidates = session.scalars(waiting.with_for_update(of=Deployment))
     for deployment in candidates:
         pull = ControlState.of(deployment.control).pull_request
         if (
