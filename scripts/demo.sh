@@ -2,7 +2,8 @@
 # `make demo`: the main job on the embedded default (SQLite state, the built-in emulated clusters).
 # A canary of `api` across three clouds with health gates; the verified release promoted unchanged to
 # local-prod, where it waits for an approval; a bad release that rolls back by itself; a rollback that is a
-# revert commit; and the GitOps log every deployment committed to.
+# revert commit; and the GitOps log every deployment committed to. `orchestrator serve` runs beside it, so
+# the dashboard (the URL and sign-in are printed) shows each canary's weights move and the rollback live.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,12 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 cleanup() { .venv/bin/python scripts/demo_prometheus.py stop || true; }
 trap cleanup EXIT
 
+# The dashboard's server from the last run, if it still runs (its pid is in the state folder).
+stop_serving() {
+  local pidfile="$ORCHESTRATOR_STATE_DIR/serve.pid"
+  if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; rm -f "$pidfile"; fi
+}
+stop_serving
 orc sim down >/dev/null 2>&1 || true
 rm -rf "$ORCHESTRATOR_STATE_DIR"
 
@@ -40,6 +47,33 @@ else
   echo "Prometheus is not installed: the health gates read the mesh /metrics directly"
 fi
 
+say "the first admin, with a password for the dashboard (the CLI goes on as this admin, with the token it saves)"
+DEMO_EMAIL=admin@demo.local
+DEMO_PASSWORD=${ORCHESTRATOR_DEMO_PASSWORD:-demo-password}
+printf '%s\n' "$DEMO_PASSWORD" | orc users create "$DEMO_EMAIL" --role admin --password-stdin >/dev/null
+echo "$DEMO_EMAIL (admin)"
+
+say "orchestrator serve: the REST API and the dashboard, on the same state as the commands below"
+port=${ORCHESTRATOR_DEMO_PORT:-$(.venv/bin/python -c 'import socket
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", 8080))
+except OSError:
+    s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')}
+nohup .venv/bin/python -m orchestrator serve --port "$port" >"$ORCHESTRATOR_STATE_DIR/serve.log" 2>&1 &
+echo $! >"$ORCHESTRATOR_STATE_DIR/serve.pid"
+for _ in $(seq 1 100); do
+  .venv/bin/python -c "import httpx, sys; sys.exit(httpx.get('http://127.0.0.1:$port/healthz').status_code != 200)" \
+    2>/dev/null && break
+  sleep 0.2
+done
+echo "open http://127.0.0.1:$port/ and sign in as $DEMO_EMAIL with password $DEMO_PASSWORD"
+echo "(the overview and each deployment's page follow the rollouts below as they happen)"
+if [ -n "${ORCHESTRATOR_DEMO_WAIT:-}" ]; then
+  read -r -p "press Enter once the dashboard is open in your browser " _ </dev/tty || true
+fi
+
 say "first release of api: nothing runs yet, so it is deployed directly"
 orc deploy api --env local
 
@@ -51,7 +85,7 @@ promoted=$(orc promote api --to local-prod --no-wait)
 printf '%s\n' "$promoted"
 waiting=$(printf '%s\n' "$promoted" | sed -n 's/^deployment \([0-9a-f]\{8\}\): promote .*/\1/p')
 
-say "an approver (local-prod's approvers: admin, here the local login) approves: it rolls out"
+say "an approver (local-prod's approvers: admin, here $DEMO_EMAIL) approves: it rolls out"
 orc approve "$waiting"
 
 say "a bad release (30 % errors): the gate fails and every touched cluster goes back to stable"
@@ -85,3 +119,5 @@ git --git-dir "$ORCHESTRATOR_STATE_DIR/gitops/default.git" log --reverse \
 echo
 echo "The emulated clusters keep running: kubectl --kubeconfig $ORCHESTRATOR_STATE_DIR/sim/kubeconfig --context sim-aws get deploy -n addtocloud"
 echo "Stop them with: ORCHESTRATOR_STATE_DIR=$ORCHESTRATOR_STATE_DIR .venv/bin/python -m orchestrator sim down"
+echo "The dashboard keeps running at http://127.0.0.1:$port/ (each deployment's page shows its traffic and gates);"
+echo "stop it with: kill \$(cat $ORCHESTRATOR_STATE_DIR/serve.pid)"

@@ -63,6 +63,7 @@ def serving(app: FastAPI) -> Iterator[str]:
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
+    app.state.stopping = lambda: server.should_exit  # as `orchestrator serve` tells the live streams
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -121,6 +121,13 @@ class AnalysisContext:
     @property
     def stable_workload_name(self) -> str:
         return self.stable_workload or self.service
+
+    def as_stable(self) -> AnalysisContext | None:
+        """The same context aimed at the stable side (its version and workload in the canary's place), to
+        measure the stable's figure beside the canary's for comparison; None without a distinct stable."""
+        if not self.stable_version or self.stable_version == self.canary_version:
+            return None
+        return replace(self, canary_version=self.stable_version, canary_workload=self.stable_workload_name)
 
     def variables(self, version: str | None = None) -> dict[str, str]:
         """The names `{{...}}` placeholders can use; `version` is the canary's unless given."""

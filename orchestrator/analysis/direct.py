@@ -210,12 +210,24 @@ class MetricsScrapeProvider:
         phase, message = assess(metric, context, value)
         if phase is AnalysisPhase.ERROR and value == []:
             message = f"no matching series in the scraped metrics; {message}"
-        return taking.done(
-            phase,
-            message,
-            value=value,
-            details={"figure": figure, "seconds": round(seconds, 3), "endpoints": list(context.metrics_urls)},
-        )
+        details: dict[str, object] = {
+            "figure": figure,
+            "seconds": round(seconds, 3),
+            "endpoints": list(context.metrics_urls),
+        }
+        stable = context.as_stable()
+        if stable is not None:
+            # The stable's figure over the same scrapes, for comparison only: it never decides the phase.
+            stable_selector = IstioSelector(
+                namespace=stable.namespace,
+                workload_pattern=stable.canary_workload_name,
+                version=stable.canary_version,
+            )
+            if figure == "request-success-rate":
+                details["stable"] = success_rate(merged_previous, merged_current, stable_selector)
+            else:
+                details["stable"] = latency_quantile(0.99, merged_previous, merged_current, stable_selector)
+        return taking.done(phase, message, value=value, details=details)
 
     def _scrape(self, url: str, context: AnalysisContext) -> Scrape:
         response = httpx.get(url, timeout=context.http_timeout)

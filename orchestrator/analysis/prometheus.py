@@ -54,9 +54,26 @@ class PrometheusMetricProvider:
         if phase is AnalysisPhase.ERROR and answer.value == []:
             message = f"the query returned no data (an empty vector); {message}"
         log.debug("prometheus measurement", metric=metric.name, value=answer.value, phase=phase.value)
-        return taking.done(
-            phase,
-            message,
-            value=answer.value,
-            details={"address": address, "resultType": answer.result_type, "series": answer.labels[:10]},
-        )
+        details: dict[str, object] = {
+            "address": address,
+            "resultType": answer.result_type,
+            "series": answer.labels[:10],
+        }
+        if config.direct is not None:
+            details.update(_stable_figure(config.query, context, address))
+        return taking.done(phase, message, value=answer.value, details=details)
+
+
+def _stable_figure(query: str, context: AnalysisContext, address: str) -> dict[str, object]:
+    """For the built-in figures (the queries that select the canary by `{{canary_workload}}` and
+    `{{canary_version}}`): the same query about the stable, for comparison only — it never decides the
+    phase, and a failure only says so."""
+    stable = context.as_stable()
+    if stable is None:
+        return {}
+    try:
+        rendered = stable.render(query, where="query")
+        answer = PrometheusAPI(address, timeout=context.http_timeout).query(rendered)
+    except (PrometheusError, TemplateError) as exc:
+        return {"stable_error": str(exc)}
+    return {"stable": answer.value}

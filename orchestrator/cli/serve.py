@@ -48,4 +48,12 @@ def serve_command(
             webhooks=WebhookSettings.from_environment(),
         )
     )
-    uvicorn.run(app, host=host, port=port, ssl_certfile=tls_cert, ssl_keyfile=tls_key, log_level="warning")
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=host, port=port, ssl_certfile=tls_cert, ssl_keyfile=tls_key, log_level="warning"
+        )
+    )
+    # Long-lived responses (the dashboard's live streams) end themselves once the server is stopping, so
+    # a SIGTERM is not held up by an open browser tab: uvicorn waits for every response to finish.
+    app.state.stopping = lambda: server.should_exit
+    server.run()

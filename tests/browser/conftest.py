@@ -5,18 +5,22 @@
 - `dashboard` is `orchestrator sim up` plus `orchestrator serve` in processes of their own, on a private
   state folder and SQLite database, with a user of each role whose password is PASSWORD.
 - `page` is a fresh browser context (cookies of its own) per test; when the test ends, its page is saved as
-  `<artifacts>/<test>/final.png` beside any `shot(page, name)` the test took. The artifacts folder is
-  `test-artifacts/` at the repository's root (gitignored), or $ORCHESTRATOR_TEST_ARTIFACTS.
+  `<artifacts>/<test>/final.png` beside any `shot(page, name)` the test took (the `shot` fixture). The
+  artifacts folder is `test-artifacts/` at the repository's root (gitignored), or
+  $ORCHESTRATOR_TEST_ARTIFACTS.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
@@ -24,6 +28,7 @@ from orchestrator.identity import passwords
 from orchestrator.store import db
 from orchestrator.store import identity as store
 from tests.helpers import REPO, run_cli
+from tests.integration.api_fixtures import add_user
 from tests.integration.rollout_fixtures import estate_with_strategy
 from tests.server_fixtures import serve_process
 
@@ -53,12 +58,35 @@ class Dashboard:
     base: str
     env: dict[str, str]  # what a local command run beside the server needs (state folder, database, root)
     log: Path
+    tokens: dict[str, str]  # role -> an API token of that role's user, for the REST API
 
     def cli(self, *args: str) -> str:
         """Run a command against the same state as the server; its output (it must succeed)."""
         done = run_cli(*args, env=self.env)
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
+
+    def api(self, role: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Call the REST API (`/api/v1` + path) as the user of `role`."""
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"}
+        return httpx.request(method, f"{self.base}/api/v1{path}", headers=headers, timeout=60, **kwargs)
+
+    def deploy(self, role: str = "deployer", **body: Any) -> str:
+        """POST /deployments (service api to local unless said); the new deployment's id."""
+        wanted = {"service": "api", "environment": "local", **body}
+        answer = self.api(role, "POST", "/deployments", json=wanted)
+        assert answer.status_code == 202, answer.text
+        return str(answer.json()["id"])
+
+    def wait_for_phase(self, deployment_id: str, *phases: str, timeout: float = 90) -> dict[str, Any]:
+        """The deployment once its phase is one of `phases` (read through the API)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            view: dict[str, Any] = self.api("viewer", "GET", f"/deployments/{deployment_id}").json()
+            if view["phase"] in phases:
+                return view
+            assert time.monotonic() < deadline, f"still {view['phase']}, not {phases}: {view.get('message')}"
+            time.sleep(0.3)
 
 
 @pytest.fixture(scope="session")
@@ -85,12 +113,18 @@ def dashboard(tmp_path: Path, running_sim: dict[str, str]) -> Iterator[Dashboard
     with db.open_sessions(url).begin() as session:
         for role, email in USERS.items():
             store.create_user(session, email, role, password_hash=hashed)
+    tokens = {role: add_user(url, email, role) for role, email in USERS.items()}
     log = tmp_path / "serve.log"
     with serve_process(env, log) as base:
-        yield Dashboard(base, env, log)
+        yield Dashboard(base, env, log, tokens)
 
 
-def _artifact_folder(request: pytest.FixtureRequest) -> Path:
+Shot = Callable[[Page, str], Path]
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    """This test's folder of screenshots: `<artifacts>/<test name>/`."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid.split("::", 1)[-1])
     folder = artifacts_dir() / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,25 +132,30 @@ def _artifact_folder(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+def shot(artifacts: Path) -> Shot:
+    """`shot(page, name)` saves the page as `<artifacts>/<test>/<name>.png` and returns its path."""
+
+    def take(target: Page, name: str) -> Path:
+        path = artifacts / f"{name}.png"
+        target.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+@pytest.fixture
+def page(browser: Browser, artifacts: Path) -> Iterator[Page]:
+    """A page in a fresh context; what it shows when the test ends is saved as `final.png`."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     opened = context.new_page()
     opened.set_default_timeout(15_000)
-    opened.artifacts = _artifact_folder(request)  # type: ignore[attr-defined]
     try:
         yield opened
     finally:
         try:
-            opened.screenshot(path=str(opened.artifacts / "final.png"), full_page=True)  # type: ignore[attr-defined]
+            opened.screenshot(path=str(artifacts / "final.png"), full_page=True)
         finally:
             context.close()
-
-
-def shot(page: Page, name: str) -> Path:
-    """Save the page as `<artifacts>/<test>/<name>.png`; its path."""
-    path: Path = page.artifacts / f"{name}.png"  # type: ignore[attr-defined]
-    page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 def sign_in(page: Page, dashboard: Dashboard, role: str, *, goto: str = "/") -> None:

@@ -6,10 +6,10 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.browser.accessibility import assert_accessible
-from tests.browser.conftest import PASSWORD, USERS, Dashboard, shot, sign_in
+from tests.browser.conftest import PASSWORD, USERS, Dashboard, Shot, sign_in
 
 
-def test_sign_in_overview_and_sign_out(page: Page, dashboard: Dashboard) -> None:
+def test_sign_in_overview_and_sign_out(page: Page, dashboard: Dashboard, shot: Shot) -> None:
     page.goto(f"{dashboard.base}/")
     expect(page).to_have_url(f"{dashboard.base}/login?next=%2F")  # signed out: the login form first
     assert_accessible(page)

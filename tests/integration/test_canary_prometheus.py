@@ -310,6 +310,9 @@ def test_a_canary_with_30_percent_errors_is_rolled_back_within_one_interval_and_
     for failed in real:
         assert 60 < first_value(failed) < 80, failed  # about 70 % of the canary's requests succeed
         assert "failure condition met: result[0] < 99" in failed["message"]
+        # The stable's figure from the same query about the stable, beside it for comparison only.
+        [stable_rate] = failed["details"]["stable"]
+        assert stable_rate == 100.0, failed
 
     rolled_back = next(
         e

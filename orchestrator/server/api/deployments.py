@@ -3,7 +3,8 @@
 
 Every route needs a token (reads too). A changing route checks `rules.require` in the deployment's
 environment before anything is rendered or recorded, then acts through the engine and hands the driving to
-the jobs: a request returns once the deployment is recorded (202), never after the rollout.
+the jobs (`server/controls.py`, which the dashboard's buttons call too): a request returns once the
+deployment is recorded (202), never after the rollout.
 """
 
 from __future__ import annotations
@@ -14,15 +15,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from orchestrator.identity.principal import Principal
 from orchestrator.identity.rules import Action, require
 from orchestrator.server.api import schemas
 from orchestrator.server.api.auth import Caller
+from orchestrator.server.controls import Controls, Outcome
+from orchestrator.server.details import deployment_detail
 from orchestrator.server.rollouts import ServerRollouts
-from orchestrator.store import leases
 from orchestrator.store import repository as repo
-from orchestrator.store.models import ACTIVE_PHASES, Phase, utcnow
-from orchestrator.store.transitions import Event
 from orchestrator.store.views import deployment_view, event_view, release_view
 
 router = APIRouter(tags=["deployments"])
@@ -50,53 +49,8 @@ def _sessions(request: Request) -> Any:
     return request.app.state.sessions
 
 
-def _hand_over(request: Request, deployment_id: uuid.UUID, reason: str) -> str | None:
-    """Queue a job to drive the deployment unless a live driver holds it (it reads the change itself);
-    returns that driver."""
-    holder = _rollouts(request).engine().driver(deployment_id)
-    if holder is not None:
-        return holder.owner
-    request.app.state.jobs.enqueue_rollout(deployment_id, reason=reason)
-    return None
-
-
 def _view(session: Session, deployment_id: uuid.UUID) -> dict[str, Any]:
     return deployment_view(repo.get_deployment(session, deployment_id))
-
-
-def _authorized(request: Request, caller: Principal, action: Action, ref: str) -> uuid.UUID:
-    """The deployment's id, once the caller may do `action` in its environment (404 when there is none)."""
-    with _sessions(request)() as session:
-        deployment = repo.get_deployment(session, ref)
-        deployment_id, environment = deployment.id, deployment.environment
-    require(caller, action, _rollouts(request).project().environment(environment))
-    return deployment_id
-
-
-def _steps(deployment: Any) -> list[dict[str, Any]]:
-    from orchestrator.rollout.frozen import FrozenPlan
-
-    if deployment.plan is None:
-        return []
-    active = Phase(deployment.phase) in ACTIVE_PHASES
-    steps = []
-    for step in FrozenPlan.from_record(deployment.plan, deployment=deployment.id).steps():
-        if step.index < deployment.current_step:
-            state = "done"
-        elif step.index == deployment.current_step and active:
-            state = "current"
-        else:
-            state = "pending"
-        steps.append(
-            {
-                "index": step.index,
-                "wave": step.wave,
-                "clusters": list(step.clusters),
-                "label": step.label,
-                "state": state,
-            }
-        )
-    return steps
 
 
 # --- reading ----------------------------------------------------------------------------------------------
@@ -119,14 +73,7 @@ def list_deployments(
 def get_deployment(request: Request, caller: Caller, ref: DeploymentRef) -> dict[str, Any]:  # noqa: ARG001
     """The deployment with its clusters, its plan's steps, its audit trail and its gates' measurements."""
     with _sessions(request)() as session:
-        deployment = repo.get_deployment(session, ref)
-        view = deployment_view(deployment)
-        holder = leases.live_holder(session.connection(), deployment.id, now=utcnow())
-        view["driver"] = holder.owner if holder is not None else None
-        view["steps"] = _steps(deployment)
-        view["events"] = [event_view(e) for e in repo.events_for(session, deployment.id)]
-    view["measurements"] = [e for e in view["events"] if e["type"] == "measurement"]
-    return view
+        return deployment_detail(session, ref)
 
 
 @router.get("/deployments/{ref}/events", response_model=list[schemas.Event])
@@ -260,9 +207,14 @@ def deploy(request: Request, response: Response, caller: Caller, body: schemas.D
         return _view(session, deployment_id)
 
 
-def _outcome(request: Request, deployment_id: uuid.UUID, message: str, driver: str | None) -> dict[str, Any]:
+def _outcome(request: Request, done: Outcome) -> dict[str, Any]:
     with _sessions(request)() as session:
-        return {"message": message, "driver": driver, "deployment": _view(session, deployment_id)}
+        view = _view(session, done.deployment_id)
+    return {"message": done.message, "driver": done.driver, "deployment": view}
+
+
+def _controls(request: Request) -> Controls:
+    return Controls(request.app.state)
 
 
 @router.post("/deployments/{ref}/approve", response_model=schemas.ControlOutcome)
@@ -273,53 +225,28 @@ def approve(
     body: Annotated[schemas.ApproveBody | None, Body()] = None,
 ) -> dict[str, Any]:
     """End the pause the rollout waits at (with `full`, skip every remaining step and promote)."""
-    deployment_id = _authorized(request, caller, Action.APPROVE, ref)
     body = body or schemas.ApproveBody()
-    message = (
-        _rollouts(request)
-        .engine()
-        .approve(
-            deployment_id,
-            full=body.full,
-            actor=caller.audit_name(),
-            principal=caller,
-            override_freeze=body.override_freeze,
-        )
-    )
-    return _outcome(request, deployment_id, message, _hand_over(request, deployment_id, "approve"))
+    done = _controls(request).approve(caller, ref, full=body.full, override_freeze=body.override_freeze)
+    return _outcome(request, done)
 
 
 @router.post("/deployments/{ref}/pause", response_model=schemas.ControlOutcome)
 def pause(request: Request, caller: Caller, ref: DeploymentRef) -> dict[str, Any]:
     """Pause the rollout after its current step."""
-    deployment_id = _authorized(request, caller, Action.PAUSE, ref)
-    engine = _rollouts(request).engine()
-    message = engine.pause(deployment_id, actor=caller.audit_name())
-    holder = engine.driver(deployment_id)
-    return _outcome(request, deployment_id, message, holder.owner if holder is not None else None)
+    return _outcome(request, _controls(request).pause(caller, ref))
 
 
 @router.post("/deployments/{ref}/resume", response_model=schemas.ControlOutcome)
 def resume(request: Request, caller: Caller, ref: DeploymentRef) -> dict[str, Any]:
     """Lift a manual pause, or take over a rollout whose driver is gone, and continue it."""
-    deployment_id = _authorized(request, caller, Action.RESUME, ref)
-    message = _rollouts(request).engine().resume(deployment_id, actor=caller.audit_name())
-    return _outcome(request, deployment_id, message, _hand_over(request, deployment_id, "resume"))
+    return _outcome(request, _controls(request).resume(caller, ref))
 
 
 @router.post("/deployments/{ref}/abort", status_code=202, response_model=schemas.ControlOutcome)
 def abort(request: Request, caller: Caller, ref: DeploymentRef) -> dict[str, Any]:
     """Record the abort: the rollout's driver (or a job, when none holds it) rolls every touched cluster
     back; the deployment is Aborted once they all are."""
-    from orchestrator.rollout import control
-
-    deployment_id = _authorized(request, caller, Action.ABORT, ref)
-    with _sessions(request).begin() as session:
-        deployment = repo.get_deployment(session, deployment_id)
-        message = control.request_abort(
-            session, deployment, control.ControlRequest(Event.ABORT, caller.audit_name())
-        )
-    return _outcome(request, deployment_id, message, _hand_over(request, deployment_id, "abort"))
+    return _outcome(request, _controls(request).abort(caller, ref))
 
 
 @router.post("/deployments/{ref}/retry", status_code=202, response_model=schemas.Deployment)
@@ -331,18 +258,8 @@ def retry(
     body: Annotated[schemas.RetryBody | None, Body()] = None,
 ) -> dict[str, Any]:
     """Roll out the release of a finished deployment again, as a new deployment (its frozen plan)."""
-    deployment_id = _authorized(request, caller, Action.RETRY, ref)
-    rollouts = _rollouts(request)
-    engine = rollouts.engine()
-    new_id = engine.retry(
-        deployment_id,
-        actor=caller.audit_name(),
-        user_id=caller.user_id,
-        principal=caller,
-        override_freeze=(body or schemas.RetryBody()).override_freeze,
-    )
-    rollouts.release_lease(engine, new_id)
-    request.app.state.jobs.enqueue_rollout(new_id, reason="retry")
+    override_freeze = (body or schemas.RetryBody()).override_freeze
+    new_id = _controls(request).retry(caller, ref, override_freeze=override_freeze)
     response.headers["Location"] = f"/api/v1/deployments/{new_id}"
     with _sessions(request)() as session:
         return _view(session, new_id)
@@ -351,7 +268,6 @@ def retry(
 def _created(
     request: Request, response: Response, deployment_id: uuid.UUID, lines: list[str]
 ) -> dict[str, Any]:
-    request.app.state.jobs.enqueue_rollout(deployment_id, reason="create")
     response.headers["Location"] = f"/api/v1/deployments/{deployment_id}"
     with _sessions(request)() as session:
         return {"lines": lines, "deployment": _view(session, deployment_id)}
@@ -367,20 +283,13 @@ def promote(
 ) -> dict[str, Any]:
     """Roll out to `to` the release verified in the environment before it (or `from`), unchanged: what
     `orchestrator promote` records, queued."""
-    from orchestrator.runtime import promote as promote_release
-
-    rollouts = _rollouts(request)
-    engine = rollouts.engine()
-    deployment_id, lines = promote_release(
-        rollouts.project(),
-        engine,
+    deployment_id, lines = _controls(request).promote(
         caller,
-        service=service,
-        target=body.to,
+        service,
+        to=body.to,
         source=body.from_,
-        release_ref=body.release,
+        release=body.release,
         override_freeze=body.override_freeze,
-        leased=False,
     )
     return _created(request, response, deployment_id, lines)
 
@@ -395,19 +304,12 @@ def rollback(
 ) -> dict[str, Any]:
     """Put the environment back on an earlier good release (a revert commit): what `orchestrator
     rollback` records, queued."""
-    from orchestrator.runtime import rollback as roll_back
-
-    rollouts = _rollouts(request)
-    engine = rollouts.engine()
-    deployment_id, lines = roll_back(
-        rollouts.project(),
-        engine,
+    deployment_id, lines = _controls(request).rollback(
         caller,
-        service=service,
+        service,
         environment=body.environment,
-        release_ref=body.to,
+        to=body.to,
         step_by_step=body.strategy == "canary",
         override_freeze=body.override_freeze,
-        leased=False,
     )
     return _created(request, response, deployment_id, lines)

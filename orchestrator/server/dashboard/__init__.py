@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from orchestrator.server.dashboard import access, history, live, login, overview, promotion
+from orchestrator.server.dashboard import access, deployment, history, live, login, overview, promotion
 from orchestrator.server.dashboard.pages import HERE, NAV, NavItem
 
 STATIC = "/static"
@@ -20,6 +20,7 @@ PAGES = [
     (history.router, NavItem("History", "/history")),
     (access.router, NavItem("Access", "/access")),
     (access.public, None),
+    (deployment.router, None),
     (login.router, None),
     (live.router, None),
 ]

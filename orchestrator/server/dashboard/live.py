@@ -11,7 +11,8 @@ route that renders the same template as the full page, and a client that missed 
 The page tells the stream which event it was rendered at (`?after=`), so a change between rendering and
 connecting is still announced; a reconnecting browser sends `Last-Event-ID`, which wins. A stream ends after
 STREAM_SECONDS and the browser reconnects (htmx's SSE extension does, with backoff): each connection is
-authenticated afresh, so a revoked session stops receiving.
+authenticated afresh, so a revoked session stops receiving. It also ends when the server is stopping
+(`app.state.stopping`, set by `serve`), since uvicorn's graceful shutdown waits for open responses.
 """
 
 from __future__ import annotations
@@ -70,7 +71,10 @@ async def live(
     resumed = request.headers.get("last-event-id", "")
     seen = int(resumed) if resumed.isdigit() else after
     ends = time.monotonic() + STREAM_SECONDS
+    stopping = getattr(request.app.state, "stopping", None)  # `serve` sets it: the server is shutting down
     while time.monotonic() < ends and not await request.is_disconnected():
+        if stopping is not None and stopping():
+            return
         newest = await anyio.to_thread.run_sync(newest_event, sessions, watched)
         if newest != seen:
             seen = newest

@@ -3,11 +3,12 @@ environment, the release it runs (the last Succeeded deployment's commit, digest
 deployment's phase, what waits for an approval there, and a promote button where the release of the stage
 before it can go on.
 
-Promoting (`POST /promotion/{service}/promote`) calls `runtime.promote` — the function `orchestrator
-promote` and `POST /api/v1/services/{service}/promote` call, with its refusals and `rules.require` — with
-`leased=False`, and queues the rollout on the server's jobs as the REST route does. Nothing here decides
-what may be promoted: the button is shown when the rules allow it and the stage before holds a Succeeded
-release the target does not run, and the promotion code refuses anything else with its own message.
+Promoting (`POST /promotion/{service}/promote`) calls `Controls.promote` (`server/controls.py`), as `POST
+/api/v1/services/{service}/promote` does: `runtime.promote` — what `orchestrator promote` calls, with its
+refusals and `rules.require` — with `leased=False`, then the rollout queued on the server's jobs. Nothing
+here decides what may be promoted: the button is shown when the rules allow it and the stage before holds a
+Succeeded release the target does not run, and the promotion code refuses anything else with its own
+message.
 """
 
 from __future__ import annotations
@@ -119,12 +120,9 @@ def promote(
     service: Name,
     to: Annotated[str, Form(min_length=1, max_length=63)],
 ) -> Response:
-    """Promote the release the stage before `to` vouches for: the CLI's and the REST API's promotion."""
-    from orchestrator.runtime import promote as promote_release
+    """Promote the release the stage before `to` vouches for: the CLI's and the REST API's promotion
+    (`server/controls.py`, which the REST route calls too)."""
+    from orchestrator.server.controls import Controls
 
-    rollouts = request.app.state.rollouts
-    deployment_id, _ = promote_release(
-        rollouts.project(), rollouts.engine(), viewer.principal, service=service, target=to, leased=False
-    )
-    request.app.state.jobs.enqueue_rollout(deployment_id, reason="create")
+    deployment_id, _ = Controls(request.app.state).promote(viewer.principal, service, to=to)
     return RedirectResponse(f"/promotion?promoted={deployment_id}", status_code=303)
