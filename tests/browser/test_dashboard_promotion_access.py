@@ -22,7 +22,7 @@ import httpx
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.accessibility import assert_accessible
-from tests.browser.conftest import USERS, Dashboard, shot, sign_in
+from tests.browser.conftest import USERS, Dashboard, Shot, sign_in
 from tests.e2e.test_deploy_cli import CLUSTERS, kubectl_json
 
 IMAGE = "registry.addtocloud.local/addtocloud/api@sha256:" + "c" * 64
@@ -66,15 +66,14 @@ def _fits_a_phone(page: Page) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"], widest  # type: ignore[index]
 
 
-def _new_page(browser: Browser, like: Page) -> Page:
+def _new_page(browser: Browser) -> Page:
     other = browser.new_context(viewport={"width": 390, "height": 844}).new_page()  # a phone's width
     other.set_default_timeout(15_000)
-    other.artifacts = like.artifacts  # type: ignore[attr-defined]
     return other
 
 
 def test_promote_from_the_promotion_view_then_search_the_history(
-    page: Page, browser: Browser, dashboard: Dashboard
+    page: Page, browser: Browser, dashboard: Dashboard, shot: Shot
 ) -> None:
     sign_in(page, dashboard, "deployer", goto="/promotion")
     with _api(dashboard, page) as deployer:
@@ -93,7 +92,7 @@ def test_promote_from_the_promotion_view_then_search_the_history(
     assert_accessible(page)
 
     # A viewer (on a phone) sees the same stages without the button, and posting the form anyway is refused.
-    viewer = _new_page(browser, page)
+    viewer = _new_page(browser)
     try:
         sign_in(viewer, dashboard, "viewer", goto="/promotion")
         expect(viewer.locator('[data-service=api][data-environment="local"]')).to_contain_text("sha256:")
@@ -118,7 +117,7 @@ def test_promote_from_the_promotion_view_then_search_the_history(
     promoted_id = notice.get_by_role("link").get_attribute("href").rsplit("/", 1)[-1]  # type: ignore[union-attr]
 
     # An approver approves (through the REST API); the page follows the rollout without a reload.
-    admin = _new_page(browser, page)
+    admin = _new_page(browser)
     try:
         sign_in(admin, dashboard, "admin")
         with _api(dashboard, admin) as approver:
@@ -164,7 +163,7 @@ def test_promote_from_the_promotion_view_then_search_the_history(
 
 
 def test_request_access_reviewed_by_an_admin_and_tokens(
-    page: Page, browser: Browser, dashboard: Dashboard
+    page: Page, browser: Browser, dashboard: Dashboard, shot: Shot
 ) -> None:
     page.goto(f"{dashboard.base}/login")
     page.get_by_role("link", name="Request access").click()
@@ -178,7 +177,7 @@ def test_request_access_reviewed_by_an_admin_and_tokens(
     shot(page, "access-requested")
 
     # A viewer sees their own tokens only: no queue, no users; approving anyway is refused by the rule.
-    viewer = _new_page(browser, page)
+    viewer = _new_page(browser)
     try:
         sign_in(viewer, dashboard, "viewer", goto="/access")
         expect(viewer.get_by_role("heading", name="Your API tokens")).to_be_visible()
