@@ -23,6 +23,7 @@ NOT_IMPORTED = {
     "psycopg": "SQLAlchemy loads it for postgresql+psycopg:// URLs",
     "kubernetes-validate": "its strict Kubernetes schemas are read as data files",
     "ruamel-yaml-clib": "ruamel.yaml's C parser, loaded by ruamel.yaml itself",
+    "python-multipart": "Starlette parses the dashboard's forms with it",
 }
 # Imported, and part of a declared distribution's own release.
 BUNDLED = {"pydantic_core": "pydantic"}
