@@ -70,6 +70,24 @@ def test_live_canary_weights_move_and_the_rollback_shows_without_a_reload(
     shot(detail, "rolled-back")
     assert_accessible(detail)
     assert_accessible(page)
+
+    # Retry, confirmed: a new deployment of the same release, recorded as the deployer's, and the browser
+    # is on its page. (Dismissing the question first does nothing.)
+    answers = iter([False, True])
+    detail.on("dialog", lambda dialog: dialog.accept() if next(answers) else dialog.dismiss())
+    retry = detail.get_by_role("button", name="Retry")
+    retry.click()
+    expect(detail).to_have_url(f"{dashboard.base}/deployments/{bad}")
+    retry.click()
+    expect(detail).not_to_have_url(f"{dashboard.base}/deployments/{bad}")
+    again = detail.url.rsplit("/", 1)[-1]
+    retried = dashboard.api("viewer", "GET", f"/deployments/{again}").json()
+    original = dashboard.api("viewer", "GET", f"/deployments/{bad}").json()
+    assert retried["release"]["id"] == original["release"]["id"] and retried["actor"] == "dev@example.com"
+    expect(detail.locator('#events tr[data-type="created"]')).to_contain_text("dev@example.com")
+    listed = dashboard.api("viewer", "GET", "/deployments?service=api&environment=local").json()
+    same = [d["id"] for d in listed if d["release"]["id"] == original["release"]["id"]]
+    assert sorted(same) == sorted([bad, again])  # the dismissed question retried nothing
     detail.close()
 
 
