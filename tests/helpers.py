@@ -19,14 +19,16 @@ def copy_estate(dest: Path) -> Path:
 
 
 def run_cli(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run `orchestrator` as a user does: a fresh process, real exit code, captured output."""
+    """Run `orchestrator` as a user does: a fresh process, real exit code, captured output (`stdin`: what is
+    piped in)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "orchestrator", *args],
         cwd=cwd or REPO,
         env=full_env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=300,

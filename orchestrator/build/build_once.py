@@ -36,6 +36,9 @@ from orchestrator.store import db
 log = structlog.get_logger(__name__)
 
 OutputSink = Callable[[str], None]
+# Records a pushed build somewhere else than the local database: (service, commit, digest, image names) ->
+# the release ids.
+RecordBuild = Callable[[str, str, str, list[str]], list[str]]
 
 
 @dataclass(frozen=True)
@@ -75,11 +78,14 @@ def build_and_push(
     on_output: OutputSink | None = None,
     database_url: str | None = None,
     actor: str | None = None,
+    record: RecordBuild | None = None,
 ) -> BuildResult:
     """Build SERVICE at `commit` (default HEAD) unless its image exists; with `push`, push it by digest to
     the registries of the pipeline's promotion environments (or `envs`, or `registry_override`) and record
-    the release, created by `actor` (default: the CI actor, else the local user). Raises ConfigError (exit 2)
-    for bad configuration, OrchestratorError (exit 1) otherwise."""
+    the release, created by `actor` (default: the CI actor, else the local user), in `database_url` — or
+    hand it to `record` (service, commit, digest, image names → release ids), which `build --push
+    --server` uses to record it on the server. Raises ConfigError (exit 2) for bad configuration,
+    OrchestratorError (exit 1) otherwise."""
     sink = on_output or _log_line
     pipeline = project.pipeline(service)
     build = _build_config(pipeline)
@@ -88,7 +94,8 @@ def build_and_push(
 
     targets = push_targets(project, pipeline, envs=envs, registry_override=registry_override)
     url = database_url or db.default_database_url()
-    releases.check_database(url)
+    if record is None:
+        releases.check_database(url)
     revision = resolve_revision(project.root, commit)
     tags = image_tags(revision)
     with ExitStack() as stack:
@@ -120,14 +127,18 @@ def build_and_push(
         _verify(connected, tags, result.digest or "")
 
     assert result.digest is not None
-    release_ids = releases.record_releases(
-        url,
-        service=service,
-        commit=revision.sha,
-        digest=result.digest,
-        image_names=[t.target.image_name for t in connected],
-        actor=actor,
-    )
+    image_names = [t.target.image_name for t in connected]
+    if record is not None:
+        release_ids = record(service, revision.sha, result.digest, image_names)
+    else:
+        release_ids = releases.record_releases(
+            url,
+            service=service,
+            commit=revision.sha,
+            digest=result.digest,
+            image_names=image_names,
+            actor=actor,
+        )
     return replace(result, release_ids=tuple(release_ids))
 
 

@@ -7,6 +7,8 @@ import getpass
 import os
 from collections.abc import Iterable
 
+from sqlalchemy.orm import Session
+
 from orchestrator.store import db, repository
 
 # A release recorded by `build` has not been rendered for any environment yet; `deploy` records the release
@@ -37,21 +39,36 @@ def record_releases(
     engine = db.make_engine(database_url)
     try:
         with db.session_factory(engine)() as session, session.begin():
-            releases = [
-                repository.get_or_create_release(
-                    session,
-                    service=service,
-                    git_commit=commit,
-                    image_repository=name,
-                    image_digest=digest,
-                    manifest_hash=UNRENDERED_MANIFEST_HASH,
-                    created_by=actor or default_actor(),
-                )
-                for name in image_names
-            ]
-            return [str(release.id) for release in releases]
+            return record_built(
+                session, service=service, commit=commit, digest=digest, image_names=image_names, actor=actor
+            )
     finally:
         engine.dispose()
+
+
+def record_built(
+    session: Session,
+    *,
+    service: str,
+    commit: str,
+    digest: str,
+    image_names: Iterable[str],
+    actor: str | None = None,
+) -> list[str]:
+    """`record_releases` in the caller's transaction (the server records a build a client pushed)."""
+    releases = [
+        repository.get_or_create_release(
+            session,
+            service=service,
+            git_commit=commit,
+            image_repository=name,
+            image_digest=digest,
+            manifest_hash=UNRENDERED_MANIFEST_HASH,
+            created_by=actor or default_actor(),
+        )
+        for name in image_names
+    ]
+    return [str(release.id) for release in releases]
 
 
 def default_actor() -> str | None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from orchestrator.cli.auth import authorize, logger, open_sessions, token_option
 from orchestrator.cli.db import database_url_option
-from orchestrator.cli.options import format_option
+from orchestrator.cli.options import format_option, server_url
 from orchestrator.errors import ConfigError
 
 STATUSES = ("pending", "approved", "denied")  # store.identity's (a unit test keeps them equal)
@@ -31,6 +32,12 @@ def request_command(
     email: str, full_name: str, organization: str | None, reason: str | None, output: str, database_url: str
 ) -> None:
     """Ask for an account; an admin approves it with a role. No token is needed."""
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote_identity
+
+        body = {"email": email, "full_name": full_name, "organization": organization, "reason": reason}
+        show_requested(remote_identity.post(server, "/access-requests", body, token=False), output)
+        return
     from orchestrator.identity.views import access_request_view
     from orchestrator.store import identity as store
 
@@ -40,6 +47,10 @@ def request_command(
         )
         view = access_request_view(request)
     logger(__name__).info("access requested", email=view["email"], request=view["id"])
+    show_requested(view, output)
+
+
+def show_requested(view: dict[str, Any], output: str) -> None:
     if output == "json":
         click.echo(json.dumps(view, indent=2))
         return
@@ -56,6 +67,12 @@ def request_command(
 @database_url_option
 def list_command(status: str | None, output: str, database_url: str) -> None:
     """The access requests, oldest first (admins)."""
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote_identity
+
+        params = {"status": status} if status else None
+        show_requests(remote_identity.get(server, "/access-requests", params=params), status, output)
+        return
     from orchestrator.identity.rules import Action
     from orchestrator.identity.views import access_request_view
     from orchestrator.store import identity as store
@@ -64,6 +81,10 @@ def list_command(status: str | None, output: str, database_url: str) -> None:
     authorize(Action.REVIEW_ACCESS, None, database_url, sessions=sessions)
     with sessions() as session:
         views = [access_request_view(r) for r in store.list_access_requests(session, status)]
+    show_requests(views, status, output)
+
+
+def show_requests(views: list[dict[str, Any]], status: str | None, output: str) -> None:
     if output == "json":
         click.echo(json.dumps(views, indent=2))
         return
@@ -72,7 +93,7 @@ def list_command(status: str | None, output: str, database_url: str) -> None:
         return
     for view in views:
         org = f", {view['organization']}" if view["organization"] else ""
-        reviewed = f" by {view['reviewed_by'] or 'local login'}" if view["status"] != store.PENDING else ""
+        reviewed = f" by {view['reviewed_by'] or 'local login'}" if view["status"] != "pending" else ""
         click.echo(
             f"{view['id'][:8]}  {view['status']:<8}  {view['email']} ({view['full_name']}{org})"
             f"{reviewed}  {view['reason'] or ''}".rstrip()
@@ -80,6 +101,13 @@ def list_command(status: str | None, output: str, database_url: str) -> None:
 
 
 def _review(ref: str, *, approve: bool, role: str | None, note: str | None, output: str, url: str) -> None:
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote_identity
+
+        action, body = ("approve", {"role": role}) if approve else ("deny", {"reason": note})
+        view = remote_identity.post(server, f"/access-requests/{remote_identity.segment(ref)}/{action}", body)
+        show_reviewed(view, approve=approve, role=role, output=output)
+        return
     from orchestrator.identity.rules import Action
     from orchestrator.identity.views import access_request_view
     from orchestrator.store import identity as store
@@ -102,6 +130,10 @@ def _review(ref: str, *, approve: bool, role: str | None, note: str | None, outp
         status=view["status"],
         by=reviewer.email,
     )
+    show_reviewed(view, approve=approve, role=role, output=output)
+
+
+def show_reviewed(view: dict[str, Any], *, approve: bool, role: str | None, output: str) -> None:
     if output == "json":
         click.echo(json.dumps(view, indent=2))
     elif approve:
@@ -115,9 +147,7 @@ def _review(ref: str, *, approve: bool, role: str | None, note: str | None, outp
 
 @access_group.command("approve")
 @click.argument("request_id", metavar="ID")
-@click.option(
-    "--role", required=True, type=click.Choice(ROLES), help="The new user's role."
-)
+@click.option("--role", required=True, type=click.Choice(ROLES), help="The new user's role.")
 @token_option
 @format_option
 @database_url_option

@@ -9,7 +9,7 @@ import click
 
 from orchestrator.cli.auth import token_option
 from orchestrator.cli.db import database_url_option
-from orchestrator.cli.options import format_option, open_project, root_option
+from orchestrator.cli.options import format_option, open_project, root_option, server_url
 
 if TYPE_CHECKING:  # docker, git and the registries' SDKs load when a build runs, not for --help
     from orchestrator.build import BuildResult
@@ -59,12 +59,26 @@ def build_command(
 
     Tags: the full and short commit SHA, and the semver of a git tag on the commit. Build and push output
     go to stderr; the result (digest and pinned references) to stdout. Pushing needs a deployer's or an
-    admin's token once the database has users.
+    admin's token once the database has users. With --server, the build and the push run here and the
+    releases are recorded on the server (so a deploy through it rolls out this digest).
     """
     from orchestrator.build import build_and_push
 
     project = open_project(root)
-    actor = _authorize_push(project, service, envs, database_url) if push else None
+    server = server_url() if push else None
+    if server is not None:
+        # The build runs here (docker is here); the server records what was pushed, so a deploy through it
+        # rolls out this digest. Who may push is the server's answer for the token, asked before building.
+        from orchestrator.cli import remote_builds
+        from orchestrator.cli.remote import refuse_local_options
+
+        refuse_local_options("database_url")
+        _check_names(project, service, envs)
+        remote_builds.authorize_push(server)
+        actor, record = None, remote_builds.recorder(server)
+    else:
+        actor = _authorize_push(project, service, envs, database_url) if push else None
+        record = None
     result = build_and_push(
         project,
         service,
@@ -75,6 +89,7 @@ def build_command(
         on_output=None if quiet else _stream,
         database_url=database_url,
         actor=actor,
+        record=record,
     )
     if output == "json":
         click.echo(json.dumps(result_view(result), indent=2))
@@ -88,11 +103,15 @@ def _authorize_push(project: Project, service: str, envs: tuple[str, ...], datab
     from orchestrator.cli.auth import authorize
     from orchestrator.identity.rules import Action
 
+    _check_names(project, service, envs)
+    principal = authorize(Action.PUSH, None, database_url)
+    return None if principal.bootstrap else principal.email
+
+
+def _check_names(project: Project, service: str, envs: tuple[str, ...]) -> None:
     project.pipeline(service)
     for env in envs:
         project.environment(env)
-    principal = authorize(Action.PUSH, None, database_url)
-    return None if principal.bootstrap else principal.email
 
 
 def _stream(line: str) -> None:

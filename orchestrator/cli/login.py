@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import click
 
 from orchestrator.cli.auth import acting, logger, open_sessions, read_password, token_option
 from orchestrator.cli.db import database_url_option
-from orchestrator.cli.options import format_option
+from orchestrator.cli.options import format_option, server_url
 from orchestrator.errors import OrchestratorError
 from orchestrator.identity import tokens
 
@@ -29,6 +31,15 @@ def login_command(email: str, expires: str, output: str, database_url: str) -> N
     from orchestrator.store import identity as store
     from orchestrator.store.models import utcnow
 
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote_identity
+
+        password = read_password()
+        body = {"email": email, "password": password, "expires": expires}
+        answer = remote_identity.post(server, "/login", body, token=False)
+        path = write_token_file(answer["secret"])  # later commands, through the server too, act with it
+        show_signed_in(answer["email"], answer["role"], answer["token"], path, output)
+        return
     now = utcnow()
     expires_at = tokens.parse_expiry(expires, now)
     address = store.normalize_email(email)
@@ -38,11 +49,15 @@ def login_command(email: str, expires: str, output: str, database_url: str) -> N
     new, role = signed_in.token, signed_in.role.value
     path = write_token_file(new.secret)
     logger(__name__).info("signed in", user=address, prefix=new.prefix, saved_to=str(path))
+    show_signed_in(address, role, tokens.display(new.prefix), path, output)
+
+
+def show_signed_in(address: str, role: str, token: str, path: Path, output: str) -> None:
     if output == "json":
-        view = {"email": address, "role": role, "token": tokens.display(new.prefix), "token_file": str(path)}
+        view = {"email": address, "role": role, "token": token, "token_file": str(path)}
         click.echo(json.dumps(view, indent=2))
         return
-    click.echo(f"signed in as {address} ({role}); token {tokens.display(new.prefix)} saved to {path}")
+    click.echo(f"signed in as {address} ({role}); token {token} saved to {path}")
 
 
 @click.command("whoami")
@@ -51,21 +66,26 @@ def login_command(email: str, expires: str, output: str, database_url: str) -> N
 @database_url_option
 def whoami_command(output: str, database_url: str) -> None:
     """Who the CLI acts as: the token's user and role, or the local login on a database without users."""
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote_identity
+
+        show_whoami(remote_identity.get(server, "/whoami"), output)
+        return
     principal = acting(database_url)
     if principal is None:
         raise OrchestratorError(
             "not signed in: give --token, set ORCHESTRATOR_TOKEN, or run `orchestrator login --email EMAIL`"
         )
-    view = {
-        "email": principal.email,
-        "role": principal.role.value,
-        "user_id": str(principal.user_id) if principal.user_id else None,
-        "token": tokens.display(principal.token_prefix) if principal.token_prefix else None,
-        "bootstrap": principal.bootstrap,
-    }
+    from orchestrator.identity.views import principal_view
+
+    view = principal_view(principal)
+    show_whoami(view, output)
+
+
+def show_whoami(view: dict[str, Any], output: str) -> None:
     if output == "json":
         click.echo(json.dumps(view, indent=2))
-    elif principal.bootstrap:
+    elif view["bootstrap"]:
         click.echo("the local login (admin): this database has no users yet")
     else:
         click.echo(f"{view['email']} ({view['role']}), token {view['token']}")

@@ -62,6 +62,11 @@ REMOTE_COMMANDS = frozenset(
         "pause",
         "resume",
         "retry",
+        "users",
+        "access",
+        "tokens",
+        "whoami",
+        "login",
     }
 )
 LOCAL_COMMANDS = frozenset({"render", "diff", "build", "sim", "schema", "serve"})  # no state database
@@ -105,7 +110,8 @@ class LazyGroup(click.Group):
     metavar="URL",
     help=(
         f"Be a client of the orchestrator's REST API at URL (deploy, promote, rollback, releases, status, "
-        f"history and the rollout controls), with the same output and exit codes [env {SERVER_ENV}]."
+        f"history, the rollout controls, users, access, tokens, login and whoami), with the same output "
+        f"and exit codes [env {SERVER_ENV}]."
     ),
 )
 @click.pass_context

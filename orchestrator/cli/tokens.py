@@ -7,13 +7,13 @@ goes to stderr. Only its SHA-256 and its prefix are stored, so it cannot be show
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from orchestrator.cli.auth import acting, logger, open_sessions, token_option
 from orchestrator.cli.db import database_url_option
-from orchestrator.cli.options import format_option
+from orchestrator.cli.options import format_option, server_url
 from orchestrator.errors import ConfigError
 from orchestrator.identity import tokens
 
@@ -60,6 +60,13 @@ def _owner(session: Session, principal: Principal, email: str | None) -> User:
 @database_url_option
 def create_command(email: str | None, name: str, expires: str, database_url: str) -> None:
     """Make a token and print it once."""
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote_identity
+
+        body = {"name": name, "expires": expires, "user": email}
+        made = remote_identity.post(server, "/tokens", body)
+        show_created(made["secret"], made["prefix"], made["user"], name, made["expires_at"])
+        return
     from orchestrator.store import identity as store
     from orchestrator.store.models import utcnow
 
@@ -83,9 +90,15 @@ def create_command(email: str | None, name: str, expires: str, database_url: str
         )
         owner = user.email
     logger(__name__).info("api token created", user=owner, prefix=new.prefix, name=name, by=principal.email)
-    until = f"expires {expires_at.isoformat()}" if expires_at else "never expires"
-    click.echo(f"token {tokens.display(new.prefix)} for {owner} ({name}, {until}); shown once:", err=True)
-    click.echo(new.secret)
+    shown = tokens.display(new.prefix)
+    show_created(new.secret, shown, owner, name, expires_at.isoformat() if expires_at else None)
+
+
+def show_created(secret: str, prefix: str, owner: str, name: str, expires_at: str | None) -> None:
+    """The new token alone on stdout; what it is on stderr."""
+    until = f"expires {expires_at}" if expires_at else "never expires"
+    click.echo(f"token {prefix} for {owner} ({name}, {until}); shown once:", err=True)
+    click.echo(secret)
 
 
 @tokens_group.command("list")
@@ -96,6 +109,12 @@ def create_command(email: str | None, name: str, expires: str, database_url: str
 @database_url_option
 def list_command(email: str | None, everyone: bool, output: str, database_url: str) -> None:
     """Tokens: prefix, name, created, last used, expiry (never the token itself)."""
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote_identity
+
+        params = {"all": "true"} if everyone else ({"user": email} if email else None)
+        show_tokens(remote_identity.get(server, "/tokens", params=params), output)
+        return
     from orchestrator.identity.rules import Action, require
     from orchestrator.identity.views import token_view
     from orchestrator.store import identity as store
@@ -111,6 +130,10 @@ def list_command(email: str | None, everyone: bool, output: str, database_url: s
         else:
             rows = store.list_tokens(session, _owner(session, principal, email))
         views = [token_view(t, now) for t in rows]
+    show_tokens(views, output)
+
+
+def show_tokens(views: list[dict[str, Any]], output: str) -> None:
     if output == "json":
         click.echo(json.dumps(views, indent=2))
         return
@@ -142,6 +165,13 @@ def list_command(email: str | None, everyone: bool, output: str, database_url: s
 @database_url_option
 def revoke_command(token_ref: str, output: str, database_url: str) -> None:
     """Revoke a token (yours; admins: anyone's), named by the prefix `tokens list` shows or its id."""
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote_identity
+
+        revoked = remote_identity.call(server, "DELETE", f"/tokens/{remote_identity.segment(token_ref)}")
+        changed = revoked.pop("changed")
+        show_revoked(revoked, changed=changed, output=output)
+        return
     from orchestrator.identity.rules import Action, require
     from orchestrator.identity.views import token_view
     from orchestrator.store import identity as store
@@ -163,6 +193,10 @@ def revoke_command(token_ref: str, output: str, database_url: str) -> None:
         by=principal.email,
         changed=changed,
     )
+    show_revoked(view, changed=changed, output=output)
+
+
+def show_revoked(view: dict[str, Any], *, changed: bool, output: str) -> None:
     if output == "json":
         click.echo(json.dumps(view, indent=2))
         return

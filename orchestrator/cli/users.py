@@ -7,13 +7,14 @@ first token once and saves it where `orchestrator login` would, so this checkout
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from orchestrator.cli.auth import authorize, logger, open_sessions, read_password, token_option
 from orchestrator.cli.db import database_url_option
-from orchestrator.cli.options import format_option
+from orchestrator.cli.options import format_option, server_url
 from orchestrator.errors import ConfigError
 from orchestrator.identity import tokens
 
@@ -46,6 +47,12 @@ def _refuse_losing_the_last_admin(session: Session, user: User, what: str) -> No
 @database_url_option
 def create_command(email: str, role: str, password_stdin: bool, output: str, database_url: str) -> None:
     """Create the user EMAIL, active, with ROLE."""
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote_identity
+
+        password = read_password() if password_stdin else None
+        remote_identity.create_user(server, email, role, password, output)
+        return
     from orchestrator.identity import passwords
     from orchestrator.identity.principal import write_token_file
     from orchestrator.identity.rules import Action
@@ -79,13 +86,18 @@ def create_command(email: str, role: str, password_stdin: bool, output: str, dat
         by=actor.email,
         first_admin=first is not None,
     )
+    show_created(view, first.secret if first is not None else None, saved, output)
+
+
+def show_created(view: dict[str, Any], first_secret: str | None, saved: Path | None, output: str) -> None:
+    """What `users create` prints (the first admin's token only on the machine that made it)."""
     if output == "json":
         click.echo(json.dumps({**view, "token_file": str(saved) if saved else None}, indent=2))
         return
     click.echo(f"created {view['email']} ({view['role']}, {view['status']})")
-    if first is not None:
+    if first_secret is not None:
         click.echo(f"first admin's token (shown once; saved to {saved}, so this checkout acts as them):")
-        click.echo(first.secret)
+        click.echo(first_secret)
 
 
 @users_group.command("list")
@@ -94,6 +106,11 @@ def create_command(email: str, role: str, password_stdin: bool, output: str, dat
 @database_url_option
 def list_command(output: str, database_url: str) -> None:
     """Every user with role and status."""
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote_identity
+
+        show_users(remote_identity.get(server, "/users"), output)
+        return
     from orchestrator.identity.rules import Action
     from orchestrator.identity.views import user_view
     from orchestrator.store import identity as store
@@ -102,6 +119,10 @@ def list_command(output: str, database_url: str) -> None:
     authorize(Action.MANAGE_USERS, None, database_url, sessions=sessions)
     with sessions() as session:
         views = [user_view(u) for u in store.list_users(session)]
+    show_users(views, output)
+
+
+def show_users(views: list[dict[str, Any]], output: str) -> None:
     if output == "json":
         click.echo(json.dumps(views, indent=2))
         return
@@ -120,6 +141,12 @@ def list_command(output: str, database_url: str) -> None:
 @database_url_option
 def set_role_command(email: str, role: str, output: str, database_url: str) -> None:
     """Give the user EMAIL the role ROLE."""
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote_identity
+
+        view = remote_identity.change_user(server, email, {"role": role})
+        show_user(view, f"{view['email']} is now {view['role']}", output)
+        return
     from orchestrator.identity.rules import Action
     from orchestrator.identity.views import user_view
     from orchestrator.store import identity as store
@@ -134,7 +161,7 @@ def set_role_command(email: str, role: str, output: str, database_url: str) -> N
         store.set_role(session, user, role)
         view = user_view(user)
     logger(__name__).info("role changed", email=view["email"], role=role)
-    click.echo(json.dumps(view, indent=2) if output == "json" else f"{view['email']} is now {view['role']}")
+    show_user(view, f"{view['email']} is now {view['role']}", output)
 
 
 @users_group.command("disable")
@@ -144,6 +171,12 @@ def set_role_command(email: str, role: str, output: str, database_url: str) -> N
 @database_url_option
 def disable_command(email: str, output: str, database_url: str) -> None:
     """Disable the user EMAIL: their tokens stop working at once (they are kept, to show in the audit)."""
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote_identity
+
+        view = remote_identity.change_user(server, email, {"status": "disabled"})
+        show_user(view, f"{view['email']} is disabled", output)
+        return
     from orchestrator.identity.rules import Action
     from orchestrator.identity.views import user_view
     from orchestrator.store import identity as store
@@ -156,7 +189,7 @@ def disable_command(email: str, output: str, database_url: str) -> None:
         store.set_status(session, user, store.DISABLED)
         view = user_view(user)
     logger(__name__).info("user disabled", email=view["email"])
-    click.echo(json.dumps(view, indent=2) if output == "json" else f"{view['email']} is disabled")
+    show_user(view, f"{view['email']} is disabled", output)
 
 
 @users_group.command("enable")
@@ -166,6 +199,12 @@ def disable_command(email: str, output: str, database_url: str) -> None:
 @database_url_option
 def enable_command(email: str, output: str, database_url: str) -> None:
     """Enable the user EMAIL again; tokens that are neither revoked nor expired work again."""
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote_identity
+
+        view = remote_identity.change_user(server, email, {"status": "active"})
+        show_user(view, f"{view['email']} is active", output)
+        return
     from orchestrator.identity.rules import Action
     from orchestrator.identity.views import user_view
     from orchestrator.store import identity as store
@@ -177,4 +216,8 @@ def enable_command(email: str, output: str, database_url: str) -> None:
         store.set_status(session, user, store.ACTIVE)
         view = user_view(user)
     logger(__name__).info("user enabled", email=view["email"])
-    click.echo(json.dumps(view, indent=2) if output == "json" else f"{view['email']} is active")
+    show_user(view, f"{view['email']} is active", output)
+
+
+def show_user(view: dict[str, Any], said: str, output: str) -> None:
+    click.echo(json.dumps(view, indent=2) if output == "json" else said)

@@ -37,11 +37,15 @@ def list_users(sessions: Sessions, principal: Principal) -> list[dict[str, Any]]
         return [user_view(u) for u in store.list_users(session)]
 
 
-def create_user(sessions: Sessions, principal: Principal, email: str, role: str) -> dict[str, Any]:
-    """The user, active, with the role and no password (they sign in with a token an admin makes them)."""
+def create_user(
+    sessions: Sessions, principal: Principal, email: str, role: str, *, password: str | None = None
+) -> dict[str, Any]:
+    """The user, active, with the role, and the password `login` then takes (none: they sign in with a
+    token an admin makes them)."""
     require(principal, Action.MANAGE_USERS)
+    password_hash = passwords.hash_password(password) if password else passwords.NO_PASSWORD
     with sessions.begin() as session:
-        view = user_view(store.create_user(session, email, role, password_hash=passwords.NO_PASSWORD))
+        view = user_view(store.create_user(session, email, role, password_hash=password_hash))
     log.info("user created", email=view["email"], role=role, by=principal.email)
     return view
 
@@ -150,13 +154,32 @@ def create_token(
 
 
 def revoke_token(sessions: Sessions, principal: Principal, ref: str) -> dict[str, Any]:
-    """Revoke a token (the principal's own; admins: anyone's), named by its prefix or id."""
+    """Revoke a token (the principal's own; admins: anyone's), named by its prefix or id; its view with
+    `changed`, false when it was revoked already (its first revocation time is kept)."""
     now = utcnow()
     with sessions.begin() as session:
         token = store.get_token(session, ref)
         if token.user_id != principal.user_id:
             require(principal, Action.MANAGE_TOKENS)
-        store.revoke_token(session, token, now=now)
+        changed = store.revoke_token(session, token, now=now)
         view = token_view(token, now)
-    log.info("api token revoked", user=view["user"], prefix=token.prefix, by=principal.email)
-    return view
+    log.info("api token revoked", user=view["user"], prefix=token.prefix, by=principal.email, changed=changed)
+    return {**view, "changed": changed}
+
+
+def login(sessions: Sessions, *, email: str, password: str, expires: str) -> dict[str, Any]:
+    """A new `login` token for the user whose password this is (no principal: that is what is asked);
+    LoginFailedError otherwise. The secret is in the answer, this once only."""
+    from orchestrator.identity.signin import sign_in
+
+    now = utcnow()
+    expires_at = tokens.parse_expiry(expires, now)
+    with sessions.begin() as session:
+        signed_in = sign_in(session, email, password, token_name="login", expires_at=expires_at, now=now)
+    log.info("signed in", user=signed_in.email, prefix=signed_in.token.prefix)
+    return {
+        "email": signed_in.email,
+        "role": signed_in.role.value,
+        "token": tokens.display(signed_in.token.prefix),
+        "secret": signed_in.token.secret,
+    }

@@ -6,11 +6,25 @@ No hash or secret is ever part of a view: a password hash, a token hash, or a to
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.identity import tokens
 from orchestrator.store.models import AccessRequest, ApiToken, User
 from orchestrator.store.views import iso_time
+
+if TYPE_CHECKING:
+    from orchestrator.identity.principal import Principal
+
+
+def principal_view(principal: Principal) -> dict[str, Any]:
+    """Who acts (`whoami -o json`, `GET /api/v1/whoami`)."""
+    return {
+        "email": principal.email,
+        "role": principal.role.value,
+        "user_id": str(principal.user_id) if principal.user_id else None,
+        "token": tokens.display(principal.token_prefix) if principal.token_prefix else None,
+        "bootstrap": principal.bootstrap,
+    }
 
 
 def user_view(user: User) -> dict[str, Any]:

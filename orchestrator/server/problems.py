@@ -49,6 +49,7 @@ def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSON
 def status_of(exc: OrchestratorError) -> int:
     """The HTTP status of an orchestrator error: the most specific type decides (checked in order)."""
     from orchestrator.identity.rules import NotSignedInError, PermissionDeniedError
+    from orchestrator.identity.signin import LoginFailedError
     from orchestrator.identity.tokens import InvalidTokenError
     from orchestrator.store.db import DatabaseUnavailableError
     from orchestrator.store.identity import TokenNotFoundError, UserNotFoundError
@@ -57,6 +58,7 @@ def status_of(exc: OrchestratorError) -> int:
     statuses: list[tuple[type[Exception], int]] = [
         (InvalidTokenError, 401),
         (NotSignedInError, 401),
+        (LoginFailedError, 401),  # a wrong email or password: as an unknown token would be
         (PermissionDeniedError, 403),
         (DeploymentNotFoundError, 404),
         (DeploymentRefError, 404),  # the path names no deployment (not hex, too short)

@@ -84,9 +84,10 @@ def test_server_mode_behaves_as_the_local_command(served: tuple[dict[str, str], 
     undone = run_cli("rollback", "api", "--env", "local", env=remote_env)
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert ": rollback of api in local: undo deployment " in undone.stdout and "Succeeded" in undone.stdout
-    kinds = [(h["environment"], h["kind"], h["phase"]) for h in json.loads(
-        run_cli("history", "api", "-o", "json", env=env).stdout
-    )]
+    kinds = [
+        (h["environment"], h["kind"], h["phase"])
+        for h in json.loads(run_cli("history", "api", "-o", "json", env=env).stdout)
+    ]
     assert kinds[:2] == [("local", "rollback", "Succeeded"), ("local-prod", "promote", "Succeeded")]
 
     # Errors exit as locally: bad usage 2, a refusal 1, each with the same message.
@@ -99,7 +100,7 @@ def test_server_mode_behaves_as_the_local_command(served: tuple[dict[str, str], 
     token = run_cli("tokens", "create", "--user", "viewer@example.com", env=env).stdout.strip()
     refused = run_cli("deploy", "api", "--env", "local", "--token", token, env=remote_env)
     assert refused.returncode == 1 and "viewer@example.com (viewer) may not deploy in local" in refused.stderr
-    assert run_cli("users", "list", env=remote_env).returncode == 2  # not through the server: refused
+    assert run_cli("db", "upgrade", env=remote_env).returncode == 2  # not through the server: refused
 
     # /metrics: the requests answered, the deployments by phase, the steps the server's jobs drove (read
     # from the audit trail once its events have settled).

@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from orchestrator.config import Project
-from orchestrator.server.api import deployments, identity, schemas
+from orchestrator.server.api import builds, deployments, identity, schemas
 from orchestrator.server.metrics import Metrics
 from orchestrator.server.rollouts import ServerRollouts
 
@@ -40,6 +40,7 @@ def install(app: FastAPI) -> None:
     router = APIRouter(prefix=PREFIX, responses=PROBLEMS)
     router.include_router(deployments.router)
     router.include_router(identity.router)
+    router.include_router(builds.router)
     app.include_router(router)
 
     @app.get("/metrics", include_in_schema=False)

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 
 from orchestrator.identity import manage
+from orchestrator.identity.views import principal_view
 from orchestrator.server.api import schemas
 from orchestrator.server.api.auth import Caller
 
@@ -20,6 +21,8 @@ router = APIRouter()
 
 Email = Annotated[str, Path(min_length=3, max_length=255)]
 Ref = Annotated[str, Path(min_length=4, max_length=36, pattern=r"^[0-9a-zA-Z_-]+$")]
+# A token is named as `tokens list` shows it (`atc_ab12cd34…`, the ellipsis optional) or by its id.
+TokenRef = Annotated[str, Path(min_length=4, max_length=37, pattern=r"^[0-9a-zA-Z_-]+…?$")]
 
 
 def _sessions(request: Request) -> Any:
@@ -37,8 +40,9 @@ def list_users(request: Request, caller: Caller) -> list[dict[str, Any]]:
 
 @router.post("/users", status_code=201, response_model=schemas.User, tags=["users"])
 def create_user(request: Request, caller: Caller, body: schemas.CreateUserBody) -> dict[str, Any]:
-    """Create the user, active, with the role (admins); they sign in with a token an admin makes them."""
-    return manage.create_user(_sessions(request), caller, body.email, body.role)
+    """Create the user, active, with the role (admins); they sign in with a token an admin makes them, or
+    with `orchestrator login` when a password is given."""
+    return manage.create_user(_sessions(request), caller, body.email, body.role, password=body.password)
 
 
 @router.patch("/users/{email}", response_model=schemas.User, tags=["users"])
@@ -113,7 +117,24 @@ def create_token(request: Request, caller: Caller, body: schemas.CreateTokenBody
     )
 
 
-@router.delete("/tokens/{ref}", response_model=schemas.Token, tags=["tokens"])
-def revoke_token(request: Request, caller: Caller, ref: Ref) -> dict[str, Any]:
-    """Revoke a token (yours; admins: anyone's), named by its prefix or id."""
+@router.delete("/tokens/{ref}", response_model=schemas.RevokedToken, tags=["tokens"])
+def revoke_token(request: Request, caller: Caller, ref: TokenRef) -> dict[str, Any]:
+    """Revoke a token (yours; admins: anyone's), named by its prefix or id; `changed` is false when it was
+    revoked already."""
     return manage.revoke_token(_sessions(request), caller, ref)
+
+
+@router.post("/login", status_code=201, response_model=schemas.SignedIn, tags=["tokens"])
+def login(request: Request, body: schemas.LoginBody) -> dict[str, Any]:
+    """Exchange a user's password for a new token (no token needed): what `orchestrator login` does, for
+    `orchestrator --server URL login`. A wrong email or password is 401, never saying which."""
+    return manage.login(_sessions(request), email=body.email, password=body.password, expires=body.expires)
+
+
+# --- who calls --------------------------------------------------------------------------------------------
+
+
+@router.get("/whoami", response_model=schemas.Whoami, tags=["tokens"])
+def whoami(caller: Caller) -> dict[str, Any]:
+    """Who the token acts as: what `orchestrator whoami -o json` prints."""
+    return principal_view(caller)

@@ -7,7 +7,7 @@ server does not send. Requests refuse unknown keys, as the configuration files d
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -194,6 +194,18 @@ class Token(_View):
     revoked_at: str | None
 
 
+class RevokedToken(Token):
+    changed: bool = Field(description="false: the token was already revoked, and stays as it was")
+
+
+class Whoami(_View):
+    email: str
+    role: RoleName
+    user_id: str | None
+    token: str | None = Field(description="the token's prefix, as `tokens list` shows it")
+    bootstrap: bool = Field(description="always false here: the local login never acts over the network")
+
+
 class NewToken(Token):
     secret: str = Field(description="the token itself: shown this once, only its hash is stored")
 
@@ -271,9 +283,46 @@ class RetryBody(_Request):
     override_freeze: str | None = Field(None, min_length=1, max_length=2000, description=OVERRIDE)
 
 
+ImageName = Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[a-z0-9][a-z0-9._:/-]*$")]
+
+
+class RecordBuildBody(_Request):
+    commit: str = Field(pattern=r"^[0-9a-f]{40}$", description="the commit that was built")
+    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$", description="the image's digest, one for all")
+    images: list[ImageName] = Field(
+        min_length=1, max_length=20, description="each repository it was pushed to (host/path, no tag)"
+    )
+
+
+class RecordedBuild(_View):
+    service: str
+    commit: str
+    digest: str
+    releases: list[str] = Field(description="the release recorded (or found) for each image repository")
+
+
+class LoginBody(_Request):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+    expires: str = Field("30d", max_length=20, description="the token's lifetime: 12h, 30d, 2w")
+
+
+class SignedIn(_View):
+    email: str
+    role: RoleName
+    token: str = Field(description="the new token's prefix, as `tokens list` shows it")
+    secret: str = Field(description="the token itself: shown this once, only its hash is stored")
+
+
 class CreateUserBody(_Request):
     email: str = Field(min_length=3, max_length=255)
     role: RoleName
+    password: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1024,
+        description="for `orchestrator login` (at least 8 characters); none: they sign in with a token",
+    )
 
 
 class ChangeUserBody(_Request):
