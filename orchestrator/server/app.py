@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from orchestrator import __version__
 from orchestrator.server import api, dashboard, problems, webhooks
+from orchestrator.server.deliveries import DeliveryRecorder
 from orchestrator.server.settings import ServerSettings
 from orchestrator.server.wiring import attach_jobs
 from orchestrator.store import db
@@ -31,6 +32,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.sessions = db.open_sessions(settings.database_url)
     problems.install(app)
     attach_jobs(app, settings)
+    app.state.deliveries = DeliveryRecorder(app.state.sessions, lambda: app.state.jobs)
+    # Before the jobs close: what is waiting to be recorded is written (and its jobs handed over) first.
+    app.router.on_shutdown.insert(0, app.state.deliveries.close)
     app.include_router(webhooks.router)
     api.install(app)
     dashboard.install(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orchestrator.server.catalog import Catalog
+from orchestrator.store.models import DeliveryOutcome
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,16 @@ class Decision:
     wanted: list[Wanted] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)  # why (part of) the delivery does nothing
     ping: bool = False
+
+    @property
+    def outcome(self) -> DeliveryOutcome:
+        if self.ping:
+            return DeliveryOutcome.PING
+        return DeliveryOutcome.QUEUED if self.wanted else DeliveryOutcome.IGNORED
+
+    @property
+    def reason(self) -> str | None:
+        return "; ".join(self.reasons) or None
 
 
 def first_environments(catalog: Catalog, service: str, decision: Decision) -> list[str]:

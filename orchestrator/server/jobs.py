@@ -17,6 +17,7 @@ import json
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Protocol
@@ -44,8 +45,9 @@ class RolloutJobs(Protocol):
     def enqueue_rollout(self, deployment_id: uuid.UUID, *, reason: str) -> None:
         """Drive a recorded deployment (created with `leased=False`)."""
 
-    def enqueue_request(self, session: Session, request_id: int) -> None:
-        """Queue a rollout request's job with the session's transaction: queued if and only if it commits."""
+    def enqueue_requests(self, session: Session, request_ids: Sequence[int]) -> None:
+        """Queue each rollout request's job with the session's transaction: queued if and only if it
+        commits."""
 
     def depth(self) -> dict[tuple[str, str], int]:
         """The jobs not done yet, by (job kind, status): `queued` (waiting, or to be retried) and
@@ -83,8 +85,9 @@ class QueueJobs:
             queue.enqueue(session.connection(), queue.ROLLOUT_JOB, rollout_payload(deployment_id))
         log.info("rollout_enqueued", deployment=str(deployment_id), reason=reason)
 
-    def enqueue_request(self, session: Session, request_id: int) -> None:
-        queue.enqueue(session.connection(), queue.REQUEST_JOB, request_payload(request_id))
+    def enqueue_requests(self, session: Session, request_ids: Sequence[int]) -> None:
+        payloads = [request_payload(i) for i in request_ids]
+        queue.enqueue_many(session.connection(), queue.REQUEST_JOB, payloads)
 
     def depth(self) -> dict[tuple[str, str], int]:
         # pgqueuer's own statistics query (by entrypoint, priority and status), summed over priorities.
@@ -140,10 +143,13 @@ class InProcessJobs:
         log.info("rollout_enqueued", deployment=str(deployment_id), reason=reason)
         self._submit(("rollout", deployment_id), attempt=1)
 
-    def enqueue_request(self, session: Session, request_id: int) -> None:
+    def enqueue_requests(self, session: Session, request_ids: Sequence[int]) -> None:
         # After the commit only: a rolled-back request has no job (as on the queue).
+        ids = list(request_ids)
+
         def submit(_session: Session) -> None:
-            self._submit(("request", request_id), attempt=1)
+            for request_id in ids:
+                self._submit(("request", request_id), attempt=1)
 
         event.listen(session, "after_commit", submit, once=True)
 

@@ -38,18 +38,18 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from fastapi import Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestrator.store import queue
 from orchestrator.store.models import Deployment, DeploymentEvent, Phase
@@ -303,29 +303,47 @@ class Metrics:
         self.trail.catch_up()
         return generate_latest(self.registry)
 
-    async def middleware(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+
+class CountRequests:
+    """Counts and times every HTTP request into the application's `Metrics` (`app.add_middleware`).
+
+    A plain ASGI middleware, not Starlette's `BaseHTTPMiddleware`: that one runs the rest of the
+    application in a task group of its own and re-streams each response through memory streams, which on
+    the webhook's hot path cost more CPU than the route itself did (benchmarks/webhooks.py)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        status = 500
+        status = 500  # what the client gets when the application raises before it answers
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, send_status)
         finally:
-            self.requests.labels(request.method, _template(request), str(status)).inc()
-            self.latency.labels(request.method, _template(request)).observe(time.perf_counter() - started)
+            route = _template(scope)  # the router put the matched route in this same scope
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
 
 
-def _template(request: Request) -> str:
+def _template(scope: Scope) -> str:
     """The matched route's path template, its router's prefix included: a route knows only its path inside
     its router (`/deployments/{ref}`), so the prefix is taken from the request's path, which has as many
     segments after it as the template has (no route here takes a parameter that spans segments)."""
-    route = request.scope.get("route")
+    route = scope.get("route")
     inner = getattr(route, "path", None)
     if not isinstance(inner, str):
         return "unmatched"
-    segments, tail = request.url.path.split("/"), inner.split("/")[1:]
+    segments, tail = str(scope["path"]).split("/"), inner.split("/")[1:]
     if len(segments) < len(tail):
         return inner
     return "/".join(segments[: len(segments) - len(tail)] + tail) or "/"

@@ -2,8 +2,9 @@
 
 Each delivery, in this order: the body is read up to 1 MiB (413 past it, `body.py`); its signature is
 checked against the raw bytes (401 and nothing recorded when it is wrong or missing); it is parsed (400 for
-JSON that is not an object); then one transaction records the delivery under its id — a redelivery finds
-that row and is answered 200 with nothing queued — with the rollout requests it asks for and their jobs.
+JSON that is not an object); then a transaction records the delivery under its id — a redelivery finds
+that row and is answered 200 with nothing queued — with the rollout requests it asks for and their jobs
+(with the other deliveries waiting then: `deliveries.py`).
 What the delivery asks for is decided from the checkout's configuration (a push here; a release and a
 workflow run in `github_events.py`, which also ask git and the store): an event for another repository,
 branch or an unknown service is recorded as ignored and answered 202 with the reason, which is logged.
@@ -24,7 +25,6 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.server import pull_requests, signatures
@@ -33,10 +33,11 @@ from orchestrator.server.body import read_limited
 from orchestrator.server.catalog import Catalog, CatalogCache
 from orchestrator.server.changes import changed_paths, services_changed
 from orchestrator.server.decision import Decision, Wanted, first_environments
+from orchestrator.server.deliveries import DUPLICATE, Delivery, DeliveryRecorder
 from orchestrator.server.github_events import RELEASE, WORKFLOW_RUN, decide_release, decide_workflow_run
 from orchestrator.server.problems import Problem
 from orchestrator.server.webhook_settings import GITHUB_REPOSITORY_ENV, WebhookSettings
-from orchestrator.store.models import DeliveryOutcome, RolloutRequest, WebhookDelivery
+from orchestrator.store.models import WebhookDelivery
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["webhooks"])
@@ -90,12 +91,12 @@ async def _github_delivery(request: Request) -> JSONResponse:
     event = request.headers.get("x-github-event") or ""
     if event == "pull_request":
         return await run_in_threadpool(_record_pull_request, request, delivery, payload)
-
-    def decide_and_record() -> JSONResponse:
+    if event in (RELEASE, WORKFLOW_RUN):
         # On a thread: a release or a workflow run asks git and the store what it means.
-        return _record(request, "github", delivery, _decide_github(request, settings, event, payload))
-
-    return await run_in_threadpool(decide_and_record)
+        decision = await run_in_threadpool(_decide_github, request, settings, event, payload)
+    else:  # a push or a ping: the cached catalog only, decided here (the hot path)
+        decision = _decide_github(request, settings, event, payload)
+    return await _record(request, "github", delivery, decision)
 
 
 @router.post(
@@ -128,7 +129,7 @@ async def _registry_delivery(request: Request) -> JSONResponse:
     if len(delivery) > 200:
         raise Problem(400, "Bad Request", f"{REGISTRY_DELIVERY_HEADER} is longer than 200 characters")
     decision = _decide_registry(request, payload)
-    return await run_in_threadpool(_record, request, "registry", delivery, decision)
+    return await _record(request, "registry", delivery, decision)
 
 
 # What /metrics calls a delivery refused with a problem, by its status (`orchestrator_webhook_deliveries`).
@@ -309,64 +310,18 @@ def _text(mapping: object, key: str) -> str | None:
 # --- recording ---
 
 
-_DELIVERIES = WebhookDelivery.metadata.tables[WebhookDelivery.__tablename__]
-_REQUESTS = RolloutRequest.metadata.tables[RolloutRequest.__tablename__]
-
-
-def _record(request: Request, source: str, delivery: str, decision: Decision) -> JSONResponse:
-    # Core statements, not the ORM: this is the hot path of every delivery (see benchmarks/webhooks.py).
-    sessions = request.app.state.sessions
-    jobs = request.app.state.jobs
-    actor = "github" if source == "github" else "registry"
-    if decision.ping:
-        outcome = DeliveryOutcome.PING
-    else:
-        outcome = DeliveryOutcome.QUEUED if decision.wanted else DeliveryOutcome.IGNORED
-    reason = "; ".join(decision.reasons) or None
-    event = decision.event[:50]
-    try:
-        with sessions.begin() as session:
-            connection = session.connection()
-            delivery_pk = connection.execute(
-                insert(_DELIVERIES)
-                .values(
-                    source=source,
-                    delivery_id=delivery,
-                    event=event,
-                    repository=decision.repository[:512] if decision.repository else None,
-                    outcome=outcome.value,
-                    reason=reason,
-                )
-                .returning(_DELIVERIES.c.id)
-            ).scalar_one()  # a redelivery loses here, at the unique (source, delivery id)
-            ids: list[int] = []
-            for wanted in decision.wanted:
-                ids.append(
-                    connection.execute(
-                        insert(_REQUESTS)
-                        .values(
-                            delivery_id=delivery_pk,
-                            service=wanted.service,
-                            environment=wanted.environment,
-                            event=event,
-                            git_commit=wanted.git_commit,
-                            digest=wanted.digest,
-                            built_repository=wanted.built_repository,
-                            actor=actor,
-                        )
-                        .returning(_REQUESTS.c.id)
-                    ).scalar_one()
-                )
-                jobs.enqueue_request(session, ids[-1])
-    except IntegrityError:
-        if not _known_delivery(sessions, source, delivery):
-            raise
+async def _record(request: Request, source: str, delivery: str, decision: Decision) -> JSONResponse:
+    """Record the delivery (committed with its requests and jobs before anything is answered: the
+    process's writers batch it with the others waiting, `deliveries.py`)."""
+    recorder: DeliveryRecorder = request.app.state.deliveries
+    recorded = await recorder.record(Delivery(source, delivery, decision))
+    if recorded.outcome == DUPLICATE:
         log.info("webhook_duplicate", source=source, delivery=delivery, webhook_event=decision.event)
         _count(request, source, "duplicate")
         return JSONResponse({"delivery": delivery, "outcome": "duplicate", "requests": []}, status_code=200)
     queued = [
         {"id": i, "service": w.service, "environment": w.environment}
-        for i, w in zip(ids, decision.wanted, strict=True)
+        for i, w in zip(recorded.requests, decision.wanted, strict=True)
     ]
     log.info(
         "webhook_received",
@@ -374,12 +329,17 @@ def _record(request: Request, source: str, delivery: str, decision: Decision) ->
         delivery=delivery,
         webhook_event=decision.event,
         repository=decision.repository,
-        outcome=outcome.value,
-        reason=reason,
-        requests=ids,
+        outcome=recorded.outcome,
+        reason=decision.reason,
+        requests=recorded.requests,
     )
-    _count(request, source, outcome.value)
-    answer = {"delivery": delivery, "outcome": outcome.value, "reason": reason, "requests": queued}
+    _count(request, source, recorded.outcome)
+    answer = {
+        "delivery": delivery,
+        "outcome": recorded.outcome,
+        "reason": decision.reason,
+        "requests": queued,
+    }
     return JSONResponse(answer, status_code=200 if decision.ping else 202)
 
 

@@ -107,11 +107,25 @@ class _TransactionDriver:
         return cursor.fetchall()
 
 
+def _queries(connection: Connection) -> Any:
+    from pgqueuer.adapters.persistence.queries import SyncQueries
+
+    return SyncQueries(_TransactionDriver(connection.connection.driver_connection), qbq=builders()["qbq"])
+
+
 def enqueue(
     connection: Connection, entrypoint: str, payload: bytes, *, after: timedelta | None = None
 ) -> int:
     """Queue one job in the connection's transaction; its id."""
-    from pgqueuer.adapters.persistence.queries import SyncQueries
+    return int(_queries(connection).enqueue(entrypoint, payload, execute_after=after)[0])
 
-    queries = SyncQueries(_TransactionDriver(connection.connection.driver_connection), qbq=builders()["qbq"])
-    return int(queries.enqueue(entrypoint, payload, execute_after=after)[0])
+
+def enqueue_many(connection: Connection, entrypoint: str, payloads: list[bytes]) -> list[int]:
+    """Queue one job per payload in the connection's transaction, in one statement (pgqueuer's batch
+    INSERT); their ids."""
+    if not payloads:
+        return []
+    ids = _queries(connection).enqueue(
+        [entrypoint] * len(payloads), list[bytes | None](payloads), [0] * len(payloads)
+    )
+    return [int(i) for i in ids]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -33,8 +33,8 @@ class RecordingJobs:
     def enqueue_rollout(self, deployment_id: uuid.UUID, *, reason: str) -> None:
         self.enqueued.append((deployment_id, reason))
 
-    def enqueue_request(self, session: Session, request_id: int) -> None:
-        raise AssertionError(f"the API queues deployments, not webhook requests ({request_id})")
+    def enqueue_requests(self, session: Session, request_ids: Sequence[int]) -> None:
+        raise AssertionError(f"the API queues deployments, not webhook requests ({list(request_ids)})")
 
     def depth(self) -> dict[tuple[str, str], int]:
         return {("rollout", "queued"): len(self.enqueued)}  # kept, never run

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ class RecordingJobs:
 
         event.listen(session, "after_commit", lambda _s: self.enqueue_rollout(deployment_id, reason=reason))
 
-    def enqueue_request(self, session: Session, request_id: int) -> None:
+    def enqueue_requests(self, session: Session, request_ids: Sequence[int]) -> None:
         raise AssertionError("a pull_request event queues no rollout request")
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from orchestrator.config import Project
 from orchestrator.server.api import builds, deployments, identity, schemas
-from orchestrator.server.metrics import Metrics
+from orchestrator.server.metrics import CountRequests, Metrics
 from orchestrator.server.rollouts import ServerRollouts
 
 PREFIX = "/api/v1"
@@ -36,7 +36,7 @@ def install(app: FastAPI) -> None:
         environments=Project(state.settings.root).environment_names,
     )
     state.rollouts = ServerRollouts(state.settings, state.sessions)
-    app.middleware("http")(state.metrics.middleware)
+    app.add_middleware(CountRequests, metrics=state.metrics)
     router = APIRouter(prefix=PREFIX, responses=PROBLEMS)
     router.include_router(deployments.router)
     router.include_router(identity.router)
