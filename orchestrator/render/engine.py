@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import traceback
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.bccache
 import jinja2.meta
 import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -69,8 +72,44 @@ class _YamlMemo:
         return text
 
 
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Compiled templates shared by every renderer of this process (Jinja's bytecode cache, in memory).
+
+    A worker makes a renderer per rollout (an engine per job), and compiling the templates again was a
+    twentieth of a fleet worker's CPU (benchmarks/fleet.py). Jinja keys a template by its name and file and
+    checks a checksum of its source before using the code, so a template edited since is compiled again;
+    every renderer's environment is configured alike, which sharing compiled code needs. The least recently
+    used are dropped past MAX_ENTRIES (each commit's tree is its own files)."""
+
+    MAX_ENTRIES = 512
+
+    def __init__(self) -> None:
+        self._code: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with self._lock:
+            code = self._code.get(bucket.key)
+            if code is not None:
+                self._code.move_to_end(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = bucket.bytecode_to_string()
+        with self._lock:
+            self._code[bucket.key] = code
+            self._code.move_to_end(bucket.key)
+            while len(self._code) > self.MAX_ENTRIES:
+                self._code.popitem(last=False)
+
+
+_COMPILED = _CompiledTemplates()
+
+
 class Renderer:
-    """Renders one project's templates; compiled templates are cached for the renderer's life."""
+    """Renders one project's templates; compiled templates are cached for the renderer's life (and their
+    code for the process's, `_CompiledTemplates`)."""
 
     def __init__(self, project: Project, *, validate: bool = True) -> None:
         self.project = project
@@ -80,6 +119,7 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
             autoescape=False,
+            bytecode_cache=_COMPILED,
         )
         self._yaml_memo = _YamlMemo()
         self.jinja.filters["to_yaml"] = self._yaml_memo

@@ -129,6 +129,25 @@ def test_undefined_variable_names_template_line_and_name(tmp_path: Path) -> None
     assert "prot" in str(err)
 
 
+def test_renderers_share_compiled_templates_but_see_a_template_edited_since(tmp_path: Path) -> None:
+    # Compiled code is kept for the process (a worker makes a renderer per rollout): an edited template
+    # must be compiled again, and a failing one still named by its line.
+    estate = copy_estate(tmp_path)
+    project = Project(estate)
+    before = Renderer(project).render_environment(project.pipeline("api"), project.environment("local"))
+    service = find(before[0].objects, "Service", "api")
+    template = estate / "templates/k8s/service.yaml.j2"
+    template.write_text(template.read_text().replace("{{ values.port }}", "{{ values.port + 1 }}"))
+    after = Renderer(Project(estate)).render_environment(project.pipeline("api"), project.environment("local"))
+    assert find(after[0].objects, "Service", "api")["spec"]["ports"][0]["port"] == (
+        service["spec"]["ports"][0]["port"] + 1
+    )
+    template.write_text(template.read_text().replace("{{ values.port + 1 }}", "{{ values.prot }}"))
+    with pytest.raises(ConfigError) as caught:
+        Renderer(Project(estate)).render_environment(project.pipeline("api"), project.environment("local"))
+    assert (caught.value.file, caught.value.line) == ("templates/k8s/service.yaml.j2", 14)
+
+
 def test_object_failing_its_schema_is_named_by_object_and_field(tmp_path: Path) -> None:
     estate = copy_estate(tmp_path)
     project = Project(estate)
