@@ -14,7 +14,8 @@ process and two `orchestrator worker` processes, each with `--concurrency N/2`.
 2. A push changing `environments/local.yaml`'s values makes a new version of every service: N canaries at
    once. Measured: the wall time from the push to the last Succeeded against the configured pauses (2 P: the
    rollouts run side by side, so that is the least the fleet can take; goal within 5 %), the workers' CPU
-   (user + system, from /proc) per completed step, and the queue's pickup latency (how long each job waited
+   (user + system, from /proc) per completed step, the emulator's CPU meanwhile (it shares the cores), and
+   the queue's pickup latency (how long each job waited
    for a worker once due, logged by the worker as `rollout_job_picked`).
 """
 
@@ -28,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +39,6 @@ REPO = Path(__file__).resolve().parent.parent
 GOAL_OVER_PAUSES = 0.05
 SECRET = b"fleet-secret"
 REPOSITORY = "bench/fleet"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
 
 def git(root: Path, *args: str) -> str:
@@ -109,30 +103,12 @@ def change_environment(path: Path) -> None:
 
 
 def push(base: str, root: Path, paths: list[str]) -> None:
-    import httpx
-
-    from orchestrator.server.signatures import sign
+    from tests.webhook_helpers import deliver, push_payload
 
     git(root, "add", "-A")
     git(root, "commit", "--quiet", "--allow-empty", "-m", "change")
-    sha = git(root, "rev-parse", "HEAD")
-    payload = {
-        "ref": "refs/heads/main",
-        "after": sha,
-        "repository": {"full_name": REPOSITORY, "default_branch": "main"},
-        "commits": [{"id": sha, "added": [], "modified": paths, "removed": []}],
-    }
-    body = json.dumps(payload).encode()
-    response = httpx.post(
-        f"{base}/webhooks/github",
-        content=body,
-        headers={
-            "X-GitHub-Event": "push",
-            "X-GitHub-Delivery": str(uuid.uuid4()),
-            "X-Hub-Signature-256": sign(SECRET, body),
-        },
-        timeout=120,
-    )
+    payload = push_payload(git(root, "rev-parse", "HEAD"), paths=paths, repository=REPOSITORY)
+    response = deliver(base, payload, secret=SECRET)
     if response.status_code != 202:
         raise SystemExit(f"the push was not accepted: {response.status_code} {response.text}")
 
@@ -167,27 +143,20 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    import psycopg
-    from psycopg import sql
     from sqlalchemy import func, select
-    from sqlalchemy.engine import make_url
 
+    from benchmarks.server_setup import cpu_seconds, fresh_database
     from orchestrator.logs import configure_logging
     from orchestrator.server.app import create_app
     from orchestrator.server.settings import ServerSettings
     from orchestrator.server.webhook_settings import WebhookSettings
-    from orchestrator.store import db, queue
+    from orchestrator.sim.client import load_running_sim
     from orchestrator.store.models import Deployment, DeploymentEvent, Phase
     from tests.server_fixtures import serving
 
     configure_logging("warning")
-    server_url = os.environ.get("ORCHESTRATOR_TEST_PG") or "postgresql://postgres@127.0.0.1:5432/postgres"
-    name = f"orchestrator_fleet_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     workers: list[subprocess.Popen[bytes]] = []
-    with tempfile.TemporaryDirectory(prefix="fleet-bench-") as folder:
+    with fresh_database("orchestrator_fleet") as url, tempfile.TemporaryDirectory(prefix="fleet-") as folder:
         work = Path(folder)
         state = work / "state"
         root = work / "estate"
@@ -202,8 +171,9 @@ def main() -> None:
         cli = [sys.executable, "-m", "orchestrator"]
         try:
             subprocess.run([*cli, "sim", "up"], check=True, capture_output=True, env=env)
-            db.upgrade(url)
-            queue.install(url)
+            sim = load_running_sim(state)
+            if sim is None:
+                raise SystemExit("`orchestrator sim up` left no emulator running")
             names = write_estate(root, args.services, args.pause)
             app = create_app(
                 ServerSettings(
@@ -232,11 +202,13 @@ def main() -> None:
                 offsets = [log.stat().st_size for log in logs]  # the measured phase's pickups only
                 change_environment(root / "environments" / "local.yaml")
                 cpu_before = sum(cpu_seconds(w.pid) for w in workers)
+                sim_before = cpu_seconds(sim.pid)
                 started = time.monotonic()
                 push(base, root, ["environments/local.yaml"])
                 wait_settled(sessions, 2 * len(names), args.timeout)
                 wall = time.monotonic() - started
                 cpu = sum(cpu_seconds(w.pid) for w in workers) - cpu_before
+                sim_cpu = cpu_seconds(sim.pid) - sim_before
             with sessions() as session:
                 second = (
                     select(Deployment.id)
@@ -267,8 +239,6 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     worker.kill()
             subprocess.run([*cli, "sim", "down"], capture_output=True, env=env)
-            with psycopg.connect(server_url, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         entries = [
             json.loads(line)
             for log, offset in zip(logs, offsets, strict=True)
@@ -296,6 +266,7 @@ def main() -> None:
         "over_pauses": round(over, 4),
         "steps_completed": steps,
         "worker_cpu_seconds": round(cpu, 2),
+        "emulator_cpu_seconds": round(sim_cpu, 2),  # the 3 clusters' controllers and mesh: not ours
         "cpu_ms_per_step": round(cpu / steps * 1000, 2) if steps else None,
         "pickup_ms": {
             "count": len(pickups),
@@ -320,6 +291,7 @@ def main() -> None:
         f"{'met' if result['met'] else 'not met'})"
     )
     print(f"worker CPU {cpu:.1f} s for {steps} steps: {result['cpu_ms_per_step']} ms per step")
+    print(f"emulator CPU meanwhile {sim_cpu:.1f} s (on the same 2 cores)")
     create = result["create_seconds"]
     print(f"from pickup to deployment recorded: median {create['median']} s, max {create['max']} s")
     pickup = result["pickup_ms"]

@@ -194,22 +194,12 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    import psycopg
-    from psycopg import sql
-    from sqlalchemy.engine import make_url
+    from benchmarks.server_setup import count_rows, fresh_database
+    from orchestrator.store import queue
 
-    from orchestrator.store import db, queue
-
-    server_url = os.environ.get("ORCHESTRATOR_TEST_PG") or "postgresql://postgres@127.0.0.1:5432/postgres"
-    name = f"orchestrator_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     processes: list[subprocess.Popen[bytes]] = []
-    try:
-        db.upgrade(url)
-        queue.install(url)
-        with tempfile.TemporaryDirectory() as folder:
+    with fresh_database("orchestrator_bench") as url, tempfile.TemporaryDirectory() as folder:
+        try:
             root = estate(Path(folder) / "estate")
             sha = subprocess.run(
                 ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
@@ -252,16 +242,12 @@ def main() -> None:
             # Latency below saturation: a few deliveries in flight, as a busy organisation's hooks arrive.
             ours_light = asyncio.run(drive(ours_port, light, args.light_concurrency))
             reference_light = asyncio.run(drive(hello_port, light, args.light_concurrency))
-        with psycopg.connect(queue.conninfo(url)) as conn:
-            jobs = conn.execute(f"SELECT count(*) FROM {queue.QUEUE_SCHEMA}.pgqueuer").fetchone()
-            requests = conn.execute("SELECT count(*) FROM rollout_requests").fetchone()
-        jobs, requests = (jobs or [0])[0], (requests or [0])[0]
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=30)
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(timeout=30)
+        jobs = count_rows(url, f"{queue.QUEUE_SCHEMA}.pgqueuer")
+        requests = count_rows(url, "rollout_requests")
 
     def fresh(count: int) -> int:
         return sum(1 for index in range(count) if index % 10 != 9)
