@@ -94,7 +94,7 @@ async def _github_delivery(request: Request) -> JSONResponse:
     if event in (RELEASE, WORKFLOW_RUN):
         # On a thread: a release or a workflow run asks git and the store what it means.
         decision = await run_in_threadpool(_decide_github, request, settings, event, payload)
-    else:  # a push or a ping: the cached catalog only, decided here (the hot path)
+    else:  # a push or a ping: the catalog only (re-read only when the pipelines changed), decided here
         decision = _decide_github(request, settings, event, payload)
     return await _record(request, "github", delivery, decision)
 
