@@ -138,7 +138,8 @@ def test_renderers_share_compiled_templates_but_see_a_template_edited_since(tmp_
     service = find(before[0].objects, "Service", "api")
     template = estate / "templates/k8s/service.yaml.j2"
     template.write_text(template.read_text().replace("{{ values.port }}", "{{ values.port + 1 }}"))
-    after = Renderer(Project(estate)).render_environment(project.pipeline("api"), project.environment("local"))
+    project = Project(estate)
+    after = Renderer(project).render_environment(project.pipeline("api"), project.environment("local"))
     assert find(after[0].objects, "Service", "api")["spec"]["ports"][0]["port"] == (
         service["spec"]["ports"][0]["port"] + 1
     )
