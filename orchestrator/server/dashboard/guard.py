@@ -50,8 +50,11 @@ CheckedForm = Annotated[FormData, Depends(checked_form)]
 
 
 def may(request: Request, principal: Principal, action: Action, environment: str | None) -> bool:
-    """Whether the button for `action` (in `environment`) is shown: the rules' own answer."""
-    project = request.app.state.rollouts.project()
+    """Whether the button for `action` (in `environment`) is shown: the rules' own answer. The checkout's
+    configuration is read once per request, however many buttons a page asks about."""
+    project = getattr(request.state, "dashboard_project", None)
+    if project is None:
+        project = request.state.dashboard_project = request.app.state.rollouts.project()
     try:
         where = project.environment(environment) if environment is not None else None
     except OrchestratorError:
