@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from orchestrator.cli.db import database_url_option
-from orchestrator.cli.options import format_option, open_project, root_option
+from orchestrator.cli.options import format_option, open_project, root_option, server_url
 
 if TYPE_CHECKING:
     from orchestrator.rollout.drift import ServiceDrift
@@ -39,13 +39,24 @@ def drift_command(
     Fields other managers own by design are not drift: replicas a committed HPA scales, routes another
     controller added to a VirtualService, server defaults, status and server metadata. While a rollout of
     the service is under way its weights differ by design, and it is reported as rolling out."""
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote
+
+        remote.refuse_local_options("root", "database_url")
+        remote.drift(server, service, env_name, exit_code, output)
+        return
     from orchestrator.cli.rollout import notify_while
-    from orchestrator.rollout.drift import DriftState
     from orchestrator.runtime import drift, open_store
 
     project, sessions = open_project(root), open_store(database_url)
     notify_while(project, sessions)  # a new drift found here is announced (on-drift)
-    reports = drift(project, sessions, service, env_name)
+    show_drift(drift(project, sessions, service, env_name), output, exit_code=exit_code)
+
+
+def show_drift(reports: list[ServiceDrift], output: str, *, exit_code: bool) -> None:
+    """Print the reports (text or JSON); with --exit-code, exit 1 when anything drifted or is unknown."""
+    from orchestrator.rollout.drift import DriftState
+
     if output == "json":
         click.echo(json.dumps([r.to_json() for r in reports], indent=2))
     else:

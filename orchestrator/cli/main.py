@@ -57,6 +57,8 @@ REMOTE_COMMANDS = frozenset(
         "releases",
         "status",
         "history",
+        "stats",
+        "drift",
         "approve",
         "abort",
         "pause",

@@ -92,9 +92,7 @@ def refuse_local_options(*names: str) -> None:
     when given on the command line with --server: the server uses its own, and the token's user acts."""
     ctx = click.get_current_context()
     given = [
-        name
-        for name in names
-        if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+        name for name in names if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
     ]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
@@ -286,3 +284,22 @@ def history(server: str, service: str, environment: str | None, limit: int, outp
     with connected(server) as api:
         views = api.call("GET", f"/services/{service}/history", params=params)
     print_history(views, service, environment, output)
+
+
+def stats(server: str, service: str | None, environment: str | None, since: str, output: str) -> None:
+    from orchestrator.cli.stats import print_stats
+
+    params = {k: v for k, v in (("service", service), ("environment", environment), ("since", since)) if v}
+    with connected(server) as api:
+        view = api.call("GET", "/stats", params=params)
+    print_stats(view, service, environment, output)
+
+
+def drift(server: str, service: str | None, environment: str | None, exit_code: bool, output: str) -> None:
+    from orchestrator.cli.drift import show_drift
+    from orchestrator.rollout.drift import ServiceDrift
+
+    params = {k: v for k, v in (("service", service), ("environment", environment)) if v}
+    with connected(server) as api:
+        found = api.call("GET", "/drift", params=params)
+    show_drift([ServiceDrift.from_json(r) for r in found], output, exit_code=exit_code)

@@ -7,7 +7,7 @@ import json
 import click
 
 from orchestrator.cli.db import database_url_option
-from orchestrator.cli.options import format_option, open_project, root_option
+from orchestrator.cli.options import format_option, open_project, root_option, server_url
 
 _NAMES = {
     "deployment_frequency": "deployment frequency",
@@ -40,6 +40,18 @@ def stats_command(
     service: str | None, env_name: str | None, since: str, output: str, database_url: str, root: str | None
 ) -> None:
     """DORA's four keys (and their 2024 tiers) for SERVICE, or every service, from the deployment record."""
+    from orchestrator.identity.tokens import parse_span
+    from orchestrator.store.dora import window_start
+    from orchestrator.store.models import utcnow
+
+    if (server := server_url()) is not None:
+        from orchestrator.cli import remote
+
+        remote.refuse_local_options("root", "database_url")
+        # The window is checked here first, so a bad one names `--since` as the local command does.
+        window_start(parse_span(since), utcnow(), text=since, key="--since")
+        remote.stats(server, service, env_name, since, output)
+        return
     from orchestrator.runtime import open_store
     from orchestrator.runtime import stats as figures
 
@@ -47,6 +59,10 @@ def stats_command(
     view = figures(
         project, open_store(database_url), service=service, environment=env_name, since=since, key="--since"
     )
+    print_stats(view, service, env_name, output)
+
+
+def print_stats(view: dict[str, object], service: str | None, env_name: str | None, output: str) -> None:
     if output == "json":
         click.echo(json.dumps(view, indent=2))
         return

@@ -75,6 +75,11 @@ class FieldDrift:
     def describe(self) -> str:
         return f"{self.path}: committed {_show(self.committed)}, live {_show(self.live)}"
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FieldDrift:
+        """The inverse of `to_json` (a side without its key is ABSENT)."""
+        return cls(data["path"], data.get("committed", ABSENT), data.get("live", ABSENT))
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path}
         if self.committed is not ABSENT:
@@ -108,6 +113,10 @@ class ObjectDrift:
 
     def to_json(self) -> dict[str, Any]:
         return {"object": self.object, "missing": self.missing, "fields": [f.to_json() for f in self.fields]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ObjectDrift:
+        return cls(data["object"], data["missing"], [FieldDrift.from_json(f) for f in data["fields"]])
 
 
 def _show(value: Any, limit: int = 80) -> str:

@@ -70,6 +70,17 @@ class ClusterDrift:
             "lines": self.lines(),
         }
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ClusterDrift:
+        """The inverse of `to_json`: what `drift --server` rebuilds from the API's answer."""
+        return cls(
+            data["cluster"],
+            DriftState(data["state"]),
+            [ObjectDrift.from_json(o) for o in data["objects"]],
+            data["checked"],
+            data["error"],
+        )
+
 
 @dataclass(frozen=True)
 class ServiceDrift:
@@ -97,6 +108,19 @@ class ServiceDrift:
             "error": self.error,
             "clusters": [c.to_json() for c in self.clusters],
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ServiceDrift:
+        return cls(
+            data["service"],
+            data["environment"],
+            data["commit"],
+            DriftState(data["state"]),
+            [ClusterDrift.from_json(c) for c in data["clusters"]],
+            data["rollout"],
+            data["note"],
+            data["error"],
+        )
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,24 @@ def test_server_mode_behaves_as_the_local_command(served: tuple[dict[str, str], 
     history = json.loads(run_cli("history", "api", "-o", "json", env=env).stdout)
     assert [(h["phase"], h["actor"]) for h in history] == [("Succeeded", "admin@example.com")] * 2
 
+    # DORA figures and drift, read locally and through the server (the window's ends are each side's now).
+    for command in (("stats", "api", "-o", "json"), ("stats", "--env", "local", "-o", "json")):
+        here, there = run_cli(*command, env=env), run_cli(*command, env=remote_env)
+        assert here.returncode == there.returncode == 0, there.stderr
+        mine, theirs = json.loads(here.stdout), json.loads(there.stdout)
+        for view in (mine, theirs):
+            del view["since"], view["until"]
+        assert mine == theirs and mine["deployment_frequency"]["samples"] == 2
+    for command in (
+        ("drift", "api", "--env", "local"),
+        ("drift", "api", "-o", "json"),
+        ("stats", "--since", "9x"),
+    ):
+        here, there = run_cli(*command, env=env), run_cli(*command, env=remote_env)
+        assert (here.returncode, here.stdout, here.stderr) == (there.returncode, there.stdout, there.stderr)
+    assert "api in local" in run_cli("drift", "api", "--env", "local", env=remote_env).stdout
+    assert run_cli("stats", "--since", "9x", env=remote_env).returncode == 2
+
     # Releases, promotion (to an environment that requires an approval) and rollback through the server.
     for command in (("releases", "api"), ("releases", "api", "-o", "json")):
         here, there = run_cli(*command, env=env), run_cli(*command, env=remote_env)

@@ -68,3 +68,28 @@ def test_a_commit_whose_deployment_rolled_back_is_explained() -> None:
         explain(Deployment(service="api", environment="local", phase="Succeeded", gitops_commit="c" * 40))
         is None
     )
+
+
+def test_a_report_read_back_from_its_json_is_the_same_report() -> None:
+    """`drift --server` rebuilds the reports from the API's JSON and prints them with the local printer."""
+    from orchestrator.kube.drift import ABSENT, FieldDrift, ObjectDrift
+    from orchestrator.rollout.drift import ClusterDrift, ServiceDrift
+
+    objects = [
+        ObjectDrift(
+            "Deployment/api", fields=[FieldDrift("spec.replicas", 2, 5), FieldDrift("x", ABSENT, {})]
+        ),
+        ObjectDrift("Service/api", missing=True),
+    ]
+    report = ServiceDrift(
+        "api",
+        "local",
+        "c" * 40,
+        DriftState.DRIFTED,
+        [
+            ClusterDrift("aws", DriftState.DRIFTED, objects, checked=4),
+            ClusterDrift("azure", DriftState.UNKNOWN, error="unreachable"),
+        ],
+        note="a note",
+    )
+    assert ServiceDrift.from_json(report.to_json()) == report
