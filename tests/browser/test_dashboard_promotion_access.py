@@ -206,6 +206,12 @@ def test_request_access_reviewed_by_an_admin_and_tokens(
     expect(page.get_by_role("status")).to_contain_text("newcomer@example.com approved")
     expect(page.locator('#users tr[data-user="newcomer@example.com"]')).to_contain_text("deployer")
     expect(page.get_by_text("Nobody is waiting.")).to_be_visible()
+    user = page.locator('#users tr[data-user="newcomer@example.com"]')
+    user.get_by_label("New role for newcomer@example.com").select_option("viewer")
+    page.once("dialog", lambda dialog: dialog.accept())
+    user.get_by_role("button", name="Change role of newcomer@example.com").click()
+    expect(page.get_by_role("status")).to_contain_text("Role of newcomer@example.com changed")
+    expect(page.locator('#users tr[data-user="newcomer@example.com"]')).to_contain_text("viewer")
 
     page.get_by_label("Token name").fill("ci")
     page.get_by_label("For user").fill("newcomer@example.com")

@@ -86,6 +86,43 @@ def test_access_pages_check_csrf_and_the_rules(api: Api) -> None:
     assert _pending(api) == []
 
 
+def _user(api: Api, email: str) -> tuple[str, str]:
+    with db.open_sessions(api.url)() as opened:
+        user = store.get_user(opened, email)
+        return user.role, user.status
+
+
+def test_an_admin_changes_roles_and_disables_users_from_the_access_page(api: Api) -> None:
+    role, status = "/access/users/dev%40example.com/role", "/access/users/dev%40example.com/status"
+    with _browser(api, "viewer") as viewer:
+        assert viewer.post(role, data={"role": "admin", **_token(api, "viewer")}).status_code == 403
+        assert "Change role of" not in viewer.get("/access").text
+    with _browser(api, "admin") as admin:
+        page = admin.get("/access").text
+        assert 'action="/access/users/dev%40example.com/role"' in page and "Disable dev@example.com" in page
+        assert admin.post(role, data={"role": "viewer"}).status_code == 403  # no CSRF token
+        assert _user(api, "dev@example.com") == ("deployer", "active")
+        done = admin.post(role, data={"role": "viewer", **_token(api, "admin")})
+        assert (
+            done.status_code == 303
+            and "Role of dev@example.com changed" in admin.get(done.headers["location"]).text
+        )
+        assert _user(api, "dev@example.com") == ("viewer", "active")
+        off = admin.post(status, data={"status": "disabled", **_token(api, "admin")})
+        assert off.status_code == 303 and _user(api, "dev@example.com") == ("viewer", "disabled")
+        assert "Enable dev@example.com" in admin.get("/access").text
+        # A disabled user's token stops at once.
+        assert api.call("deployer", "GET", "/status").status_code == 401
+        on = admin.post(status, data={"status": "active", **_token(api, "admin")})
+        assert on.status_code == 303 and _user(api, "dev@example.com") == ("viewer", "active")
+        # The last active admin stays one, with the rule's message on a page.
+        last = admin.post(
+            "/access/users/admin%40example.com/role", data={"role": "viewer", **_token(api, "admin")}
+        )
+        assert last.status_code in (409, 422) and "admin" in last.text
+        assert _user(api, "admin@example.com") == ("admin", "active")
+
+
 def test_history_searches_in_the_database_and_promotion_refusals_are_the_promotion_codes(api: Api) -> None:
     made = api.call("deployer", "POST", "/deployments", json={"service": "api", "environment": "local"})
     assert made.status_code == 202, made.text

@@ -1,6 +1,7 @@
 """Access: the request-access form anyone can fill in (`/request-access`, no sign-in, as the REST API's
 access-request route needs no token), the admins' review queue (approve with a role, deny with a reason),
-users (list, create) and API tokens (list, create — the token shown once — and revoke) at `/access`.
+users (list, create, change a role, disable and enable) and API tokens (list, create — the token shown
+once — and revoke) at `/access`.
 
 Every action is `identity/manage.py`'s, the functions the REST API's identity routes call, which check
 `rules.require` themselves: a non-admin posting an admin's form gets 403 from the rule, whatever the page
@@ -34,7 +35,8 @@ REQUEST_COOKIE = "orchestrator_access_csrf"
 Ref = Annotated[str, Path(min_length=4, max_length=36, pattern=r"^[0-9a-zA-Z_-]+$")]
 RoleName = Literal["admin", "deployer", "viewer"]
 ROLES = ("viewer", "deployer", "admin")
-DONE = Literal["approved", "denied", "user-created", "revoked"]
+DONE = Literal["approved", "denied", "user-created", "role-changed", "disabled", "enabled", "revoked"]
+Email = Annotated[str, Path(min_length=3, max_length=255)]
 
 
 # --- asking for access (signed out) -----------------------------------------------------------------------
@@ -182,6 +184,34 @@ def create_user(
 ) -> Response:
     created = manage.create_user(request.app.state.sessions, viewer.principal, email, role)
     return _back("user-created", created["email"])
+
+
+@router.post("/access/users/{email}/role")
+def change_role(
+    request: Request,
+    viewer: Viewer,
+    form: CheckedForm,  # noqa: ARG001
+    email: Email,
+    role: Annotated[RoleName, Form()],
+) -> Response:
+    """A new role (the last active admin stays one: `manage.change_user` refuses otherwise)."""
+    changed = manage.change_user(request.app.state.sessions, viewer.principal, email, role=role, status=None)
+    return _back("role-changed", changed["email"])
+
+
+@router.post("/access/users/{email}/status")
+def change_status(
+    request: Request,
+    viewer: Viewer,
+    form: CheckedForm,  # noqa: ARG001
+    email: Email,
+    status: Annotated[Literal["active", "disabled"], Form()],
+) -> Response:
+    """Disable (their tokens and sessions stop authenticating at once) or enable a user."""
+    changed = manage.change_user(
+        request.app.state.sessions, viewer.principal, email, role=None, status=status
+    )
+    return _back("enabled" if status == "active" else "disabled", changed["email"])
 
 
 @router.post("/access/tokens", response_class=HTMLResponse)
