@@ -19,8 +19,10 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	bash scripts/demo.sh
 
+# `ruff format --check` too: one formatting, so a diff shows only what changed.
 lint: install
 	$(VENV)/bin/ruff check orchestrator tests benchmarks scripts
+	$(VENV)/bin/ruff format --check orchestrator tests benchmarks scripts
 
 typecheck: install
 	$(VENV)/bin/mypy

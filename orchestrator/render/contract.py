@@ -64,7 +64,7 @@ class TemplateContractError(ConfigError):
         plural = "s" if len(problems) != 1 else ""
         head = (
             f"{len(problems)} template contract problem{plural} in {service} for {where} "
-            "(the README's \"Template contract\" says what the rollout engine needs)"
+            '(the README\'s "Template contract" says what the rollout engine needs)'
         )
         super().__init__(head + ":\n  " + "\n  ".join(str(p) for p in problems))
         self.problems = list(problems)

@@ -331,7 +331,6 @@ class Renderer:
             objects.append(document)
         return objects
 
-
     def _run_template(self, name: str, context: dict[str, Any]) -> str:
         """`Template.render(context)`, with the template's globals kept as a plain dict.
 

@@ -73,6 +73,7 @@ _REQUEST_COLUMNS = (
     "delivery_id", "service", "environment", "event", "git_commit", "digest", "built_repository", "actor"
 )  # fmt: skip
 
+
 def _array_of(column: Column[Any]) -> postgresql.ARRAY[Any]:
     """The array parameter's type for a column: strings unsized, since the driver casts the parameter to
     it and an explicit cast to varchar(n) truncates silently, where inserting into the column refuses a

@@ -96,9 +96,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
-        response = problem_response(
-            exc.status_code, TITLES.get(exc.status_code, "Error"), str(exc.detail)
-        )
+        response = problem_response(exc.status_code, TITLES.get(exc.status_code, "Error"), str(exc.detail))
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response

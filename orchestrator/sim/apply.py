@@ -144,9 +144,7 @@ def server_side_apply(
     return merged
 
 
-def _conflict_error(
-    conflicts: list[tuple[ManagerEntry, Path]], base: dict[str, Any]
-) -> ApiError:
+def _conflict_error(conflicts: list[tuple[ManagerEntry, Path]], base: dict[str, Any]) -> ApiError:
     name = base.get("metadata", {}).get("name", "")
     lines = [
         f'conflict with "{e.manager}"'

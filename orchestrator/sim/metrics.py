@@ -105,9 +105,7 @@ class IstioMetrics:
                     f"{math.floor(value + 1e-9)}"
                 )
             count = math.floor(requests + 1e-9)
-            lines.append(
-                f"istio_request_duration_milliseconds_bucket{_fmt(labels, ('le', '+Inf'))} {count}"
-            )
+            lines.append(f"istio_request_duration_milliseconds_bucket{_fmt(labels, ('le', '+Inf'))} {count}")
             lines.append(f"istio_request_duration_milliseconds_sum{_fmt(labels)} {total:.3f}")
             lines.append(f"istio_request_duration_milliseconds_count{_fmt(labels)} {count}")
         return ("\n".join(lines) + "\n").encode()

@@ -57,8 +57,10 @@ def test_request_approve_token_deploy_and_refusals(
 
     cli("tokens", "revoke", deployer[:12], token=first)
     refused = cli("deploy", "api", "--env", "local", "--set", "env.RELEASE=3", token=deployer, code=1)
-    assert refused.stderr.strip().splitlines()[-1].startswith(
-        f"error: token {deployer[:12]}… (from ORCHESTRATOR_TOKEN) is revoked"
+    assert (
+        refused.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"error: token {deployer[:12]}… (from ORCHESTRATOR_TOKEN) is revoked")
     )
     assert deployer not in refused.stdout + refused.stderr
     assert [d["id"] for d in cli.json("history", "api")] == [deployment["id"]]

@@ -22,8 +22,12 @@ def test_identity_commands_bad_input_and_no_secret_leaks(tmp_path: Path, each_ba
     cli("whoami", "-o", "json")
     cli("users", "create", "dev@example.com", "--role", "deployer", code=2)  # the first user is an admin
     admin = cli.issue(
-        "admin@example.com", "--role", "admin", "--password-stdin",
-        command=("users", "create"), input=ADMIN_PASSWORD + "\n",
+        "admin@example.com",
+        "--role",
+        "admin",
+        "--password-stdin",
+        command=("users", "create"),
+        input=ADMIN_PASSWORD + "\n",
     )
     assert cli.json("whoami")["email"] == "admin@example.com"  # the saved first token
     assert cli.json("whoami", "--token", admin)["token"] == admin[:12] + "…"
@@ -52,8 +56,14 @@ def test_identity_commands_bad_input_and_no_secret_leaks(tmp_path: Path, each_ba
     handover = cli.issue("--user", "dev@example.com", "--name", "handover", token=admin)
     cli("users", "list", token=handover, code=1)  # a deployer does not manage users
     cli(
-        "users", "create", "dev2@example.com", "--role", "viewer", "--password-stdin",
-        token=admin, input=DEV_PASSWORD + "\n",
+        "users",
+        "create",
+        "dev2@example.com",
+        "--role",
+        "viewer",
+        "--password-stdin",
+        token=admin,
+        input=DEV_PASSWORD + "\n",
     )
     assert {(u["email"], u["role"]) for u in cli.json("users", "list", token=admin)} == {
         ("admin@example.com", "admin"),

@@ -26,10 +26,20 @@ START = datetime(2026, 12, 2, 6, 0, tzinfo=UTC).timestamp()
 STEPS = [
     {"index": 0, "wave": 0, "clusters": ["aws"], "label": "start canary · wave 1 (aws)", "state": "done"},
     {"index": 1, "wave": 0, "clusters": ["aws"], "label": "setWeight 20 · wave 1 (aws)", "state": "done"},
-    {"index": 2, "wave": 0, "clusters": ["aws"], "label": "analysis request-success-rate · wave 1 (aws)",
-     "state": "pending"},
-    {"index": 3, "wave": 1, "clusters": ["azure"], "label": "setWeight 20 · wave 2 (azure)",
-     "state": "pending"},
+    {
+        "index": 2,
+        "wave": 0,
+        "clusters": ["aws"],
+        "label": "analysis request-success-rate · wave 1 (aws)",
+        "state": "pending",
+    },
+    {
+        "index": 3,
+        "wave": 1,
+        "clusters": ["azure"],
+        "label": "setWeight 20 · wave 2 (azure)",
+        "state": "pending",
+    },
 ]
 
 
@@ -114,7 +124,11 @@ def test_controls_follow_the_transition_table() -> None:
         return {"phase": name, "steps": steps}
 
     assert available(phase("RolledBack")) == {
-        "approve": False, "approve_full": False, "abort": False, "retry": True, "rollback": False
+        "approve": False,
+        "approve_full": False,
+        "abort": False,
+        "retry": True,
+        "rollback": False,
     }
     assert available(phase("Succeeded"))["rollback"] and not available(phase("Succeeded"))["abort"]
     assert available(phase("AwaitingApproval"))["approve"]

@@ -34,7 +34,11 @@ def _form(request: Request, *, status_code: int = 200, message: str = "", email:
         next=_local(request.query_params.get("next")),
     )
     response.set_cookie(
-        csrf.LOGIN_COOKIE, token, httponly=True, secure=session.is_secure(request), samesite="strict",
+        csrf.LOGIN_COOKIE,
+        token,
+        httponly=True,
+        secure=session.is_secure(request),
+        samesite="strict",
         path="/login",
     )
     return response
@@ -71,5 +75,3 @@ def logout(request: Request, form: CheckedForm) -> Response:  # noqa: ARG001  (c
     response = RedirectResponse("/login", status_code=303)
     session.close_session(request, response)
     return response
-
-

@@ -81,7 +81,11 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     return render(
-        request, "error.html", status_code=status, status=status, title=problems.TITLES.get(status, "Error"),
+        request,
+        "error.html",
+        status_code=status,
+        status=status,
+        title=problems.TITLES.get(status, "Error"),
         message=message,
     )
 
