@@ -184,9 +184,16 @@ class JobRunner:
         return self._run_engine(engine, deployment_id, request.id)
 
     def _deploy(self, request: RolloutRequest) -> tuple[RolloutEngine, uuid.UUID]:
-        """A new release of the service at the request's commit (or the pushed digest's)."""
+        """A new release of the service at the request's commit (or the pushed digest's), if the
+        environment's `deployers` let the webhook's source deploy there (as a release's promotion asks)."""
+        from orchestrator.identity.principal import webhook_principal
+        from orchestrator.identity.rules import Action, require
+
         commit = request.git_commit or self._built_commit(request)
         project, sha = project_at(self.root, self.state_dir, commit)
+        principal = require(
+            webhook_principal(request.actor), Action.DEPLOY, project.environment(request.environment)
+        )
         engine = rollout_engine(project, self.database_url, sessions=self.sessions, checkout=self.root)
         deploy = DeployRequest(
             service=request.service,
@@ -203,7 +210,7 @@ class JobRunner:
                 built = repo.built_image(session, request.service, sha)
             if built is not None:
                 deploy = deploy.model_copy(update={"built_repository": built[0], "digest": built[1]})
-        return engine, engine.create(deploy)
+        return engine, engine.create(deploy, principal=principal)
 
     def _promote(self, request: RolloutRequest) -> tuple[RolloutEngine, uuid.UUID]:
         """A GitHub release: the release at its commit that the environment before the request's verified,

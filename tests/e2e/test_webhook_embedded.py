@@ -96,3 +96,36 @@ def test_serve_on_sqlite_runs_the_rollouts_and_resumes_them_after_a_restart(
         completed = [e.step for e in repo.events_for(session, deployment.id) if e.type == "step_completed"]
         assert sorted(completed) == list(range(deployment.current_step))  # each step once
         assert session.scalar(select(Deployment.actor).where(Deployment.id == deployment.id)) == "github"
+
+
+def test_a_push_to_an_environment_whose_deployers_leave_out_github_deploys_nothing(tmp_path: Path) -> None:
+    """The webhook's source acts as a deployer named `github`: an environment listing only admins refuses
+    it, the request is settled failed with the rule's reason, and nothing is recorded or touched."""
+    root = git_estate(tmp_path / "estate")
+    local = root / "environments" / "local.yaml"
+    local.write_text(local.read_text() + "deployers: [admin]\n")
+    settings = ServerSettings(
+        root=root,
+        state_dir=tmp_path / "state",
+        database_url=f"sqlite:///{tmp_path}/db.sqlite",
+        webhooks=WebhookSettings(github_secret=SECRET, github_repository=REPOSITORY),
+    )
+    app = create_app(settings)
+    sessions = app.state.sessions
+    with serving(app) as base:
+        change = commit_change(root, "services/api/VERSION", "1\n")
+        answer = deliver(base, push_payload(change, paths=["services/api/VERSION"]))
+        assert answer.status_code == 202, answer.text
+        request_id = answer.json()["requests"][0]["id"]
+
+        def settled() -> RolloutRequest | None:
+            with sessions() as session:
+                found = session.get(RolloutRequest, request_id)
+                return found if found is not None and found.status == RequestStatus.FAILED else None
+
+        wait(lambda: settled() is not None, 60, "the request to be refused")
+    request = settled()
+    assert request is not None
+    assert request.reason == "github (deployer) may not deploy in local; allowed (local's deployers): admin"
+    with sessions() as session:
+        assert repo.latest_deployment(session, "api", "local") is None
