@@ -25,10 +25,11 @@ from orchestrator.config.environment import Environment, GitHubConfig, Notificat
 from orchestrator.github import deployments as gh_deployments
 from orchestrator.notify.facts import Facts, deployment_link
 from orchestrator.notify.hooks import owed_hooks
-from orchestrator.notify.send import DeliveryError, post
 from orchestrator.notify.slack import slack_message
 from orchestrator.notify.triggers import ON_DRIFT, PHASE_EVENT, github_states, trigger_of
-from orchestrator.notify.webhook import SIGNATURE_HEADER, signature, webhook_body
+from orchestrator.notify.webhook import webhook_body
+from orchestrator.outbound.send import DeliveryError, post
+from orchestrator.outbound.signing import SIGNATURE_HEADER, signature
 from orchestrator.rollout.drift_alerts import DRIFT_EVENT
 from orchestrator.store import notifications as outbox
 

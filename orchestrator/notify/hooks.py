@@ -18,8 +18,8 @@ import requests
 
 from orchestrator.config import Pipeline
 from orchestrator.config.pipeline import CloudflarePurge, Hook
-from orchestrator.notify.send import DeliveryError, post
-from orchestrator.notify.webhook import SIGNATURE_HEADER, signature
+from orchestrator.outbound.hooks import call_hook
+from orchestrator.outbound.send import DeliveryError, post
 
 HOOK, CLOUDFLARE = "hook", "cloudflare"
 ENDINGS = frozenset({"on-succeeded", "on-rolled-back", "on-failed"})
@@ -83,27 +83,6 @@ def send_hook(
         )
         return
     call_hook(http, stage, hook, payload)
-
-
-def hook_body(stage: str, hook: Hook, fields: dict[str, Any]) -> bytes:
-    body = {"hook": stage, "name": hook.name, **fields}
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-
-
-def call_hook(http: requests.Session, stage: str, hook: Hook, fields: dict[str, Any]) -> None:
-    """One attempt at a webhook hook (any stage); DeliveryError naming the hook unless it answered 2xx."""
-    destination = f"{stage} hook {hook.name}"
-    url = hook.url or os.environ.get(str(hook.url_env), "")
-    if not url:
-        raise DeliveryError(f"{destination}: the variable {hook.url_env} is not set")
-    body = hook_body(stage, hook, fields)
-    headers: dict[str, str] = {}
-    if hook.secret_env is not None:
-        secret = os.environ.get(hook.secret_env, "")
-        if not secret:
-            raise DeliveryError(f"{destination}: the variable {hook.secret_env} is not set")
-        headers[SIGNATURE_HEADER] = signature(body, secret)
-    post(http, url, body, destination=destination, headers=headers, timeout=hook.timeout)
 
 
 def purge(

@@ -47,8 +47,8 @@ from orchestrator.notify.destinations import (
 )
 from orchestrator.notify.facts import gather, public_url
 from orchestrator.notify.hooks import CLOUDFLARE, HOOK, hook_named, send_hook, served_hosts
-from orchestrator.notify.send import DEFAULT_TIMEOUT_SECONDS, DeliveryError
 from orchestrator.notify.triggers import PHASE_EVENT
+from orchestrator.outbound.send import DEFAULT_TIMEOUT_SECONDS, DeliveryError
 from orchestrator.rollout.drift_alerts import DRIFT_EVENT
 from orchestrator.store import notifications as outbox
 from orchestrator.store.db import engine_of

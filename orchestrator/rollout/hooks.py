@@ -16,8 +16,8 @@ from typing import Any
 import requests
 
 from orchestrator.config.pipeline import Hook
-from orchestrator.notify.hooks import call_hook
-from orchestrator.notify.send import DeliveryError
+from orchestrator.outbound.hooks import call_hook
+from orchestrator.outbound.send import DeliveryError
 
 ATTEMPTS = 3
 FIRST_WAIT_SECONDS = 1.0

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator.config import Project
 from orchestrator.kube.live import read_live
 from orchestrator.notify.notifier import Notifier, RetryPolicy
-from orchestrator.notify.webhook import verify
+from orchestrator.outbound.signing import verify
 from orchestrator.sim.server import SimServer
 from orchestrator.store import repository as repo
 from orchestrator.store.models import Phase

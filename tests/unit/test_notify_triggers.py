@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.notify.triggers import github_states, trigger_of
-from orchestrator.notify.webhook import signature, verify
+from orchestrator.outbound.signing import signature, verify
 from orchestrator.store.transitions import TABLE
 
 
