@@ -89,13 +89,16 @@ class Dashboard:
             time.sleep(0.3)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API runs, its event loop is the thread's running loop,
+# so any later test in the same xdist worker that calls asyncio.run (the Postgres queue's installation in
+# `db upgrade`, for one) would fail. pytest tears a module's fixtures down before the next module's test.
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"the browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)")
