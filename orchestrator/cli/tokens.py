@@ -11,17 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from orchestrator.cli.auth import acting, logger, open_sessions, token_option
+from orchestrator.cli.auth import acting, open_sessions, token_option
 from orchestrator.cli.db import database_url_option
 from orchestrator.cli.options import format_option, server_url
-from orchestrator.errors import ConfigError
 from orchestrator.identity import tokens
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from orchestrator.identity.principal import Principal
-    from orchestrator.store.models import User
 
 
 DEFAULT_EXPIRY = "90d"
@@ -43,13 +41,6 @@ def _signed_in(database_url: str, sessions: sessionmaker[Session]) -> Principal:
     return principal
 
 
-def _owner(session: Session, principal: Principal, email: str | None) -> User:
-    """Whose tokens: yours, or (admins) the user named."""
-    from orchestrator.identity.accounts import token_owner
-
-    return token_owner(session, principal, email)
-
-
 @tokens_group.command("create")
 @click.option("--user", "email", default=None, metavar="EMAIL", help="For this user (admins); default: you.")
 @click.option("--name", default="cli", show_default=True, help="What the token is for.")
@@ -67,31 +58,14 @@ def create_command(email: str | None, name: str, expires: str, database_url: str
         made = remote_identity.post(server, "/tokens", body)
         show_created(made["secret"], made["prefix"], made["user"], name, made["expires_at"])
         return
-    from orchestrator.store import identity as store
+    from orchestrator.identity import manage
     from orchestrator.store.models import utcnow
 
-    now = utcnow()
-    expires_at = tokens.parse_expiry(expires, now)
+    tokens.parse_expiry(expires, utcnow())  # a bad --expires is bad usage before anyone is asked for
     sessions = open_sessions(database_url)
     principal = _signed_in(database_url, sessions)
-    new = tokens.generate()
-    with sessions.begin() as session:
-        user = _owner(session, principal, email)
-        if user.status != store.ACTIVE:
-            raise ConfigError(f"{user.email} is {user.status}; a token for them would not work", key="--user")
-        store.add_token(
-            session,
-            user,
-            name=name,
-            token_hash=new.token_hash,
-            prefix=new.prefix,
-            expires_at=expires_at,
-            now=now,
-        )
-        owner = user.email
-    logger(__name__).info("api token created", user=owner, prefix=new.prefix, name=name, by=principal.email)
-    shown = tokens.display(new.prefix)
-    show_created(new.secret, shown, owner, name, expires_at.isoformat() if expires_at else None)
+    made = manage.create_token(sessions, principal, name=name, expires=expires, user=email, user_key="--user")
+    show_created(made["secret"], made["prefix"], made["user"], name, made["expires_at"])
 
 
 def show_created(secret: str, prefix: str, owner: str, name: str, expires_at: str | None) -> None:
@@ -115,22 +89,11 @@ def list_command(email: str | None, everyone: bool, output: str, database_url: s
         params = {"all": "true"} if everyone else ({"user": email} if email else None)
         show_tokens(remote_identity.get(server, "/tokens", params=params), output)
         return
-    from orchestrator.identity.rules import Action, require
-    from orchestrator.identity.views import token_view
-    from orchestrator.store import identity as store
-    from orchestrator.store.models import utcnow
+    from orchestrator.identity import manage
 
-    now = utcnow()
     sessions = open_sessions(database_url)
     principal = _signed_in(database_url, sessions)
-    with sessions() as session:
-        if everyone:
-            require(principal, Action.MANAGE_TOKENS)
-            rows = store.list_tokens(session)
-        else:
-            rows = store.list_tokens(session, _owner(session, principal, email))
-        views = [token_view(t, now) for t in rows]
-    show_tokens(views, output)
+    show_tokens(manage.list_tokens(sessions, principal, user=email, everyone=everyone), output)
 
 
 def show_tokens(views: list[dict[str, Any]], output: str) -> None:
@@ -172,28 +135,12 @@ def revoke_command(token_ref: str, output: str, database_url: str) -> None:
         changed = revoked.pop("changed")
         show_revoked(revoked, changed=changed, output=output)
         return
-    from orchestrator.identity.rules import Action, require
-    from orchestrator.identity.views import token_view
-    from orchestrator.store import identity as store
-    from orchestrator.store.models import utcnow
+    from orchestrator.identity import manage
 
-    now = utcnow()
     sessions = open_sessions(database_url)
-    principal = _signed_in(database_url, sessions)
-    with sessions.begin() as session:
-        token = store.get_token(session, token_ref)
-        if token.user_id != principal.user_id:
-            require(principal, Action.MANAGE_TOKENS)
-        changed = store.revoke_token(session, token, now=now)
-        view = token_view(token, now)
-    logger(__name__).info(
-        "api token revoked",
-        user=view["user"],
-        prefix=token.prefix,
-        by=principal.email,
-        changed=changed,
-    )
-    show_revoked(view, changed=changed, output=output)
+    revoked = manage.revoke_token(sessions, _signed_in(database_url, sessions), token_ref)
+    changed = revoked.pop("changed")
+    show_revoked(revoked, changed=changed, output=output)
 
 
 def show_revoked(view: dict[str, Any], *, changed: bool, output: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -18,24 +18,12 @@ from orchestrator.cli.options import format_option, server_url
 from orchestrator.errors import ConfigError
 from orchestrator.identity import tokens
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from orchestrator.store.models import User
-
-
 ROLES = ("admin", "deployer", "viewer")  # store.models.Role (a unit test keeps them equal)
 
 
 @click.group("users")
 def users_group() -> None:
     """Users and their roles: admin, deployer, viewer (admins)."""
-
-
-def _refuse_losing_the_last_admin(session: Session, user: User, what: str) -> None:
-    from orchestrator.identity.accounts import refuse_losing_the_last_admin
-
-    refuse_losing_the_last_admin(session, user, what)
 
 
 @users_group.command("create")
@@ -147,20 +135,7 @@ def set_role_command(email: str, role: str, output: str, database_url: str) -> N
         view = remote_identity.change_user(server, email, {"role": role})
         show_user(view, f"{view['email']} is now {view['role']}", output)
         return
-    from orchestrator.identity.rules import Action
-    from orchestrator.identity.views import user_view
-    from orchestrator.store import identity as store
-    from orchestrator.store.models import Role
-
-    sessions = open_sessions(database_url)
-    authorize(Action.MANAGE_USERS, None, database_url, sessions=sessions)
-    with sessions.begin() as session:
-        user = store.get_user(session, email)
-        if role != Role.ADMIN.value:
-            _refuse_losing_the_last_admin(session, user, f"making them {role}")
-        store.set_role(session, user, role)
-        view = user_view(user)
-    logger(__name__).info("role changed", email=view["email"], role=role)
+    view = _change(database_url, email, role=role, status=None)
     show_user(view, f"{view['email']} is now {view['role']}", output)
 
 
@@ -177,18 +152,7 @@ def disable_command(email: str, output: str, database_url: str) -> None:
         view = remote_identity.change_user(server, email, {"status": "disabled"})
         show_user(view, f"{view['email']} is disabled", output)
         return
-    from orchestrator.identity.rules import Action
-    from orchestrator.identity.views import user_view
-    from orchestrator.store import identity as store
-
-    sessions = open_sessions(database_url)
-    authorize(Action.MANAGE_USERS, None, database_url, sessions=sessions)
-    with sessions.begin() as session:
-        user = store.get_user(session, email)
-        _refuse_losing_the_last_admin(session, user, "disabling them")
-        store.set_status(session, user, store.DISABLED)
-        view = user_view(user)
-    logger(__name__).info("user disabled", email=view["email"])
+    view = _change(database_url, email, role=None, status="disabled")
     show_user(view, f"{view['email']} is disabled", output)
 
 
@@ -205,18 +169,19 @@ def enable_command(email: str, output: str, database_url: str) -> None:
         view = remote_identity.change_user(server, email, {"status": "active"})
         show_user(view, f"{view['email']} is active", output)
         return
+    view = _change(database_url, email, role=None, status="active")
+    show_user(view, f"{view['email']} is active", output)
+
+
+def _change(database_url: str, email: str, *, role: str | None, status: str | None) -> dict[str, Any]:
+    """A new role or status through `identity/manage.change_user`, as the API and the dashboard make it
+    (the last active admin stays one)."""
+    from orchestrator.identity import manage
     from orchestrator.identity.rules import Action
-    from orchestrator.identity.views import user_view
-    from orchestrator.store import identity as store
 
     sessions = open_sessions(database_url)
-    authorize(Action.MANAGE_USERS, None, database_url, sessions=sessions)
-    with sessions.begin() as session:
-        user = store.get_user(session, email)
-        store.set_status(session, user, store.ACTIVE)
-        view = user_view(user)
-    logger(__name__).info("user enabled", email=view["email"])
-    show_user(view, f"{view['email']} is active", output)
+    principal = authorize(Action.MANAGE_USERS, None, database_url, sessions=sessions)
+    return manage.change_user(sessions, principal, email, role=role, status=status)
 
 
 def show_user(view: dict[str, Any], said: str, output: str) -> None:

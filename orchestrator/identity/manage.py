@@ -1,7 +1,7 @@
 """Managing accounts on behalf of a principal: users, access requests and API tokens, with the rules
 checked first. The REST API's identity routes and the dashboard's access page both call these, so a user,
-a review or a token is made one way whichever door it came through (the CLI commands work on the same
-store functions and `accounts.py` rules).
+a review or a token is made one way whichever door it came through (the CLI's `tokens` and `users
+set-role|disable|enable` call them too; `users create` and `access` keep their bootstrap cases).
 
 Each function opens its own transaction on `sessions` and returns the views (`identity/views.py`) the API
 answers with; a refusal raises before anything is written.
@@ -129,16 +129,25 @@ def list_tokens(
 
 
 def create_token(
-    sessions: Sessions, principal: Principal, *, name: str, expires: str, user: str | None
+    sessions: Sessions,
+    principal: Principal,
+    *,
+    name: str,
+    expires: str,
+    user: str | None,
+    user_key: str = "user",
 ) -> dict[str, Any]:
-    """A new token (the principal's; admins: anyone's); its view with `secret`, shown this once only."""
+    """A new token (the principal's; admins: anyone's); its view with `secret`, shown this once only.
+    `user_key` names the field or option `user` came from, in a refusal."""
     now = utcnow()
     expires_at = tokens.parse_expiry(expires, now)
     new = tokens.generate()
     with sessions.begin() as session:
         owner = token_owner(session, principal, user)
         if owner.status != store.ACTIVE:
-            raise ConfigError(f"{owner.email} is {owner.status}; a token for them would not work", key="user")
+            raise ConfigError(
+                f"{owner.email} is {owner.status}; a token for them would not work", key=user_key
+            )
         row = store.add_token(
             session,
             owner,
