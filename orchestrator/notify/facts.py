@@ -168,42 +168,28 @@ def gather(session: Session, event_id: int, *, trigger: str | None, base_url: st
         raise OrchestratorError(f"audit event {event_id} is gone (its deployment was deleted)")
     data = row.data or {}
     deployment = repo.get_deployment(session, row.deployment_id)
-    if row.type == DRIFT_EVENT:
+    drift: Drift | None = None
+    gate: Gate | None = None
+    if row.type == DRIFT_EVENT:  # no phase change: the deployment's phase on both sides
         drift = Drift(
             cluster=str(row.cluster),
             commit=str(data.get("commit")),
             fields=int(data.get("fields") or 0),
             lines=[str(line) for line in data.get("lines") or []],
         )
-        return Facts(
-            deployment_id=deployment.id,
-            service=deployment.service,
-            environment=deployment.environment,
-            kind=deployment.kind,
-            image=deployment.release.image_ref,
-            git_commit=deployment.release.git_commit,
-            deployed_by=deployment.actor,
-            actor=row.actor,
-            trigger=trigger,
-            phase_from=deployment.phase,
-            phase=deployment.phase,
-            message=row.message,
-            at=iso_time(row.created_at),
-            gate=None,
-            link=deployment_link(deployment.id, base_url),
-            drift=drift,
-        )
-    failed = outbox.failing_measurement(session.connection(), deployment.id, before=event_id)
-    gate = None
-    if failed is not None and data.get("to") != "Succeeded":
-        gate = Gate(
-            metric=str(failed.get("metric")),
-            value=failed.get("value"),
-            phase=str(failed.get("phase")),
-            cluster=failed.get("cluster"),
-            step=failed.get("step"),
-            message=str(failed.get("message") or ""),
-        )
+        phase_from = phase = deployment.phase
+    else:
+        phase_from, phase = str(data.get("from")), str(data.get("to"))
+        failed = outbox.failing_measurement(session.connection(), deployment.id, before=event_id)
+        if failed is not None and phase != "Succeeded":
+            gate = Gate(
+                metric=str(failed.get("metric")),
+                value=failed.get("value"),
+                phase=str(failed.get("phase")),
+                cluster=failed.get("cluster"),
+                step=failed.get("step"),
+                message=str(failed.get("message") or ""),
+            )
     return Facts(
         deployment_id=deployment.id,
         service=deployment.service,
@@ -214,10 +200,11 @@ def gather(session: Session, event_id: int, *, trigger: str | None, base_url: st
         deployed_by=deployment.actor,
         actor=row.actor,
         trigger=trigger,
-        phase_from=str(data.get("from")),
-        phase=str(data.get("to")),
+        phase_from=phase_from,
+        phase=phase,
         message=row.message,
         at=iso_time(row.created_at),
         gate=gate,
         link=deployment_link(deployment.id, base_url),
+        drift=drift,
     )
