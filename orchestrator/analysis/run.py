@@ -171,9 +171,13 @@ class AnalysisRun:
         error_retry_interval: float = DEFAULT_ERROR_RETRY_SECONDS,
         providers: Mapping[str, Callable[[], MetricProvider]] | None = None,
         dry_run: Collection[str] = (),
+        on_decided: Callable[[AnalysisPhase], None] | None = None,
     ) -> None:
         self.context = context
         self.stop = stop
+        # Told the moment a deciding metric completes other than Successful, before the measurements that
+        # decided it are yielded (and stored): runs measuring beside this one stop without waiting for that.
+        self.on_decided = on_decided
         self.error_retry_interval = error_retry_interval
         factories = providers or PROVIDERS
         self.results = [
@@ -199,10 +203,11 @@ class AnalysisRun:
                     for r in self.results
                     if not r.phase.completed and r.next_at is not None and r.next_at <= clock.now()
                 ]
+                taken = []
                 for result in due:
                     measurement = self._measure(result)
                     result.record(measurement)
-                    yield measurement
+                    taken.append(measurement)
                 for result in due:
                     phase, reason = assess_metric(result)
                     if phase.completed:
@@ -216,11 +221,14 @@ class AnalysisRun:
                         )
                         if phase is not AnalysisPhase.SUCCESSFUL and not result.dry_run:
                             terminating = True
+                            if self.on_decided is not None:
+                                self.on_decided(phase)
                     else:
                         result.phase = AnalysisPhase.RUNNING
                         result.next_at = result.measurements[-1].finished_at + timedelta(
                             seconds=self._delay(result)
                         )
+                yield from taken
             if terminating:
                 for result in self.results:
                     if not result.phase.completed:
@@ -303,8 +311,16 @@ def run_analysis(
     stop: Callable[[], bool] | None = None,
     error_retry_interval: float = DEFAULT_ERROR_RETRY_SECONDS,
     dry_run: Collection[str] = (),
+    on_decided: Callable[[AnalysisPhase], None] | None = None,
 ) -> AnalysisOutcome:
     """Run the metrics to a verdict; `on_measurement` sees (and may store) every measurement as taken.
     Metrics named in `dry_run` are measured and recorded but never decide."""
-    run = AnalysisRun(metrics, context, stop=stop, error_retry_interval=error_retry_interval, dry_run=dry_run)
+    run = AnalysisRun(
+        metrics,
+        context,
+        stop=stop,
+        error_retry_interval=error_retry_interval,
+        dry_run=dry_run,
+        on_decided=on_decided,
+    )
     return run.run(on_measurement)

@@ -106,6 +106,10 @@ class RolloutError(OrchestratorError):
     pass
 
 
+class AbortDeclinedError(RolloutError):
+    """The abort came too late: the rollout's final promotion had begun, so it finished (Succeeded)."""
+
+
 @dataclass(frozen=True)
 class _StepState:
     phase: Phase
@@ -502,7 +506,8 @@ class RolloutEngine:
         )
         self._run_state = run
         self._finished, self._started = None, {}  # learnt afresh for this deployment
-        if stop is not None and owed:
+        late = stop is not None and phase is Phase.PROGRESSING and self._past_promotion(run, index, stop)
+        if stop is not None and owed and not late:
             return self._finish_stop(run, index, stop)
         if unreachable:
             return self._fail(run, "; ".join(unreachable.values()), index, None)
@@ -715,7 +720,10 @@ class RolloutEngine:
             run.state = state
             phase, index = state.phase, state.current_step
             if state.control.stop is not None:
-                return self._finish_stop(run, index, state.control.stop)
+                if phase is not Phase.PROGRESSING or not self._past_promotion(run, index, state.control.stop):
+                    return self._finish_stop(run, index, state.control.stop)
+                self._decline_abort(run, index, state.control.stop)
+                continue
             if phase is not Phase.PROGRESSING:
                 return phase
             if index >= len(run.steps):
@@ -1046,6 +1054,47 @@ class RolloutEngine:
             stop = state.stop
         return self._finish_stop(run, index, stop)
 
+    def _past_promotion(self, run: _Run, index: int, stop: StopRequest) -> bool:
+        """Whether an abort comes too late: every step is done, or the final promotion has begun — a
+        cluster of it already runs the new release as its stable (its driver died mid-promotion). A
+        rollback only moves traffic and the canary; it cannot take a promoted stable back, so an abort
+        from here would record Aborted over clusters running the new release. Argo Rollouts' rule: once
+        fully promoted, abort does nothing. A cluster that cannot be read does not count: with one, the
+        abort goes ahead and records what it could not roll back (Failed)."""
+        if stop.kind != "abort" or run.unreachable:
+            return False
+        if index >= len(run.steps):
+            return True
+        step = run.steps[index]
+        if not isinstance(step.action, Promote):
+            return False
+        finished = self._state(run).finished_clusters  # deployed directly, or recorded promoted
+        for name in step.clusters:
+            workload = run.workloads.get(name)
+            if name in finished or workload is None:
+                continue
+            try:
+                if not workload.needs_canary():
+                    return True
+            except Exception:
+                continue
+        return False
+
+    def _decline_abort(self, run: _Run, index: int, stop: StopRequest) -> None:
+        """Forget an abort that came too late (`_past_promotion`) and say so: the promotion is finished."""
+        where = "every step was done" if index >= len(run.steps) else "the final promotion had begun"
+        text = (
+            f"abort by {stop.actor or 'unknown'} declined: {where}, and a promotion is finished, not undone; "
+            "`orchestrator rollback` restores the release before it"
+        )
+        with self.sessions.begin() as session:
+            deployment = repo.get_deployment(session, run.deployment_id)
+            state = ControlState.of(deployment.control)
+            state.stop = None
+            deployment.control = state.to_record()
+            repo.append_event(session, deployment, "abort_declined", text, actor=stop.actor)
+        self.report({"type": "abort_declined", "message": text})
+
     def _finish_stop(self, run: _Run, index: int, stop: StopRequest) -> Phase:
         self._stop_background()
         phase, message = self._roll_back(
@@ -1287,6 +1336,12 @@ class RolloutEngine:
             deployment = repo.get_deployment(session, deployment_id)
             rolled_back = [c.cluster for c in deployment.clusters if c.phase == Phase.ABORTED.value]
             failed = [c.cluster for c in deployment.clusters if c.phase == Phase.FAILED.value]
+        if phase is Phase.SUCCEEDED:
+            raise AbortDeclinedError(
+                f"deployment {deployment_id} Succeeded: the abort came after its final promotion had begun, "
+                "and a promotion is finished, not undone; `orchestrator rollback` restores the release "
+                "before it"
+            )
         if phase is not Phase.ABORTED:
             raise RolloutError(
                 f"deployment {deployment_id} is {phase.value}: rollback incomplete ({', '.join(failed)}); "

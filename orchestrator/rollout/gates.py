@@ -147,15 +147,25 @@ class AnalysisGateRunner:
                 text = f"{data.get('metric')} = {_figure(data.get('value'))} -> {data.get('phase')}"
                 record(cluster, text, data)
 
+            def decide(phase: AnalysisPhase) -> None:
+                if phase in (AnalysisPhase.FAILED, AnalysisPhase.ERROR) or (
+                    # background analysis runs until stopped: an Inconclusive cluster must end it to be seen
+                    step.background and phase is AnalysisPhase.INCONCLUSIVE
+                ):
+                    decided.set()
+
             stop = lambda: decided.is_set() or should_stop()  # noqa: E731
+            # `decide` hears the verdict as it is reached, before its measurement is stored, and once more
+            # from the outcome (a metric's limit can also be passed as the run is stopped).
             outcome = run_analysis(
-                metrics, context, on_measurement=store, stop=stop, dry_run=resolved.dry_run
+                metrics,
+                context,
+                on_measurement=store,
+                stop=stop,
+                dry_run=resolved.dry_run,
+                on_decided=decide,
             )
-            if outcome.phase in (AnalysisPhase.FAILED, AnalysisPhase.ERROR) or (
-                # background analysis runs until stopped: an Inconclusive cluster must end it to be seen
-                step.background and outcome.phase is AnalysisPhase.INCONCLUSIVE
-            ):
-                decided.set()
+            decide(outcome.phase)
             return cluster, outcome.phase, outcome.message
 
         with ThreadPoolExecutor(max_workers=max(1, len(workloads))) as pool:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator.config import Project
 from orchestrator.render.manifests import RenderedSet
 from orchestrator.rollout.control import ControlError
-from orchestrator.rollout.engine import RolloutEngine, RolloutError
+from orchestrator.rollout.engine import AbortDeclinedError, RolloutEngine, RolloutError
 from orchestrator.rollout.lease import LeaseHeldError
 from orchestrator.rollout.request import DeployRequest
 from orchestrator.runtime import open_store
@@ -276,6 +276,12 @@ class RolloutMachine(RuleBasedStateMachine):
         except ControlError:
             assert not abortable
             return
+        except AbortDeclinedError:
+            # Too late: the final promotion had begun (a killed driver left a cluster promoted), so the
+            # rollout was finished instead; finished_means_what_it_says checks the clusters.
+            after = self.latest()
+            assert after is not None and Phase(after.phase) is Phase.SUCCEEDED
+            return
         except RolloutError:
             # A rollback that could not finish (a cluster unreachable, or its router failing) leaves the
             # deployment Failed, with the failure recorded; a later abort finishes it.
@@ -465,6 +471,51 @@ def test_the_machine_reaches_every_outcome() -> None:
     assert _phase(machine) is Phase.AWAITING_APPROVAL
     machine.approve(False)
     assert _phase(machine) is Phase.PAUSED  # started, and at the first wave's indefinite pause
+    machine.rules_hold()
+
+
+def test_an_abort_after_the_promotion_began_finishes_the_promotion() -> None:
+    """A driver killed mid-promotion left clusters on the new release as their stable; a rollback cannot take
+    a promoted stable back, so the abort is declined and says so, and the promotion is finished: the
+    deployment is Succeeded, which is what the clusters run (the case hypothesis found)."""
+    machine = RolloutMachine()
+    machine.deploy(2)
+    machine.kill_soon(5, False)
+    machine.deploy(1)
+    assert _phase(machine) is Phase.PAUSED
+    machine.approve(True)  # approve --full: the promotion is under way when the process dies
+    latest = machine.latest()
+    assert latest is not None and Phase(latest.phase) is Phase.PROGRESSING
+    new = {s["cluster"]: s["version"] for s in latest.plan["sets"]}
+    assert any(c.stable == new[name] for name, c in machine.clusters.items())
+    engine = machine.engine()
+    try:
+        engine.abort(latest.id, actor="machine")
+    except AbortDeclinedError as exc:
+        assert "promotion" in str(exc) and "orchestrator rollback" in str(exc)
+    else:
+        raise AssertionError("the abort was not declined")
+    assert _phase(machine) is Phase.SUCCEEDED
+    assert all(c.stable == new[name] and c.at_rest() for name, c in machine.clusters.items())
+    with machine.sessions() as session:
+        declined = session.scalars(
+            select(DeploymentEvent.message).where(
+                DeploymentEvent.deployment_id == latest.id, DeploymentEvent.type == "abort_declined"
+            )
+        ).all()
+    assert len(declined) == 1 and "final promotion had begun" in declined[0]
+    machine.rules_hold()
+
+
+def test_an_abort_before_the_promotion_still_rolls_back() -> None:
+    """The same rollout aborted at its last pause (nothing promoted yet) is rolled back and Aborted."""
+    machine = RolloutMachine()
+    machine.deploy(2)
+    machine.deploy(1)
+    machine.approve(False)
+    assert _phase(machine) is Phase.PAUSED
+    machine.abort()
+    assert _phase(machine) is Phase.ABORTED
     machine.rules_hold()
 
 
