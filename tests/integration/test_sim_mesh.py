@@ -311,9 +311,11 @@ def test_a_real_prometheus_computes_the_canary_error_rate(
         deadline = time.monotonic() + 60
         value = math.nan
         while time.monotonic() < deadline:
-            result = httpx.get(f"{url}/api/v1/query", params={"query": query}, timeout=5).json()["data"][
-                "result"
-            ]
+            response = httpx.get(f"{url}/api/v1/query", params={"query": query}, timeout=5)
+            if response.status_code != 200:  # Prometheus answers 503 until its storage is ready
+                time.sleep(0.5)
+                continue
+            result = response.json()["data"]["result"]
             if result and not math.isnan(float(result[0]["value"][1])):
                 value = float(result[0]["value"][1])
                 break
