@@ -18,6 +18,7 @@ from orchestrator.analysis.run import (
     AnalysisOutcome,
     AnalysisRun,
     MetricResult,
+    Siblings,
     effective_count,
     run_analysis,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "MetricProvider",
     "MetricResult",
     "ResolvedAnalysis",
+    "Siblings",
     "SystemClock",
     "assess_result",
     "effective_count",

@@ -11,21 +11,26 @@ Per metric (Argo Rollouts' AnalysisRun controller, `analysis/analysis.go`):
   in that order, the last that applies wins);
 - `consecutiveSuccessLimit` successes in a row → Successful; a count reached without them → Inconclusive
   while the failure limit is on, Failed when it is off (-1).
-Every metric that is due is measured before any is assessed, so two metrics finishing at the same tick give
-the worse phase whichever is listed first. The run ends when every metric is complete, or once a metric is
-Failed, Inconclusive or Error (the others then stop and count as Successful, as Argo terminates them), or
-when `stop()` says so. Its phase is the worst metric phase in Argo's order
-Successful < Inconclusive < Error < Failed. Metrics named by a `dryRun` rule are measured and recorded the
-same way but never decide the run nor end it early; their phases are summed up in the message.
+Every metric that is due is measured and assessed before the run acts on any verdict, so two metrics
+finishing at the same tick give the worse phase whichever is listed first. The run ends when every metric
+is complete, or once a metric is Failed, Inconclusive or Error (the others then stop and count as
+Successful, as Argo terminates them), or when `stop()` says so. Its phase is the worst metric phase in
+Argo's order Successful < Inconclusive < Error < Failed. Metrics named by a `dryRun` rule are measured and
+recorded the same way but never decide the run nor end it early; their phases are summed up in the message.
 A caller treats Error like Failed (fail safe) and Inconclusive as "a person decides".
+
+Runs measuring side by side (one per cluster of a gate) share a `Siblings`: the first verdict that decides
+the gate stops them all, and no run starts a measurement after the one that decided finished.
 
 Time comes from the context's clock, so tests drive a run with a fake clock and never sleep.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -158,9 +163,47 @@ class AnalysisOutcome:
         return self.phase is AnalysisPhase.SUCCESSFUL
 
 
+class Siblings:
+    """Analysis runs side by side (one per cluster of a gate) that stop together at the first verdict
+    deciding the gate (`decides`). Under one lock, held for no I/O, a run stamps each measurement's start
+    (refused once another run decided) and settles each measurement it took: its finish stamped, its
+    metric assessed and, when that decides, the gate decided. So no run starts a measurement after the one
+    that decided the gate finished: the stop cannot race the measurement that caused it."""
+
+    def __init__(self, decides: Callable[[AnalysisPhase], bool]) -> None:
+        self._decides = decides
+        self._lock = threading.Lock()
+        self._decider: object | None = None
+
+    def stopped_for(self, run: object) -> bool:
+        """Whether another run decided the gate (this run finishes what is due in its round)."""
+        return self._decider is not None and self._decider is not run
+
+    def begin(self, run: object, now: Callable[[], datetime]) -> datetime | None:
+        """The start of `run`'s next measurement, or None when another run decided the gate."""
+        with self._lock:
+            return None if self.stopped_for(run) else now()
+
+    @contextmanager
+    def settling(self, run: object) -> Iterator[Callable[[AnalysisPhase | None], None]]:
+        """Hold the lock while `run` stamps, records and assesses a measurement; the callback takes the
+        phase its metric completed with (None: still running) and decides the gate when that decides."""
+        with self._lock:
+            yield lambda phase: self._decide(run, phase)
+
+    def offer(self, phase: AnalysisPhase) -> None:
+        """A finished run's outcome (a limit can also be passed as a run is stopped, past any settle)."""
+        with self.settling(self) as decide:
+            decide(phase)
+
+    def _decide(self, run: object, phase: AnalysisPhase | None) -> None:
+        if phase is not None and self._decider is None and self._decides(phase):
+            self._decider = run
+
+
 class AnalysisRun:
-    """Iterate `measurements()` to run; each Measurement is yielded as soon as it is taken, and `outcome`
-    is set when the iteration ends."""
+    """Iterate `measurements()` to run; each round's Measurements are yielded once they are taken and
+    assessed, and `outcome` is set when the iteration ends."""
 
     def __init__(
         self,
@@ -171,13 +214,12 @@ class AnalysisRun:
         error_retry_interval: float = DEFAULT_ERROR_RETRY_SECONDS,
         providers: Mapping[str, Callable[[], MetricProvider]] | None = None,
         dry_run: Collection[str] = (),
-        on_decided: Callable[[AnalysisPhase], None] | None = None,
+        siblings: Siblings | None = None,
     ) -> None:
         self.context = context
         self.stop = stop
-        # Told the moment a deciding metric completes other than Successful, before the measurements that
-        # decided it are yielded (and stored): runs measuring beside this one stop without waiting for that.
-        self.on_decided = on_decided
+        self.siblings = siblings if siblings is not None else Siblings(lambda _phase: False)
+        self._polls = stop is not None or siblings is not None  # sleeps are cut short to look
         self.error_retry_interval = error_retry_interval
         factories = providers or PROVIDERS
         self.results = [
@@ -194,40 +236,31 @@ class AnalysisRun:
             result.next_at = started + timedelta(seconds=result.metric.initial_delay)
         terminating, stopped = False, False
         while True:
-            if not terminating and self.stop is not None and self.stop():
+            halted = self.siblings.stopped_for(self) or (self.stop is not None and self.stop())
+            if not terminating and halted:
                 terminating, stopped = True, True
             if not terminating:
-                # Measure every metric that is due first (Argo takes them in parallel), then assess.
+                # Every metric that is due is measured (Argo takes them in parallel), each assessed as it
+                # comes in; the measurements are yielded (and stored) once the round is settled.
                 due = [
                     r
                     for r in self.results
                     if not r.phase.completed and r.next_at is not None and r.next_at <= clock.now()
                 ]
-                taken = []
+                taken: list[Measurement] = []
                 for result in due:
-                    measurement = self._measure(result)
-                    result.record(measurement)
-                    taken.append(measurement)
-                for result in due:
-                    phase, reason = assess_metric(result)
-                    if phase.completed:
-                        result.phase, result.message = phase, reason
-                        log.info(
-                            "metric completed",
-                            metric=result.metric.name,
-                            phase=phase.value,
-                            reason=reason,
-                            dry_run=result.dry_run,
-                        )
-                        if phase is not AnalysisPhase.SUCCESSFUL and not result.dry_run:
-                            terminating = True
-                            if self.on_decided is not None:
-                                self.on_decided(phase)
-                    else:
-                        result.phase = AnalysisPhase.RUNNING
-                        result.next_at = result.measurements[-1].finished_at + timedelta(
-                            seconds=self._delay(result)
-                        )
+                    began = self.siblings.begin(self, clock.now)
+                    if began is None:
+                        terminating, stopped = True, True
+                        break
+                    measured = self._measure(result)
+                    with self.siblings.settling(self) as decide:
+                        measurement = replace(measured, started_at=began, finished_at=clock.now())
+                        result.record(measurement)
+                        taken.append(measurement)
+                        decide(self._assess(result))
+                if any(_decides_run(r) for r in due):
+                    terminating = True
                 yield from taken
             if terminating:
                 for result in self.results:
@@ -248,7 +281,7 @@ class AnalysisRun:
                 return
             wake = min(r.next_at for r in self.results if not r.phase.completed and r.next_at is not None)
             wait = (wake - clock.now()).total_seconds()
-            if self.stop is not None:
+            if self._polls:
                 wait = min(wait, STOP_POLL_SECONDS)
             if wait > 0:
                 clock.sleep(wait)
@@ -259,6 +292,24 @@ class AnalysisRun:
                 on_measurement(measurement)
         assert self.outcome is not None
         return self.outcome
+
+    def _assess(self, result: MetricResult) -> AnalysisPhase | None:
+        """Assess `result` after a measurement; the phase it completed with (None: still running). A
+        dry-run metric's phase never decides."""
+        phase, reason = assess_metric(result)
+        if not phase.completed:
+            result.phase = AnalysisPhase.RUNNING
+            result.next_at = result.measurements[-1].finished_at + timedelta(seconds=self._delay(result))
+            return None
+        result.phase, result.message = phase, reason
+        log.info(
+            "metric completed",
+            metric=result.metric.name,
+            phase=phase.value,
+            reason=reason,
+            dry_run=result.dry_run,
+        )
+        return None if result.dry_run else phase
 
     def _delay(self, result: MetricResult) -> float:
         if result.measurements[-1].phase is AnalysisPhase.ERROR:
@@ -295,6 +346,11 @@ class AnalysisRun:
         return AnalysisOutcome(worst.phase, message + dry, self.results)
 
 
+def _decides_run(result: MetricResult) -> bool:
+    """A metric that completed other than Successful ends its run (unless it is a dry run)."""
+    return result.phase.completed and result.phase is not AnalysisPhase.SUCCESSFUL and not result.dry_run
+
+
 def _dry_run_text(results: Sequence[MetricResult]) -> str:
     dry = [r for r in results if r.dry_run]
     if not dry:
@@ -311,7 +367,7 @@ def run_analysis(
     stop: Callable[[], bool] | None = None,
     error_retry_interval: float = DEFAULT_ERROR_RETRY_SECONDS,
     dry_run: Collection[str] = (),
-    on_decided: Callable[[AnalysisPhase], None] | None = None,
+    siblings: Siblings | None = None,
 ) -> AnalysisOutcome:
     """Run the metrics to a verdict; `on_measurement` sees (and may store) every measurement as taken.
     Metrics named in `dry_run` are measured and recorded but never decide."""
@@ -321,6 +377,6 @@ def run_analysis(
         stop=stop,
         error_retry_interval=error_retry_interval,
         dry_run=dry_run,
-        on_decided=on_decided,
+        siblings=siblings,
     )
     return run.run(on_measurement)

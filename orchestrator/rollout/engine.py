@@ -106,6 +106,11 @@ class RolloutError(OrchestratorError):
     pass
 
 
+PROMOTION_IS_FINAL = (
+    "a promotion is finished, not undone: `orchestrator rollback` restores the release before it"
+)
+
+
 class AbortDeclinedError(RolloutError):
     """The abort came too late: the rollout's final promotion had begun, so it finished (Succeeded)."""
 
@@ -1083,10 +1088,7 @@ class RolloutEngine:
     def _decline_abort(self, run: _Run, index: int, stop: StopRequest) -> None:
         """Forget an abort that came too late (`_past_promotion`) and say so: the promotion is finished."""
         where = "every step was done" if index >= len(run.steps) else "the final promotion had begun"
-        text = (
-            f"abort by {stop.actor or 'unknown'} declined: {where}, and a promotion is finished, not undone; "
-            "`orchestrator rollback` restores the release before it"
-        )
+        text = f"abort by {stop.actor or 'unknown'} declined: {where}; {PROMOTION_IS_FINAL}"
         with self.sessions.begin() as session:
             deployment = repo.get_deployment(session, run.deployment_id)
             state = ControlState.of(deployment.control)
@@ -1338,9 +1340,8 @@ class RolloutEngine:
             failed = [c.cluster for c in deployment.clusters if c.phase == Phase.FAILED.value]
         if phase is Phase.SUCCEEDED:
             raise AbortDeclinedError(
-                f"deployment {deployment_id} Succeeded: the abort came after its final promotion had begun, "
-                "and a promotion is finished, not undone; `orchestrator rollback` restores the release "
-                "before it"
+                f"deployment {deployment_id} Succeeded: the abort came after its final promotion had begun; "
+                f"{PROMOTION_IS_FINAL}"
             )
         if phase is not Phase.ABORTED:
             raise RolloutError(

@@ -14,13 +14,12 @@ an Inconclusive one does not, so a failure elsewhere in the wave still decides.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from orchestrator.analysis import AnalysisContext, AnalysisPhase, resolve_analysis, run_analysis
+from orchestrator.analysis import AnalysisContext, AnalysisPhase, Siblings, resolve_analysis, run_analysis
 from orchestrator.analysis.validation import validate_pipeline_analysis
 from orchestrator.config import Environment, Pipeline, Project
 from orchestrator.config.pipeline import Metric
@@ -122,8 +121,14 @@ class AnalysisGateRunner:
         # The first cluster whose analysis fails decides the gate: the others stop measuring at once,
         # so the rollback is not held back while a bad canary keeps its traffic. An Inconclusive cluster
         # does not stop a step's others (they have a count): a failure elsewhere must still roll back
-        # rather than pause.
-        decided = threading.Event()
+        # rather than pause; background analysis runs until stopped, so there an Inconclusive one must
+        # end it to be seen.
+        siblings = Siblings(
+            lambda phase: (
+                phase in (AnalysisPhase.FAILED, AnalysisPhase.ERROR)
+                or (step.background and phase is AnalysisPhase.INCONCLUSIVE)
+            )
+        )
 
         def judge(workload: ClusterWorkload) -> tuple[str, AnalysisPhase, str]:
             cluster = workload.rendered.cluster
@@ -147,25 +152,15 @@ class AnalysisGateRunner:
                 text = f"{data.get('metric')} = {_figure(data.get('value'))} -> {data.get('phase')}"
                 record(cluster, text, data)
 
-            def decide(phase: AnalysisPhase) -> None:
-                if phase in (AnalysisPhase.FAILED, AnalysisPhase.ERROR) or (
-                    # background analysis runs until stopped: an Inconclusive cluster must end it to be seen
-                    step.background and phase is AnalysisPhase.INCONCLUSIVE
-                ):
-                    decided.set()
-
-            stop = lambda: decided.is_set() or should_stop()  # noqa: E731
-            # `decide` hears the verdict as it is reached, before its measurement is stored, and once more
-            # from the outcome (a metric's limit can also be passed as the run is stopped).
             outcome = run_analysis(
                 metrics,
                 context,
                 on_measurement=store,
-                stop=stop,
+                stop=should_stop,
                 dry_run=resolved.dry_run,
-                on_decided=decide,
+                siblings=siblings,
             )
-            decide(outcome.phase)
+            siblings.offer(outcome.phase)
             return cluster, outcome.phase, outcome.message
 
         with ThreadPoolExecutor(max_workers=max(1, len(workloads))) as pool:
