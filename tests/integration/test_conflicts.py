@@ -109,8 +109,9 @@ def test_a_409_storm_in_every_step_kind_ends_succeeded_on_the_new_release(
     )
     for (cluster, _), rival in storm.items():
         rival.preempt = PREEMPT
-        # Every 200 ms on their own: the conflicts each write meets come from PREEMPT; a faster rival only
-        # raced a loaded machine's GET + PUT (8 refusals in a row there, on CI at 3 workers per 2 cores).
+        # Every 200 ms on their own, holding off while a write they refused PREEMPT times is owed its pass:
+        # before that hold, the timer raced a loaded machine's GET + PUT, each hit starting a new streak,
+        # and 8 refusals in a row ended a CI run's storm RolledBack.
         sim.cluster(cluster).rivals.start(rival, interval=0.2)
     for cluster in CLUSTERS:
         sim.cluster(cluster).request_log.reset()

@@ -77,3 +77,35 @@ def test_a_started_rival_writes_on_its_own(sim: SimServer) -> None:
     assert sim_client(sim, "aws").get(CM)["data"]["theirs"] == str(count)  # type: ignore[index]
     time.sleep(0.1)
     assert len(rival.writes) == count  # stopped
+
+
+def test_a_started_rival_holds_off_while_the_write_it_preempted_is_owed_its_pass(sim: SimServer) -> None:
+    """The timer does not break the bounded storm: once the rival has refused a write `preempt` times, it
+    waits for that write to land, however long the client takes between its read and its PUT."""
+    client = sim_client(sim, "aws")
+    rivals = sim.cluster("aws").rivals
+    rival = rivals.add(Rival(CM, theirs, preempt=2))
+    rivals.start(rival, interval=0.01)
+    statuses = []
+    while True:
+        live = client.get(CM)
+        assert live is not None
+        if statuses.count(409) == 2:
+            owed = len(rival.writes)
+            time.sleep(0.2)  # a slow client: twenty of the rival's ticks between our read and our PUT
+            assert len(rival.writes) == owed
+        live["data"]["ours"] = "1"
+        try:
+            client.replace(CM, live, field_manager="us")
+            statuses.append(200)
+            break
+        except KubeApiError as exc:
+            statuses.append(exc.status)
+            assert len(statuses) < 3, statuses
+    assert statuses == [409, 409, 200]
+    deadline = time.monotonic() + 5
+    landed = len(rival.writes)
+    while len(rival.writes) == landed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    rivals.stop(rival)
+    assert len(rival.writes) > landed  # ...and writes on its own again once that write went through
