@@ -29,7 +29,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 try:
-    from orchestrator.render.yaml_fast import fast_documents
+    from orchestrator.yaml_fast import fast_documents
 except ImportError:  # PyYAML built without libyaml: no CParser to check the syntax with
     fast_documents = None  # type: ignore[assignment]
 

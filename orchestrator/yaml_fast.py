@@ -10,9 +10,12 @@ answers None). "Cannot hold" is decided conservatively, by looking at the text r
 
 - every *word* (a run of characters after whitespace, a flow indicator, a quote, `#` or `:`) that
   could be a scalar the two resolve differently makes the text ineligible, wherever it stands (in a
-  quoted string or a comment too, which only costs the fast path): numbers other than plain decimal
-  integers and decimals, the YAML 1.1 booleans, the one-letter y/n, `<<` and `=`, anything that starts
-  like a date; `true`, `false`, `null` and `~` read alike in both;
+  quoted string or after a comment's `#` too, which only costs the fast path): numbers other than
+  plain decimal integers and decimals, the YAML 1.1 booleans, the one-letter y/n, `<<` and `=`,
+  anything that starts like a date; `true`, `false`, `null` and `~` read alike in both. Lines whose
+  first character after the indent is `#` are not searched: such a line is a comment, or the content
+  of a block or quoted scalar (a plain scalar cannot go on past a comment), so nothing on it is
+  resolved, and configuration files' comments ("served on 8080") no longer cost the fast path;
 - so does a tag (`!`), anchor (`&`) or alias (`*`), a `?` starting a word (an explicit key), a
   collection used as a key (`]:` or `}:`), a directive (`%` at a line start), a backslash, tab,
   carriage return, the line breaks YAML 1.2 dropped (NEL, U+2028/9), a byte-order mark, any document
@@ -21,7 +24,9 @@ answers None). "Cannot hold" is decided conservatively, by looking at the text r
 - yaml-rs refuses duplicate keys (PyYAML keeps the last), and a document whose top is not a mapping
   or empty is handed back too (nothing rendering needs, and the shape a mis-split would show);
 - what yaml-rs accepted is also parsed by libyaml itself (`CParser.raw_parse`, events only, no Python
-  objects): any syntax libyaml rejects goes to PyYAML, which raises its own error for it.
+  objects): any syntax libyaml rejects goes to PyYAML, which raises its own error for it. A caller
+  whose loader parses with another libyaml (ruamel.yaml.clib bundles 0.1.7, which refuses a `:` inside a
+  flow scalar that 0.2.5 takes) passes that parser's check instead.
 
 `tests/unit/test_render_yaml_fast.py` holds this to PyYAML with generated documents.
 """
@@ -29,6 +34,7 @@ answers None). "Cannot hold" is decided conservatively, by looking at the text r
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import yaml_rs
@@ -79,7 +85,7 @@ def _eligible(text: str) -> bool:
     known = _eligible_lines
     for line in text.split("\n"):
         if line not in known:
-            if _INELIGIBLE_LINE.search(line):
+            if _INELIGIBLE_LINE.search(line) and not line.lstrip(" ").startswith("#"):
                 return False
             if len(known) >= _ELIGIBLE_LINES_LIMIT:
                 known.clear()
@@ -87,9 +93,19 @@ def _eligible(text: str) -> bool:
     return True
 
 
-def fast_documents(text: str) -> list[Any] | None:
+def libyaml_accepts(text: str) -> bool:
+    """libyaml's own syntax check, as PyYAML's C loader would meet the text."""
+    try:
+        CParser(text).raw_parse()
+    except Exception:
+        return False
+    return True
+
+
+def fast_documents(text: str, accepts: Callable[[str], bool] = libyaml_accepts) -> list[Any] | None:
     """Every document in `text` as `list(yaml.load_all(text, Loader=CSafeLoader))` returns them, or
-    None when this path cannot vouch for that answer (then PyYAML must read the text)."""
+    None when this path cannot vouch for that answer (then PyYAML must read the text). `accepts` is the
+    syntax check of the parser whose answer this stands in for."""
     if not _eligible(text) or (text and not text.endswith("\n")):
         # (without a final line break, a block scalar ending the text keeps none in libyaml, one in yaml-rs)
         return None
@@ -111,8 +127,4 @@ def fast_documents(text: str) -> list[Any] | None:
         elif type(document) is not dict:
             return None
         documents.append(document)
-    try:
-        CParser(text).raw_parse()  # libyaml's own syntax check, as PyYAML's C loader would meet it
-    except Exception:
-        return None
-    return documents
+    return documents if accepts(text) else None
