@@ -251,8 +251,18 @@ assert not _Dumper.yaml_path_resolvers, "path resolvers make a tag depend on whe
 def dump_documents(objects: Iterable[Any], *, sort_keys: bool = False) -> str:
     """The text `yaml.dump_all(objects, Dumper=CSafeDumper, sort_keys=sort_keys,
     default_flow_style=False, explicit_start=True)` returns, byte for byte."""
+    return _dump(objects, sort_keys=sort_keys, explicit_start=True)
+
+
+def dump_value(data: Any) -> str:
+    """The text `yaml.dump(data, Dumper=CSafeDumper, sort_keys=True, default_flow_style=False)` returns,
+    byte for byte: the templates' `to_yaml`."""
+    return _dump((data,), sort_keys=True, explicit_start=False)
+
+
+def _dump(objects: Iterable[Any], *, sort_keys: bool, explicit_start: bool) -> str:
     stream = io.StringIO()
-    dumper = _Dumper(stream, default_flow_style=False, sort_keys=sort_keys, explicit_start=True)
+    dumper = _Dumper(stream, default_flow_style=False, sort_keys=sort_keys, explicit_start=explicit_start)
     try:
         dumper.open()
         for data in objects:

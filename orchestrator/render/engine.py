@@ -12,6 +12,7 @@ import threading
 import traceback
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +20,22 @@ import jinja2
 import jinja2.bccache
 import jinja2.meta
 import yaml
+from jinja2.filters import do_tojson
+from jinja2.nodes import EvalContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 
 from orchestrator.config import ClusterConfig, Environment, Pipeline, Project
 from orchestrator.config.source import decode_error
 from orchestrator.errors import ConfigError
 from orchestrator.render.contract import TemplateContractError, check_contract
-from orchestrator.render.documents import load_documents
+from orchestrator.render.documents import dump_value, load_documents
 from orchestrator.render.generators import name_by_content
 from orchestrator.render.images import image_for
 from orchestrator.render.manifests import Manifest, RenderedSet, object_id, object_key
 from orchestrator.render.validate import validate_manifest
 from orchestrator.render.values import TrackedValues, ValueReads, merge_values, refuse_unread_overrides
 from orchestrator.render.values_schema import ValuesSchema, load_values_schema, value_layers
-
-_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class ManifestInvalidError(ConfigError):
@@ -47,7 +49,17 @@ class ManifestInvalidError(ConfigError):
 
 
 def _to_yaml(value: Any) -> str:
-    return str(yaml.dump(value, Dumper=_Dumper, sort_keys=True, default_flow_style=False)).rstrip("\n")
+    return dump_value(value).rstrip("\n")
+
+
+@jinja2.pass_eval_context
+def _tojson(eval_ctx: EvalContext, value: Any, indent: int | None = None) -> Markup:
+    """Jinja's `tojson`, answered at once for a string that needs none of its HTML escapes (`<`, `>`, `&`,
+    `'`): the same text (`json.dumps` of a str is `encode_basestring_ascii`), without the three layers
+    and four replaces around it. Templates call it on most scalars; this halves its cost."""
+    if value.__class__ is str and indent is None and not any(c in value for c in "<>&'"):
+        return Markup(encode_basestring_ascii(value))
+    return do_tojson(eval_ctx, value, indent)
 
 
 class _YamlMemo:
@@ -123,6 +135,7 @@ class Renderer:
         )
         self._yaml_memo = _YamlMemo()
         self.jinja.filters["to_yaml"] = self._yaml_memo
+        self.jinja.filters["tojson"] = _tojson
         self._templates: dict[str, tuple[jinja2.Template, dict[str, Any]]] = {}
         self._values_schemas: dict[str, ValuesSchema | None] = {}
         self._sources: dict[tuple[str, ...], str] = {}

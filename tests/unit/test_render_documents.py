@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestrator.config import Project
-from orchestrator.render.documents import _build, _Loader, dump_documents, load_documents
+from orchestrator.render.documents import _build, _Loader, dump_documents, dump_value, load_documents
 from orchestrator.render.engine import Renderer
 from tests.helpers import REPO
 
@@ -169,6 +171,30 @@ SAME_TEXT_AS_PYYAML = [
 @pytest.mark.parametrize("sort_keys", [False, True])
 def test_writes_the_text_pyyaml_writes(objects: list[Any], sort_keys: bool) -> None:
     assert dump_documents(objects, sort_keys=sort_keys) == pyyaml_text(objects, sort_keys)
+
+
+@pytest.mark.parametrize(
+    "value", [v for objects in SAME_TEXT_AS_PYYAML for v in objects] + ["x", "yes", 1.5, []]
+)
+def test_to_yaml_writes_the_text_pyyaml_writes(value: Any) -> None:
+    """The templates' `to_yaml`: one value, keys sorted, no document marker (a lone scalar gets `...`)."""
+    assert dump_value(value) == yaml.dump(value, Dumper=_SafeDumper, sort_keys=True, default_flow_style=False)
+
+
+PLAIN = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(PLAIN)
+def test_generated_plain_data_is_written_as_pyyaml_writes_it(value: Any) -> None:
+    assert dump_value(value) == yaml.dump(value, Dumper=_SafeDumper, sort_keys=True, default_flow_style=False)
+    assert dump_documents([value]) == pyyaml_text([value])
 
 
 def test_rendered_sets_are_written_as_pyyaml_writes_them() -> None:
