@@ -41,7 +41,7 @@ from orchestrator.rollout.gates import validate_analysis
 from orchestrator.rollout.live import Connect
 from orchestrator.rollout.request import DeployRequest
 from orchestrator.store import repository as repo
-from orchestrator.store.models import Deployment, DeploymentKind, Phase, Release
+from orchestrator.store.models import ACTIVE_PHASES, Deployment, DeploymentKind, Phase, Release
 
 # What a release's commit contributes to its rendering; the environments are the checkout's own.
 RELEASE_FOLDERS = ("pipelines", "templates")
@@ -103,11 +103,13 @@ def previous_environment(pipeline: Pipeline, target: str, source: str | None) ->
 
 @dataclass(frozen=True)
 class NextStep:
-    """Where a release goes next on one promotion path, and the environment that verified it."""
+    """Where a release goes next on one promotion path, and the environment that verified it (or, with
+    `waiting`, is verifying it now: the promotion goes once that rollout Succeeds)."""
 
     environment: str
     source: str
     release: uuid.UUID
+    waiting: bool = False
 
 
 def _verified_at_commit(session: Session, service: str, commit: str) -> dict[str, uuid.UUID]:
@@ -125,30 +127,58 @@ def _verified_at_commit(session: Session, service: str, commit: str) -> dict[str
     return {environment: release for environment, release in session.execute(query)}
 
 
+def rolling_out_at_commit(session: Session, service: str, commit: str) -> dict[str, Deployment]:
+    """environment -> the active deployment of `service` there whose release is at `commit` (at most one
+    deployment per service and environment is active, so it is that environment's newest)."""
+    query = (
+        select(Deployment)
+        .join(Release, Release.id == Deployment.release_id)
+        .where(
+            Release.service == service,
+            Release.git_commit == commit,
+            Deployment.phase.in_([phase.value for phase in ACTIVE_PHASES]),
+        )
+    )
+    return {deployment.environment: deployment for deployment in session.scalars(query)}
+
+
 def next_steps(
     session: Session, service: str, commit: str, paths: list[list[str]]
 ) -> tuple[list[NextStep], list[str]]:
     """Where a release of `service` at `commit` is promoted to next (a GitHub release of that commit asks for
     it): on each promotion path, the environment after the furthest one it Succeeded in — Kargo's freight
-    moving one stage on once the stage before has verified it. Also the reasons a path gets nothing (never
-    verified on it, or already at its end)."""
+    moving one stage on once the stage before has verified it. Where the furthest environment is rolling
+    that release out now (a release published while its first rollout runs), the step waits for that
+    rollout (`waiting`). Also the reasons a path gets nothing (never verified on it, or already at its
+    end), and what a waiting step waits for."""
     verified = _verified_at_commit(session, service, commit)
+    rolling = rolling_out_at_commit(session, service, commit)
     steps: list[NextStep] = []
     reasons: list[str] = []
-    if not verified:
+    if not verified and not rolling:
         return steps, [f"{service}: no release at commit {commit[:12]} has Succeeded anywhere"]
     for path in paths:
-        reached = [index for index, environment in enumerate(path) if environment in verified]
+        reached = [index for index, name in enumerate(path) if name in verified or name in rolling]
         shown = " -> ".join(path)
         if not reached:
             reasons.append(f"{service}: its release at {commit[:12]} has not Succeeded on {shown}")
-        elif reached[-1] == len(path) - 1:
-            reasons.append(
-                f"{service}: its release at {commit[:12]} already Succeeded in {path[-1]}, the end of {shown}"
-            )
+            continue
+        source = path[reached[-1]]
+        if reached[-1] == len(path) - 1:
+            done = "is rolling out" if source in rolling else "already Succeeded"
+            reasons.append(f"{service}: its release at {commit[:12]} {done} in {source}, the end of {shown}")
         elif path[reached[-1] + 1] not in {step.environment for step in steps}:
-            source = path[reached[-1]]
-            steps.append(NextStep(path[reached[-1] + 1], source, verified[source]))
+            target = path[reached[-1] + 1]
+            in_flight = rolling.get(source)
+            if in_flight is None:
+                steps.append(NextStep(target, source, verified[source]))
+                continue
+            steps.append(NextStep(target, source, in_flight.release_id, waiting=True))
+            reasons.append(
+                f"{service}: its release at {commit[:12]} is rolling out in {source} (deployment "
+                f"{str(in_flight.id)[:8]}, {in_flight.phase}): it goes on to {target} once that rollout "
+                "Succeeds"
+            )
     return steps, reasons
 
 

@@ -4,8 +4,10 @@
   the tag fetched from `origin` when the checkout lacks it). Each orchestrator release recorded at that
   commit moves one environment on along each of its service's promotion paths — to the environment after
   the furthest one it Succeeded in, Kargo-style (`promotion.next_steps`) — as a promotion the job makes
-  with the promotion code `promote` uses. A tag the checkout and its origin do not know, or a commit no
-  release of any service Succeeded at, is ignored with the reason.
+  with the promotion code `promote` uses. Where that furthest environment is rolling the release out
+  still, the promotion is queued and its job waits for that rollout to Succeed. A tag the checkout and its
+  origin do not know, or a commit no release of any service Succeeded at or is rolling out, is ignored
+  with the reason.
 - **workflow_run** (action `completed`, conclusion `success`): the run's head commit, on the default branch
   and from the configured repository (not a fork's branch of the same name), deploys as a push's commit
   does — the build recorded for it, else the environment's image — to the first environment of each

@@ -54,6 +54,7 @@ from orchestrator.store.models import (
 log = structlog.get_logger(__name__)
 
 BUSY_RETRY_SECONDS = 2.0  # the environment is held by another rollout: look again this often
+SOURCE_RETRY_SECONDS = 2.0  # a release's promotion waits for the environment before to finish verifying it
 HANDED_BACK_RETRY_SECONDS = 0.0  # a stopping worker handed the rollout back: any other worker, at once
 MAX_FAILURE_RETRIES = 8  # an unexpected error (database gone, a bug): retried with backoff, then given up
 # Requests still owed a decision; a newer one of these supersedes an older one.
@@ -77,6 +78,10 @@ Outcome = Done | RetryLater
 def failure_backoff(attempt: int) -> float:
     """Seconds before retrying a job that failed unexpectedly for the `attempt`-th time (1, 2, 4 … 60)."""
     return float(min(2 ** max(attempt - 1, 0), 60))
+
+
+class _SourceRollingOut(Exception):
+    """The environment a release is promoted from is rolling that release out still: not yet, not never."""
 
 
 class JobRunner:
@@ -168,6 +173,8 @@ class JobRunner:
                 engine, deployment_id = self._promote(request)
             else:
                 engine, deployment_id = self._deploy(request)
+        except _SourceRollingOut as exc:
+            return RetryLater(SOURCE_RETRY_SECONDS, str(exc))
         except repo.DeploymentConflictError as exc:
             return RetryLater(BUSY_RETRY_SECONDS, str(exc))
         except OrchestratorError as exc:  # bad configuration, a policy, an unknown commit: not worth retrying
@@ -226,7 +233,15 @@ class JobRunner:
         commit = request.git_commit or ""
         source = promotion.previous_environment(project.pipeline(request.service), request.environment, None)
         with self.sessions() as session:
+            in_flight = promotion.rolling_out_at_commit(session, request.service, commit).get(source)
             release = promotion.verified_release(session, request.service, source, commit)
+        if in_flight is not None:
+            # Published while the environment before is still verifying this release (its first rollout):
+            # the promotion goes once that rollout Succeeds, and is refused below if it ends otherwise.
+            raise _SourceRollingOut(
+                f"waiting for deployment {in_flight.id} ({in_flight.phase}) of {request.service} at "
+                f"{commit[:12]} in {source} to finish before promoting to {request.environment}"
+            )
         if release is None:
             raise promotion.PromotionRefusedError(
                 f"no release of {request.service} at commit {commit[:12]} Succeeded in {source}, the "

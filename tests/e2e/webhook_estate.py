@@ -97,10 +97,15 @@ class Estate:
 
 @contextmanager
 def webhook_estate(
-    tmp_path: Path, running_sim: dict[str, str], url: str, *, promotion: str = "[local]"
+    tmp_path: Path,
+    running_sim: dict[str, str],
+    url: str,
+    *,
+    promotion: str = "[local]",
+    strategy: str = FAST_CANARY,
 ) -> Iterator[Estate]:
     """The estate in git, its database upgraded (the queue installed), the server serving its webhooks."""
-    root = git_estate(tmp_path / "estate", strategy=FAST_CANARY, promotion=promotion)
+    root = git_estate(tmp_path / "estate", strategy=strategy, promotion=promotion)
     env = {
         **running_sim,
         "ORCHESTRATOR_DATABASE_URL": url,
