@@ -315,13 +315,17 @@ def deploy_request(
     assignments: Sequence[str] = (),
     strategy: Literal["rolling"] | None = None,
     actor: str | None = None,
+    commit: str | None = None,
+    checkout: Path | None = None,
 ) -> DeployRequest:
     """What `deploy` asks of the engine, the same from the command line and the REST API: the checkout's
-    HEAD, the image `orchestrator build` recorded for it (unless `image` names one), the `--set` values."""
+    HEAD, the image `orchestrator build` recorded for it (unless `image` names one), the `--set` values.
+    With `commit`, `project` is that commit's tree (`checkouts.project_at`) and `checkout` the git
+    checkout it was read from."""
     from orchestrator.gitops.commits import commit_time, head_commit
     from orchestrator.render.values import parse_set_overrides
 
-    commit = head_commit(project.root)
+    commit = commit or head_commit(project.root)
     built = None
     if image is None:
         with sessions() as session:
@@ -330,7 +334,7 @@ def deploy_request(
         service=service,
         environment=environment,
         git_commit=commit,
-        committed_at=commit_time(project.root, commit),
+        committed_at=commit_time(checkout or project.root, commit),
         image=image,
         digest=built[1] if built else None,
         built_repository=built[0] if built else None,

@@ -13,6 +13,7 @@ imports this module to show `--help`, which should not pay for SQLAlchemy and th
 from __future__ import annotations
 
 import json
+import re
 import sys
 import uuid
 from collections.abc import Callable
@@ -129,6 +130,26 @@ def _print_clusters(view: dict[str, Any]) -> None:
     click.echo(f"release {view['release']['image']} (commit {view['release']['git_commit'][:12]})")
 
 
+def full_sha(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
+    """`--commit`: a full commit SHA (a branch or a short SHA would name different commits on different
+    machines, and a server's checkout is one of them)."""
+    if value is not None and not re.fullmatch(r"[0-9a-f]{40}", value):
+        raise click.BadParameter(f"{value!r} is not a full commit SHA (40 lowercase hex digits)")
+    return value
+
+
+def project_at_commit(checkout: Project, commit: str) -> tuple[Project, str]:
+    """The project at `commit` of `checkout` (its tree, under the state folder's checkouts/), and the SHA."""
+    from orchestrator.errors import ConfigError
+    from orchestrator.server.checkouts import CommitUnavailableError, project_at
+    from orchestrator.settings import state_dir
+
+    try:
+        return project_at(checkout.root, state_dir(), commit)
+    except CommitUnavailableError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 @click.command("deploy")
 @click.argument("service")
 @click.option("--env", "env_name", required=True, metavar="ENV", help="Environment to roll out to.")
@@ -146,6 +167,14 @@ def _print_clusters(view: dict[str, Any]) -> None:
     default=None,
     help="Override the pipeline's strategy with a plain rolling update.",
 )
+@click.option(
+    "--commit",
+    default=None,
+    metavar="SHA",
+    callback=full_sha,
+    help="Deploy this commit, its full SHA (as $GITHUB_SHA), rendered from its own tree "
+    "[default: HEAD of the checkout].",
+)
 @click.option("--actor", default=None, envvar="ORCHESTRATOR_ACTOR", help="Who deploys (for the audit trail).")
 @wait_option
 @freeze_options
@@ -159,6 +188,7 @@ def deploy_command(
     image: str | None,
     assignments: tuple[str, ...],
     strategy: str | None,
+    commit: str | None,
     actor: str | None,
     no_wait: bool,
     override_freeze: bool,
@@ -182,6 +212,7 @@ def deploy_command(
             "set": list(assignments),
             "strategy": strategy,
             "override_freeze": override_reason(override_freeze, freeze_reason),
+            "commit": commit,
         }
         remote.deploy(server, body, no_wait=no_wait, output=output)
         return
@@ -191,10 +222,15 @@ def deploy_command(
     from orchestrator.runtime import deploy_request, rollout_engine
 
     override = override_reason(override_freeze, freeze_reason)
-    project = open_project(root)
+    checkout = open_project(root)
+    project = checkout
+    if commit is not None:  # that commit's own pipelines and templates, as the server renders a push's
+        project, commit = project_at_commit(checkout, commit)
     project.pipeline(service)  # an unknown service is bad usage, said before anything about who acts
     principal = authorize(Action.DEPLOY, env_name, database_url, project=project)
-    engine = rollout_engine(project, database_url, report=progress_reporter(output == "text"))
+    engine = rollout_engine(
+        project, database_url, report=progress_reporter(output == "text"), checkout=checkout.root
+    )
     _notify(project, engine)
     request = deploy_request(
         project,
@@ -206,6 +242,8 @@ def deploy_command(
         assignments=assignments,
         strategy="rolling" if strategy else None,
         actor=actor,
+        commit=commit,
+        checkout=checkout.root,
     )
     deployment_id = engine.create(request, principal=principal, override_freeze=override)
     if output == "text":

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import Project
+from orchestrator.errors import ConfigError
 from orchestrator.rollout.engine import RolloutEngine
 from orchestrator.server.settings import ServerSettings
 from orchestrator.store import leases
@@ -35,17 +36,41 @@ class ServerRollouts:
         """The checkout as it is now: a pipeline edited on disk counts from the next request."""
         return Project(self.settings.root)
 
-    def engine(self) -> RolloutEngine:
+    def project_at(self, commit: str) -> tuple[Project, str]:
+        """The project at `commit` (its tree, fetched from the checkout's origin when missing), and its SHA;
+        a commit neither has is bad input."""
+        from orchestrator.server.checkouts import CommitUnavailableError, project_at
+
+        try:
+            return project_at(self.settings.root, self.settings.state_dir, commit)
+        except CommitUnavailableError:  # (its message names the server's folder: not for API clients)
+            raise ConfigError(
+                f"commit {commit} is not in the checkout of the server, nor could it be fetched from its "
+                "origin"
+            ) from None
+
+    def engine(self, project: Project | None = None) -> RolloutEngine:
         from orchestrator.runtime import rollout_engine
 
-        return rollout_engine(self.project(), self.settings.database_url, sessions=self.sessions)
+        return rollout_engine(
+            project or self.project(),
+            self.settings.database_url,
+            sessions=self.sessions,
+            checkout=self.settings.root,
+        )
 
     def create(
-        self, request: DeployRequest, *, principal: Principal, override_freeze: str | None = None
+        self,
+        request: DeployRequest,
+        *,
+        principal: Principal,
+        override_freeze: str | None = None,
+        project: Project | None = None,
     ) -> uuid.UUID:
         """Record the deployment (checked, rendered, frozen, started or AwaitingApproval), leased to nobody:
-        the job that drives it takes the lease."""
-        return self.engine().create(
+        the job that drives it takes the lease. `project`: a commit's tree to render (default: the
+        checkout)."""
+        return self.engine(project).create(
             request, principal=principal, override_freeze=override_freeze, leased=False
         )
 

@@ -181,15 +181,21 @@ def stats(
 
 @router.post("/deployments", status_code=202, response_model=schemas.Deployment)
 def deploy(request: Request, response: Response, caller: Caller, body: schemas.DeployBody) -> dict[str, Any]:
-    """Render SERVICE for ENVIRONMENT from the server's checkout, record the release and the deployment,
-    and queue its rollout with the service's strategy. When the environment requires an approval the
-    deployment is recorded AwaitingApproval, nothing touched: `approve` starts it."""
+    """Render SERVICE for ENVIRONMENT from the server's checkout (at `commit`, else its HEAD), record the
+    release and the deployment, and queue its rollout with the service's strategy. When the environment
+    requires an approval the deployment is recorded AwaitingApproval, nothing touched: `approve` starts
+    it."""
     from orchestrator.runtime import deploy_request
 
     rollouts = _rollouts(request)
     project = rollouts.project()
     project.pipeline(body.service)  # an unknown service or environment is bad input, said first
     require(caller, Action.DEPLOY, project.environment(body.environment))
+    commit = None
+    if body.commit is not None:  # that commit's own pipelines and templates, as a push's deploy renders
+        project, commit = rollouts.project_at(body.commit)
+        project.pipeline(body.service)
+        require(caller, Action.DEPLOY, project.environment(body.environment))
     deploy = deploy_request(
         project,
         _sessions(request),
@@ -199,8 +205,12 @@ def deploy(request: Request, response: Response, caller: Caller, body: schemas.D
         image=body.image,
         assignments=body.set,
         strategy=body.strategy,
+        commit=commit,
+        checkout=rollouts.settings.root,
     )
-    deployment_id = rollouts.create(deploy, principal=caller, override_freeze=body.override_freeze)
+    deployment_id = rollouts.create(
+        deploy, principal=caller, override_freeze=body.override_freeze, project=project
+    )
     request.app.state.jobs.enqueue_rollout(deployment_id, reason="deploy")
     response.headers["Location"] = f"/api/v1/deployments/{deployment_id}"
     with _sessions(request)() as session:

@@ -246,6 +246,12 @@ class DeployBody(_Request):
     )
     strategy: Literal["rolling"] | None = Field(None, description="override the pipeline's strategy")
     override_freeze: str | None = Field(None, min_length=1, max_length=2000, description=OVERRIDE)
+    commit: str | None = Field(
+        None,
+        pattern="^[0-9a-f]{40}$",
+        description="deploy this commit (its full SHA; fetched from the checkout's origin when missing) "
+        "instead of the server checkout's HEAD",
+    )
 
 
 class PromoteBody(_Request):

@@ -1,0 +1,94 @@
+"""`deploy --commit SHA`: a commit other than the checkout's HEAD, rendered from its own tree, locally and
+through `orchestrator serve` (GitHub Actions' deploy job names `$GITHUB_SHA`, which the server's checkout
+may not be at). The release records that commit, and the clusters run what that commit's pipeline says.
+A SHA that is not full, or that neither the checkout nor its origin has, is bad input (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_deploy_cli import kubectl_json
+from tests.helpers import run_cli
+from tests.integration.rollout_fixtures import estate_with_strategy
+from tests.server_fixtures import serve_process
+
+ROLLING = """strategy:
+  rolling: {}
+"""
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+@pytest.fixture
+def served(tmp_path: Path, running_sim: dict[str, str]) -> Iterator[tuple[dict[str, str], str, list[str]]]:
+    """A checkout with two commits (the api's LOG_LEVEL info, then debug), an admin, `orchestrator serve`
+    on it; the environment local commands use, the server's URL and the two SHAs."""
+    root = estate_with_strategy(tmp_path / "estate", ROLLING)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "info")
+    pipeline = root / "pipelines" / "api.yaml"
+    assert "LOG_LEVEL: info" in pipeline.read_text()
+    pipeline.write_text(pipeline.read_text().replace("LOG_LEVEL: info", "LOG_LEVEL: debug"))
+    git(root, "commit", "-q", "-am", "debug")
+    shas = [git(root, "rev-parse", "HEAD~1"), git(root, "rev-parse", "HEAD")]
+    env = {**running_sim, "ORCHESTRATOR_ROOT": str(root)}
+    admin = run_cli("users", "create", "admin@example.com", "--role", "admin", env=env)
+    assert admin.returncode == 0, admin.stderr
+    with serve_process(env, tmp_path / "serve.log") as base:
+        yield env, base, shas
+
+
+def log_level(env: dict[str, str], cluster: str) -> Any:
+    deployment = kubectl_json(env, cluster, "-n", "addtocloud", "get", "deployment", "api")
+    variables = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    return next(v["value"] for v in variables if v["name"] == "LOG_LEVEL")
+
+
+def newest_commit(env: dict[str, str]) -> str:
+    history = json.loads(run_cli("history", "api", "--env", "local", "-o", "json", env=env).stdout)
+    return str(history[0]["release"]["git_commit"])
+
+
+def test_deploy_renders_and_records_the_named_commit(served: tuple[dict[str, str], str, list[str]]) -> None:
+    env, base, (first, second) = served
+    # HEAD says debug; the first commit, named locally, says info.
+    local = run_cli("deploy", "api", "--env", "local", "--commit", first, env=env)
+    assert local.returncode == 0, local.stdout + local.stderr
+    assert newest_commit(env) == first
+    assert {log_level(env, cluster) for cluster in ("aws", "azure", "gcp")} == {"info"}
+
+    # Through the server: the second commit, and back to the first, each rendered from its own tree.
+    for sha, level in ((second, "debug"), (first, "info")):
+        remote = run_cli("--server", base, "deploy", "api", "--env", "local", "--commit", sha, env=env)
+        assert remote.returncode == 0, remote.stdout + remote.stderr
+        assert "api in local: Succeeded" in remote.stdout
+        assert newest_commit(env) == sha
+        assert {log_level(env, cluster) for cluster in ("aws", "azure", "gcp")} == {level}
+
+
+def test_a_short_or_unknown_commit_is_bad_input(served: tuple[dict[str, str], str, list[str]]) -> None:
+    env, base, (first, _) = served
+    before = run_cli("history", "api", "-o", "json", env=env).stdout
+    for server in ((), ("--server", base)):
+        short = run_cli(*server, "deploy", "api", "--env", "local", "--commit", first[:12], env=env)
+        assert short.returncode == 2, short.stdout + short.stderr
+        assert "is not a full commit SHA" in short.stderr
+        unknown = run_cli(*server, "deploy", "api", "--env", "local", "--commit", "0" * 40, env=env)
+        assert unknown.returncode == 2, unknown.stdout + unknown.stderr
+        assert f"commit {'0' * 40} is not in the checkout" in unknown.stderr
+        assert "Traceback" not in short.stderr + unknown.stderr
+    assert run_cli("history", "api", "-o", "json", env=env).stdout == before  # nothing recorded
