@@ -32,6 +32,10 @@ _OUTCOMES = {
     "Aborted": "aborted (rolled back)",
     "Failed": "failed",
 }
+# An abort while waiting for an approval or a pull request's merge (closed unmerged) withdraws a deployment
+# that touched no cluster: still the on-rolled-back trigger (the rollout's end), but not a rollback.
+_UNTOUCHED = frozenset({"AwaitingApproval", "AwaitingMerge"})
+_WITHDRAWN = "withdrawn before it touched any cluster"
 
 
 def public_url() -> str | None:
@@ -116,6 +120,8 @@ class Facts:
     def outcome(self) -> str:
         if self.drift is not None:
             return f"drifted in {self.drift.cluster}"
+        if self.phase == "Aborted" and self.phase_from in _UNTOUCHED:
+            return _WITHDRAWN  # nothing was applied, so nothing was rolled back
         return _OUTCOMES.get(self.phase, self.phase)
 
     @property

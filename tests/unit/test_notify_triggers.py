@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
+from orchestrator.notify.facts import Facts
 from orchestrator.notify.triggers import github_states, trigger_of
 from orchestrator.outbound.signing import signature, verify
 from orchestrator.store.transitions import TABLE
@@ -62,3 +65,34 @@ def test_the_signature_is_flux_generic_hmac() -> None:
     assert signature(body, "Jefe") == expected
     assert verify(body, expected, "Jefe")
     assert not verify(body + b" ", expected, "Jefe")
+
+
+@pytest.mark.parametrize(
+    ("before", "outcome"),
+    [
+        ("Paused", "aborted (rolled back)"),
+        ("Progressing", "aborted (rolled back)"),
+        ("AwaitingApproval", "withdrawn before it touched any cluster"),
+        ("AwaitingMerge", "withdrawn before it touched any cluster"),  # its pull request closed unmerged
+    ],
+)
+def test_an_abort_says_rolled_back_only_when_something_was_applied(before: str, outcome: str) -> None:
+    facts = Facts(
+        deployment_id=uuid.uuid4(),
+        service="api",
+        environment="prod",
+        kind="deploy",
+        image="registry.example.com/api@sha256:" + "a" * 64,
+        git_commit="b" * 40,
+        deployed_by="dev@example.com",
+        actor="lead@example.com",
+        trigger="on-rolled-back",
+        phase_from=before,
+        phase="Aborted",
+        message="aborted",
+        at=None,
+        gate=None,
+        link=None,
+    )
+    assert facts.outcome == outcome
+    assert facts.summary == f"api to prod: {outcome}"
