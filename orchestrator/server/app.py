@@ -15,6 +15,7 @@ from sqlalchemy import text
 from orchestrator import __version__
 from orchestrator.server import api, dashboard, problems, webhooks
 from orchestrator.server.deliveries import DeliveryRecorder
+from orchestrator.server.login_limit import LoginLimiter, configured_limit
 from orchestrator.server.settings import ServerSettings
 from orchestrator.server.wiring import attach_jobs
 from orchestrator.store import db
@@ -29,6 +30,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.login_limiter = LoginLimiter(configured_limit())
     app.state.sessions = db.open_sessions(settings.database_url)
     problems.install(app)
     attach_jobs(app, settings)

@@ -27,6 +27,7 @@ TITLES = {
     405: "Method Not Allowed",
     409: "Conflict",
     413: "Content Too Large",
+    429: "Too Many Requests",
     422: "Unprocessable Content",
     500: "Internal Server Error",
     503: "Service Unavailable",
@@ -51,6 +52,7 @@ def status_of(exc: OrchestratorError) -> int:
     from orchestrator.identity.rules import NotSignedInError, PermissionDeniedError
     from orchestrator.identity.signin import LoginFailedError
     from orchestrator.identity.tokens import InvalidTokenError
+    from orchestrator.server.login_limit import LoginThrottledError
     from orchestrator.store.db import DatabaseUnavailableError
     from orchestrator.store.identity import TokenNotFoundError, UserNotFoundError
     from orchestrator.store.repository import DeploymentNotFoundError, DeploymentRefError
@@ -59,6 +61,7 @@ def status_of(exc: OrchestratorError) -> int:
         (InvalidTokenError, 401),
         (NotSignedInError, 401),
         (LoginFailedError, 401),  # a wrong email or password: as an unknown token would be
+        (LoginThrottledError, 429),  # too many failed sign-ins: not checked
         (PermissionDeniedError, 403),
         (DeploymentNotFoundError, 404),
         (DeploymentRefError, 404),  # the path names no deployment (not hex, too short)
@@ -80,6 +83,9 @@ def from_error(exc: OrchestratorError) -> JSONResponse:
     response = problem_response(status, TITLES.get(status, "Error"), str(exc), exit_code=exc.exit_code)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="orchestrator"'
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int):
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 

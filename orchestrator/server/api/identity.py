@@ -13,9 +13,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 
 from orchestrator.identity import manage
+from orchestrator.identity.signin import LoginFailedError
 from orchestrator.identity.views import principal_view
 from orchestrator.server.api import schemas
 from orchestrator.server.api.auth import Caller
+from orchestrator.server.login_limit import LoginLimiter
 
 router = APIRouter()
 
@@ -124,11 +126,33 @@ def revoke_token(request: Request, caller: Caller, ref: TokenRef) -> dict[str, A
     return manage.revoke_token(_sessions(request), caller, ref)
 
 
-@router.post("/login", status_code=201, response_model=schemas.SignedIn, tags=["tokens"])
+@router.post(
+    "/login",
+    status_code=201,
+    response_model=schemas.SignedIn,
+    tags=["tokens"],
+    responses={
+        429: {
+            "model": schemas.Problem,
+            "content": {"application/problem+json": {}},
+            "description": "too many failed sign-ins for this email or from this address (see Retry-After)",
+        }
+    },
+)
 def login(request: Request, body: schemas.LoginBody) -> dict[str, Any]:
     """Exchange a user's password for a new token (no token needed): what `orchestrator login` does, for
-    `orchestrator --server URL login`. A wrong email or password is 401, never saying which."""
-    return manage.login(_sessions(request), email=body.email, password=body.password, expires=body.expires)
+    `orchestrator --server URL login`. A wrong email or password is 401, never saying which; past
+    `ORCHESTRATOR_LOGIN_LIMIT` failed sign-ins for the email or from the address, 429 without checking."""
+    limiter: LoginLimiter = request.app.state.login_limiter
+    client = request.client.host if request.client else None
+    limiter.check(body.email, client)
+    try:
+        return manage.login(
+            _sessions(request), email=body.email, password=body.password, expires=body.expires
+        )
+    except LoginFailedError:
+        limiter.failed(body.email, client)
+        raise
 
 
 # --- who calls --------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from orchestrator.identity.signin import LoginFailedError
 from orchestrator.server.dashboard import csrf, session
 from orchestrator.server.dashboard.guard import CheckedForm
 from orchestrator.server.dashboard.pages import DashboardRoute, render
+from orchestrator.server.login_limit import LoginLimiter, LoginThrottledError
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
@@ -62,9 +63,18 @@ def login(
     if not csrf.login_token_matches(request.cookies.get(csrf.LOGIN_COOKIE), csrf_token):
         return _form(request, status_code=403, message="the form expired; sign in again", email=email)
     response = RedirectResponse(_local(next), status_code=303)
+    limiter: LoginLimiter = request.app.state.login_limiter
+    client = request.client.host if request.client else None
+    try:
+        limiter.check(email, client)
+    except LoginThrottledError as exc:
+        refused = _form(request, status_code=429, message=str(exc), email=email)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     try:
         session.open_session(request, response, email, password)
     except LoginFailedError as exc:
+        limiter.failed(email, client)
         return _form(request, status_code=401, message=str(exc), email=email)
     response.delete_cookie(csrf.LOGIN_COOKIE, path="/login")
     return response
