@@ -6,7 +6,6 @@ A SHA that is not full, or that neither the checkout nor its origin has, is bad 
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,19 +16,11 @@ from tests.e2e.test_deploy_cli import kubectl_json
 from tests.helpers import run_cli
 from tests.integration.rollout_fixtures import estate_with_strategy
 from tests.server_fixtures import serve_process
+from tests.webhook_helpers import git
 
 ROLLING = """strategy:
   rolling: {}
 """
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
 
 
 @pytest.fixture

@@ -4,20 +4,11 @@ used, removed once no one has asked for it in a day; the checkout itself for its
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from pathlib import Path
 
 from orchestrator.server.checkouts import UNUSED_SECONDS, project_at, prune_unused
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+from tests.webhook_helpers import git
 
 
 def repository(root: Path, versions: int) -> list[str]:
