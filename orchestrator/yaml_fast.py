@@ -93,13 +93,20 @@ def _eligible(text: str) -> bool:
     return True
 
 
-def libyaml_accepts(text: str) -> bool:
-    """libyaml's own syntax check, as PyYAML's C loader would meet the text."""
-    try:
-        CParser(text).raw_parse()
-    except Exception:
-        return False
-    return True
+def syntax_check(parser: Any) -> Callable[[str], bool]:
+    """A parser class's own syntax check (its `raw_parse`: events only, no Python objects) as a function."""
+
+    def accepts(text: str) -> bool:
+        try:
+            parser(text).raw_parse()
+        except Exception:  # whatever the parser raises, it refuses the text
+            return False
+        return True
+
+    return accepts
+
+
+libyaml_accepts = syntax_check(CParser)  # as PyYAML's C loader would meet the text
 
 
 def fast_documents(text: str, accepts: Callable[[str], bool] = libyaml_accepts) -> list[Any] | None:

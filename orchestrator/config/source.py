@@ -30,23 +30,15 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from orchestrator.errors import ConfigError
 
 try:
-    from orchestrator.yaml_fast import fast_documents
+    from orchestrator.yaml_fast import fast_documents, syntax_check
 except ImportError:  # PyYAML built without libyaml: yaml_fast goes without it
     fast_documents = None  # type: ignore[assignment]
 
 # The parser ruamel's safe loader runs: libyaml 0.1.7 from ruamel.yaml.clib, or ruamel's own in Python.
 _SAFE_PARSER: Any = YAML(typ="safe").Parser
-
-
-def _safe_parser_accepts(text: str) -> bool:
-    try:
-        _SAFE_PARSER(text).raw_parse()
-    except Exception:
-        return False
-    return True
-
-
-if not hasattr(_SAFE_PARSER, "raw_parse"):  # the pure-Python parser: no quick syntax check to ask
+if fast_documents is not None and hasattr(_SAFE_PARSER, "raw_parse"):
+    _safe_parser_accepts = syntax_check(_SAFE_PARSER)
+else:  # the pure-Python parser: no quick syntax check to ask
     fast_documents = None  # type: ignore[assignment]
 
 
