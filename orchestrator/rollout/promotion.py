@@ -103,13 +103,12 @@ def previous_environment(pipeline: Pipeline, target: str, source: str | None) ->
 
 @dataclass(frozen=True)
 class NextStep:
-    """Where a release goes next on one promotion path, and the environment that verified it (or, with
-    `waiting`, is verifying it now: the promotion goes once that rollout Succeeds)."""
+    """Where a release goes next on one promotion path, and the environment that verified it (or is
+    verifying it now: then the promotion's job waits for that rollout to Succeed)."""
 
     environment: str
     source: str
     release: uuid.UUID
-    waiting: bool = False
 
 
 def _verified_at_commit(session: Session, service: str, commit: str) -> dict[str, uuid.UUID]:
@@ -148,9 +147,9 @@ def next_steps(
     """Where a release of `service` at `commit` is promoted to next (a GitHub release of that commit asks for
     it): on each promotion path, the environment after the furthest one it Succeeded in — Kargo's freight
     moving one stage on once the stage before has verified it. Where the furthest environment is rolling
-    that release out now (a release published while its first rollout runs), the step waits for that
-    rollout (`waiting`). Also the reasons a path gets nothing (never verified on it, or already at its
-    end), and what a waiting step waits for."""
+    that release out now (a release published while its first rollout runs), the step is taken too and
+    its job waits for that rollout (`runner._promote`). Also the reasons a path gets nothing (never
+    verified on it, or already at its end), and what a waiting step waits for."""
     verified = _verified_at_commit(session, service, commit)
     rolling = rolling_out_at_commit(session, service, commit)
     steps: list[NextStep] = []
@@ -173,7 +172,7 @@ def next_steps(
             if in_flight is None:
                 steps.append(NextStep(target, source, verified[source]))
                 continue
-            steps.append(NextStep(target, source, in_flight.release_id, waiting=True))
+            steps.append(NextStep(target, source, in_flight.release_id))
             reasons.append(
                 f"{service}: its release at {commit[:12]} is rolling out in {source} (deployment "
                 f"{str(in_flight.id)[:8]}, {in_flight.phase}): it goes on to {target} once that rollout "
