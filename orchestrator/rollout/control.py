@@ -97,6 +97,13 @@ class ControlState(BaseModel):
         return self.model_dump(mode="json")
 
 
+def clear_stop(deployment: Deployment) -> None:
+    """Forget the deployment's stop request (it was carried out, or declined); the rest of `control` stays."""
+    state = ControlState.of(deployment.control)
+    state.stop = None
+    deployment.control = state.to_record()
+
+
 @dataclass(frozen=True)
 class ControlRequest:
     """approve, approve --full, pause, resume, abort or retry, by someone."""

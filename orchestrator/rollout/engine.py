@@ -47,6 +47,7 @@ from orchestrator.rollout.control import (
     PauseReason,
     PullRequestState,
     StopRequest,
+    clear_stop,
 )
 from orchestrator.rollout.desired import Change, Committed, DesiredState
 from orchestrator.rollout.frozen import FrozenPlan
@@ -1091,9 +1092,7 @@ class RolloutEngine:
         text = f"abort by {stop.actor or 'unknown'} declined: {where}; {PROMOTION_IS_FINAL}"
         with self.sessions.begin() as session:
             deployment = repo.get_deployment(session, run.deployment_id)
-            state = ControlState.of(deployment.control)
-            state.stop = None
-            deployment.control = state.to_record()
+            clear_stop(deployment)
             repo.append_event(session, deployment, "abort_declined", text, actor=stop.actor)
         self.report({"type": "abort_declined", "message": text})
 
@@ -1176,9 +1175,7 @@ class RolloutEngine:
                 )
             if reason:
                 deployment.reason = reason
-            state = ControlState.of(deployment.control)
-            state.stop = None
-            deployment.control = state.to_record()
+            clear_stop(deployment)
             current = Phase(deployment.phase)
             event = Event.ROLLBACK_FAILED if errors else outcome
             if allows(current, event):
