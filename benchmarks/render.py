@@ -398,6 +398,8 @@ def run(args: argparse.Namespace, kubectl: str, workdir: Path) -> Results:
             "target": TARGET_RATIO,
             "met_against_processes": processes.total_s / ours >= TARGET_RATIO,
             "met_against_tree": tree.total_s / ours >= TARGET_RATIO,
+            # By CPU too: kustomize (Go) spreads its work over more than one core, the renderer is one thread.
+            "met_against_tree_cpu": tree.cpu_s * tree.total_s / tree.measured_s / ours_cpu >= TARGET_RATIO,
         },
         spec_reference_s={"processes": SPEC_PROCESSES_S, "tree": list(SPEC_TREE_S)},
         notes=notes,
@@ -445,7 +447,8 @@ def report(r: Results) -> str:
         f"{'met' if ratio['met_against_processes'] else 'NOT met'}",
         f"ratio against kustomize as a tree{extrapolated if t['extrapolated'] else ''}: "
         f"{ratio['tree']:.1f}x (CPU {ratio['tree_cpu']:.1f}x) -- target {ratio['target']:.0f}x "
-        f"{'met' if ratio['met_against_tree'] else 'NOT met'}",
+        f"{'met' if ratio['met_against_tree'] else 'NOT met'} by wall, "
+        f"{'met' if ratio['met_against_tree_cpu'] else 'NOT met'} by CPU",
         f"SPEC §9 reference for kustomize (another machine): {r.spec_reference_s['processes']:.0f} s as "
         f"processes, {r.spec_reference_s['tree'][0]:.0f}-{r.spec_reference_s['tree'][1]:.0f} s as one tree",
         "both sides serial, one process at a time; every kustomize output was checked to hold exactly "
