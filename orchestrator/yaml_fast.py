@@ -85,7 +85,7 @@ def _eligible(text: str) -> bool:
     known = _eligible_lines
     for line in text.split("\n"):
         if line not in known:
-            if _INELIGIBLE_LINE.search(line) and not line.lstrip(" ").startswith("#"):
+            if not line.lstrip(" ").startswith("#") and _INELIGIBLE_LINE.search(line):
                 return False
             if len(known) >= _ELIGIBLE_LINES_LIMIT:
                 known.clear()

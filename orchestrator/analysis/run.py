@@ -258,9 +258,10 @@ class AnalysisRun:
                         measurement = replace(measured, started_at=began, finished_at=clock.now())
                         result.record(measurement)
                         taken.append(measurement)
-                        decide(self._assess(result))
-                if any(_decides_run(r) for r in due):
-                    terminating = True
+                        verdict = self._assess(result)
+                        decide(verdict)
+                    if verdict is not None and verdict is not AnalysisPhase.SUCCESSFUL:
+                        terminating = True  # once the round is settled: the others due still measure
                 yield from taken
             if terminating:
                 for result in self.results:
@@ -344,11 +345,6 @@ class AnalysisRun:
         if worst.measurements and worst.measurements[-1].message:
             message += f": {worst.measurements[-1].message}"
         return AnalysisOutcome(worst.phase, message + dry, self.results)
-
-
-def _decides_run(result: MetricResult) -> bool:
-    """A metric that completed other than Successful ends its run (unless it is a dry run)."""
-    return result.phase.completed and result.phase is not AnalysisPhase.SUCCESSFUL and not result.dry_run
 
 
 def _dry_run_text(results: Sequence[MetricResult]) -> str:

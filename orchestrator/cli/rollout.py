@@ -138,18 +138,6 @@ def full_sha(_: click.Context, __: click.Parameter, value: str | None) -> str | 
     return value
 
 
-def project_at_commit(checkout: Project, commit: str) -> tuple[Project, str]:
-    """The project at `commit` of `checkout` (its tree, under the state folder's checkouts/), and the SHA."""
-    from orchestrator.errors import ConfigError
-    from orchestrator.server.checkouts import CommitUnavailableError, project_at
-    from orchestrator.settings import state_dir
-
-    try:
-        return project_at(checkout.root, state_dir(), commit)
-    except CommitUnavailableError as exc:
-        raise ConfigError(str(exc)) from None
-
-
 @click.command("deploy")
 @click.argument("service")
 @click.option("--env", "env_name", required=True, metavar="ENV", help="Environment to roll out to.")
@@ -218,14 +206,16 @@ def deploy_command(
         return
     from orchestrator.cli.auth import authorize
     from orchestrator.cli.progress import progress_reporter
+    from orchestrator.gitops.checkouts import project_at
     from orchestrator.identity.rules import Action
     from orchestrator.runtime import deploy_request, rollout_engine
+    from orchestrator.settings import state_dir
 
     override = override_reason(override_freeze, freeze_reason)
     checkout = open_project(root)
     project = checkout
     if commit is not None:  # that commit's own pipelines and templates, as the server renders a push's
-        project, commit = project_at_commit(checkout, commit)
+        project, commit = project_at(checkout.root, state_dir(), commit)
     project.pipeline(service)  # an unknown service is bad usage, said before anything about who acts
     principal = authorize(Action.DEPLOY, env_name, database_url, project=project)
     engine = rollout_engine(

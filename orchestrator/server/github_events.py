@@ -26,9 +26,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator.gitops import refs
 from orchestrator.gitops.commits import UNVERSIONED
 from orchestrator.rollout.promotion import next_steps
-from orchestrator.server import git_refs
 from orchestrator.server.catalog import Catalog
 from orchestrator.server.changes import services_changed
 from orchestrator.server.decision import Decision, Wanted, first_environments
@@ -59,10 +59,10 @@ def decide_release(
         decision.reasons.append(f"release action {action!r} is not handled (published is)")
         return
     tag = _text(payload.get("release"), "tag_name")
-    if not tag or not git_refs.valid_tag_name(root, tag):
+    if not tag or not refs.valid_tag_name(root, tag):
         decision.reasons.append(f"the release names no valid tag ({tag!r})")
         return
-    commit = git_refs.tag_commit(root, tag)
+    commit = refs.tag_commit(root, tag)
     if commit is None:
         decision.reasons.append(
             f"tag {tag!r} is not in the server's checkout, nor could it be fetched from its origin"
@@ -112,7 +112,7 @@ def decide_workflow_run(
     if commit is None or not SHA.match(commit):
         decision.reasons.append(f"the run names no commit ({commit!r})")
         return
-    if not git_refs.ensure_commit(root, commit, timeout=git_refs.FETCH_SECONDS):
+    if not refs.ensure_commit(root, commit, timeout=refs.FETCH_SECONDS):
         decision.reasons.append(
             f"commit {commit[:12]} is not in the server's checkout, nor could it be fetched from its origin"
         )
@@ -137,7 +137,7 @@ def _unchanged(session: Session, root: Path, service: str, environment: str, com
         return f"{service}: {environment} already runs commit {commit[:12]} ({current.phase})"
     if base == UNVERSIONED:
         return None
-    paths = git_refs.changed_between(root, base, commit)
+    paths = refs.changed_between(root, base, commit)
     if paths is None or services_changed(paths, [service]):
         return None  # git cannot compare them (a commit gone from history): deploy rather than guess
     return f"{service}: none of its files changed since commit {base[:12]}, which {environment} runs"

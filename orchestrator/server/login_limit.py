@@ -13,12 +13,17 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.identity.signin import LoginFailedError
+
+T = TypeVar("T")
 
 LOGIN_LIMIT_ENV = "ORCHESTRATOR_LOGIN_LIMIT"
 DEFAULT_LIMIT = "10 per 15 minutes"
@@ -48,6 +53,16 @@ class LoginLimiter:
     def __init__(self, limit: RateLimitItem) -> None:
         self.limit = limit
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def attempt(self, email: str, client: str | None, sign_in: Callable[[], T]) -> T:
+        """`sign_in()` unless the limit is passed (LoginThrottledError, nothing checked); its
+        LoginFailedError counts against both keys and is raised on."""
+        self.check(email, client)
+        try:
+            return sign_in()
+        except LoginFailedError:
+            self.failed(email, client)
+            raise
 
     def check(self, email: str, client: str | None) -> None:
         """Refuse (LoginThrottledError) when either key has used up its failures."""

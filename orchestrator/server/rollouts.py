@@ -39,7 +39,7 @@ class ServerRollouts:
     def project_at(self, commit: str) -> tuple[Project, str]:
         """The project at `commit` (its tree, fetched from the checkout's origin when missing), and its SHA;
         a commit neither has is bad input."""
-        from orchestrator.server.checkouts import CommitUnavailableError, project_at
+        from orchestrator.gitops.checkouts import CommitUnavailableError, project_at
 
         try:
             return project_at(self.settings.root, self.settings.state_dir, commit)

@@ -33,12 +33,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import Project
 from orchestrator.errors import OrchestratorError
+from orchestrator.gitops.checkouts import project_at
 from orchestrator.gitops.commits import commit_time
 from orchestrator.rollout.engine import RolloutEngine
 from orchestrator.rollout.lease import LeaseHeldError
 from orchestrator.rollout.request import DeployRequest, Trigger
 from orchestrator.runtime import rollout_engine
-from orchestrator.server.checkouts import project_at
 from orchestrator.server.github_events import RELEASE
 from orchestrator.store import repository as repo
 from orchestrator.store.models import (

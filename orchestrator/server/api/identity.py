@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 
 from orchestrator.identity import manage
-from orchestrator.identity.signin import LoginFailedError
 from orchestrator.identity.views import principal_view
 from orchestrator.server.api import schemas
 from orchestrator.server.api.auth import Caller
@@ -145,14 +144,12 @@ def login(request: Request, body: schemas.LoginBody) -> dict[str, Any]:
     `ORCHESTRATOR_LOGIN_LIMIT` failed sign-ins for the email or from the address, 429 without checking."""
     limiter: LoginLimiter = request.app.state.login_limiter
     client = request.client.host if request.client else None
-    limiter.check(body.email, client)
-    try:
-        return manage.login(
-            _sessions(request), email=body.email, password=body.password, expires=body.expires
-        )
-    except LoginFailedError:
-        limiter.failed(body.email, client)
-        raise
+    sessions = _sessions(request)
+    return limiter.attempt(
+        body.email,
+        client,
+        lambda: manage.login(sessions, email=body.email, password=body.password, expires=body.expires),
+    )
 
 
 # --- who calls --------------------------------------------------------------------------------------------

@@ -66,15 +66,12 @@ def login(
     limiter: LoginLimiter = request.app.state.login_limiter
     client = request.client.host if request.client else None
     try:
-        limiter.check(email, client)
+        limiter.attempt(email, client, lambda: session.open_session(request, response, email, password))
     except LoginThrottledError as exc:
         refused = _form(request, status_code=429, message=str(exc), email=email)
         refused.headers["Retry-After"] = str(exc.retry_after)
         return refused
-    try:
-        session.open_session(request, response, email, password)
     except LoginFailedError as exc:
-        limiter.failed(email, client)
         return _form(request, status_code=401, message=str(exc), email=email)
     response.delete_cookie(csrf.LOGIN_COOKIE, path="/login")
     return response

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from orchestrator.server.checkouts import UNUSED_SECONDS, project_at, prune_unused
+from orchestrator.gitops.checkouts import UNUSED_SECONDS, project_at, prune_unused
 from tests.webhook_helpers import git
 
 

@@ -1,4 +1,4 @@
-"""The project as it was at a commit, for a rollout a push asked for.
+"""The project as it was at a commit, for a rollout a push or `deploy --commit` asked for.
 
 The server runs from a checkout of the project repository. A push names the commit to deploy; the
 checkout may be at another one (older, or newer when pushes come quickly). Rendering the checkout's files
@@ -28,9 +28,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from orchestrator.config import Project
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import ConfigError
 from orchestrator.gitops.commits import head_commit
-from orchestrator.server.git_refs import ensure_commit, git
+from orchestrator.gitops.refs import ensure_commit, git
 
 UNUSED_SECONDS = 24 * 3600  # a tree not used for this long is removed when another is made
 
@@ -38,8 +38,8 @@ _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
-class CommitUnavailableError(OrchestratorError):
-    pass
+class CommitUnavailableError(ConfigError):
+    """The commit asked for is neither in the checkout nor at its origin, or cannot be read: bad input."""
 
 
 def project_at(root: Path, state_dir: Path, commit: str | None) -> tuple[Project, str]:
@@ -89,10 +89,14 @@ def prune_unused(folder: Path, *, keep: str, now: float | None = None) -> list[s
             try:
                 if entry.stat().st_mtime >= cutoff:
                     continue
-                trash = Path(tempfile.mkdtemp(prefix=f".removing-{entry.name[:12]}-", dir=folder))
-                os.rename(entry, trash / entry.name)  # gone at once for readers; deleted below
             except OSError:
-                continue  # made or removed meanwhile by another process: theirs to keep
+                continue  # removed meanwhile by another process
+            trash = Path(tempfile.mkdtemp(prefix=f".removing-{entry.name[:12]}-", dir=folder))
+            try:
+                os.rename(entry, trash / entry.name)  # gone at once for readers; deleted below
+            except OSError:  # removed meanwhile by another process
+                trash.rmdir()
+                continue
         shutil.rmtree(trash, ignore_errors=True)
         removed.append(entry.name)
     return removed

@@ -1,5 +1,5 @@
-"""What the server asks of its checkout's git: a commit fetched when missing, a tag's commit, the paths two
-commits differ by.
+"""What the server (and `deploy --commit`) asks of a checkout's git: a commit fetched when missing, a tag's
+commit, the paths two commits differ by.
 
 The server runs from a checkout of the project repository that may lag behind GitHub: a webhook can name a
 commit or a tag the checkout has not fetched yet, so each of these fetches exactly what it needs from
