@@ -59,7 +59,7 @@ def promote_command(
     waits until an approver runs `orchestrator approve ID` (or returns at once with --no-wait)."""
     from orchestrator.cli.auth import authorize
     from orchestrator.cli.progress import progress_reporter
-    from orchestrator.cli.rollout import override_reason, run_or_wait
+    from orchestrator.cli.rollout import notify_while, override_reason, run_or_wait
     from orchestrator.identity.rules import Action
     from orchestrator.runtime import promote, rollout_engine
 
@@ -76,6 +76,7 @@ def promote_command(
     project.pipeline(service)
     principal = authorize(Action.PROMOTE, target, database_url, project=project)
     engine = rollout_engine(project, database_url, report=progress_reporter(output == "text"))
+    notify_while(project, engine.sessions)  # its phase changes and post-promotion hooks, as deploy's
     deployment_id, lines = promote(
         project,
         engine,
@@ -134,7 +135,7 @@ def rollback_command(
     like a deploy, and an environment that requires an approval waits for one."""
     from orchestrator.cli.auth import authorize
     from orchestrator.cli.progress import progress_reporter
-    from orchestrator.cli.rollout import override_reason, run_or_wait
+    from orchestrator.cli.rollout import notify_while, override_reason, run_or_wait
     from orchestrator.identity.rules import Action
     from orchestrator.runtime import rollback, rollout_engine
 
@@ -156,6 +157,7 @@ def rollback_command(
     project.environment(env_name)
     principal = authorize(Action.ROLLBACK, env_name, database_url, project=project)
     engine = rollout_engine(project, database_url, report=progress_reporter(output == "text"))
+    notify_while(project, engine.sessions)
     deployment_id, lines = rollback(
         project,
         engine,

@@ -1,5 +1,6 @@
-"""`orchestrator deploy` with notifications configured, as a user runs it: the phase changes it made are
-delivered before it exits; an endpoint that is down costs at most the flush time and changes nothing."""
+"""`orchestrator deploy`, `promote` and `rollback` with notifications configured, as a user runs them:
+the phase changes each made are delivered before it exits; an endpoint that is down costs at most the
+flush time and changes nothing."""
 
 from __future__ import annotations
 
@@ -69,3 +70,40 @@ def test_a_bad_flush_setting_is_bad_usage_before_anything_runs(
     assert "ORCHESTRATOR_NOTIFY_FLUSH_SECONDS='soon' is not a number of seconds" in deployed.stderr
     history = run_cli("history", "api", "--env", "local", "-o", "json", env=env)
     assert history.stdout.strip() in ("[]", "")
+
+
+def test_promote_and_rollback_deliver_their_notifications_before_they_exit(
+    tmp_path: Path, running_sim: dict[str, str]
+) -> None:
+    # Every command that drives a rollout runs a notifier: a promotion's phase changes (and so its
+    # post-promotion hooks) and a rollback's must not wait in the outbox for some later command.
+    from tests.e2e.test_promote_cli import IMAGE_A, IMAGE_B, git_estate
+    from tests.services.identity import Cli
+
+    with Receiver() as hook:
+        root = git_estate(tmp_path / "estate", approval=False)
+        for name in ("local", "local-prod"):
+            environment = root / "environments" / f"{name}.yaml"
+            environment.write_text(
+                environment.read_text() + f"notifications:\n  - name: ci\n    type: webhook\n"
+                f"    url: {hook.url}\n    secretEnv: CI_HMAC\n    triggers: [on-started, on-succeeded]\n"
+            )
+        cli = Cli(tmp_path, {**running_sim, "ORCHESTRATOR_ROOT": str(root), "CI_HMAC": "k3y"})
+        assert cli("deploy", "api", "--env", "local", "--image", IMAGE_A).returncode == 0
+        promoted = cli("promote", "api", "--to", "local-prod")
+        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+        after_promote = [r.json() for r in hook.delivered]
+        assert cli("deploy", "api", "--env", "local", "--image", IMAGE_B).returncode == 0
+        rolled = cli("rollback", "api", "--env", "local")
+        assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+        received = [r.json() for r in hook.delivered]
+
+    def told(messages: list[dict[str, object]], kind: str) -> list[object]:
+        return [m["trigger"] for m in messages if m["deployment"]["kind"] == kind]  # type: ignore[index]
+
+    assert told(after_promote, "promote") == ["on-started", "on-succeeded"]
+    assert told(received, "rollback") == ["on-started", "on-succeeded"]
+    assert [m["deployment"]["environment"] for m in received if m["deployment"]["kind"] == "promote"] == [
+        "local-prod",
+        "local-prod",
+    ]
