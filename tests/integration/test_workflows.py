@@ -8,8 +8,9 @@ fail on a broken workflow, so a pass means something.
 `deploy.yml`'s deploy job is then run as a runner runs it: its `run:` steps in order, each in `bash -eo
 pipefail`, with the job's environment (its `${{ }}` expressions evaluated from the secrets and matrix a
 repository would have) and the `GITHUB_*` variables a runner sets, in a checkout of a project with a real
-registry and the emulated clusters. The runner's own actions (`uses:` checkout and setup-python) are what
-the test's checkout and interpreter already are.
+registry and the emulated clusters, twice: reaching the orchestrator's database, and reaching its server
+(`orchestrator serve`) with a deployer's token and no database credentials. The runner's own actions
+(`uses:` checkout and setup-python) are what the test's checkout and interpreter already are.
 """
 
 # Fixtures imported from tests.services are test parameters below; ruff reads them as redefinitions.
@@ -23,6 +24,8 @@ import re
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ import pytest
 import yaml
 
 from tests.helpers import REPO
+from tests.server_fixtures import serve_process
 from tests.services.cli import run_orchestrator
 from tests.services.docker import DockerJanitor, base_image, docker_client, docker_janitor  # noqa: F401
 from tests.services.project import BuildProject, project  # noqa: F401
@@ -119,21 +123,65 @@ def runner_python(folder: Path) -> Path:
     return folder / "bin"
 
 
+@pytest.mark.parametrize("reach", ["database", "server"])
 def test_the_deploy_workflow_builds_deploys_and_promotes(
-    tmp_path: Path, project: BuildProject, registry: LocalRegistry, docker_janitor: DockerJanitor
+    reach: str,
+    tmp_path: Path,
+    project: BuildProject,
+    registry: LocalRegistry,
+    docker_janitor: DockerJanitor,
 ) -> None:
+    """Both ways the workflow reaches the orchestrator: its database (ORCHESTRATOR_DATABASE_URL), or its
+    server with a deployer's token (ORCHESTRATOR_SERVER, ORCHESTRATOR_TOKEN) and no database credentials."""
     docker_janitor.own(f"{registry.host}/")
     workflow = yaml.safe_load((REPO / ".github" / "workflows" / "deploy.yml").read_text())
     job = workflow["jobs"]["deploy"]
     assert "api" in job["strategy"]["matrix"]["service"]
+    state = tmp_path / "state"
     secrets = {
-        "ORCHESTRATOR_DATABASE_URL": project.database_url,
         "ORCHESTRATOR_REGISTRY_USERNAME": registry.username,
         "ORCHESTRATOR_REGISTRY_PASSWORD": registry.password,
     }
+    with ExitStack() as stack:
+        if reach == "database":
+            secrets["ORCHESTRATOR_DATABASE_URL"] = project.database_url
+        else:
+            secrets |= stack.enter_context(serving_deployer(tmp_path, project, state))
+        run_deploy_workflow(tmp_path, project, registry, workflow, job, secrets, state)
+
+
+@contextmanager
+def serving_deployer(tmp_path: Path, project: BuildProject, state: Path) -> Iterator[dict[str, str]]:
+    """`orchestrator serve` on the project (its embedded database runs the jobs in-process) and the
+    secrets a repository would hold for it: the server's URL and a deployer's API token."""
+    env = {
+        "ORCHESTRATOR_ROOT": str(project.root),
+        "ORCHESTRATOR_STATE_DIR": str(state),
+        "ORCHESTRATOR_DATABASE_URL": project.database_url,
+    }
+    for email, role in (("admin@example.com", "admin"), ("ci@example.com", "deployer")):
+        made = run_orchestrator("users", "create", email, "--role", role, cwd=project.root, env=env)
+        assert made.returncode == 0, made.stderr
+    token = run_orchestrator("tokens", "create", "--user", "ci@example.com", cwd=project.root, env=env)
+    assert token.returncode == 0, token.stderr
+    log = tmp_path / "serve.log"
+    with serve_process(env, log) as base:
+        yield {"ORCHESTRATOR_SERVER": base, "ORCHESTRATOR_TOKEN": token.stdout.strip()}
+    assert token.stdout.strip() not in log.read_text()  # the secret never reaches the server's log
+
+
+def run_deploy_workflow(
+    tmp_path: Path,
+    project: BuildProject,
+    registry: LocalRegistry,
+    workflow: dict[str, Any],
+    job: dict[str, Any],
+    secrets: dict[str, str],
+    state: Path,
+) -> None:
+    """The deploy job's `run:` steps in order as a runner runs them; then what the store says."""
     contexts = {"secrets": secrets, "matrix": {"service": "api"}, "github": {"ref": "refs/heads/main"}}
     sha = project.git("rev-parse", "HEAD")
-    state = tmp_path / "state"
     env = {
         "PATH": f"{runner_python(tmp_path / 'runner')}:{os.environ['PATH']}",
         "HOME": os.environ.get("HOME", str(tmp_path)),
@@ -195,6 +243,8 @@ def test_the_deploy_workflow_builds_deploys_and_promotes(
         assert by_env["local"]["phase"] == "Succeeded" and by_env["local"]["release"]["git_commit"] == sha
         promoted = by_env["local-prod"]
         assert promoted["phase"] == "AwaitingApproval" and promoted["kind"] == "promote"
+        if "ORCHESTRATOR_TOKEN" in secrets:  # through the server: the token's user acted, not the runner
+            assert by_env["local"]["actor"] == promoted["actor"] == "ci@example.com"
         assert promoted["release"]["image_digest"] == by_env["local"]["release"]["image_digest"]
     finally:
         run_orchestrator("sim", "down", cwd=project.root, env={"ORCHESTRATOR_STATE_DIR": str(state)})
