@@ -107,3 +107,28 @@ def test_promote_and_rollback_deliver_their_notifications_before_they_exit(
         "local-prod",
         "local-prod",
     ]
+
+
+def test_a_deploy_held_for_an_approval_announces_it_and_the_approve_announces_the_end(
+    tmp_path: Path, running_sim: dict[str, str]
+) -> None:
+    with Receiver() as hook:
+        root = estate_with_strategy(tmp_path / "estate", FAST_CANARY)
+        local = root / "environments" / "local.yaml"
+        local.write_text(
+            local.read_text() + "approval:\n  required: true\n  approvers: [admin]\n"
+            f"notifications:\n  - name: ci\n    type: webhook\n    url: {hook.url}\n"
+            "    triggers: [on-awaiting-approval, on-succeeded]\n"
+        )
+        env = {**running_sim, "ORCHESTRATOR_ROOT": str(root)}
+        held = run_cli("deploy", "api", "--env", "local", "--strategy", "rolling", "--no-wait", env=env)
+        assert held.returncode == 0, held.stdout + held.stderr
+        waiting = [r.json() for r in hook.delivered]  # what had arrived when the command exited
+        short = held.stdout.split()[1].rstrip(":")  # "deployment 1a2b3c4d: api to local"
+        approved = run_cli("approve", short, env=env)
+        assert approved.returncode == 0, approved.stdout + approved.stderr
+        ended = [r.json() for r in hook.delivered]
+    assert [(m["trigger"], m["deployment"]["phase"]) for m in waiting] == [
+        ("on-awaiting-approval", "AwaitingApproval")
+    ]
+    assert [m["trigger"] for m in ended] == ["on-awaiting-approval", "on-succeeded"]

@@ -1,5 +1,6 @@
 """A pipeline's hooks on the emulator: a pre-rollout hook that refuses stops the rollout before anything is
-committed or applied; one that agrees is asked (signed) and the rollout goes on; the built-in post-promotion
+committed or applied; one that agrees is asked (signed) and the rollout goes on; a post-rollout webhook hears
+its end (signed, a 503 retried); the built-in post-promotion
 Cloudflare purge reaches a local fake of Cloudflare's API with the service's hosts, after a refusal, and
 changes nothing of the outcome."""
 
@@ -61,11 +62,12 @@ def test_an_agreeing_hook_is_asked_signed_and_a_purge_follows_the_promotion(
 ) -> None:
     monkeypatch.setenv("HOOK_SECRET", "hook-key")
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "cf-token")
-    with Receiver() as gate, Receiver(answers=[500]) as cloudflare:
+    with Receiver() as gate, Receiver(answers=[500]) as cloudflare, Receiver(answers=[503]) as after:
         api = cloudflare.url.removesuffix("/hook")
         project = with_hooks(
             tmp_path,
             f"  preRollout:\n    - name: ticket\n      url: {gate.url}\n      secretEnv: HOOK_SECRET\n"
+            f"  postRollout:\n    - name: smoke\n      url: {after.url}\n      secretEnv: HOOK_SECRET\n"
             f"  postPromotion:\n    - name: purge-cdn\n"
             f"      cloudflarePurge: {{zoneId: {ZONE}, apiUrl: '{api}'}}\n",
         )
@@ -86,6 +88,14 @@ def test_an_agreeing_hook_is_asked_signed_and_a_purge_follows_the_promotion(
         "api",
         str(deployment_id),
     )
+    # The post-rollout hook hears the rollout's end, signed; a 503 is retried and changes no outcome.
+    assert [r.status for r in after.received] == [503, 200]
+    ended = after.delivered[0]
+    assert verify(ended.body, ended.headers["x-signature"], "hook-key")
+    assert (ended.json()["hook"], ended.json()["name"]) == ("postRollout", "smoke")
+    assert ended.json()["deployment"]["phase"] == "Succeeded"
+    with sessions() as session:
+        assert repo.get_deployment(session, deployment_id).phase == Phase.SUCCEEDED
     assert [r.status for r in cloudflare.received] == [500, 200]  # retried, then purged
     purge = cloudflare.delivered[0]
     assert purge.path == f"/client/v4/zones/{ZONE}/purge_cache"
