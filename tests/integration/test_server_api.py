@@ -11,6 +11,7 @@ from orchestrator.server.rollouts import ServerRollouts
 from orchestrator.store import db
 from orchestrator.store import repository as repo
 from tests.integration.api_fixtures import Api, RecordingJobs, api, assert_problem
+from tests.integration.test_dora_stats import HAND_CALCULATED, record_known_history
 
 __all__ = ["api"]  # the fixture, imported for pytest
 
@@ -220,6 +221,13 @@ def test_stats_serve_what_the_stats_command_computes(api: Api) -> None:
     assert figures["service"] == "api" and figures["environment"] == "local"
     assert figures["deployment_frequency"] == {"value": 0.0, "unit": "per day", "tier": "low", "samples": 0}
     assert figures["change_failure_rate"]["value"] is None
+    with db.open_sessions(api.url).begin() as session:
+        record_known_history(session)
+    known = api.call(
+        "viewer", "GET", "/stats", params={"service": "api", "environment": "local", "since": "30d"}
+    )
+    assert known.status_code == 200, known.text
+    assert {key: known.json()[key] for key in HAND_CALCULATED} == HAND_CALCULATED
     assert_problem(api.call("viewer", "GET", "/stats", params={"since": "forever"}), 422)
     assert_problem(api.call("viewer", "GET", "/stats", params={"service": "nowhere"}), 422)
     assert_problem(api.call(None, "GET", "/stats"), 401)
