@@ -57,12 +57,21 @@ def serve_process(env: dict[str, str], log: Path) -> Iterator[str]:
 
 
 @contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """Serve `app` until the block ends; yields its base URL (http://127.0.0.1:<port>)."""
+def serving(app: FastAPI, *, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """Serve `app` until the block ends; yields its base URL (http://127.0.0.1:<port>). With `tls` (a
+    certificate and its key, PEM), over HTTPS as `serve --tls-cert --tls-key` serves (https://...)."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    cert, key = (str(tls[0]), str(tls[1])) if tls else (None, None)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        ssl_certfile=cert,
+        ssl_keyfile=key,
     )
+    server = uvicorn.Server(config)
     app.state.stopping = lambda: server.should_exit  # as `orchestrator serve` tells the live streams
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -72,7 +81,7 @@ def serving(app: FastAPI) -> Iterator[str]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=20)
