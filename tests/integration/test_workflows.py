@@ -95,6 +95,17 @@ def test_actionlint_finds_nothing_in_our_workflows_and_something_in_a_broken_one
     assert any("nowhere" in finding["message"] for finding in actionlint(broken))
 
 
+def test_ci_uploads_the_browser_tests_screenshots_even_when_the_tests_fail() -> None:
+    # The screenshots are what a failed browser test is read from: uploaded after the tests run, whatever
+    # their outcome (a plain step after a failed one would be skipped).
+    steps = yaml.safe_load((REPO / ".github" / "workflows" / "ci.yml").read_text())["jobs"]["test"]["steps"]
+    tests = next(i for i, s in enumerate(steps) if ".ci/run" in s.get("run", ""))
+    [upload] = [s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
+    assert steps.index(upload) > tests
+    assert upload["uses"] == "actions/upload-artifact@v4" and upload["if"] == "always()"
+    assert upload["with"]["path"].rstrip("/") == "test-artifacts"  # tests/browser/conftest.artifacts_dir
+
+
 # --- deploy.yml, run ---------------------------------------------------------------------------------------
 
 EXPRESSION = re.compile(r"\$\{\{\s*([a-z]+)\.([A-Za-z0-9_]+)\s*\}\}")
