@@ -4,9 +4,11 @@ flush time and changes nothing."""
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.fakes.receiver import Receiver
 from tests.fakes.webhook_check import verify_signature
@@ -132,3 +134,60 @@ def test_a_deploy_held_for_an_approval_announces_it_and_the_approve_announces_th
         ("on-awaiting-approval", "AwaitingApproval")
     ]
     assert [m["trigger"] for m in ended] == ["on-awaiting-approval", "on-succeeded"]
+
+
+def test_github_down_throughout_a_live_deploy_stalls_nothing_and_the_statuses_catch_up(
+    tmp_path: Path, running_sim: dict[str, str]
+) -> None:
+    # The engine never calls GitHub: a deploy while GitHub answers only 503 runs to Succeeded and exits
+    # after the bounded flush; once GitHub is back, the next notifier sends every status, in order.
+    from orchestrator.config import Project
+    from orchestrator.notify.notifier import Notifier, RetryPolicy
+    from orchestrator.runtime import open_store
+    from tests.fakes.github import FakeGitHub
+
+    with FakeGitHub() as github:
+        root = estate_with_strategy(tmp_path / "estate", FAST_CANARY)
+        local = root / "environments" / "local.yaml"
+        local.write_text(
+            local.read_text() + f"github:\n  repository: addtocloud/platform\n  apiUrl: {github.api_url}\n"
+            f"  tokenEnv: FAKE_GITHUB_TOKEN\n  caBundle: {github.ca_path}\n"
+        )
+        github.unavailable = 10**6  # down until told otherwise
+        env = {
+            **running_sim,
+            "ORCHESTRATOR_ROOT": str(root),
+            "FAKE_GITHUB_TOKEN": github.token,
+            "ORCHESTRATOR_NOTIFY_FLUSH_SECONDS": "2",
+        }
+        started = time.monotonic()
+        deployed = run_cli("deploy", "api", "--env", "local", "--strategy", "rolling", env=env)
+        took = time.monotonic() - started
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        assert "api in local: Succeeded" in deployed.stdout
+        assert took < 60 and github.deployments == {}
+        assert github.server.requests  # it was tried, and refused
+
+        github.unavailable = 0  # back
+        sessions = open_store(running_sim["ORCHESTRATOR_DATABASE_URL"])
+        os.environ["FAKE_GITHUB_TOKEN"] = github.token
+        tailer = Notifier(Project(root), sessions, github_retry=RetryPolicy(12, 0.2, 1.0), poll_interval=0.2)
+        try:
+            deadline = time.monotonic() + 60  # the CLI's last backoff (at most 16 s) must pass first
+            while not (github.deployments and github.states(min(github.deployments))[-1:] == ["success"]):
+                assert time.monotonic() < deadline, outbox_rows(sessions)
+                tailer.run_once()
+                time.sleep(0.2)
+        finally:
+            del os.environ["FAKE_GITHUB_TOKEN"]
+    [number] = github.deployments
+    assert github.states(number) == ["queued", "in_progress", "success"]
+
+
+def outbox_rows(sessions: Any) -> list[dict[str, Any]]:
+    from sqlalchemy import text
+
+    from orchestrator.store.db import engine_of
+
+    with engine_of(sessions).connect() as connection:
+        return [dict(r._mapping) for r in connection.execute(text("SELECT * FROM notification_deliveries"))]
