@@ -204,20 +204,24 @@ def deploy_command(
         }
         remote.deploy(server, body, no_wait=no_wait, output=output)
         return
-    from orchestrator.cli.auth import authorize
+    from orchestrator.cli.auth import acting
     from orchestrator.cli.progress import progress_reporter
     from orchestrator.gitops.checkouts import project_at
-    from orchestrator.identity.rules import Action
+    from orchestrator.identity.rules import Action, require
     from orchestrator.runtime import deploy_request, rollout_engine
     from orchestrator.settings import state_dir
 
     override = override_reason(override_freeze, freeze_reason)
     checkout = open_project(root)
     project = checkout
+    checkout.pipeline(service)  # an unknown service is bad usage, said before anything about who acts
+    # Today's rules (the checkout's environment) and, for another commit, that commit's too, as the server
+    # checks: an older commit's looser `deployers` list must not let anyone past today's.
+    principal = require(acting(database_url), Action.DEPLOY, checkout.environment(env_name))
     if commit is not None:  # that commit's own pipelines and templates, as the server renders a push's
         project, commit = project_at(checkout.root, state_dir(), commit)
-    project.pipeline(service)  # an unknown service is bad usage, said before anything about who acts
-    principal = authorize(Action.DEPLOY, env_name, database_url, project=project)
+        project.pipeline(service)
+        require(principal, Action.DEPLOY, project.environment(env_name))
     engine = rollout_engine(
         project, database_url, report=progress_reporter(output == "text"), checkout=checkout.root
     )

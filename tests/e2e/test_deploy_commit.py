@@ -83,3 +83,33 @@ def test_a_short_or_unknown_commit_is_bad_input(served: tuple[dict[str, str], st
         assert f"commit {'0' * 40} is not in the checkout" in unknown.stderr
         assert "Traceback" not in short.stderr + unknown.stderr
     assert run_cli("history", "api", "-o", "json", env=env).stdout == before  # nothing recorded
+
+
+def test_an_older_commits_looser_deployers_list_lets_nobody_past_todays(
+    tmp_path: Path, running_sim: dict[str, str]
+) -> None:
+    # The first commit lets dev@ deploy to local; HEAD no longer does. Deploying the first commit is judged
+    # by today's rule too, locally as through the server, and refused before anything is recorded.
+    root = estate_with_strategy(tmp_path / "estate", ROLLING)
+    local = root / "environments" / "local.yaml"
+    local.write_text(local.read_text() + "deployers: [admin, dev@example.com]\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "dev may deploy")
+    local.write_text(local.read_text().replace("deployers: [admin, dev@example.com]", "deployers: [admin]"))
+    git(root, "commit", "-q", "-am", "only admins deploy")
+    older = git(root, "rev-parse", "HEAD~1")
+    env = {**running_sim, "ORCHESTRATOR_ROOT": str(root)}
+    admin = run_cli("users", "create", "admin@example.com", "--role", "admin", env=env)
+    assert admin.returncode == 0, admin.stderr
+    admin_env = {**env, "ORCHESTRATOR_TOKEN": admin.stdout.strip().splitlines()[-1]}
+    assert run_cli("users", "create", "dev@example.com", "--role", "deployer", env=admin_env).returncode == 0
+    token = run_cli("tokens", "create", "--user", "dev@example.com", env=admin_env).stdout.strip()
+    dev_env = {**env, "ORCHESTRATOR_TOKEN": token}
+    with serve_process(env, tmp_path / "serve.log") as base:
+        for server in ((), ("--server", base)):
+            refused = run_cli(*server, "deploy", "api", "--env", "local", "--commit", older, env=dev_env)
+            assert refused.returncode == 1, refused.stdout + refused.stderr
+            assert "dev@example.com (deployer) may not deploy in local" in refused.stderr
+            assert "allowed (local's deployers): admin" in refused.stderr
+        assert json.loads(run_cli("history", "api", "-o", "json", env=admin_env).stdout) == []
