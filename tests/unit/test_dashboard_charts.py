@@ -137,3 +137,26 @@ def test_controls_follow_the_transition_table() -> None:
     assert paused["approve"] and paused["approve_full"] and paused["abort"] and not paused["retry"]
     assert available(phase("Progressing", "pause 30s · wave 1 (aws)"))["approve"]
     assert not available(phase("Progressing", "setWeight 20 · wave 1 (aws)"))["approve"]
+
+
+def test_a_latency_gate_that_passed_is_drawn_with_its_threshold_too() -> None:
+    # The built-in p99 gate: a success condition (result under a ceiling), milliseconds, both versions.
+    detail = _rolled_back()
+    passed = {
+        "metric": "request-duration-p99",
+        "phase": "Successful",
+        "value": [212.5],
+        "message": "success condition met: result[0] <= 500",
+        "finishedAt": "2026-12-02T06:00:15+00:00",
+        "source": "prometheus",
+        "details": {"stable": [198.0]},
+    }
+    detail["measurements"] = [_event(7, "measurement", 15, step=2, cluster="aws", data=passed)]
+    [gate] = charts.gates(detail)
+    assert (gate["metric"], gate["threshold"]) == ("request-duration-p99", {"op": "<=", "value": 500.0})
+    [drawn] = [c for c in charts.chart_data(detail)["charts"] if c.get("threshold")]
+    assert drawn["threshold"] == {"op": "<=", "value": 500.0}
+    assert {s["label"]: s["values"] for s in drawn["series"]} == {
+        "aws canary": [212.5],
+        "aws stable": [198.0],
+    }
