@@ -217,7 +217,8 @@ def deploy_command(
     checkout.pipeline(service)  # an unknown service is bad usage, said before anything about who acts
     # Today's rules (the checkout's environment) and, for another commit, that commit's too, as the server
     # checks: an older commit's looser `deployers` list must not let anyone past today's.
-    principal = require(acting(database_url), Action.DEPLOY, checkout.environment(env_name))
+    environment = checkout.environment(env_name)  # an unknown one is bad usage too, said before the note
+    principal = require(acting(database_url), Action.DEPLOY, environment)
     if commit is not None:  # that commit's own pipelines and templates, as the server renders a push's
         project, commit = project_at(checkout.root, state_dir(), commit)
         project.pipeline(service)
