@@ -16,11 +16,24 @@ from tests.helpers import run_cli
 from tests.integration.rollout_fixtures import FAST_CANARY, estate_with_strategy
 
 
-def with_webhook(root: Path, url: str) -> Path:
-    local = root / "environments" / "local.yaml"
-    local.write_text(
-        local.read_text() + f"notifications:\n  - name: ci\n    type: webhook\n    url: {url}\n"
-        "    secretEnv: CI_HMAC\n    triggers: [on-started, on-succeeded]\n"
+def with_webhook(
+    root: Path,
+    url: str,
+    *,
+    environment: str = "local",
+    triggers: str = "on-started, on-succeeded",
+    signed: bool = True,
+    extra: str = "",
+) -> Path:
+    """A generic webhook destination (signed with $CI_HMAC unless `signed` is false) on `environment`,
+    with `extra` top-level YAML before it."""
+    path = root / "environments" / f"{environment}.yaml"
+    path.write_text(
+        path.read_text()
+        + extra
+        + f"notifications:\n  - name: ci\n    type: webhook\n    url: {url}\n"
+        + ("    secretEnv: CI_HMAC\n" if signed else "")
+        + f"    triggers: [{triggers}]\n"
     )
     return root
 
@@ -85,11 +98,7 @@ def test_promote_and_rollback_deliver_their_notifications_before_they_exit(
     with Receiver() as hook:
         root = git_estate(tmp_path / "estate", approval=False)
         for name in ("local", "local-prod"):
-            environment = root / "environments" / f"{name}.yaml"
-            environment.write_text(
-                environment.read_text() + f"notifications:\n  - name: ci\n    type: webhook\n"
-                f"    url: {hook.url}\n    secretEnv: CI_HMAC\n    triggers: [on-started, on-succeeded]\n"
-            )
+            with_webhook(root, hook.url, environment=name)
         cli = Cli(tmp_path, {**running_sim, "ORCHESTRATOR_ROOT": str(root), "CI_HMAC": "k3y"})
         assert cli("deploy", "api", "--env", "local", "--image", IMAGE_A).returncode == 0
         promoted = cli("promote", "api", "--to", "local-prod")
@@ -115,12 +124,12 @@ def test_a_deploy_held_for_an_approval_announces_it_and_the_approve_announces_th
     tmp_path: Path, running_sim: dict[str, str]
 ) -> None:
     with Receiver() as hook:
-        root = estate_with_strategy(tmp_path / "estate", FAST_CANARY)
-        local = root / "environments" / "local.yaml"
-        local.write_text(
-            local.read_text() + "approval:\n  required: true\n  approvers: [admin]\n"
-            f"notifications:\n  - name: ci\n    type: webhook\n    url: {hook.url}\n"
-            "    triggers: [on-awaiting-approval, on-succeeded]\n"
+        root = with_webhook(
+            estate_with_strategy(tmp_path / "estate", FAST_CANARY),
+            hook.url,
+            triggers="on-awaiting-approval, on-succeeded",
+            signed=False,
+            extra="approval:\n  required: true\n  approvers: [admin]\n",
         )
         env = {**running_sim, "ORCHESTRATOR_ROOT": str(root)}
         held = run_cli("deploy", "api", "--env", "local", "--strategy", "rolling", "--no-wait", env=env)
