@@ -139,7 +139,17 @@ class Connection:
         self.writer.close()
 
 
-async def drive(port: int, deliveries: list[tuple[str, bytes]], concurrency: int) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user + system, its threads included), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def drive(
+    port: int, deliveries: list[tuple[str, bytes]], concurrency: int, pid: int | None = None
+) -> dict[str, Any]:
+    """Send `deliveries`, `concurrency` at a time; with `pid`, that server's CPU per request too (a figure the
+    machine's load moves less than a rate: a shared machine's other work slows the rate, not the CPU)."""
     from orchestrator.server.signatures import sign
 
     latencies: list[float] = []
@@ -162,9 +172,10 @@ async def drive(port: int, deliveries: list[tuple[str, bytes]], concurrency: int
             latencies.append(time.perf_counter() - started)
             statuses[status] = statuses.get(status, 0) + 1
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds(pid) if pid else 0.0
     await asyncio.gather(*(one_at_a_time(c) for c in connections))
     elapsed = time.perf_counter() - started
+    cpu = cpu_seconds(pid) - cpu if pid else 0.0
     for connection in connections:
         connection.close()
     latencies.sort()
@@ -180,6 +191,7 @@ async def drive(port: int, deliveries: list[tuple[str, bytes]], concurrency: int
         "p50_ms": round(pct(0.50), 2),
         "p99_ms": round(pct(0.99), 2),
         "statuses": statuses,
+        "server_cpu_ms_per_request": round(cpu * 1000 / len(latencies), 3) if pid else None,
     }
 
 
@@ -237,8 +249,8 @@ def main() -> None:
             # A short warm-up of each (imports, connection pools, first compiled statements), then the runs.
             asyncio.run(drive(ours_port, bodies(50, sha), 4))
             asyncio.run(drive(hello_port, bodies(50, sha), 4))
-            ours = asyncio.run(drive(ours_port, deliveries, args.concurrency))
-            reference = asyncio.run(drive(hello_port, deliveries, args.concurrency))
+            ours = asyncio.run(drive(ours_port, deliveries, args.concurrency, processes[0].pid))
+            reference = asyncio.run(drive(hello_port, deliveries, args.concurrency, processes[1].pid))
             # Latency below saturation: a few deliveries in flight, as a busy organisation's hooks arrive.
             ours_light = asyncio.run(drive(ours_port, light, args.light_concurrency))
             reference_light = asyncio.run(drive(hello_port, light, args.light_concurrency))
@@ -254,10 +266,12 @@ def main() -> None:
 
     new = fresh(args.requests) + fresh(args.light_requests) + fresh(50)  # the warm-up's new ones too
     ratio = ours["per_second"] / reference["per_second"]
+    cpu_ratio = reference["server_cpu_ms_per_request"] / ours["server_cpu_ms_per_request"]
     result = {
         "saturated": {"ours": ours, "reference": reference},
         "light": {"ours": ours_light, "reference": reference_light},
         "throughput_ratio": round(ratio, 3),
+        "cpu_per_request_ratio": round(cpu_ratio, 3),
         "jobs_queued": jobs,
         "requests_recorded": requests,
         "new_deliveries": new,
@@ -269,7 +283,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"{'':<44}{'per second':>12}{'p50 ms':>10}{'p99 ms':>10}  statuses")
+    print(f"{'':<44}{'per second':>12}{'p50 ms':>10}{'p99 ms':>10}{'CPU ms/req':>12}  statuses")
     for label, figures in (
         (f"orchestrator serve, {args.concurrency} in flight", ours),
         (f"bare ASGI hello-world, {args.concurrency} in flight", reference),
@@ -277,8 +291,8 @@ def main() -> None:
         (f"bare ASGI hello-world, {args.light_concurrency} in flight", reference_light),
     ):
         print(
-            f"{label:<44}{figures['per_second']:>12}{figures['p50_ms']:>10}{figures['p99_ms']:>10}  "
-            f"{figures['statuses']}"
+            f"{label:<44}{figures['per_second']:>12}{figures['p50_ms']:>10}{figures['p99_ms']:>10}"
+            f"{figures['server_cpu_ms_per_request'] or '':>12}  {figures['statuses']}"
         )
     met = result["met"]
     print(
@@ -287,6 +301,7 @@ def main() -> None:
         f"(goal < {GOAL_P99_MS:.0f} ms: {'met' if met['p99_light'] else 'not met'}); "
         f"{jobs} jobs durably queued for {new} new deliveries"
     )
+    print(f"server CPU per request: the hello-world's is {cpu_ratio:.1%} of ours (saturated runs)")
 
 
 if __name__ == "__main__":
