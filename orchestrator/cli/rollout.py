@@ -216,7 +216,8 @@ def deploy_command(
     project = checkout
     checkout.pipeline(service)  # an unknown service is bad usage, said before anything about who acts
     # Today's rules (the checkout's environment) and, for another commit, that commit's too, as the server
-    # checks: an older commit's looser `deployers` list must not let anyone past today's.
+    # checks: an older commit's looser `deployers` list, freeze windows or approval must not let anyone
+    # past today's.
     environment = checkout.environment(env_name)  # an unknown one is bad usage too, said before the note
     principal = require(acting(database_url), Action.DEPLOY, environment)
     if commit is not None:  # that commit's own pipelines and templates, as the server renders a push's
@@ -240,7 +241,9 @@ def deploy_command(
         commit=commit,
         checkout=checkout.root,
     )
-    deployment_id = engine.create(request, principal=principal, override_freeze=override)
+    deployment_id = engine.create(
+        request, principal=principal, override_freeze=override, today=environment if commit else None
+    )
     if output == "text":
         click.echo(f"deployment {str(deployment_id)[:8]}: {service} to {env_name}")
     run_or_wait(engine, deployment_id, no_wait, output)

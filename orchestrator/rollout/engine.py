@@ -62,7 +62,7 @@ from orchestrator.rollout.lease import (
     new_owner,
 )
 from orchestrator.rollout.plan import Analyze, Pause, PlannedStep, Promote
-from orchestrator.rollout.policy import FreezeOverride, check_freeze, overridden_windows
+from orchestrator.rollout.policy import FreezeOverride, check_freeze, overridden_windows, under_todays_rules
 from orchestrator.rollout.request import DeployRequest
 from orchestrator.rollout.workload import ClusterWorkload
 from orchestrator.rollout.workloads import Connector, Workload, WorkloadFactory, kube_workloads
@@ -254,6 +254,7 @@ class RolloutEngine:
         override_freeze: str | None = None,
         prepared: Prepared | None = None,
         leased: bool = True,
+        today: Environment | None = None,
     ) -> uuid.UUID:
         """Check, render (validating everything before any cluster is touched), freeze the plan, and record
         the release and the deployment: started and leased to this engine, or AwaitingApproval (no lease,
@@ -265,8 +266,13 @@ class RolloutEngine:
 
         `leased=False` records a started deployment with no lease, for one handed to a job queue: the worker
         that runs it, in another process, takes the lease then (with one, it would wait for this lease to
-        expire)."""
+        expire).
+
+        `today`: the checkout's environment, when this engine's project is another commit's tree (`deploy
+        --commit`): its freeze windows and approval hold as well as the commit's (`under_todays_rules`)."""
         environment = self.project.environment(request.environment)
+        if today is not None:
+            environment = under_todays_rules(environment, today)
         freeze = check_freeze(
             environment,
             principal,

@@ -13,6 +13,10 @@ timestamp in the store.
 
 `approval.required` is not a refusal: the deployment is recorded as AwaitingApproval and an approver
 starts it (`rollout/engine.py`, `rollout/control.py`).
+
+A deploy of another commit (`deploy --commit`) renders that commit's environment, but the rules of when a
+rollout may start are today's as well (`under_todays_rules`): a freeze window or an approval added since
+that commit must hold back a deploy of it, as today's `deployers` list does (`identity/rules.py`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.config import Environment
-from orchestrator.config.environment import FreezeWindow
+from orchestrator.config.environment import ApprovalPolicy, FreezeWindow
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.identity.principal import Principal
 from orchestrator.identity.rules import Action, require
@@ -56,6 +60,23 @@ class FreezeOverride:
                 for w in self.windows
             ],
         }
+
+
+def under_todays_rules(at_commit: Environment, today: Environment) -> Environment:
+    """The commit's environment (its clusters, waves and values: what is rendered and rolled out) under the
+    stricter of its rules and today's: every freeze window of either, and an approval when either requires
+    one, by today's approvers (whom `approve` asks in any case)."""
+    windows = [
+        *at_commit.freeze_windows,
+        *(w for w in today.freeze_windows if w not in at_commit.freeze_windows),
+    ]
+    required = at_commit.approval.required or today.approval.required
+    return at_commit.model_copy(
+        update={
+            "freeze_windows": windows,
+            "approval": ApprovalPolicy(required=required, approvers=today.approval.approvers),
+        }
+    )
 
 
 def in_force(environment: Environment, now: datetime) -> list[FreezeWindow]:

@@ -69,9 +69,10 @@ class ServerRollouts:
     ) -> uuid.UUID:
         """Record the deployment (checked, rendered, frozen, started or AwaitingApproval), leased to nobody:
         the job that drives it takes the lease. `project`: a commit's tree to render (default: the
-        checkout)."""
+        checkout), under today's freeze windows and approval as well as its own."""
+        today = self.project().environment(request.environment) if project is not None else None
         return self.engine(project).create(
-            request, principal=principal, override_freeze=override_freeze, leased=False
+            request, principal=principal, override_freeze=override_freeze, leased=False, today=today
         )
 
     def release_lease(self, engine: RolloutEngine, deployment_id: uuid.UUID) -> None:

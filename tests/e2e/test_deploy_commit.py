@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,43 @@ def test_an_older_commits_looser_deployers_list_lets_nobody_past_todays(
             assert "dev@example.com (deployer) may not deploy in local" in refused.stderr
             assert "allowed (local's deployers): admin" in refused.stderr
         assert json.loads(run_cli("history", "api", "-o", "json", env=admin_env).stdout) == []
+
+
+def test_todays_freeze_window_and_approval_hold_back_a_deploy_of_an_older_commit(
+    tmp_path: Path, running_sim: dict[str, str]
+) -> None:
+    # The first commit has neither; since then local gained a freeze window in force, then (the window
+    # gone) an approval. A deploy of the first commit is held by each, locally as through the server.
+    root = estate_with_strategy(tmp_path / "estate", ROLLING)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "no rules")
+    older = git(root, "rev-parse", "HEAD")
+    local = root / "environments" / "local.yaml"
+    plain = local.read_text()
+    now = datetime.now(UTC).replace(microsecond=0)
+    start, end = (now - timedelta(hours=1)).isoformat(), (now + timedelta(hours=1)).isoformat()
+    local.write_text(plain + f"freezeWindows:\n  - {{start: {start}, end: {end}, reason: audit}}\n")
+    git(root, "commit", "-q", "-am", "freeze")
+    env = {**running_sim, "ORCHESTRATOR_ROOT": str(root)}
+    admin = run_cli("users", "create", "admin@example.com", "--role", "admin", env=env)
+    assert admin.returncode == 0, admin.stderr
+    admin_env = {**env, "ORCHESTRATOR_TOKEN": admin.stdout.strip().splitlines()[-1]}
+    deploy_older = ("deploy", "api", "--env", "local", "--commit", older, "--no-wait", "-o", "json")
+    with serve_process(env, tmp_path / "serve.log") as base:
+        for server in ((), ("--server", base)):
+            frozen = run_cli(*server, *deploy_older, env=admin_env)
+            assert frozen.returncode == 1, frozen.stdout + frozen.stderr
+            assert f"freeze window from {start} to {end} (audit) is in force" in frozen.stderr
+        assert json.loads(run_cli("history", "api", "-o", "json", env=admin_env).stdout) == []
+
+        local.write_text(plain + "approval:\n  required: true\n  approvers: [admin]\n")
+        git(root, "commit", "-q", "-am", "approval, no freeze")
+        for server in ((), ("--server", base)):
+            waiting = run_cli(*server, *deploy_older, env=admin_env)
+            assert waiting.returncode == 0, waiting.stdout + waiting.stderr
+            assert json.loads(waiting.stdout)["phase"] == "AwaitingApproval"
+            aborted = run_cli("abort", json.loads(waiting.stdout)["id"][:8], env=admin_env)
+            assert aborted.returncode == 0, aborted.stdout + aborted.stderr
+    history = json.loads(run_cli("history", "api", "-o", "json", env=admin_env).stdout)
+    assert [(h["phase"], h["release"]["git_commit"]) for h in history] == [("Aborted", older)] * 2

@@ -11,7 +11,7 @@ from orchestrator.config.environment import FreezeWindow
 from orchestrator.errors import ConfigError
 from orchestrator.identity.principal import Principal
 from orchestrator.identity.rules import PermissionDeniedError
-from orchestrator.rollout.policy import FrozenError, check_freeze, overridden_windows
+from orchestrator.rollout.policy import FrozenError, check_freeze, overridden_windows, under_todays_rules
 from orchestrator.store.models import Role
 from tests.helpers import REPO
 
@@ -96,3 +96,21 @@ def test_a_window_an_earlier_override_answered_for_is_not_asked_again() -> None:
     with pytest.raises(FrozenError, match=r"release freeze") as refused:
         check_freeze(frozen(HOLIDAYS, later), DEPLOYER, None, NOW, covered=covered)
     assert "holidays" not in str(refused.value)
+
+
+def test_a_commits_environment_under_todays_rules_keeps_its_clusters_and_takes_the_stricter_rules() -> None:
+    from orchestrator.config.environment import ApprovalPolicy
+
+    audit = FreezeWindow(start=datetime(2027, 1, 1), end=datetime(2027, 1, 2), reason="audit")
+    at_commit = frozen(HOLIDAYS).model_copy(update={"values": {"replicas": 5}})
+    today = frozen(HOLIDAYS, audit).model_copy(
+        update={"approval": ApprovalPolicy(required=True, approvers=["alice@example.com"])}
+    )
+    ruled = under_todays_rules(at_commit, today)
+    assert (ruled.clusters, ruled.values) == (at_commit.clusters, {"replicas": 5})
+    assert ruled.freeze_windows == [HOLIDAYS, audit]  # each window once
+    assert ruled.approval == ApprovalPolicy(required=True, approvers=["alice@example.com"])
+    # Required at the commit but no longer today: still required (the stricter), by today's approvers.
+    loosened = under_todays_rules(today, frozen())
+    assert loosened.approval == ApprovalPolicy(required=True, approvers=["admin"])
+    assert loosened.freeze_windows == [HOLIDAYS, audit]
