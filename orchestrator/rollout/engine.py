@@ -1104,7 +1104,7 @@ class RolloutEngine:
 
     def _finish_stop(self, run: _Run, index: int, stop: StopRequest) -> Phase:
         self._stop_background()
-        phase, message = self._roll_back(
+        result = self._roll_back(
             run.deployment_id,
             run.steps,
             index,
@@ -1116,7 +1116,10 @@ class RolloutEngine:
             step=run.steps[stop.step] if stop.step is not None and stop.step < len(run.steps) else None,
             actor=stop.actor,
         )
-        self.report({"type": "finished", "phase": phase.value, "reason": stop.reason, "message": message})
+        phase = result.phase
+        self.report(
+            {"type": "finished", "phase": phase.value, "reason": stop.reason, "message": result.message}
+        )
         return phase
 
     def _roll_back(
@@ -1132,12 +1135,18 @@ class RolloutEngine:
         reason: str | None,
         step: PlannedStep | None,
         actor: str | None = None,
-    ) -> tuple[Phase, str]:
+    ) -> _RollbackResult:
         """Roll back every touched cluster and record how it ended.
 
         `outcome` is the event a full rollback records; a rollback that could not finish records
         ROLLBACK_FAILED, and each cluster's weights as read back. The rollback owed is settled either way
         (a later `abort` or `retry` asks for it again).
+
+        Once the final promotion has begun (it failed part-way: `outcome` is PROMOTION_FAILED, or was for an
+        earlier attempt), a cluster it promoted runs the new release as its stable, which no rollback takes
+        back: such a cluster is recorded as running the new release (Succeeded), and the deployment stays
+        Failed — never RolledBack or Aborted over clusters that run the new release. `orchestrator rollback`
+        restores the release before it; `retry` rolls this one out again.
         """
         touched = _touched(steps, index)
         done: list[str] = []
@@ -1153,17 +1162,32 @@ class RolloutEngine:
             except Exception as exc:
                 errors[name] = f"rollback of cluster {name} failed: {_describe(exc, name)}"
         read_back = {name: _read_weight(workloads.get(name)) for name in errors}
+        with self.sessions() as session:
+            promotion_begun = outcome is Event.PROMOTION_FAILED or _promotion_failed(session, deployment_id)
+        promoted = [n for n in done if _runs_new_release(workloads[n])] if promotion_begun else []
+        rolled_back = [n for n in done if n not in promoted]
         parts = [reason] if reason else []
-        if done:
-            parts.append(f"rolled back {', '.join(done)}")
+        if rolled_back:
+            parts.append(f"rolled back {', '.join(rolled_back)}")
+        if promoted:
+            parts.append(f"{', '.join(promoted)} run the new release (promoted before the failure)")
         if errors:
             parts.append("; ".join(errors.values()))
         message = "; ".join(parts) or "nothing to roll back"
         with self.sessions.begin() as session:
             deployment = repo.get_deployment(session, deployment_id)
-            for name in done:
+            for name in rolled_back:
                 repo.upsert_cluster_deployment(
                     session, deployment, name, canary_weight=0, phase=cluster_phase
+                )
+            for name in promoted:
+                repo.upsert_cluster_deployment(
+                    session,
+                    deployment,
+                    name,
+                    canary_weight=0,
+                    phase=Phase.SUCCEEDED,
+                    message="promoted before the promotion failed: runs the new release",
                 )
             for name, error in errors.items():
                 weight = read_back[name]
@@ -1183,7 +1207,8 @@ class RolloutEngine:
                 deployment.reason = reason
             clear_stop(deployment)
             current = Phase(deployment.phase)
-            event = Event.ROLLBACK_FAILED if errors else outcome
+            full = Event.PROMOTION_FAILED if promotion_begun else outcome  # no RolledBack over promoted ones
+            event = Event.ROLLBACK_FAILED if errors else full
             if allows(current, event):
                 repo.set_phase(
                     session,
@@ -1193,11 +1218,16 @@ class RolloutEngine:
                     message=message,
                     step=step.index if step else None,
                     actor=actor,
-                    data={"rolled_back": done, "failed": sorted(errors), "weights": read_back},
+                    data={
+                        "rolled_back": rolled_back,
+                        "promoted": promoted,
+                        "failed": sorted(errors),
+                        "weights": read_back,
+                    },
                 )
             else:
                 deployment.message = message
-            return Phase(deployment.phase), message
+            return _RollbackResult(Phase(deployment.phase), message, complete=not errors, promoted=promoted)
 
     # --- manual control -----------------------------------------------------------------------------------
 
@@ -1341,10 +1371,18 @@ class RolloutEngine:
             deployment = repo.get_deployment(session, deployment_id)
             rolled_back = [c.cluster for c in deployment.clusters if c.phase == Phase.ABORTED.value]
             failed = [c.cluster for c in deployment.clusters if c.phase == Phase.FAILED.value]
+            running_new = [c.cluster for c in deployment.clusters if c.phase == Phase.SUCCEEDED.value]
         if phase is Phase.SUCCEEDED:
             raise AbortDeclinedError(
                 f"deployment {deployment_id} Succeeded: the abort came after its final promotion had begun; "
                 f"{PROMOTION_IS_FINAL}"
+            )
+        if phase is Phase.FAILED and not failed:  # the rollback is complete: it stays Failed (`_roll_back`)
+            raise AbortDeclinedError(
+                f"deployment {deployment_id} stays Failed: its final promotion had begun and failed "
+                f"part-way, so {', '.join(running_new) or 'some clusters'} run the new release; "
+                f"{PROMOTION_IS_FINAL}, and `orchestrator retry {str(deployment_id)[:8]}` rolls this one out "
+                "again"
             )
         if phase is not Phase.ABORTED:
             raise RolloutError(
@@ -1387,7 +1425,7 @@ class RolloutEngine:
                 steps = plan.steps()
                 touched = _touched(steps, index)
                 workloads, unreachable = self._workloads(original, plan, touched)
-                phase, message = self._roll_back(
+                result = self._roll_back(
                     old_id,
                     steps,
                     index,
@@ -1401,9 +1439,9 @@ class RolloutEngine:
                 )
             finally:
                 lease.release()
-            if phase is Phase.FAILED:
+            if not result.complete:
                 raise RolloutError(
-                    f"deployment {old_id}: cannot retry, its rollback is incomplete: {message}"
+                    f"deployment {old_id}: cannot retry, its rollback is incomplete: {result.message}"
                 )
         with self.sessions.begin() as session:
             old = repo.get_deployment(session, old_id)
@@ -1437,6 +1475,32 @@ def _same_release(release: Release, request: DeployRequest, sets: list[RenderedS
             f"would not be rolled out unchanged: {'; '.join(changed) or 'another service or commit'}; "
             "nothing was recorded"
         )
+
+
+@dataclass(frozen=True)
+class _RollbackResult:
+    phase: Phase  # the deployment's phase after it
+    message: str
+    complete: bool  # every touched cluster was reached (a Failed deployment's `retry` may go ahead)
+    promoted: list[str]  # clusters its final promotion had promoted: they run the new release
+
+
+def _promotion_failed(session: Session, deployment_id: uuid.UUID) -> bool:
+    """Whether the deployment's final promotion began and failed part-way (recorded as its phase change)."""
+    changes = session.scalars(
+        select(DeploymentEvent.data).where(
+            DeploymentEvent.deployment_id == deployment_id, DeploymentEvent.type == "phase"
+        )
+    )
+    return any((data or {}).get("event") == Event.PROMOTION_FAILED.value for data in changes)
+
+
+def _runs_new_release(workload: Workload) -> bool:
+    """The cluster's stable runs this deployment's release (read from the cluster; unreadable: no)."""
+    try:
+        return not workload.needs_canary()
+    except Exception:
+        return False
 
 
 def _stop_event(stop: StopRequest) -> Event:

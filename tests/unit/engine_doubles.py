@@ -104,6 +104,7 @@ class Faults:
     kill_after: int | None = None
     kill_before_write: bool = True
     crash_in: str | None = None  # cluster whose next operation raises a plain RuntimeError (a bug)
+    crash_operation: str | None = None  # with crash_in: only its next operation of this name (e.g. "promote")
     kill_on: str | None = None  # the next operation of this name (e.g. "rollback") is where the process dies
     _kill_after_write: bool = field(default=False, repr=False)
 
@@ -112,8 +113,8 @@ class Faults:
         if self.kill_on == operation:
             self.kill_on = None
             raise Killed()
-        if self.crash_in == cluster.name:
-            self.crash_in = None
+        if self.crash_in == cluster.name and self.crash_operation in (None, operation):
+            self.crash_in = self.crash_operation = None
             raise RuntimeError(f"router bug in {cluster.name}")
         if self.kill_after is not None:
             if self.kill_after <= 0:

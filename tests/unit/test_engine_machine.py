@@ -277,10 +277,11 @@ class RolloutMachine(RuleBasedStateMachine):
             assert not abortable
             return
         except AbortDeclinedError:
-            # Too late: the final promotion had begun (a killed driver left a cluster promoted), so the
-            # rollout was finished instead; finished_means_what_it_says checks the clusters.
+            # Too late: the final promotion had begun. A killed driver left a cluster promoted, so the
+            # rollout was finished instead (Succeeded); or the promotion failed part-way, and the deployment
+            # stays Failed over the clusters it promoted. finished_means_what_it_says checks the clusters.
             after = self.latest()
-            assert after is not None and Phase(after.phase) is Phase.SUCCEEDED
+            assert after is not None and Phase(after.phase) in (Phase.SUCCEEDED, Phase.FAILED)
             return
         except RolloutError:
             # A rollback that could not finish (a cluster unreachable, or its router failing) leaves the
@@ -318,9 +319,11 @@ class RolloutMachine(RuleBasedStateMachine):
     def cluster_reachable(self, cluster: str, down: bool) -> None:
         self.clusters[cluster].down = down
 
-    @rule(cluster=st.sampled_from(CLUSTERS))
-    def router_bug(self, cluster: str) -> None:
-        self.faults.crash_in = cluster
+    @rule(cluster=st.sampled_from(CLUSTERS), operation=st.sampled_from([None, "promote", "rollback"]))
+    def router_bug(self, cluster: str, operation: str | None) -> None:
+        """The cluster's next operation raises (a bug), or its next of that kind: a promotion that fails
+        part-way, a rollback that does."""
+        self.faults.crash_in, self.faults.crash_operation = cluster, operation
 
     @rule(after=st.integers(0, 10), before_write=st.booleans())
     def kill_soon(self, after: int, before_write: bool) -> None:
@@ -393,14 +396,6 @@ class RolloutMachine(RuleBasedStateMachine):
                 ).where(ClusterDeployment.deployment_id == latest.id)
             )
         }
-        promotion_failed = any(
-            (data or {}).get("event") == "promotion_failed"
-            for data in session.scalars(
-                select(DeploymentEvent.data).where(
-                    DeploymentEvent.deployment_id == latest.id, DeploymentEvent.type == "phase"
-                )
-            )
-        )
         versions = {s["cluster"]: s["version"] for s in (latest.plan or {}).get("sets", [])}
         phase = Phase(latest.phase)
         for name, cluster in self.clusters.items():
@@ -410,7 +405,7 @@ class RolloutMachine(RuleBasedStateMachine):
                 assert rows[name] == (Phase.SUCCEEDED.value, 0), rows
             else:
                 before = self.stable_before.get(latest.id, {}).get(name)
-                if before is not None and not promotion_failed:
+                if before is not None:  # a promotion that failed part-way stays Failed (not checked here)
                     assert cluster.stable == before, (phase, name, cluster, before)
                 assert rows[name][1] == 0, rows
 
@@ -536,3 +531,60 @@ def _phase(machine: RolloutMachine) -> Phase:
     latest = machine.latest()
     assert latest is not None
     return Phase(latest.phase)
+
+
+def test_a_promotion_that_failed_part_way_stays_failed_over_the_clusters_it_promoted() -> None:
+    """The final promotion fails on its last cluster: the ones promoted run the new release, and no abort
+    records RolledBack or Aborted over them. The abort is declined, saying which run what; `retry` rolls
+    the release out again, and the failed deployment's record stays what it was."""
+    machine = RolloutMachine()
+    machine.deploy(2)
+    machine.deploy(1)
+    machine.approve(False)  # past the first wave's indefinite pause: at the second wave's
+    machine.faults.crash_in, machine.faults.crash_operation = "gcp", "promote"
+    machine.approve(False)
+    failed = machine.latest()
+    assert failed is not None and Phase(failed.phase) is Phase.FAILED
+    new = {s["cluster"]: s["version"] for s in failed.plan["sets"]}
+    runs = {name: c.stable == new[name] for name, c in machine.clusters.items()}
+    assert runs == {"aws": True, "azure": True, "gcp": False}
+    assert all(c.at_rest() for c in machine.clusters.values())
+
+    def recorded() -> dict[str, str]:
+        with machine.sessions() as session:
+            return dict(
+                session.execute(
+                    select(ClusterDeployment.cluster, ClusterDeployment.phase).where(
+                        ClusterDeployment.deployment_id == failed.id
+                    )
+                ).all()
+            )
+
+    # What each cluster runs: the promoted ones Succeeded, the other rolled back.
+    assert recorded() == {"aws": "Succeeded", "azure": "Succeeded", "gcp": "RolledBack"}
+    with machine.sessions() as session:
+        message = repo.get_deployment(session, failed.id).message
+    assert "rolled back gcp" in message and "aws, azure run the new release" in message
+
+    engine = machine.engine()
+    try:
+        engine.abort(failed.id, actor="machine")
+    except AbortDeclinedError as exc:
+        assert "stays Failed" in str(exc) and "aws, azure run the new release" in str(exc)
+        assert "orchestrator rollback" in str(exc) and "orchestrator retry" in str(exc)
+    else:
+        raise AssertionError("the abort was not declined")
+    assert _phase(machine) is Phase.FAILED and recorded()["aws"] == "Succeeded"
+    assert {name: c.stable == new[name] for name, c in machine.clusters.items()} == runs
+    machine.rules_hold()
+
+    machine.retry()  # the same release again: gcp gets its canary, the others are on it already
+    retried = machine.latest()
+    assert retried is not None and retried.id != failed.id
+    while _phase(machine) is Phase.PAUSED:
+        machine.approve(False)
+    assert _phase(machine) is Phase.SUCCEEDED
+    assert all(c.stable == new[name] and c.at_rest() for name, c in machine.clusters.items())
+    with machine.sessions() as session:
+        assert repo.get_deployment(session, failed.id).phase == Phase.FAILED.value
+    machine.rules_hold()
