@@ -1164,13 +1164,27 @@ class RolloutEngine:
         read_back = {name: _read_weight(workloads.get(name)) for name in errors}
         with self.sessions() as session:
             promotion_begun = outcome is Event.PROMOTION_FAILED or _promotion_failed(session, deployment_id)
-        promoted = [n for n in done if _runs_new_release(workloads[n])] if promotion_begun else []
-        rolled_back = [n for n in done if n not in promoted]
+            # Recorded as running the new release already (deployed directly: no other version ran there;
+            # or promoted by a promotion that failed): moving traffic changed nothing there, so they stay so.
+            kept = dict(
+                session.execute(
+                    select(ClusterDeployment.cluster, ClusterDeployment.message).where(
+                        ClusterDeployment.deployment_id == deployment_id,
+                        ClusterDeployment.phase == Phase.SUCCEEDED.value,
+                        ClusterDeployment.cluster.in_(done),
+                    )
+                ).all()
+            )
+        promoted = [n for n in done if n not in kept and promotion_begun and _runs_new_release(workloads[n])]
+        rolled_back = [n for n in done if n not in promoted and n not in kept]
         parts = [reason] if reason else []
         if rolled_back:
             parts.append(f"rolled back {', '.join(rolled_back)}")
         if promoted:
             parts.append(f"{', '.join(promoted)} run the new release (promoted before the failure)")
+        for why in sorted({str(m or "recorded Succeeded") for m in kept.values()}):
+            names = [n for n in done if n in kept and str(kept[n] or "recorded Succeeded") == why]
+            parts.append(f"the new release stays on {', '.join(names)} ({why})")
         if errors:
             parts.append("; ".join(errors.values()))
         message = "; ".join(parts) or "nothing to roll back"
@@ -1221,13 +1235,14 @@ class RolloutEngine:
                     data={
                         "rolled_back": rolled_back,
                         "promoted": promoted,
+                        "kept": [n for n in done if n in kept],
                         "failed": sorted(errors),
                         "weights": read_back,
                     },
                 )
             else:
                 deployment.message = message
-            return _RollbackResult(Phase(deployment.phase), message, complete=not errors, promoted=promoted)
+            return _RollbackResult(Phase(deployment.phase), message, complete=not errors)
 
     # --- manual control -----------------------------------------------------------------------------------
 
@@ -1482,7 +1497,6 @@ class _RollbackResult:
     phase: Phase  # the deployment's phase after it
     message: str
     complete: bool  # every touched cluster was reached (a Failed deployment's `retry` may go ahead)
-    promoted: list[str]  # clusters its final promotion had promoted: they run the new release
 
 
 def _promotion_failed(session: Session, deployment_id: uuid.UUID) -> bool:

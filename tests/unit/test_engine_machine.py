@@ -588,3 +588,35 @@ def test_a_promotion_that_failed_part_way_stays_failed_over_the_clusters_it_prom
     with machine.sessions() as session:
         assert repo.get_deployment(session, failed.id).phase == Phase.FAILED.value
     machine.rules_hold()
+
+
+def test_a_rollback_says_which_clusters_keep_the_new_release_because_nothing_else_ran_there() -> None:
+    """A cluster new to the environment (nothing running) gets the release directly while the others run a
+    canary; the gate fails and the others are rolled back. Moving traffic changes nothing on the new one:
+    its record stays what it runs (Succeeded, deployed directly), and the message says so."""
+    machine = RolloutMachine()
+    machine.deploy(1)
+    assert _phase(machine) is Phase.SUCCEEDED
+    machine.clusters["aws"] = MemoryCluster("aws")  # a fresh cluster (the first wave): nothing runs there yet
+    machine.gate_verdicts(["fail"])
+    machine.deploy(2)
+    while _phase(machine) is Phase.PAUSED:
+        machine.approve(False)
+    latest = machine.latest()
+    assert latest is not None and Phase(latest.phase) is Phase.ROLLED_BACK
+    new = {s["cluster"]: s["version"] for s in latest.plan["sets"]}
+    assert machine.clusters["aws"].stable == new["aws"]
+    assert all(machine.clusters[c].stable != new[c] for c in ("azure", "gcp"))
+    with machine.sessions() as session:
+        rows = dict(
+            session.execute(
+                select(ClusterDeployment.cluster, ClusterDeployment.phase).where(
+                    ClusterDeployment.deployment_id == latest.id
+                )
+            ).all()
+        )
+        message = repo.get_deployment(session, latest.id).message
+    assert rows == {"aws": "Succeeded", "azure": "RolledBack", "gcp": "RolledBack"}
+    assert "rolled back azure, gcp" in message
+    assert "the new release stays on aws (deployed directly" in message
+    machine.rules_hold()
