@@ -1182,8 +1182,10 @@ class RolloutEngine:
             parts.append(f"rolled back {', '.join(rolled_back)}")
         if promoted:
             parts.append(f"{', '.join(promoted)} run the new release (promoted before the failure)")
-        for why in sorted({str(m or "recorded Succeeded") for m in kept.values()}):
-            names = [n for n in done if n in kept and str(kept[n] or "recorded Succeeded") == why]
+        kept_by_why: dict[str, list[str]] = {}
+        for name in (n for n in done if n in kept):
+            kept_by_why.setdefault(kept[name] or "recorded Succeeded", []).append(name)
+        for why, names in sorted(kept_by_why.items()):
             parts.append(f"the new release stays on {', '.join(names)} ({why})")
         if errors:
             parts.append("; ".join(errors.values()))
@@ -1235,7 +1237,7 @@ class RolloutEngine:
                     data={
                         "rolled_back": rolled_back,
                         "promoted": promoted,
-                        "kept": [n for n in done if n in kept],
+                        "kept": [n for names in kept_by_why.values() for n in names],
                         "failed": sorted(errors),
                         "weights": read_back,
                     },

@@ -16,14 +16,10 @@ to FastAPI, which answers it as it always did.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from fastapi.routing import APIRoute, APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class WebhookFastPath:
@@ -32,21 +28,21 @@ class WebhookFastPath:
 
     def __init__(self, app: ASGIApp, router: APIRouter) -> None:
         self.app = app
-        self.routes: dict[str, tuple[APIRoute, Endpoint]] = {}
-        for route in router.routes:
-            if isinstance(route, APIRoute) and route.methods == {"POST"} and "{" not in route.path:
-                self.routes[route.path] = (route, route.endpoint)
+        self.routes = {
+            route.path: route
+            for route in router.routes
+            if isinstance(route, APIRoute) and route.methods == {"POST"} and "{" not in route.path
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = self.routes.get(scope["path"]) if scope["type"] == "http" else None
-        if found is None or scope["method"] != "POST":
+        route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
+        if route is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        route, endpoint = found
         scope["route"] = route  # as the router sets it: the request counter labels by its path
         request = Request(scope, receive)
         try:
-            response = await endpoint(request)
+            response: Response = await route.endpoint(request)
         except Exception as exc:
             response = await _handled(request, exc)
         await response(scope, receive, send)

@@ -209,7 +209,10 @@ def deploy(request: Request, response: Response, caller: Caller, body: schemas.D
         checkout=rollouts.settings.root,
     )
     deployment_id = rollouts.create(
-        deploy, principal=caller, override_freeze=body.override_freeze, project=project
+        deploy,
+        principal=caller,
+        override_freeze=body.override_freeze,
+        project=project if commit is not None else None,  # another commit's tree, under today's rules too
     )
     request.app.state.jobs.enqueue_rollout(deployment_id, reason="deploy")
     response.headers["Location"] = f"/api/v1/deployments/{deployment_id}"
