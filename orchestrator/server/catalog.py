@@ -49,11 +49,11 @@ def _read(root: Path) -> Catalog:
     return Catalog(list(project.service_names), first, problems, built, paths)
 
 
-def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:
+def _signature(root: str) -> tuple[tuple[str, int, int], ...]:
     entries: list[tuple[str, int, int]] = []
     for folder in ("pipelines", "environments"):
         try:
-            with os.scandir(root / folder) as listing:
+            with os.scandir(os.path.join(root, folder)) as listing:  # a str path: this is on every delivery
                 for entry in listing:
                     stat = entry.stat()
                     entries.append((f"{folder}/{entry.name}", stat.st_mtime_ns, stat.st_size))
@@ -65,12 +65,13 @@ def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:
 class CatalogCache:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root = str(root)
         self._lock = threading.Lock()
         self._signature: tuple[tuple[str, int, int], ...] | None = None
         self._catalog: Catalog | None = None
 
     def get(self) -> Catalog:
-        signature = _signature(self.root)
+        signature = _signature(self._root)
         with self._lock:
             if self._catalog is None or signature != self._signature:
                 self._catalog, self._signature = _read(self.root), signature

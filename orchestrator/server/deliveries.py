@@ -9,10 +9,11 @@ with the others that arrived meanwhile. Nothing waits on purpose: a delivery alo
 under load a batch is as large as what arrived during the previous commit. Every answer still follows the
 commit that holds its delivery, so a 202 still means durably queued.
 
-Each batch is three statements whatever its size: the deliveries (`ON CONFLICT DO NOTHING` on the unique
-source + delivery id: a delivery already recorded, by this process or any other, returns no row and is a
-duplicate), the requests, and their jobs (`RolloutJobs.enqueue_requests`: pgqueuer's batch INSERT on
-Postgres). A batch that fails is written again one delivery at a time, so one bad delivery fails alone.
+A delivery already recorded, by this process or any other, is found by the unique index (`ON CONFLICT DO
+NOTHING`) and is a duplicate. On Postgres a batch is one statement and pgqueuer's job INSERT, on a
+connection the writer keeps (`deliveries_postgres.py`); on SQLite it goes through a Session
+(`SessionWriter`). A batch that fails is written again one delivery at a time, so one bad delivery fails
+alone.
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import Column, Connection, String, Text, bindparam, insert, text
+from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.server.decision import Decision
-from orchestrator.server.jobs import RolloutJobs
-from orchestrator.store.models import RequestStatus, RolloutRequest, WebhookDelivery, utcnow
+from orchestrator.server.deliveries_postgres import PostgresBatchWriter
+from orchestrator.server.jobs import QueueJobs, RolloutJobs
+from orchestrator.store.db import engine_of
+from orchestrator.store.models import RolloutRequest, WebhookDelivery
 
 log = structlog.get_logger(__name__)
 
@@ -68,125 +71,110 @@ class _Waiting:
     future: asyncio.Future[Recorded]
 
 
-_DELIVERY_COLUMNS = ("source", "delivery_id", "event", "repository", "outcome", "reason")
-_REQUEST_COLUMNS = (
-    "delivery_id", "service", "environment", "event", "git_commit", "digest", "built_repository", "actor"
-)  # fmt: skip
+def _delivery_row(d: Delivery) -> dict[str, Any]:
+    decision = d.decision
+    return {
+        "source": d.source,
+        "delivery_id": d.delivery_id,
+        "event": decision.event[:50],
+        "repository": decision.repository[:512] if decision.repository else None,
+        "outcome": decision.outcome.value,
+        "reason": decision.reason,
+    }
 
 
-def _array_of(column: Column[Any]) -> postgresql.ARRAY[Any]:
-    """The array parameter's type for a column: strings unsized, since the driver casts the parameter to
-    it and an explicit cast to varchar(n) truncates silently, where inserting into the column refuses a
-    value too long, as a plain INSERT does."""
-    return postgresql.ARRAY(Text() if isinstance(column.type, String) else column.type)
+class SessionWriter:
+    """Writes a batch through a SQLAlchemy Session (SQLite; and Postgres with jobs other than the queue's):
+    the deliveries in one many-rows INSERT (`ON CONFLICT DO NOTHING`), the requests in another (RETURNING in
+    the parameters' order), their jobs with `RolloutJobs.enqueue_requests`."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def write(self, fresh: Sequence[Delivery], jobs: RolloutJobs) -> dict[tuple[str, str], list[int]]:
+        with self.sessions.begin() as session:
+            connection = session.connection()
+            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+            deliveries = (
+                dialect.insert(_DELIVERIES)
+                .on_conflict_do_nothing(index_elements=[_DELIVERIES.c.source, _DELIVERIES.c.delivery_id])
+                .returning(_DELIVERIES.c.id, _DELIVERIES.c.source, _DELIVERIES.c.delivery_id)
+            )
+            rows = connection.execute(deliveries, [_delivery_row(d) for d in fresh]).all()
+            row_ids = {(row.source, row.delivery_id): int(row.id) for row in rows}
+            wanted = [
+                {
+                    "delivery_id": row_ids[d.key],
+                    "service": w.service,
+                    "environment": w.environment,
+                    "event": d.decision.event[:50],
+                    "git_commit": w.git_commit,
+                    "digest": w.digest,
+                    "built_repository": w.built_repository,
+                    "actor": "github" if d.source == "github" else "registry",
+                }
+                for d in fresh
+                if d.key in row_ids
+                for w in d.decision.wanted
+            ]
+            ids = connection.execute(_REQUESTS_INSERT, wanted).scalars().all() if wanted else []
+            if ids:
+                jobs.enqueue_requests(session, [int(i) for i in ids])
+        handed = iter(int(i) for i in ids)
+        return {d.key: [next(handed) for _ in d.decision.wanted] for d in fresh if d.key in row_ids}
+
+    def close(self) -> None:
+        return None
 
 
-# On Postgres each list of values is one array parameter and the statements' text never changes with the
-# batch's size, so psycopg and the server parse and plan them once (a VALUES list per batch size was half
-# the writer's CPU). Requests come back in the order they were listed: the sequence numbers the rows in
-# the order the SELECT hands them over (ORDER BY the ordinality), the guarantee SQLAlchemy's own
-# `sort_by_parameter_order` relies on for Postgres.
-_PG_DELIVERIES = text(
-    f"INSERT INTO {_DELIVERIES.name} ({', '.join(_DELIVERY_COLUMNS)}, received_at) "
-    f"SELECT {', '.join(f'u.{c}' for c in _DELIVERY_COLUMNS)}, :now "
-    f"FROM unnest({', '.join(f':{c}' for c in _DELIVERY_COLUMNS)}) "
-    f"WITH ORDINALITY AS u({', '.join(_DELIVERY_COLUMNS)}, ord) ORDER BY u.ord "
-    "ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id"
-).bindparams(
-    *(bindparam(c, type_=_array_of(_DELIVERIES.c[c])) for c in _DELIVERY_COLUMNS),
-    bindparam("now", type_=_DELIVERIES.c.received_at.type),
-)
-_PG_REQUESTS = text(
-    f"INSERT INTO {_REQUESTS.name} ({', '.join(_REQUEST_COLUMNS)}, status, created_at, updated_at) "
-    f"SELECT {', '.join(f'u.{c}' for c in _REQUEST_COLUMNS)}, :status, :now, :now "
-    f"FROM unnest({', '.join(f':{c}' for c in _REQUEST_COLUMNS)}) "
-    f"WITH ORDINALITY AS u({', '.join(_REQUEST_COLUMNS)}, ord) ORDER BY u.ord RETURNING id"
-).bindparams(
-    *(bindparam(c, type_=_array_of(_REQUESTS.c[c])) for c in _REQUEST_COLUMNS),
-    bindparam("now", type_=_REQUESTS.c.created_at.type),
-)
-# Elsewhere (SQLite): SQLAlchemy's many-rows INSERT, which keeps RETURNING in the parameters' order.
-_SQLITE_DELIVERIES = (
-    sqlite.insert(_DELIVERIES)
-    .on_conflict_do_nothing(index_elements=[_DELIVERIES.c.source, _DELIVERIES.c.delivery_id])
-    .returning(_DELIVERIES.c.id, _DELIVERIES.c.source, _DELIVERIES.c.delivery_id)
-)
-_SQLITE_REQUESTS = insert(_REQUESTS).returning(_REQUESTS.c.id, sort_by_parameter_order=True)
+_REQUESTS_INSERT = insert(_REQUESTS).returning(_REQUESTS.c.id, sort_by_parameter_order=True)
 
 
-def _insert(connection: Connection, rows: list[dict[str, Any]], columns: tuple[str, ...], kind: str) -> Any:
-    """Run the deliveries' or the requests' INSERT for `rows`; its result (rows returned, in order)."""
-    if connection.dialect.name == "postgresql":
-        statement = _PG_DELIVERIES if kind == "deliveries" else _PG_REQUESTS
-        params: dict[str, Any] = {c: [row[c] for row in rows] for c in columns}
-        params["now"] = utcnow()
-        if kind == "requests":
-            params["status"] = RequestStatus.QUEUED.value
-        return connection.execute(statement, params)
-    return connection.execute(_SQLITE_DELIVERIES if kind == "deliveries" else _SQLITE_REQUESTS, rows)
+class Writers:
+    """The writer of a batch: on Postgres with the queue's jobs, `PostgresBatchWriter` (its own connection,
+    two statements); otherwise `SessionWriter`."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        self.by_session = SessionWriter(sessions)
+        self._postgres: PostgresBatchWriter | None = None
+
+    def write(self, deliveries: Sequence[Delivery], jobs: RolloutJobs) -> list[Recorded]:
+        """Record `deliveries` in one transaction; what each did, in their order. A delivery id repeated in
+        the batch is recorded once (the first) and the others are duplicates."""
+        first: dict[tuple[str, str], int] = {}
+        for index, delivery in enumerate(deliveries):
+            first.setdefault(delivery.key, index)
+        fresh = [deliveries[i] for i in sorted(first.values())]
+        if isinstance(jobs, QueueJobs) and engine_of(self.sessions).dialect.name == "postgresql":
+            if self._postgres is None or self._postgres.jobs is not jobs:
+                self.close()
+                self._postgres = PostgresBatchWriter(engine_of(self.sessions), jobs)
+            recorded = self._postgres.write(fresh)
+        else:
+            recorded = self.by_session.write(fresh, jobs)
+        return [
+            Recorded(d.decision.outcome.value, recorded[d.key])
+            if i == first[d.key] and d.key in recorded
+            else Recorded(DUPLICATE, [])
+            for i, d in enumerate(deliveries)
+        ]
+
+    def close(self) -> None:
+        postgres, self._postgres = self._postgres, None
+        if postgres is not None:
+            postgres.close()
 
 
 def write(
     sessions: sessionmaker[Session], jobs: RolloutJobs, deliveries: Sequence[Delivery]
 ) -> list[Recorded]:
-    """Record `deliveries` in one transaction; what each did, in their order. A delivery id repeated in the
-    batch is recorded once (the first) and the others are duplicates."""
-    first: dict[tuple[str, str], int] = {}
-    for index, delivery in enumerate(deliveries):
-        first.setdefault(delivery.key, index)
-    fresh = [deliveries[i] for i in sorted(first.values())]
-    with sessions.begin() as session:
-        connection = session.connection()
-        rows = _insert(
-            connection,
-            [
-                {
-                    "source": d.source,
-                    "delivery_id": d.delivery_id,
-                    "event": d.decision.event[:50],
-                    "repository": d.decision.repository[:512] if d.decision.repository else None,
-                    "outcome": d.decision.outcome.value,
-                    "reason": d.decision.reason,
-                }
-                for d in fresh
-            ],
-            _DELIVERY_COLUMNS,
-            "deliveries",
-        ).all()
-        recorded = {(row.source, row.delivery_id): int(row.id) for row in rows}
-        wanted = [
-            {
-                "delivery_id": recorded[d.key],
-                "service": w.service,
-                "environment": w.environment,
-                "event": d.decision.event[:50],
-                "git_commit": w.git_commit,
-                "digest": w.digest,
-                "built_repository": w.built_repository,
-                "actor": "github" if d.source == "github" else "registry",
-            }
-            for d in fresh
-            if d.key in recorded
-            for w in d.decision.wanted
-        ]
-        # Sorted: the ids were drawn in the order the rows were listed (see _PG_REQUESTS).
-        ids = (
-            sorted(int(i) for i in _insert(connection, wanted, _REQUEST_COLUMNS, "requests").scalars())
-            if wanted
-            else []
-        )
-        if ids:
-            jobs.enqueue_requests(session, ids)
-    # Hand the ids out in the order the requests were listed: each new delivery's wanted, in turn.
-    handed = iter(ids)
-    answers: dict[tuple[str, str], Recorded] = {}
-    for d in fresh:
-        if d.key in recorded:
-            answers[d.key] = Recorded(d.decision.outcome.value, [next(handed) for _ in d.decision.wanted])
-    return [
-        answers[d.key] if i == first[d.key] and d.key in answers else Recorded(DUPLICATE, [])
-        for i, d in enumerate(deliveries)
-    ]
+    """Record `deliveries` in one transaction (a writer of their own, closed after)."""
+    writers = Writers(sessions)
+    try:
+        return writers.write(deliveries, jobs)
+    finally:
+        writers.close()
 
 
 class DeliveryRecorder:
@@ -207,6 +195,7 @@ class DeliveryRecorder:
         self._arrived = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._writers = Writers(sessions)  # used by the writer thread only
 
     async def record(self, delivery: Delivery) -> Recorded:
         loop = asyncio.get_running_loop()
@@ -231,19 +220,22 @@ class DeliveryRecorder:
             thread.join(timeout=30)
 
     def _run(self) -> None:
-        while True:
-            with self._lock:
-                while not self._waiting and not self._closed:
-                    self._arrived.wait()
-                if not self._waiting:
-                    return
-                batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
-            self._settle(batch, self._write(batch))
+        try:
+            while True:
+                with self._lock:
+                    while not self._waiting and not self._closed:
+                        self._arrived.wait()
+                    if not self._waiting:
+                        return
+                    batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+                self._settle(batch, self._write(batch))
+        finally:
+            self._writers.close()
 
     def _write(self, batch: list[_Waiting]) -> list[Recorded | BaseException]:
         deliveries = [w.delivery for w in batch]
         try:
-            return list(write(self.sessions, self.jobs(), deliveries))
+            return list(self._writers.write(deliveries, self.jobs()))
         except Exception as exc:
             if len(batch) == 1:
                 return [exc]
@@ -252,7 +244,7 @@ class DeliveryRecorder:
         answers: list[Recorded | BaseException] = []
         for delivery in deliveries:
             try:
-                answers.extend(write(self.sessions, self.jobs(), [delivery]))
+                answers.extend(self._writers.write([delivery], self.jobs()))
             except Exception as exc:
                 answers.append(exc)
         return answers

@@ -89,6 +89,11 @@ class QueueJobs:
         payloads = [request_payload(i) for i in request_ids]
         queue.enqueue_many(session.connection(), queue.REQUEST_JOB, payloads)
 
+    def enqueue_requests_on(self, enqueuer: queue.Enqueuer, request_ids: Sequence[int]) -> None:
+        """`enqueue_requests` in the open transaction of a psycopg connection of our own (the webhook
+        writer's)."""
+        enqueuer.enqueue_many(queue.REQUEST_JOB, [request_payload(i) for i in request_ids])
+
     def depth(self) -> dict[tuple[str, str], int]:
         # pgqueuer's own statistics query (by entrypoint, priority and status), summed over priorities.
         with self.sessions() as session:

@@ -107,25 +107,42 @@ class _TransactionDriver:
         return cursor.fetchall()
 
 
-def _queries(connection: Connection) -> Any:
+def _queries(driver_connection: Any) -> Any:
+    """pgqueuer's queries on a psycopg connection, in its open transaction."""
     from pgqueuer.adapters.persistence.queries import SyncQueries
 
-    return SyncQueries(_TransactionDriver(connection.connection.driver_connection), qbq=builders()["qbq"])
+    return SyncQueries(_TransactionDriver(driver_connection), qbq=builders()["qbq"])
 
 
 def enqueue(
     connection: Connection, entrypoint: str, payload: bytes, *, after: timedelta | None = None
 ) -> int:
     """Queue one job in the connection's transaction; its id."""
-    return int(_queries(connection).enqueue(entrypoint, payload, execute_after=after)[0])
+    driver_connection = connection.connection.driver_connection
+    return int(_queries(driver_connection).enqueue(entrypoint, payload, execute_after=after)[0])
 
 
 def enqueue_many(connection: Connection, entrypoint: str, payloads: list[bytes]) -> list[int]:
     """Queue one job per payload in the connection's transaction, in one statement (pgqueuer's batch
     INSERT); their ids."""
+    return _enqueue_many(_queries(connection.connection.driver_connection), entrypoint, payloads)
+
+
+class Enqueuer:
+    """pgqueuer's queries on one psycopg connection of our own, made once for the connection's life (the
+    webhook writer's: it enqueues a batch of jobs per transaction)."""
+
+    def __init__(self, driver_connection: Any) -> None:
+        self.driver_connection = driver_connection
+        self._queries = _queries(driver_connection)
+
+    def enqueue_many(self, entrypoint: str, payloads: list[bytes]) -> list[int]:
+        """`enqueue_many`, in the connection's open transaction."""
+        return _enqueue_many(self._queries, entrypoint, payloads)
+
+
+def _enqueue_many(queries: Any, entrypoint: str, payloads: list[bytes]) -> list[int]:
     if not payloads:
         return []
-    ids = _queries(connection).enqueue(
-        [entrypoint] * len(payloads), list[bytes | None](payloads), [0] * len(payloads)
-    )
+    ids = queries.enqueue([entrypoint] * len(payloads), list[bytes | None](payloads), [0] * len(payloads))
     return [int(i) for i in ids]

@@ -146,3 +146,30 @@ def test_a_delivery_that_cannot_be_recorded_fails_alone(make_postgres_database) 
     assert isinstance(failed, Exception)
     assert getattr(first, "outcome", None) == "queued" and getattr(last, "outcome", None) == "queued"
     assert _queued_jobs(url, jobs) == 2
+
+
+@pytest.mark.postgres
+def test_the_writer_takes_a_new_connection_when_postgres_dropped_its_own(make_postgres_database) -> None:  # type: ignore[no-untyped-def]
+    url = make_postgres_database()
+    sessions, jobs = _sessions_and_jobs(url)
+    recorder = DeliveryRecorder(sessions, lambda: jobs)
+
+    def terminate_the_others() -> int:
+        # What a Postgres restart or an idle-connection reaper does to the writer's kept connection.
+        with psycopg.connect(queue.conninfo(url), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    try:
+        first = asyncio.run(recorder.record(push("before", "api")))
+        assert terminate_the_others() >= 1
+        second = asyncio.run(recorder.record(push("after", "api")))
+    finally:
+        recorder.close()
+    assert first.outcome == second.outcome == "queued"
+    with sessions() as session:
+        assert sorted(session.scalars(select(WebhookDelivery.delivery_id))) == ["after", "before"]
+    assert _queued_jobs(url, jobs) == 2

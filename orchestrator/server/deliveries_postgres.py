@@ -1,0 +1,165 @@
+"""A batch of webhook deliveries written on Postgres: one statement and pgqueuer's INSERT, on one connection.
+
+The writer thread keeps one connection of the engine's pool for its life (no checkout, pre-ping or Session
+per batch) and writes each batch with psycopg directly, in one transaction of two statements:
+
+1. one statement of data-modifying CTEs: the deliveries (`ON CONFLICT DO NOTHING` on the unique source +
+   delivery id: a delivery already recorded, by this process or any other, returns no row), the rollout
+   requests of the deliveries just inserted (joined to their rows, so a duplicate's are never written), and
+   a SELECT of both, so the writer learns in one round trip which deliveries are new and each one's request
+   ids;
+2. pgqueuer's own batch INSERT of one job per request (`QueueJobs.enqueue_requests_on`);
+
+then the commit. Each list of values is one array parameter, so the statements' text never changes with
+the batch's size and the server prepares them once. Why not SQLAlchemy: its Session, pool checkout with
+pre-ping and result machinery were most of the writer's CPU, and the writer shares the server's one GIL
+with the event loop (benchmarks/webhooks.py, docs/benchmarks.md). Arrays are cast to `text[]`, never to a
+sized `varchar(n)`: that cast truncates silently, where inserting a too-long value into the column is
+refused, as a plain INSERT is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+
+from orchestrator.store import queue
+from orchestrator.store.models import RequestStatus, RolloutRequest, WebhookDelivery, utcnow
+
+if TYPE_CHECKING:
+    from orchestrator.server.deliveries import Delivery
+    from orchestrator.server.jobs import QueueJobs
+
+_DELIVERIES = WebhookDelivery.__tablename__
+_REQUESTS = RolloutRequest.__tablename__
+_DELIVERY_COLUMNS = ("source", "delivery_id", "event", "repository", "outcome", "reason")
+# Each request names its delivery by source and delivery id (`of_source`, `of_delivery`): joined to the
+# deliveries inserted, it gets their row id, and a duplicate's requests match no row.
+_WANTED_COLUMNS = (
+    "of_source", "of_delivery", "service", "environment", "event", "git_commit", "digest",
+    "built_repository", "actor",
+)  # fmt: skip
+_REQUEST_COLUMNS = _WANTED_COLUMNS[2:]
+
+
+def _unnest(columns: Sequence[str], prefix: str) -> str:
+    return ", ".join(f"%({prefix}{c})s::text[]" for c in columns)
+
+
+# The requests are inserted in the order listed (ORDER BY the ordinality), so their ids follow it: each
+# delivery's requests, sorted by id, are its wanted rollouts in order.
+BATCH = (
+    f"WITH fresh AS ("
+    f" INSERT INTO {_DELIVERIES} ({', '.join(_DELIVERY_COLUMNS)}, received_at)"
+    f" SELECT {', '.join(f'u.{c}' for c in _DELIVERY_COLUMNS)}, %(now)s"
+    f" FROM unnest({_unnest(_DELIVERY_COLUMNS, 'd_')})"
+    f" WITH ORDINALITY AS u({', '.join(_DELIVERY_COLUMNS)}, ord) ORDER BY u.ord"
+    f" ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id"
+    f"), requested AS ("
+    f" INSERT INTO {_REQUESTS} (delivery_id, {', '.join(_REQUEST_COLUMNS)}, status, created_at, updated_at)"
+    f" SELECT fresh.id, {', '.join(f'w.{c}' for c in _REQUEST_COLUMNS)}, %(status)s, %(now)s, %(now)s"
+    f" FROM unnest({_unnest(_WANTED_COLUMNS, 'w_')})"
+    f" WITH ORDINALITY AS w({', '.join(_WANTED_COLUMNS)}, ord)"
+    f" JOIN fresh ON fresh.source = w.of_source AND fresh.delivery_id = w.of_delivery ORDER BY w.ord"
+    f" RETURNING id, delivery_id"
+    f") SELECT fresh.source, fresh.delivery_id, requested.id"
+    f" FROM fresh LEFT JOIN requested ON requested.delivery_id = fresh.id"
+)
+
+
+class PostgresBatchWriter:
+    """Writes batches on one connection of `engine`'s pool, kept between batches; a connection that broke is
+    dropped and the next batch takes a new one."""
+
+    def __init__(self, engine: Engine, jobs: QueueJobs) -> None:
+        self.engine, self.jobs = engine, jobs
+        self._connection: Any = None  # the pool's proxy of a psycopg connection
+        self._enqueuer: queue.Enqueuer | None = None  # pgqueuer's queries on it
+
+    def write(self, fresh: Sequence[Delivery]) -> dict[tuple[str, str], list[int]]:
+        """Record `fresh` (distinct delivery ids) in one transaction: each newly recorded delivery's request
+        ids, in its wanted order; a delivery recorded before is absent. A kept connection that Postgres
+        dropped meanwhile (a restart, an idle reaper) is found broken by the batch, which is written once
+        more on a new one."""
+        for attempt in (1, 2):
+            if self._connection is None or self._enqueuer is None:
+                self._connection = self.engine.raw_connection()
+                self._enqueuer = queue.Enqueuer(self._connection.driver_connection)
+            connection, enqueuer = self._connection, self._enqueuer
+            try:
+                recorded = self._insert(enqueuer, fresh)
+                connection.commit()
+            except Exception:
+                if self._discard_after_failure() and attempt == 1:
+                    continue
+                raise
+            return recorded
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _insert(
+        self, enqueuer: queue.Enqueuer, fresh: Sequence[Delivery]
+    ) -> dict[tuple[str, str], list[int]]:
+        params: dict[str, Any] = {"now": utcnow(), "status": RequestStatus.QUEUED.value}
+        params.update({f"d_{c}": [] for c in _DELIVERY_COLUMNS})
+        params.update({f"w_{c}": [] for c in _WANTED_COLUMNS})
+        for d in fresh:
+            decision = d.decision
+            event = decision.event[:50]
+            for column, value in zip(
+                _DELIVERY_COLUMNS,
+                (
+                    d.source,
+                    d.delivery_id,
+                    event,
+                    decision.repository[:512] if decision.repository else None,
+                    decision.outcome.value,
+                    decision.reason,
+                ),
+                strict=True,
+            ):
+                params[f"d_{column}"].append(value)
+            actor = "github" if d.source == "github" else "registry"
+            for w in decision.wanted:
+                for column, value in zip(
+                    _WANTED_COLUMNS,
+                    (
+                        d.source, d.delivery_id, w.service, w.environment, event, w.git_commit, w.digest,
+                        w.built_repository, actor,
+                    ),
+                    strict=True,
+                ):  # fmt: skip
+                    params[f"w_{column}"].append(value)
+        recorded: dict[tuple[str, str], list[int]] = {}
+        rows = enqueuer.driver_connection.execute(BATCH, params).fetchall()
+        for source, delivery_id, request_id in rows:
+            ids = recorded.setdefault((source, delivery_id), [])
+            if request_id is not None:
+                ids.append(int(request_id))
+        request_ids: list[int] = []
+        for ids in recorded.values():
+            ids.sort()
+            request_ids.extend(ids)
+        if request_ids:
+            self.jobs.enqueue_requests_on(enqueuer, sorted(request_ids))
+        return recorded
+
+    def _discard_after_failure(self) -> bool:
+        """Roll the failed transaction back and keep the connection if it still works; whether it broke."""
+        connection, self._connection = self._connection, None
+        try:
+            connection.rollback()
+        except Exception:  # the connection is gone: the pool forgets it, the next batch takes another
+            connection.invalidate()
+            return True
+        if connection.driver_connection.closed or connection.driver_connection.broken:
+            connection.invalidate()
+            return True
+        self._connection = connection  # still good: kept for the next batch
+        return False
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()  # back to the pool
