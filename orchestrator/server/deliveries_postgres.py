@@ -20,6 +20,7 @@ refused, as a plain INSERT is.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -44,8 +45,10 @@ _WANTED_COLUMNS = (
 _REQUEST_COLUMNS = _WANTED_COLUMNS[2:]
 
 
-def _unnest(columns: Sequence[str], prefix: str) -> str:
-    return ", ".join(f"%({prefix}{c})s::text[]" for c in columns)
+def _elements(param: str, columns: Sequence[str]) -> str:
+    """The rows of a JSON array of arrays (`param`), each element's values as text under `columns`."""
+    values = ", ".join(f"e->>{index} AS {column}" for index, column in enumerate(columns))
+    return f"(SELECT {values}, ord FROM json_array_elements(%({param})s::json) WITH ORDINALITY AS t(e, ord))"
 
 
 # The requests are inserted in the order listed (ORDER BY the ordinality), so their ids follow it: each
@@ -54,14 +57,12 @@ BATCH = (
     f"WITH fresh AS ("
     f" INSERT INTO {_DELIVERIES} ({', '.join(_DELIVERY_COLUMNS)}, received_at)"
     f" SELECT {', '.join(f'u.{c}' for c in _DELIVERY_COLUMNS)}, %(now)s"
-    f" FROM unnest({_unnest(_DELIVERY_COLUMNS, 'd_')})"
-    f" WITH ORDINALITY AS u({', '.join(_DELIVERY_COLUMNS)}, ord) ORDER BY u.ord"
+    f" FROM {_elements('deliveries', _DELIVERY_COLUMNS)} AS u ORDER BY u.ord"
     f" ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id"
     f"), requested AS ("
     f" INSERT INTO {_REQUESTS} (delivery_id, {', '.join(_REQUEST_COLUMNS)}, status, created_at, updated_at)"
     f" SELECT fresh.id, {', '.join(f'w.{c}' for c in _REQUEST_COLUMNS)}, %(status)s, %(now)s, %(now)s"
-    f" FROM unnest({_unnest(_WANTED_COLUMNS, 'w_')})"
-    f" WITH ORDINALITY AS w({', '.join(_WANTED_COLUMNS)}, ord)"
+    f" FROM {_elements('wanted', _WANTED_COLUMNS)} AS w"
     f" JOIN fresh ON fresh.source = w.of_source AND fresh.delivery_id = w.of_delivery ORDER BY w.ord"
     f" RETURNING id, delivery_id"
     f") SELECT fresh.source, fresh.delivery_id, requested.id"
@@ -101,36 +102,27 @@ class PostgresBatchWriter:
     def _insert(
         self, enqueuer: queue.Enqueuer, fresh: Sequence[Delivery]
     ) -> dict[tuple[str, str], list[int]]:
-        params: dict[str, Any] = {"now": utcnow(), "status": RequestStatus.QUEUED.value}
-        params.update({f"d_{c}": [] for c in _DELIVERY_COLUMNS})
-        params.update({f"w_{c}": [] for c in _WANTED_COLUMNS})
+        deliveries: list[tuple[str | None, ...]] = []
+        wanted: list[tuple[str | None, ...]] = []
         for d in fresh:
             decision = d.decision
             event = decision.event[:50]
-            for column, value in zip(
-                _DELIVERY_COLUMNS,
-                (
-                    d.source,
-                    d.delivery_id,
-                    event,
-                    decision.repository[:512] if decision.repository else None,
-                    decision.outcome.value,
-                    decision.reason,
-                ),
-                strict=True,
-            ):
-                params[f"d_{column}"].append(value)
+            repository = decision.repository[:512] if decision.repository else None
+            deliveries.append(
+                (d.source, d.delivery_id, event, repository, decision.outcome.value, decision.reason)
+            )
             actor = "github" if d.source == "github" else "registry"
-            for w in decision.wanted:
-                for column, value in zip(
-                    _WANTED_COLUMNS,
-                    (
-                        d.source, d.delivery_id, w.service, w.environment, event, w.git_commit, w.digest,
-                        w.built_repository, actor,
-                    ),
-                    strict=True,
-                ):  # fmt: skip
-                    params[f"w_{column}"].append(value)
+            wanted.extend(
+                (d.source, d.delivery_id, w.service, w.environment, event, w.git_commit, w.digest,
+                 w.built_repository, actor)
+                for w in decision.wanted
+            )  # fmt: skip
+        params = {
+            "deliveries": json.dumps(deliveries),
+            "wanted": json.dumps(wanted),
+            "now": utcnow(),
+            "status": RequestStatus.QUEUED.value,
+        }
         recorded: dict[tuple[str, str], list[int]] = {}
         rows = enqueuer.driver_connection.execute(BATCH, params).fetchall()
         for source, delivery_id, request_id in rows:
