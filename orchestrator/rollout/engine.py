@@ -1096,10 +1096,14 @@ class RolloutEngine:
         """Forget an abort that came too late (`_past_promotion`) and say so: the promotion is finished."""
         where = "every step was done" if index >= len(run.steps) else "the final promotion had begun"
         text = f"abort by {stop.actor or 'unknown'} declined: {where}; {PROMOTION_IS_FINAL}"
+        self._record_declined(run.deployment_id, text, stop.actor)
+
+    def _record_declined(self, deployment_id: uuid.UUID, text: str, actor: str | None) -> None:
+        """Forget the owed abort and say in the trail, with its actor, why it was declined."""
         with self.sessions.begin() as session:
-            deployment = repo.get_deployment(session, run.deployment_id)
+            deployment = repo.get_deployment(session, deployment_id)
             clear_stop(deployment)
-            repo.append_event(session, deployment, "abort_declined", text, actor=stop.actor)
+            repo.append_event(session, deployment, "abort_declined", text, actor=actor)
         self.report({"type": "abort_declined", "message": text})
 
     def _finish_stop(self, run: _Run, index: int, stop: StopRequest) -> Phase:
@@ -1395,11 +1399,14 @@ class RolloutEngine:
                 f"{PROMOTION_IS_FINAL}"
             )
         if phase is Phase.FAILED and not failed:  # the rollback is complete: it stays Failed (`_roll_back`)
+            why = (
+                f"its final promotion had begun and failed part-way, so "
+                f"{', '.join(running_new) or 'some clusters'} run the new release; {PROMOTION_IS_FINAL}"
+            )
+            self._record_declined(deployment_id, f"abort by {actor or 'unknown'} declined: {why}", actor)
             raise AbortDeclinedError(
-                f"deployment {deployment_id} stays Failed: its final promotion had begun and failed "
-                f"part-way, so {', '.join(running_new) or 'some clusters'} run the new release; "
-                f"{PROMOTION_IS_FINAL}, and `orchestrator retry {str(deployment_id)[:8]}` rolls this one out "
-                "again"
+                f"deployment {deployment_id} stays Failed: {why}, and "
+                f"`orchestrator retry {str(deployment_id)[:8]}` rolls this one out again"
             )
         if phase is not Phase.ABORTED:
             raise RolloutError(

@@ -575,6 +575,18 @@ def test_a_promotion_that_failed_part_way_stays_failed_over_the_clusters_it_prom
     else:
         raise AssertionError("the abort was not declined")
     assert _phase(machine) is Phase.FAILED and recorded()["aws"] == "Succeeded"
+    with machine.sessions() as session:
+        trail = session.execute(
+            select(DeploymentEvent.type, DeploymentEvent.actor, DeploymentEvent.message)
+            .where(DeploymentEvent.deployment_id == failed.id)
+            .order_by(DeploymentEvent.seq)
+        ).all()
+        still_owed = repo.get_deployment(session, failed.id).control
+    # The trail says who asked and that it was declined, as for an abort after the promotion succeeded.
+    kind, actor, text = trail[-1]
+    assert (kind, actor) == ("abort_declined", "machine"), trail[-3:]
+    assert "aws, azure run the new release" in text
+    assert (still_owed or {}).get("stop") is None, still_owed  # nothing owed any more
     assert {name: c.stable == new[name] for name, c in machine.clusters.items()} == runs
     machine.rules_hold()
 
