@@ -94,12 +94,7 @@ class SessionWriter:
     def write(self, fresh: Sequence[Delivery], jobs: RolloutJobs) -> dict[tuple[str, str], list[int]]:
         with self.sessions.begin() as session:
             connection = session.connection()
-            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-            deliveries = (
-                dialect.insert(_DELIVERIES)
-                .on_conflict_do_nothing(index_elements=[_DELIVERIES.c.source, _DELIVERIES.c.delivery_id])
-                .returning(_DELIVERIES.c.id, _DELIVERIES.c.source, _DELIVERIES.c.delivery_id)
-            )
+            deliveries = _DELIVERIES_INSERT[connection.dialect.name]
             rows = connection.execute(deliveries, [_delivery_row(d) for d in fresh]).all()
             row_ids = {(row.source, row.delivery_id): int(row.id) for row in rows}
             wanted = [
@@ -123,10 +118,14 @@ class SessionWriter:
         handed = iter(int(i) for i in ids)
         return {d.key: [next(handed) for _ in d.decision.wanted] for d in fresh if d.key in row_ids}
 
-    def close(self) -> None:
-        return None
 
-
+# By dialect name: `ON CONFLICT DO NOTHING` is each dialect's own construct.
+_DELIVERIES_INSERT = {
+    name: dialect.insert(_DELIVERIES)
+    .on_conflict_do_nothing(index_elements=[_DELIVERIES.c.source, _DELIVERIES.c.delivery_id])
+    .returning(_DELIVERIES.c.id, _DELIVERIES.c.source, _DELIVERIES.c.delivery_id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 _REQUESTS_INSERT = insert(_REQUESTS).returning(_REQUESTS.c.id, sort_by_parameter_order=True)
 
 

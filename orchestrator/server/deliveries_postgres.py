@@ -24,7 +24,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from orchestrator.store import queue
 from orchestrator.store.models import RequestStatus, RolloutRequest, WebhookDelivery, utcnow
@@ -71,12 +71,12 @@ BATCH = (
 
 
 class PostgresBatchWriter:
-    """Writes batches on one connection of `engine`'s pool, kept between batches; a connection that broke is
-    dropped and the next batch takes a new one."""
+    """Writes batches on one connection of `engine`'s pool, kept between batches; a connection found broken
+    is given back to the pool as invalid, and the batch written once more on a new one."""
 
     def __init__(self, engine: Engine, jobs: QueueJobs) -> None:
         self.engine, self.jobs = engine, jobs
-        self._connection: Any = None  # the pool's proxy of a psycopg connection
+        self._connection: Connection | None = None  # kept; its psycopg connection is written on directly
         self._enqueuer: queue.Enqueuer | None = None  # pgqueuer's queries on it
 
     def write(self, fresh: Sequence[Delivery]) -> dict[tuple[str, str], list[int]]:
@@ -84,20 +84,26 @@ class PostgresBatchWriter:
         ids, in its wanted order; a delivery recorded before is absent. A kept connection that Postgres
         dropped meanwhile (a restart, an idle reaper) is found broken by the batch, which is written once
         more on a new one."""
-        for attempt in (1, 2):
-            if self._connection is None or self._enqueuer is None:
-                self._connection = self.engine.raw_connection()
-                self._enqueuer = queue.Enqueuer(self._connection.driver_connection)
-            connection, enqueuer = self._connection, self._enqueuer
-            try:
-                recorded = self._insert(enqueuer, fresh)
-                connection.commit()
-            except Exception:
-                if self._discard_after_failure() and attempt == 1:
-                    continue
+        try:
+            return self._write_once(fresh)
+        except Exception:
+            if not self._discard_after_failure():
                 raise
-            return recorded
-        raise AssertionError("unreachable: the second attempt returns or raises")
+        # The kept connection had broken (Postgres restarted, or reaped it): once more, on a new one.
+        try:
+            return self._write_once(fresh)
+        except Exception:
+            self._discard_after_failure()
+            raise
+
+    def _write_once(self, fresh: Sequence[Delivery]) -> dict[tuple[str, str], list[int]]:
+        if self._connection is None or self._enqueuer is None:
+            # Through `connect`, so a database that cannot be reached is the store's clear error.
+            self._connection = self.engine.connect()
+            self._enqueuer = queue.Enqueuer(self._connection.connection.driver_connection)
+        recorded = self._insert(self._enqueuer, fresh)
+        self._enqueuer.driver_connection.commit()
+        return recorded
 
     def _insert(
         self, enqueuer: queue.Enqueuer, fresh: Sequence[Delivery]
@@ -140,18 +146,26 @@ class PostgresBatchWriter:
     def _discard_after_failure(self) -> bool:
         """Roll the failed transaction back and keep the connection if it still works; whether it broke."""
         connection, self._connection = self._connection, None
-        try:
-            connection.rollback()
-        except Exception:  # the connection is gone: the pool forgets it, the next batch takes another
-            connection.invalidate()
-            return True
-        if connection.driver_connection.closed or connection.driver_connection.broken:
-            connection.invalidate()
-            return True
-        self._connection = connection  # still good: kept for the next batch
-        return False
+        if connection is None:  # no connection could be taken (the database is down): nothing to discard
+            return False
+        raw = connection.connection.driver_connection
+        if raw is not None and _rolled_back(raw) and not (raw.closed or raw.broken):
+            self._connection = connection  # still good: kept for the next batch
+            return False
+        connection.invalidate()  # the pool forgets it; the next attempt takes another
+        connection.close()
+        return True
 
     def close(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()  # back to the pool
+
+
+def _rolled_back(raw: Any) -> bool:
+    """Roll a psycopg connection's transaction back; whether it could be (a dropped one cannot)."""
+    try:
+        raw.rollback()
+    except Exception:
+        return False
+    return True

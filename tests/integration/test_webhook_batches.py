@@ -173,3 +173,17 @@ def test_the_writer_takes_a_new_connection_when_postgres_dropped_its_own(make_po
     with sessions() as session:
         assert sorted(session.scalars(select(WebhookDelivery.delivery_id))) == ["after", "before"]
     assert _queued_jobs(url, jobs) == 2
+
+
+def test_a_database_that_cannot_be_reached_fails_the_delivery_with_its_reason(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Nothing listens on this port: taking the writer's connection fails, and that failure is what the
+    # delivery gets (the server answers it 503 with the database named), not an error of the writer's own.
+    from orchestrator.store.db import DatabaseUnavailableError
+
+    sessions = db.session_factory(db.make_engine("postgresql://postgres@127.0.0.1:1/none"))
+    recorder = DeliveryRecorder(sessions, lambda: QueueJobs(sessions))
+    try:
+        with pytest.raises(DatabaseUnavailableError, match="cannot connect"):
+            asyncio.run(recorder.record(push("unreached", "api")))
+    finally:
+        recorder.close()
