@@ -55,6 +55,23 @@ class Delivery:
     def key(self) -> tuple[str, str]:
         return (self.source, self.delivery_id)
 
+    @property
+    def actor(self) -> str:
+        """Who its rollout requests are recorded as asked by: the source's name."""
+        return "github" if self.source == "github" else "registry"
+
+    def row(self) -> dict[str, Any]:
+        """Its `webhook_deliveries` row (event and repository cut to their columns), for either writer."""
+        decision = self.decision
+        return {
+            "source": self.source,
+            "delivery_id": self.delivery_id,
+            "event": decision.event[:50],
+            "repository": decision.repository[:512] if decision.repository else None,
+            "outcome": decision.outcome.value,
+            "reason": decision.reason,
+        }
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -71,18 +88,6 @@ class _Waiting:
     future: asyncio.Future[Recorded]
 
 
-def _delivery_row(d: Delivery) -> dict[str, Any]:
-    decision = d.decision
-    return {
-        "source": d.source,
-        "delivery_id": d.delivery_id,
-        "event": decision.event[:50],
-        "repository": decision.repository[:512] if decision.repository else None,
-        "outcome": decision.outcome.value,
-        "reason": decision.reason,
-    }
-
-
 class SessionWriter:
     """Writes a batch through a SQLAlchemy Session (SQLite; and Postgres with jobs other than the queue's):
     the deliveries in one many-rows INSERT (`ON CONFLICT DO NOTHING`), the requests in another (RETURNING in
@@ -95,7 +100,7 @@ class SessionWriter:
         with self.sessions.begin() as session:
             connection = session.connection()
             deliveries = _DELIVERIES_INSERT[connection.dialect.name]
-            rows = connection.execute(deliveries, [_delivery_row(d) for d in fresh]).all()
+            rows = connection.execute(deliveries, [d.row() for d in fresh]).all()
             row_ids = {(row.source, row.delivery_id): int(row.id) for row in rows}
             wanted = [
                 {
@@ -106,7 +111,7 @@ class SessionWriter:
                     "git_commit": w.git_commit,
                     "digest": w.digest,
                     "built_repository": w.built_repository,
-                    "actor": "github" if d.source == "github" else "registry",
+                    "actor": d.actor,
                 }
                 for d in fresh
                 if d.key in row_ids

@@ -110,20 +110,15 @@ class PostgresBatchWriter:
     def _insert(
         self, enqueuer: queue.Enqueuer, fresh: Sequence[Delivery]
     ) -> dict[tuple[str, str], list[int]]:
-        deliveries: list[tuple[str | None, ...]] = []
+        deliveries: list[list[str | None]] = []
         wanted: list[tuple[str | None, ...]] = []
         for d in fresh:
-            decision = d.decision
-            event = decision.event[:50]
-            repository = decision.repository[:512] if decision.repository else None
-            deliveries.append(
-                (d.source, d.delivery_id, event, repository, decision.outcome.value, decision.reason)
-            )
-            actor = "github" if d.source == "github" else "registry"
+            row = d.row()
+            deliveries.append([row[c] for c in _DELIVERY_COLUMNS])
             wanted.extend(
-                (d.source, d.delivery_id, w.service, w.environment, event, w.git_commit, w.digest,
-                 w.built_repository, actor)
-                for w in decision.wanted
+                (d.source, d.delivery_id, w.service, w.environment, row["event"], w.git_commit, w.digest,
+                 w.built_repository, d.actor)
+                for w in d.decision.wanted
             )  # fmt: skip
         params = {
             "deliveries": json.dumps(deliveries),
@@ -137,29 +132,28 @@ class PostgresBatchWriter:
             ids = recorded.setdefault((source, delivery_id), [])
             if request_id is not None:
                 ids.append(int(request_id))
-        request_ids: list[int] = []
         for ids in recorded.values():
             ids.sort()
-            request_ids.extend(ids)
+        request_ids = sorted(i for ids in recorded.values() for i in ids)
         if request_ids:
-            self.jobs.enqueue_requests_on(enqueuer, sorted(request_ids))
+            self.jobs.enqueue_requests_on(enqueuer, request_ids)
         return recorded
 
     def _discard_after_failure(self) -> bool:
         """Roll the failed transaction back and keep the connection if it still works; whether it broke."""
-        connection, self._connection = self._connection, None
+        connection, self._connection, enqueuer, self._enqueuer = self._connection, None, self._enqueuer, None
         if connection is None:  # no connection could be taken (the database is down): nothing to discard
             return False
         raw = connection.connection.driver_connection
         if raw is not None and _rolled_back(raw) and not (raw.closed or raw.broken):
-            self._connection = connection  # still good: kept for the next batch
+            self._connection, self._enqueuer = connection, enqueuer  # still good: kept for the next batch
             return False
         connection.invalidate()  # the pool forgets it; the next attempt takes another
         connection.close()
         return True
 
     def close(self) -> None:
-        connection, self._connection = self._connection, None
+        connection, self._connection, self._enqueuer = self._connection, None, None
         if connection is not None:
             connection.close()  # back to the pool
 
