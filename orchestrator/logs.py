@@ -2,6 +2,12 @@
 
 Redaction is by key name (token, password, secret, authorization, …) and by value shape (bearer tokens,
 URLs with credentials), so a credential that reaches a log call by accident still never reaches the log.
+
+Every module logs through `get_logger` here, never through structlog itself: importing structlog costs
+about 0.1 s (it loads its console renderer, which loads rich, and asyncio), a fifth of a short command
+such as `render`. A logger made here imports structlog for the first record at or above the configured
+level, so a command that writes no log line never imports it; `configure_logging` keeps structlog's
+configuration until then (applied at once if structlog is already loaded).
 """
 
 from __future__ import annotations
@@ -10,10 +16,10 @@ import logging
 import os
 import re
 import sys
-from collections.abc import MutableMapping
+import threading
+from collections.abc import Mapping, MutableMapping
+from contextvars import ContextVar
 from typing import Any
-
-import structlog
 
 SECRET_KEYS = re.compile(r"(token|password|passwd|secret|authorization|api[_-]?key|credential|cookie)", re.I)
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
@@ -41,23 +47,71 @@ def redact_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mut
     return event_dict
 
 
-def _current_stderr_logger(*_: Any) -> structlog.PrintLogger:
+def _current_stderr_logger(*_: Any) -> Any:
+    import structlog
+
     return structlog.PrintLogger(file=sys.stderr)
+
+
+# What `bind_context` added, merged into every record of this thread or task (as structlog.contextvars
+# would, without importing structlog to bind).
+_bound: ContextVar[Mapping[str, Any] | None] = ContextVar("orchestrator_log_context", default=None)
+
+
+def bind_context(**values: Any) -> None:
+    """Add `values` to every later record of this thread or task (the acting user, for one)."""
+    _bound.set({**(_bound.get() or {}), **values})
+
+
+def merge_bound_context(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in (_bound.get() or {}).items():
+        event_dict.setdefault(key, value)
+    return event_dict
+
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+# None until configure_logging: then every record goes to structlog, as structlog alone would have it.
+_threshold: int | None = None
+_pending: tuple[int, bool] | None = None  # (level, JSON?) of a configure_logging that structlog has not had
+_configuring = threading.Lock()
 
 
 def configure_logging(level: str | None = None, *, json_output: bool | None = None) -> None:
     """Call once per process; ORCHESTRATOR_LOG_LEVEL and ORCHESTRATOR_LOG_FORMAT (console|json) apply."""
+    global _threshold, _pending
     name = (level or os.environ.get("ORCHESTRATOR_LOG_LEVEL") or "warning").upper()
     numeric = logging.getLevelNamesMapping().get(name, logging.WARNING)
     if json_output is None:
         fmt = os.environ.get("ORCHESTRATOR_LOG_FORMAT")
         json_output = fmt == "json" if fmt else not sys.stderr.isatty()
+    with _configuring:
+        _threshold = numeric
+        _pending = (numeric, json_output)
+        if "structlog" in sys.modules:
+            _configure_structlog()
+    # Cloud SDKs log multi-line warnings of their own (azure.identity on a failed credential); our errors
+    # already say what failed, in one line.
+    for noisy in ("azure", "google", "botocore", "urllib3", "kubernetes"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.ERROR))
+    logging.basicConfig(
+        level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _configure_structlog() -> None:
+    """Hand structlog the configuration configure_logging kept (under `_configuring`)."""
+    global _pending
+    import structlog
+
+    if _pending is None:
+        return
+    (numeric, json_output), _pending = _pending, None
     renderer: Any = (
         structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
+            merge_bound_context,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact_secrets,
@@ -70,10 +124,50 @@ def configure_logging(level: str | None = None, *, json_output: bool | None = No
         logger_factory=_current_stderr_logger,
         cache_logger_on_first_use=False,
     )
-    # Cloud SDKs log multi-line warnings of their own (azure.identity on a failed credential); our errors
-    # already say what failed, in one line.
-    for noisy in ("azure", "google", "botocore", "urllib3", "kubernetes"):
-        logging.getLogger(noisy).setLevel(max(numeric, logging.ERROR))
-    logging.basicConfig(
-        level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
+
+
+class Logger:
+    """structlog's logger for `name`, made (and structlog imported) for the first record that passes the
+    configured level. Its methods are structlog's: an event name, then key-value pairs."""
+
+    __slots__ = ("_logger", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._logger: Any = None
+
+    def _structlog(self) -> Any:
+        if self._logger is None:
+            import structlog
+
+            with _configuring:
+                _configure_structlog()
+            self._logger = structlog.get_logger(self.name)
+        return self._logger
+
+    def _emit(self, method: str, event: str, values: dict[str, Any]) -> None:
+        if _threshold is not None and _LEVELS[method] < _threshold:
+            return
+        getattr(self._structlog(), method)(event, **values)
+
+    def debug(self, event: str, **values: Any) -> None:
+        self._emit("debug", event, values)
+
+    def info(self, event: str, **values: Any) -> None:
+        self._emit("info", event, values)
+
+    def warning(self, event: str, **values: Any) -> None:
+        self._emit("warning", event, values)
+
+    def error(self, event: str, **values: Any) -> None:
+        self._emit("error", event, values)
+
+    def exception(self, event: str, **values: Any) -> None:
+        """An error with the exception being handled (call it in an `except` block)."""
+        if _threshold is not None and _threshold > logging.ERROR:
+            return
+        self._structlog().exception(event, **values)
+
+
+def get_logger(name: str) -> Logger:
+    return Logger(name)

@@ -9,15 +9,14 @@ result[0] < 500`; for NaN (no requests in the window), `isNaN(result[0]) || resu
 
 from __future__ import annotations
 
-import structlog
-
 from orchestrator.analysis.base import AnalysisContext, Measurement, assess, start_measurement
 from orchestrator.analysis.phases import AnalysisPhase
 from orchestrator.analysis.promapi import PrometheusAPI, PrometheusError
 from orchestrator.analysis.templating import TemplateError
 from orchestrator.config.pipeline import Metric
+from orchestrator.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 SOURCE = "prometheus"
 

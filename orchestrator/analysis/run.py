@@ -33,14 +33,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-import structlog
-
 from orchestrator.analysis.base import AnalysisContext, Measurement, MetricProvider, start_measurement
 from orchestrator.analysis.phases import AnalysisPhase
 from orchestrator.analysis.registry import PROVIDERS, provider_name
 from orchestrator.config.pipeline import Metric
+from orchestrator.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_ERROR_RETRY_SECONDS = 10.0
 STOP_POLL_SECONDS = 1.0

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 
 import docker
 import docker.errors
-import structlog
 
 from orchestrator.build import releases
 from orchestrator.build.builder import BuildRequest, build_image
@@ -31,9 +30,10 @@ from orchestrator.build.targets import push_targets
 from orchestrator.config import Pipeline, Project
 from orchestrator.config.pipeline import BuildConfig
 from orchestrator.errors import ConfigError
+from orchestrator.logs import get_logger
 from orchestrator.store import db
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 OutputSink = Callable[[str], None]
 # Records a pushed build somewhere else than the local database: (service, commit, digest, image names) ->

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import structlog
 
 from orchestrator.build.errors import RegistryError
 from orchestrator.build.reference import registry_api_host
 from orchestrator.build.registries.base import RegistryCredentials
+from orchestrator.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

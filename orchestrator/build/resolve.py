@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import structlog
-
 from orchestrator.build.distribution import RegistryClient
 from orchestrator.build.errors import RegistryError
 from orchestrator.build.reference import is_loopback, parse_reference, split_registry
@@ -13,8 +11,9 @@ from orchestrator.build.registries import PushTarget, RegistryCredentials, regis
 from orchestrator.build.registries.base import docker_config_credentials
 from orchestrator.config.environment import RegistryConfig
 from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class ImageNotFoundError(OrchestratorError):

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import git
-import structlog
 
 from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 SHORT_SHA_LENGTH = 7
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")

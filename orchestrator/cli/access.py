@@ -7,10 +7,13 @@ from typing import Any
 
 import click
 
-from orchestrator.cli.auth import authorize, logger, open_sessions, token_option
+from orchestrator.cli.auth import authorize, open_sessions, token_option
 from orchestrator.cli.db import database_url_option
 from orchestrator.cli.options import format_option, server_url
 from orchestrator.errors import ConfigError
+from orchestrator.logs import get_logger
+
+log = get_logger(__name__)
 
 STATUSES = ("pending", "approved", "denied")  # store.identity's (a unit test keeps them equal)
 ROLES = ("admin", "deployer", "viewer")  # store.models.Role
@@ -46,7 +49,7 @@ def request_command(
             session, email=email, full_name=full_name, organization=organization, reason=reason
         )
         view = access_request_view(request)
-    logger(__name__).info("access requested", email=view["email"], request=view["id"])
+    log.info("access requested", email=view["email"], request=view["id"])
     show_requested(view, output)
 
 
@@ -124,7 +127,7 @@ def _review(ref: str, *, approve: bool, role: str | None, note: str | None, outp
             session, request, approve=approve, role=role, reviewer_id=reviewer.user_id, note=note
         )
         view = access_request_view(request)
-    logger(__name__).info(
+    log.info(
         "access request reviewed",
         email=view["email"],
         status=view["status"],

@@ -71,9 +71,8 @@ def open_sessions(database_url: str) -> sessionmaker[Session]:
 def acting(database_url: str, sessions: sessionmaker[Session] | None = None) -> Principal | None:
     """Who runs this command (None: users exist and no token was given). The bootstrap login says so on
     stderr once per command; log lines carry the user from here on."""
-    import structlog
-
     from orchestrator.identity import principal as principals
+    from orchestrator.logs import bind_context
 
     ctx = click.get_current_context(silent=True)
     explicit = ctx.meta.get(_TOKEN) if ctx is not None else None
@@ -83,7 +82,7 @@ def acting(database_url: str, sessions: sessionmaker[Session] | None = None) -> 
         ctx.meta[_NOTICE_SHOWN] = True
         click.echo(BOOTSTRAP_NOTICE, err=True)
     if principal is not None:
-        structlog.contextvars.bind_contextvars(user=principal.email, role=principal.role.value)
+        bind_context(user=principal.email, role=principal.role.value)
     return principal
 
 
@@ -143,10 +142,3 @@ def read_password(source: str = "stdin") -> str:
     if not password:
         raise click.UsageError(f"no password on {source}; pipe it in, e.g. `… --password-stdin < file`")
     return password
-
-
-def logger(name: str) -> Any:
-    """A structlog logger, imported when a command runs rather than when its module is (for `--help`)."""
-    import structlog
-
-    return structlog.get_logger(name)

@@ -8,11 +8,14 @@ from typing import Any
 
 import click
 
-from orchestrator.cli.auth import acting, logger, open_sessions, read_password, token_option
+from orchestrator.cli.auth import acting, open_sessions, read_password, token_option
 from orchestrator.cli.db import database_url_option
 from orchestrator.cli.options import format_option, server_url
 from orchestrator.errors import OrchestratorError
 from orchestrator.identity import tokens
+from orchestrator.logs import get_logger
+
+log = get_logger(__name__)
 
 LOGIN_EXPIRY = "30d"
 
@@ -48,7 +51,7 @@ def login_command(email: str, expires: str, output: str, database_url: str) -> N
         signed_in = sign_in(session, address, password, token_name="login", expires_at=expires_at, now=now)
     new, role = signed_in.token, signed_in.role.value
     path = write_token_file(new.secret)
-    logger(__name__).info("signed in", user=address, prefix=new.prefix, saved_to=str(path))
+    log.info("signed in", user=address, prefix=new.prefix, saved_to=str(path))
     show_signed_in(address, role, tokens.display(new.prefix), path, output)
 
 

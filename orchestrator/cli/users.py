@@ -12,11 +12,14 @@ from typing import Any
 
 import click
 
-from orchestrator.cli.auth import authorize, logger, open_sessions, read_password, token_option
+from orchestrator.cli.auth import authorize, open_sessions, read_password, token_option
 from orchestrator.cli.db import database_url_option
 from orchestrator.cli.options import format_option, server_url
 from orchestrator.errors import ConfigError
 from orchestrator.identity import tokens
+from orchestrator.logs import get_logger
+
+log = get_logger(__name__)
 
 ROLES = ("admin", "deployer", "viewer")  # store.models.Role (a unit test keeps them equal)
 
@@ -67,7 +70,7 @@ def create_command(email: str, role: str, password_stdin: bool, output: str, dat
             )
         view = user_view(user)
     saved = write_token_file(first.secret) if first is not None else None
-    logger(__name__).info(
+    log.info(
         "user created",
         email=view["email"],
         role=role,

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import kubernetes.client
-import structlog
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
 from orchestrator.clusters.errors import ClusterConnectionError
+from orchestrator.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # Seconds to connect, and to read the probe's answer: a cluster slower than this is reported, not waited on.
 PROBE_TIMEOUT = (10.0, 20.0)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.errors import ConfigError
@@ -20,10 +19,11 @@ from orchestrator.identity.accounts import refuse_losing_the_last_admin, token_o
 from orchestrator.identity.principal import Principal
 from orchestrator.identity.rules import Action, require
 from orchestrator.identity.views import access_request_view, token_view, user_view
+from orchestrator.logs import get_logger
 from orchestrator.store import identity as store
 from orchestrator.store.models import Role, utcnow
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 Sessions = sessionmaker[Session]
 

@@ -19,17 +19,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import structlog
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.identity import tokens
 from orchestrator.identity.tokens import InvalidTokenError
+from orchestrator.logs import get_logger
 from orchestrator.settings import state_dir
 from orchestrator.store import identity as store
 from orchestrator.store.models import Role, utcnow
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 TOKEN_ENV = tokens.TOKEN_ENV
 TOKEN_FILE_NAME = "token"

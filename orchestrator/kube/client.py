@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kubernetes.client
-import structlog
 import urllib3
 import urllib3.exceptions
 from tenacity import (
@@ -35,8 +34,9 @@ from tenacity import Retrying as _Retrying
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.kube.transport import Transport, transport_for
+from orchestrator.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"

@@ -32,12 +32,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import requests
-import structlog
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import Environment, Pipeline, Project
 from orchestrator.errors import OrchestratorError
+from orchestrator.logs import get_logger
 from orchestrator.notify.destinations import (
     GITHUB,
     GitHubSender,
@@ -54,7 +54,7 @@ from orchestrator.store import notifications as outbox
 from orchestrator.store.db import engine_of
 from orchestrator.store.models import DeliveryStatus
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 PAGE = 500  # events read per query
 MAX_AGE_SECONDS = 24 * 3600.0  # a phase change older than this when first read is not announced

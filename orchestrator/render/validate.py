@@ -28,15 +28,14 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from orchestrator.errors import OrchestratorError
+from orchestrator.logs import get_logger
 
 if TYPE_CHECKING:
     import jsonschema
     from jsonschema.exceptions import ValidationError
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # The Kubernetes minor version whose schemas we validate against: one that EKS, AKS and GKE all run.
 KUBERNETES_VERSION = "1.33"

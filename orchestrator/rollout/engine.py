@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Protocol, cast
 
-import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload, sessionmaker
 
@@ -37,6 +36,7 @@ from orchestrator.config import Environment, Project
 from orchestrator.config.pipeline import Pipeline, RollingStrategy, Strategy
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.identity.principal import Principal
+from orchestrator.logs import get_logger
 from orchestrator.render.engine import Renderer
 from orchestrator.render.manifests import RenderedSet, environment_hash
 from orchestrator.rollout import control
@@ -83,7 +83,7 @@ from orchestrator.store.transitions import Event, allows, transition
 
 __all__ = ["DeployRequest", "Prepared", "RolloutEngine", "RolloutError", "StepFailedError"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 Reporter = Callable[[dict[str, Any]], None]
 ABORT_WAIT_SECONDS = 60.0  # how long `abort` waits for a live driver to finish rolling back

@@ -25,18 +25,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator.logs import get_logger
 from orchestrator.server.decision import Decision
 from orchestrator.server.deliveries_postgres import PostgresBatchWriter
 from orchestrator.server.jobs import QueueJobs, RolloutJobs
 from orchestrator.store.db import engine_of
 from orchestrator.store.models import RolloutRequest, WebhookDelivery
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 MAX_BATCH = 200  # deliveries in one transaction at most (a burst is written in several)
 DUPLICATE = "duplicate"

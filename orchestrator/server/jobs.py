@@ -22,11 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Protocol
 
-import structlog
 from sqlalchemy import event, text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator.logs import get_logger
 from orchestrator.server.runner import (
     MAX_FAILURE_RETRIES,
     Done,
@@ -38,7 +38,7 @@ from orchestrator.server.runner import (
 )
 from orchestrator.store import queue
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class RolloutJobs(Protocol):

@@ -119,7 +119,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         # Logged with its traceback by the server's logger; the client gets no internals.
-        import structlog
+        from orchestrator.logs import get_logger
 
-        structlog.get_logger(__name__).exception("request_crashed", error=type(exc).__name__)
+        get_logger(__name__).exception("request_crashed", error=type(exc).__name__)
         return problem_response(500, "Internal Server Error", "the server failed to answer; see its log")

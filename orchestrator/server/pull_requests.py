@@ -18,16 +18,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from orchestrator.logs import get_logger
 from orchestrator.rollout.control import ControlState
 from orchestrator.store import repository as repo
 from orchestrator.store.models import DeliveryOutcome, Deployment, Phase, WebhookDelivery
 from orchestrator.store.transitions import Event
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _DELIVERIES = WebhookDelivery.metadata.tables[WebhookDelivery.__tablename__]

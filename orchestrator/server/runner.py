@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import structlog
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +34,7 @@ from orchestrator.config import Project
 from orchestrator.errors import OrchestratorError
 from orchestrator.gitops.checkouts import project_at
 from orchestrator.gitops.commits import commit_time
+from orchestrator.logs import get_logger
 from orchestrator.rollout.engine import RolloutEngine
 from orchestrator.rollout.lease import LeaseHeldError
 from orchestrator.rollout.request import DeployRequest, Trigger
@@ -51,7 +51,7 @@ from orchestrator.store.models import (
     RolloutRequest,
 )
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 BUSY_RETRY_SECONDS = 2.0  # the environment is held by another rollout: look again this often
 SOURCE_RETRY_SECONDS = 2.0  # a release's promotion waits for the environment before to finish verifying it

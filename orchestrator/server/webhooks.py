@@ -21,12 +21,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import structlog
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
+from orchestrator.logs import get_logger
 from orchestrator.server import pull_requests, signatures
 from orchestrator.server.api.schemas import Problem as ProblemBody
 from orchestrator.server.body import read_limited
@@ -39,7 +39,7 @@ from orchestrator.server.problems import Problem
 from orchestrator.server.webhook_settings import GITHUB_REPOSITORY_ENV, WebhookSettings
 from orchestrator.store.models import WebhookDelivery
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 router = APIRouter(tags=["webhooks"])
 
 ZERO_SHA = "0" * 40

@@ -24,13 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import structlog
-
+from orchestrator.logs import get_logger
 from orchestrator.server.jobs import retry_delay, run_job
 from orchestrator.server.runner import JobRunner, RetryLater
 from orchestrator.store import queue
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)  # a picked job whose heartbeat is older is picked again
 DEQUEUE_TIMEOUT = timedelta(seconds=5)  # poll this often even when no NOTIFY arrives

@@ -19,8 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import structlog
-
+from orchestrator.logs import get_logger
 from orchestrator.sim.clock import Clock
 from orchestrator.sim.events import EventRecorder
 from orchestrator.sim.kubelet import NAME_ALPHABET, new_pod, pod_state
@@ -28,7 +27,7 @@ from orchestrator.sim.resources import REGISTRY, ResourceType
 from orchestrator.sim.selectors import labels_match, selector_from_label_selector
 from orchestrator.sim.store import Obj, ObjectStore, WatchEvent, rfc3339
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 FULL_PASS_EVERY = 5.0  # seconds between full passes (a safety net under the dirty tracking)
 

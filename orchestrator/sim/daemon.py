@@ -21,9 +21,8 @@ import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
-import structlog
-
 from orchestrator.errors import OrchestratorError
+from orchestrator.logs import get_logger
 from orchestrator.sim.client import (
     STATE_FILE,
     SimInfo,
@@ -34,7 +33,7 @@ from orchestrator.sim.client import (
 )
 from orchestrator.sim.server import CONTROL, DEFAULT_CLUSTERS, SimServer
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 TOKEN_FILE = "token"
 LOG_FILE = "sim.log"

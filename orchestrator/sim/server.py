@@ -22,8 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 
-import structlog
-
+from orchestrator.logs import get_logger
 from orchestrator.sim import DEFAULT_CLUSTERS
 from orchestrator.sim.api import KubeApi, Request, Response, json_response
 from orchestrator.sim.certs import ServerCerts, make_certs
@@ -39,7 +38,7 @@ from orchestrator.sim.rivals import Rivals
 from orchestrator.sim.store import ObjectStore
 from orchestrator.sim.transport import EndpointHooks, Listener
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 Authenticator = Callable[[str, str], bool]
 CONTROL = "_control"  # key of the control endpoint's port in `ports`

@@ -21,13 +21,12 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import structlog
-
+from orchestrator.logs import get_logger
 from orchestrator.sim.api import Request, Response, encode
 from orchestrator.sim.errors import status_body
 from orchestrator.sim.requestlog import LoggedRequest, verb_class
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 Handler = Callable[[Request], Response]
 _ANONYMOUS = frozenset({"/version", "/healthz", "/livez", "/readyz"})

@@ -11,7 +11,6 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.logs import get_logger
 
 # Defined with the other settings (the CLI's option help reads them without importing SQLAlchemy).
 from orchestrator.settings import DATABASE_URL_ENV as DATABASE_URL_ENV
@@ -29,7 +29,7 @@ from orchestrator.settings import default_database_url as default_database_url
 if TYPE_CHECKING:
     from alembic.config import Config
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # How long a SQLite writer waits for another (a worker, the CLI) before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextvars
 import io
 import json
+import subprocess
+import sys
 from contextlib import redirect_stderr
 
 import structlog
 
-from orchestrator.logs import REDACTED, configure_logging, redact_secrets
+from orchestrator.logs import REDACTED, bind_context, configure_logging, get_logger, redact_secrets
 
 
 def test_secret_keys_and_credential_shapes_are_redacted() -> None:
@@ -34,8 +37,48 @@ def test_json_logs_on_stderr_carry_no_secret() -> None:
     try:
         configure_logging("info", json_output=True)
         with redirect_stderr(buffer):
-            structlog.get_logger("test").info("login", password="s3cret", user="ana")
+            get_logger("test").info("login", password="s3cret", user="ana")
     finally:
         structlog.reset_defaults()
     line = json.loads(buffer.getvalue().strip().splitlines()[-1])
     assert line["password"] == REDACTED and line["user"] == "ana" and line["event"] == "login"
+
+
+def test_bound_context_reaches_every_later_record() -> None:
+    buffer = io.StringIO()
+
+    def command() -> None:
+        bind_context(user="ana@example.com", role="deployer")
+        get_logger("test").warning("deploy refused", service="api")
+
+    try:
+        configure_logging("info", json_output=True)
+        with redirect_stderr(buffer):
+            contextvars.copy_context().run(command)  # the binding ends with the copy
+    finally:
+        structlog.reset_defaults()
+    line = json.loads(buffer.getvalue().strip().splitlines()[-1])
+    assert (line["user"], line["role"], line["service"]) == ("ana@example.com", "deployer", "api")
+
+
+# A fresh process: the level decides whether structlog is imported at all (it costs about 0.1 s).
+LAZY_PROBE = """
+import sys
+from orchestrator.logs import configure_logging, get_logger
+configure_logging("warning", json_output=True)
+log = get_logger("probe")
+log.debug("not written")
+log.info("not written either")
+print("structlog" in sys.modules)
+log.warning("written", api_token="abc123", cluster="aws")
+print("structlog" in sys.modules)
+"""
+
+
+def test_structlog_is_imported_for_the_first_record_that_passes_the_level() -> None:
+    result = subprocess.run([sys.executable, "-c", LAZY_PROBE], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]
+    lines = [json.loads(line) for line in result.stderr.strip().splitlines()]
+    assert [(line["event"], line["level"]) for line in lines] == [("written", "warning")]
+    assert lines[0]["api_token"] == REDACTED and lines[0]["cluster"] == "aws"

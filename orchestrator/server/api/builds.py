@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import structlog
 from fastapi import APIRouter, Path, Request
 
 from orchestrator.build.releases import record_built
 from orchestrator.identity.rules import Action, require
+from orchestrator.logs import get_logger
 from orchestrator.server.api import schemas
 from orchestrator.server.api.auth import Caller
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 router = APIRouter(tags=["releases"])
 
 Service = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")]
