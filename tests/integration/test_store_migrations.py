@@ -77,6 +77,38 @@ def test_upgrade_creates_every_table(each_backend_url: str) -> None:
     assert db.current_revision(each_backend_url) == db.head_revision()
 
 
+def _alembic_revision(url: str) -> str | None:
+    engine = db.make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def test_the_revision_read_directly_is_alembics_at_every_revision(each_backend_url: str) -> None:
+    """`db.current_revision` reads the version table without Alembic (for speed): the same answer as
+    Alembic's own, before the first migration, after each, and after a downgrade."""
+    assert db.current_revision(each_backend_url) is None is _alembic_revision(each_backend_url)
+    for revision in db.known_revisions():
+        db.upgrade(each_backend_url, revision)
+        assert db.current_revision(each_backend_url) == revision == _alembic_revision(each_backend_url)
+    db.downgrade(each_backend_url, "base")
+    assert db.current_revision(each_backend_url) is None is _alembic_revision(each_backend_url)
+
+
+def test_the_head_read_from_the_file_names_is_alembics() -> None:
+    """`db.head_revision` lists migrations/versions (for speed): each script is named after its
+    revision, the chain is one line, and its head is Alembic's."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(db.alembic_config())
+    for script in scripts.walk_revisions():
+        assert script.path is not None
+        assert Path(script.path).name.startswith(f"{script.revision}_"), script.path
+    assert scripts.get_heads() == [db.head_revision()]
+
+
 def test_migrated_schema_matches_the_models(each_backend_url: str) -> None:
     db.upgrade(each_backend_url)
     engine = db.make_engine(each_backend_url)
