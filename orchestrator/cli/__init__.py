@@ -3,6 +3,6 @@
 Each command group lives in its own module and is registered on the root group in `main.py`.
 """
 
-from orchestrator.cli.main import main
+from orchestrator.cli.main import main, run
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
