@@ -99,3 +99,20 @@ def test_the_benchmark_times_every_command_and_subcommand() -> None:
         if isinstance(command, click.Group):
             expected |= {(name, sub) for sub in command.list_commands(ctx)}
     assert listed == expected
+
+
+def test_the_command_benchmark_times_each_command_against_python() -> None:
+    """`benchmarks/cli_commands.py` runs every command it times to success (a failing one stops it)."""
+    from benchmarks.cli_commands import COMMANDS
+
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "cli_commands.py"), "--runs", "1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    (figures,) = report["checkouts"].values()
+    assert set(figures) == {" ".join(words) for words in COMMANDS}
+    assert all(f["wall_s"] > report["python_c_pass"]["wall_s"] for f in figures.values())
