@@ -65,6 +65,19 @@ def push(delivery: str, *services: str) -> Delivery:
 
 def test_a_batch_records_each_delivery_once_and_numbers_requests_in_order(each_backend_url: str) -> None:
     sessions, jobs = _sessions_and_jobs(each_backend_url)
+    _check_a_batch(each_backend_url, sessions, jobs)
+
+
+@pytest.mark.postgres
+def test_the_session_writer_on_postgres_keeps_the_same_rules(make_postgres_database) -> None:  # type: ignore[no-untyped-def]
+    """Postgres with jobs other than the queue's goes through `SessionWriter` (its `postgresql.insert`),
+    not `PostgresBatchWriter`: the same batch gives the same answers, rows and request order."""
+    url = make_postgres_database()
+    db.upgrade(url)
+    _check_a_batch(url, db.open_sessions(url), KeptJobs())
+
+
+def _check_a_batch(url: str, sessions: sessionmaker[Session], jobs: RolloutJobs) -> None:
     assert write(sessions, jobs, [push("earlier", "api")])[0].outcome == "queued"
 
     answers = write(
@@ -104,7 +117,7 @@ def test_a_batch_records_each_delivery_once_and_numbers_requests_in_order(each_b
         ("github", "two"),
         ("registry", "one"),
     ]
-    assert _queued_jobs(each_backend_url, jobs) == len(stored) == 4
+    assert _queued_jobs(url, jobs) == len(stored) == 4
 
 
 def test_concurrent_deliveries_are_answered_after_their_commit(each_backend_url: str) -> None:
