@@ -281,8 +281,10 @@ class Deployment(Base):
     finished_at: Mapped[datetime | None]
     last_event_seq: Mapped[int] = mapped_column(default=0, server_default="0")
     # The plan frozen when the deployment was created (strategy, analysis, waves, rendered manifests):
-    # read once per run, never on the per-step path.
-    plan: Mapped[dict[str, Any] | None]
+    # read once per run, never on the per-step path. About 33 KB of JSON for three clusters, so it is
+    # deferred: loaded (with a SELECT of its own) only where `.plan` is read, not with every row that
+    # `history`, `status`, the API's lists and each step's reads load.
+    plan: Mapped[dict[str, Any] | None] = mapped_column(deferred=True)
     # Pause reasons, approvals, full promotion: small, read before every step.
     control: Mapped[dict[str, Any] | None]
     # The one engine driving the deployment: who, last heard from, and until when its claim holds.

@@ -188,6 +188,7 @@ class RolloutMachine(RuleBasedStateMachine):
         with self.sessions() as session:
             found = repo.latest_deployment(session, "api", "local")
             if found is not None:
+                assert found.plan is not None  # loaded before the row leaves the session (it is deferred)
                 session.expunge(found)
             return found
 
@@ -632,3 +633,17 @@ def test_a_rollback_says_which_clusters_keep_the_new_release_because_nothing_els
     assert "rolled back azure, gcp" in message
     assert "the new release stays on aws (deployed directly" in message
     machine.rules_hold()
+
+
+def test_a_deployments_frozen_plan_is_loaded_only_where_it_is_read() -> None:
+    """The plan (the rendered manifests, tens of KB) is a deferred column: the rows `history`, `status` and
+    each step load leave it in the database until `.plan` is read, in the session."""
+    from sqlalchemy import inspect
+
+    machine = RolloutMachine()
+    machine.deploy(2)
+    with machine.sessions() as session:
+        found = repo.latest_deployment(session, "api", "local")
+        assert found is not None and "plan" in inspect(found).unloaded
+        assert found.plan is not None and found.plan["sets"]
+        assert "plan" not in inspect(found).unloaded
