@@ -12,14 +12,18 @@ configuration until then (applied at once if structlog is already loaded).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import re
 import sys
 import threading
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 SECRET_KEYS = re.compile(r"(token|password|passwd|secret|authorization|api[_-]?key|credential|cookie)", re.I)
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
@@ -61,6 +65,24 @@ _bound: ContextVar[Mapping[str, Any] | None] = ContextVar("orchestrator_log_cont
 def bind_context(**values: Any) -> None:
     """Add `values` to every later record of this thread or task (the acting user, for one)."""
     _bound.set({**(_bound.get() or {}), **values})
+
+
+@contextmanager
+def log_context(**values: Any) -> Iterator[None]:
+    """Add `values` to the records of this thread or task until the block ends (a rollout's deployment)."""
+    token = _bound.set({**(_bound.get() or {}), **values})
+    try:
+        yield
+    finally:
+        _bound.reset(token)
+
+
+def carried(function: Callable[..., T]) -> Callable[..., T]:
+    """`function`, to run on another thread with the log context bound here (new threads start with an
+    empty one): a rollout's gates and per-cluster calls log with its deployment and acting user. Each call
+    runs in a copy of the context, so calls on several threads at once do not share one."""
+    context = contextvars.copy_context()
+    return lambda *args, **kwargs: context.copy().run(function, *args, **kwargs)
 
 
 def merge_bound_context(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -36,7 +36,7 @@ from orchestrator.config import Environment, Project
 from orchestrator.config.pipeline import Pipeline, RollingStrategy, Strategy
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.identity.principal import Principal
-from orchestrator.logs import get_logger
+from orchestrator.logs import carried, get_logger, log_context
 from orchestrator.render.engine import Renderer
 from orchestrator.render.manifests import RenderedSet, environment_hash
 from orchestrator.rollout import control
@@ -146,7 +146,9 @@ class _Background:
         self.failure: str | None = None
         self._gate = gate
         self._stop_event = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"background-analysis-{wave}", daemon=True)
+        self._thread = threading.Thread(
+            target=carried(self._run), name=f"background-analysis-{wave}", daemon=True
+        )
 
     @classmethod
     def start(cls, wave: int, gate: Callable[[threading.Event], GateResult]) -> _Background:
@@ -442,9 +444,10 @@ class RolloutEngine:
         lease.take()
         self._lease = lease
         try:
-            if wait_for_approval:
-                self._await_approval(deployment_id, lease)
-            return self._run(deployment_id, lease)
+            with log_context(deployment=str(deployment_id)):
+                if wait_for_approval:
+                    self._await_approval(deployment_id, lease)
+                return self._run(deployment_id, lease)
         except LeaseSurrenderedError:
             log.info("lease_handed_back", deployment=str(deployment_id))
             return self._phase(deployment_id)
@@ -834,7 +837,7 @@ class RolloutEngine:
         # cluster is served on this thread while the pool serves the others.
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rollout")
-        futures = [self._pool.submit(call, w) for w in targets[1:]]
+        futures = [self._pool.submit(carried(call), w) for w in targets[1:]]
         calls: list[Callable[[], tuple[str, int]]] = [lambda: call(targets[0])]
         calls += [future.result for future in futures]
         results: dict[str, int] = {}

@@ -23,6 +23,7 @@ from orchestrator.analysis import AnalysisContext, AnalysisPhase, Siblings, reso
 from orchestrator.analysis.validation import validate_pipeline_analysis
 from orchestrator.config import Environment, Pipeline, Project
 from orchestrator.config.pipeline import Metric
+from orchestrator.logs import carried, log_context
 from orchestrator.rollout.plan import Analyze
 from orchestrator.rollout.workload import ClusterWorkload
 
@@ -152,19 +153,20 @@ class AnalysisGateRunner:
                 text = f"{data.get('metric')} = {_figure(data.get('value'))} -> {data.get('phase')}"
                 record(cluster, text, data)
 
-            outcome = run_analysis(
-                metrics,
-                context,
-                on_measurement=store,
-                stop=should_stop,
-                dry_run=resolved.dry_run,
-                siblings=siblings,
-            )
+            with log_context(cluster=cluster):  # the analysis's own log lines name the cluster they judge
+                outcome = run_analysis(
+                    metrics,
+                    context,
+                    on_measurement=store,
+                    stop=should_stop,
+                    dry_run=resolved.dry_run,
+                    siblings=siblings,
+                )
             siblings.offer(outcome.phase)
             return cluster, outcome.phase, outcome.message
 
         with ThreadPoolExecutor(max_workers=max(1, len(workloads))) as pool:
-            verdicts = list(pool.map(judge, workloads))
+            verdicts = list(pool.map(carried(judge), workloads))
         return gate_verdict(verdicts, self.source())
 
 

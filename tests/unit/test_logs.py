@@ -82,3 +82,42 @@ def test_structlog_is_imported_for_the_first_record_that_passes_the_level() -> N
     lines = [json.loads(line) for line in result.stderr.strip().splitlines()]
     assert [(line["event"], line["level"]) for line in lines] == [("written", "warning")]
     assert lines[0]["api_token"] == REDACTED and lines[0]["cluster"] == "aws"
+
+
+def test_a_log_context_reaches_the_threads_a_rollout_starts_and_ends_with_its_block() -> None:
+    """What a rollout binds (its deployment, the acting user) is on the records of the threads it runs its
+    clusters and gates on (`carried`), including several at once, and gone once its block ends."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from orchestrator.logs import carried, log_context
+
+    buffer = io.StringIO()
+    ready = threading.Barrier(3)
+
+    def gate(cluster: str) -> None:
+        ready.wait(timeout=10)  # three calls of one carried function run at the same time
+        get_logger("gate").warning("metric completed", cluster=cluster)
+
+    def command() -> None:
+        bind_context(user="ana@example.com")
+        with log_context(deployment="d-1"):
+            with ThreadPoolExecutor(max_workers=3) as pool:
+                list(pool.map(carried(gate), ["aws", "azure", "gcp"]))
+            plain = threading.Thread(target=lambda: get_logger("t").warning("no context carried"))
+            plain.start()
+            plain.join()
+        get_logger("engine").warning("after the rollout")
+
+    try:
+        configure_logging("info", json_output=True)
+        with redirect_stderr(buffer):
+            contextvars.copy_context().run(command)
+    finally:
+        structlog.reset_defaults()
+    lines = [json.loads(line) for line in buffer.getvalue().strip().splitlines()]
+    gates = sorted((line["cluster"], line.get("deployment"), line.get("user")) for line in lines[:3])
+    assert gates == [(c, "d-1", "ana@example.com") for c in ("aws", "azure", "gcp")]
+    assert "deployment" not in lines[3] and "user" not in lines[3]  # a thread not carried starts empty
+    assert lines[4]["event"] == "after the rollout" and "deployment" not in lines[4]
+    assert lines[4]["user"] == "ana@example.com"
