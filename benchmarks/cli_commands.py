@@ -21,15 +21,16 @@ import argparse
 import json
 import os
 import platform
-import resource
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.cli_start import median_of, timed_run  # noqa: E402  (after the path is set)
+
 COMMANDS: list[tuple[str, ...]] = [
     ("render", "api", "--env", "prod", "-o", "json"),
     ("whoami", "-o", "json"),
@@ -44,21 +45,9 @@ _PROGRAM = (
 )
 
 
-def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall and CPU seconds of one fresh process; it must succeed."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    result = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed (exit {result.returncode}):\n{result.stderr.strip()}")
-    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-
-
 def _median(samples: list[tuple[float, float]]) -> dict[str, float]:
-    walls, cpus = [s[0] for s in samples], [s[1] for s in samples]
-    return {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus)}
+    wall, cpu = median_of(samples)
+    return {"wall_s": wall, "cpu_s": cpu}
 
 
 def measure(runs: int, checkouts: list[Path]) -> dict[str, object]:
@@ -70,15 +59,16 @@ def measure(runs: int, checkouts: list[Path]) -> dict[str, object]:
         }
         env.pop("ORCHESTRATOR_SERVER", None)
         for checkout in checkouts:  # create and migrate the database, warm the file cache: not counted
-            _run([sys.executable, "-c", _PROGRAM, str(checkout), "history", "api", "--env", "local"], env)
+            warm_up = ["history", "api", "--env", "local"]  # opens the store, so migrates it
+            timed_run([sys.executable, "-c", _PROGRAM, str(checkout), *warm_up], env)
         reference: list[tuple[float, float]] = []
         timed: dict[str, dict[str, list[tuple[float, float]]]] = {str(c): {} for c in checkouts}
         for _ in range(runs):
             for words in COMMANDS:
-                reference.append(_run([sys.executable, "-c", "pass"], env))
+                reference.append(timed_run([sys.executable, "-c", "pass"], env))
                 for checkout in checkouts:
                     argv = [sys.executable, "-c", _PROGRAM, str(checkout), *words]
-                    timed[str(checkout)].setdefault(" ".join(words), []).append(_run(argv, env))
+                    timed[str(checkout)].setdefault(" ".join(words), []).append(timed_run(argv, env))
     return {
         "python": platform.python_version(),
         "runs": runs,

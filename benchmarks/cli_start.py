@@ -91,11 +91,13 @@ class Figure:
     within_budget: bool
 
 
-def _run(argv: list[str]) -> tuple[float, float]:
-    """Wall and CPU seconds of one fresh process; it must succeed."""
+def timed_run(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds of one fresh process, run in the repository; it must succeed."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    result = subprocess.run(argv, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    result = subprocess.run(
+        argv, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent, env=env
+    )
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
@@ -103,7 +105,8 @@ def _run(argv: list[str]) -> tuple[float, float]:
     return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
-def _median(samples: list[tuple[float, float]]) -> tuple[float, float]:
+def median_of(samples: list[tuple[float, float]]) -> tuple[float, float]:
+    """The median wall and the median CPU seconds of `samples` (each a `timed_run`)."""
     return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
 
 
@@ -112,15 +115,15 @@ def measure(runs: int) -> tuple[tuple[float, float], list[Figure]]:
     reference: list[tuple[float, float]] = []
     timed: dict[str, list[tuple[float, float]]] = {}
     commands = [("--version",)] + [(*words, "--help") for words in INVOCATIONS]
-    _run([*python, "-m", "orchestrator", "--help"])  # warm the file cache once; not counted
+    timed_run([*python, "-m", "orchestrator", "--help"])  # warm the file cache once; not counted
     for _ in range(runs):
         for words in commands:
-            reference.append(_run([*python, "-c", "pass"]))
-            timed.setdefault(" ".join(words), []).append(_run([*python, "-m", "orchestrator", *words]))
-    base_wall, base_cpu = _median(reference)
+            reference.append(timed_run([*python, "-c", "pass"]))
+            timed.setdefault(" ".join(words), []).append(timed_run([*python, "-m", "orchestrator", *words]))
+    base_wall, base_cpu = median_of(reference)
     figures = []
     for command, samples in timed.items():
-        wall, cpu = _median(samples)
+        wall, cpu = median_of(samples)
         figures.append(Figure(command, wall, cpu, wall / base_wall, cpu / base_cpu, wall < BUDGET_S))
     return (base_wall, base_cpu), figures
 

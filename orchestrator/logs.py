@@ -64,13 +64,13 @@ _bound: ContextVar[Mapping[str, Any] | None] = ContextVar("orchestrator_log_cont
 
 def bind_context(**values: Any) -> None:
     """Add `values` to every later record of this thread or task (the acting user, for one)."""
-    _bound.set({**(_bound.get() or {}), **values})
+    _bind(values)
 
 
 @contextmanager
 def log_context(**values: Any) -> Iterator[None]:
     """Add `values` to the records of this thread or task until the block ends (a rollout's deployment)."""
-    token = _bound.set({**(_bound.get() or {}), **values})
+    token = _bind(values)
     try:
         yield
     finally:
@@ -85,22 +85,34 @@ def carried(function: Callable[..., T]) -> Callable[..., T]:
     return lambda *args, **kwargs: context.copy().run(function, *args, **kwargs)
 
 
+def _bind(values: Mapping[str, Any]) -> contextvars.Token[Mapping[str, Any] | None]:
+    return _bound.set({**(_bound.get() or {}), **values})
+
+
 def merge_bound_context(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in (_bound.get() or {}).items():
         event_dict.setdefault(key, value)
     return event_dict
 
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+# Each method's level (`exception` is an error with its traceback).
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+}
 # None until configure_logging: then every record goes to structlog, as structlog alone would have it.
 _threshold: int | None = None
-_pending: tuple[int, bool] | None = None  # (level, JSON?) of a configure_logging that structlog has not had
+# JSON lines or not, of a configure_logging that structlog has not had yet (its level is `_threshold`).
+_pending_json: bool | None = None
 _configuring = threading.Lock()
 
 
 def configure_logging(level: str | None = None, *, json_output: bool | None = None) -> None:
     """Call once per process; ORCHESTRATOR_LOG_LEVEL and ORCHESTRATOR_LOG_FORMAT (console|json) apply."""
-    global _threshold, _pending
+    global _threshold, _pending_json
     name = (level or os.environ.get("ORCHESTRATOR_LOG_LEVEL") or "warning").upper()
     numeric = logging.getLevelNamesMapping().get(name, logging.WARNING)
     if json_output is None:
@@ -108,7 +120,7 @@ def configure_logging(level: str | None = None, *, json_output: bool | None = No
         json_output = fmt == "json" if fmt else not sys.stderr.isatty()
     with _configuring:
         _threshold = numeric
-        _pending = (numeric, json_output)
+        _pending_json = json_output
         if "structlog" in sys.modules:
             _configure_structlog()
     # Cloud SDKs log multi-line warnings of their own (azure.identity on a failed credential); our errors
@@ -122,12 +134,12 @@ def configure_logging(level: str | None = None, *, json_output: bool | None = No
 
 def _configure_structlog() -> None:
     """Hand structlog the configuration configure_logging kept (under `_configuring`)."""
-    global _pending
+    global _pending_json
     import structlog
 
-    if _pending is None:
+    if _pending_json is None or _threshold is None:
         return
-    (numeric, json_output), _pending = _pending, None
+    json_output, _pending_json = _pending_json, None
     renderer: Any = (
         structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -140,7 +152,7 @@ def _configure_structlog() -> None:
             structlog.processors.format_exc_info,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        wrapper_class=structlog.make_filtering_bound_logger(_threshold),
         # Whatever sys.stderr is when a line is written (not when logging was set up): a caller that swaps
         # stderr (a test runner, an embedding program) keeps getting its logs, and never a closed stream.
         logger_factory=_current_stderr_logger,
@@ -186,9 +198,7 @@ class Logger:
 
     def exception(self, event: str, **values: Any) -> None:
         """An error with the exception being handled (call it in an `except` block)."""
-        if _threshold is not None and _threshold > logging.ERROR:
-            return
-        self._structlog().exception(event, **values)
+        self._emit("exception", event, values)
 
 
 def get_logger(name: str) -> Logger:

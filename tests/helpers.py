@@ -33,3 +33,13 @@ def run_cli(
         text=True,
         timeout=300,
     )
+
+
+def run_benchmark(script: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run `benchmarks/<script>` as its README line says to: a fresh process, captured output."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -130,7 +130,7 @@ def cli(ctx: click.Context, log_level: str, server: str | None) -> None:
                 f"{', '.join(sorted(REMOTE_COMMANDS))} do. Run it without --server on the server's machine."
             )
     if ctx.meta.get(HELP_ONLY):
-        return  # the subcommand only prints its help: no logging, and no structlog to import for it
+        return  # the subcommand only prints its help: no logging to set up
     from orchestrator.logs import configure_logging
 
     configure_logging(log_level)

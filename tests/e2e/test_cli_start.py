@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks.cli_start import INVOCATIONS
 from orchestrator.cli.main import COMMANDS, cli
-from tests.helpers import REPO
+from tests.helpers import REPO, run_benchmark
 
 # Each costs from tens of milliseconds to seconds to import; `--help` needs none of them.
 HEAVY = (
@@ -105,12 +105,7 @@ def test_the_command_benchmark_times_each_command_against_python() -> None:
     """`benchmarks/cli_commands.py` runs every command it times to success (a failing one stops it)."""
     from benchmarks.cli_commands import COMMANDS
 
-    result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "cli_commands.py"), "--runs", "1", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_benchmark("cli_commands.py", "--runs", "1", "--json", timeout=120)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     (figures,) = report["checkouts"].values()

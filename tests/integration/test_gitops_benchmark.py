@@ -6,19 +6,12 @@ Nothing is timed here (benchmarks measure, tests check): a small estate, and the
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from tests.helpers import REPO
+from tests.helpers import run_benchmark
 
 
 def test_a_one_service_change_writes_three_files_their_trees_and_one_commit() -> None:
-    run = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "gitops.py"), "--services", "3", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run = run_benchmark("gitops.py", "--services", "3", "--json")
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["estate_files"] == 27  # 3 services x 3 environments x 3 clusters

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from benchmarks.estate import build_estate, build_kustomize_estate, object_index
 from orchestrator.config import Project
 from orchestrator.render.engine import Renderer
 from orchestrator.render.manifests import RenderedSet, environment_hash
-from tests.helpers import REPO
+from tests.helpers import run_benchmark
 
 
 def kubectl() -> str:
@@ -89,12 +88,7 @@ def test_a_cluster_tree_builds_every_service_of_that_cluster(tmp_path: Path) -> 
 
 def test_measure_mode_renders_the_estate_in_a_fresh_process(tmp_path: Path) -> None:
     estate = build_estate(tmp_path / "estate", services=2)
-    result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "render.py"), "--measure-render", str(estate.root)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_benchmark("render.py", "--measure-render", str(estate.root))
     assert result.returncode == 0, result.stderr
     measured = json.loads(result.stdout)
     assert measured["sets"] == 18
