@@ -113,6 +113,43 @@ def push(base: str, root: Path, paths: list[str]) -> None:
         raise SystemExit(f"the push was not accepted: {response.status_code} {response.text}")
 
 
+# The spans of one rollout of the measured phase, from the push to its last event (`overhead_spans`).
+SPANS = {
+    "push_to_created": "push -> deployment recorded (queue, pickup, render, freeze)",
+    "created_to_committed": "recorded -> desired state committed (GitOps, read back)",
+    "steps_beyond_pauses": "committed -> last step done, less the configured pauses",
+    "final_step": "the last step (the promotion to every cluster)",
+}
+
+
+def overhead_spans(trails: Any, pushed_at: float, pauses: float) -> dict[str, dict[str, float]]:
+    """Median and max of each span of `SPANS` over the rollouts whose trails (deployment id, event type,
+    moment; in order) are given: which part of the path makes the wall time exceed the pauses."""
+    from datetime import UTC
+
+    by_deployment: dict[Any, list[tuple[str, float]]] = {}
+    for deployment, kind, at in trails:
+        moment = (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+        by_deployment.setdefault(deployment, []).append((kind, moment))
+    spans: dict[str, list[float]] = {name: [] for name in SPANS}
+    for events in by_deployment.values():
+        created = next(t for kind, t in events if kind == "created")
+        committed = next((t for kind, t in events if kind == "committed"), created)
+        steps = [t for kind, t in events if kind == "step_completed"]
+        if len(steps) < 2:
+            continue
+        spans["push_to_created"].append(created - pushed_at)
+        spans["created_to_committed"].append(committed - created)
+        spans["steps_beyond_pauses"].append(steps[-2] - committed - pauses)
+        spans["final_step"].append(steps[-1] - steps[-2])
+    return {
+        name: {"median": round(statistics.median(values), 2), "max": round(max(values), 2)}
+        if values
+        else {"median": 0.0, "max": 0.0}
+        for name, values in spans.items()
+    }
+
+
 def wait_settled(sessions: Any, count: int, timeout: float) -> None:
     from sqlalchemy import func, select
 
@@ -203,7 +240,7 @@ def main() -> None:
                 change_environment(root / "environments" / "local.yaml")
                 cpu_before = sum(cpu_seconds(w.pid) for w in workers)
                 sim_before = cpu_seconds(sim.pid)
-                started = time.monotonic()
+                started, pushed_at = time.monotonic(), time.time()
                 push(base, root, ["environments/local.yaml"])
                 wait_settled(sessions, 2 * len(names), args.timeout)
                 wall = time.monotonic() - started
@@ -223,6 +260,11 @@ def main() -> None:
                         .group_by(Deployment.phase)
                     ).all()
                 )
+                trails = session.execute(
+                    select(DeploymentEvent.deployment_id, DeploymentEvent.type, DeploymentEvent.created_at)
+                    .where(DeploymentEvent.deployment_id.in_(second))
+                    .order_by(DeploymentEvent.deployment_id, DeploymentEvent.seq)
+                ).all()
                 steps = session.scalar(
                     select(func.count())
                     .select_from(DeploymentEvent)
@@ -256,6 +298,7 @@ def main() -> None:
         )
     pauses = 2 * args.pause
     over = wall / pauses - 1
+    spans = overhead_spans(trails, pushed_at, pauses)
     pickups.sort()
     result = {
         "services": len(names),
@@ -279,6 +322,7 @@ def main() -> None:
             "median": round(statistics.median(creating), 2) if creating else None,
             "max": round(creating[-1], 2) if creating else None,
         },
+        "over_pauses_spans_seconds": spans,
         "goal_over_pauses": GOAL_OVER_PAUSES,
         "met": over <= GOAL_OVER_PAUSES and phases.get(Phase.SUCCEEDED.value, 0) == len(names),
     }
@@ -296,6 +340,9 @@ def main() -> None:
     print(f"from pickup to deployment recorded: median {create['median']} s, max {create['max']} s")
     pickup = result["pickup_ms"]
     print(f"queue pickup: median {pickup['median']} ms, p99 {pickup['p99']} ms ({pickup['count']} jobs)")
+    print("where a rollout's time beyond its pauses goes, from its audit trail (median / max):")
+    for name, label in SPANS.items():
+        print(f"    {label:<58}{spans[name]['median']:>7.1f} s /{spans[name]['max']:>6.1f} s")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from typing import Any
 from orchestrator.logs import get_logger
 from orchestrator.server.jobs import retry_delay, run_job
 from orchestrator.server.runner import JobRunner, RetryLater
-from orchestrator.store import queue
+from orchestrator.store import queue, queue_driver
 
 log = get_logger(__name__)
 
@@ -36,17 +36,17 @@ DEQUEUE_TIMEOUT = timedelta(seconds=5)  # poll this often even when no NOTIFY ar
 
 
 async def run_worker(runner: JobRunner, database_url: str, *, concurrency: int) -> None:
-    import psycopg
-    from pgqueuer import PsycopgDriver, Queries, QueueManager, RetryRequested
+    from pgqueuer import Queries, QueueManager, RetryRequested
     from pgqueuer.models import Job
 
-    connection = await psycopg.AsyncConnection.connect(queue.conninfo(database_url), autocommit=True)
+    # Queries and LISTEN on connections of their own: a dequeue never waits for the NOTIFY watcher.
+    driver, connections = await queue_driver.connect(queue.conninfo(database_url))
     loop = asyncio.get_running_loop()
     # A thread per slot: asyncio's default executor has min(32, CPUs + 4) threads, which would leave jobs
     # picked (heartbeats and all) but waiting for a thread.
     threads = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="rollout-job")
     names = queue.settings()
-    manager = QueueManager(Queries(PsycopgDriver(connection), **queue.builders()), channel=names.channel)
+    manager = QueueManager(Queries(driver, **queue.builders()), channel=names.channel)
 
     async def run(kind: str, key: object, job: Job) -> None:
         # How long the job waited for a worker once it was due (the queue's pickup latency).
@@ -86,7 +86,8 @@ async def run_worker(runner: JobRunner, database_url: str, *, concurrency: int) 
         )
     finally:
         threads.shutdown(wait=True)
-        await connection.close()
+        for connection in connections:
+            await connection.close()
     log.info("worker_stopped")
 
 
