@@ -190,6 +190,15 @@ class GitOpsRepository:
         process = self._git("rev-parse", "--verify", "--quiet", f"{self._ref}^{{commit}}", check=False)
         return process.stdout.decode().strip() or None
 
+    def _tip_and_tree(self) -> tuple[str | None, str | None]:
+        """The branch's tip and its tree, in one git process (both None before the first commit)."""
+        ref = self._ref
+        process = self._git("rev-parse", "--quiet", f"{ref}^{{commit}}", f"{ref}^{{tree}}", check=False)
+        if process.returncode != 0:
+            return None, None
+        commit, tree = process.stdout.decode().split()
+        return commit, tree
+
     def read(self, commit: str, path: str) -> bytes | None:
         """A file's content at `commit`; None when the commit has no such file."""
         process = self._git("cat-file", "blob", f"{commit}:{path}", check=False)
@@ -251,9 +260,9 @@ class GitOpsRepository:
         with self._locked():
             for attempt in range(1, PUSH_ATTEMPTS + 1):
                 self.fetch()
-                parent = self.tip()
+                parent, parent_tree = self._tip_and_tree()
                 tree = self._tree(parent, blobs, files, owns)
-                if parent is not None and tree == self._tree_of(parent):
+                if parent is not None and tree == parent_tree:
                     return CommitResult(parent, created=False, attempts=attempt)
                 sha = self._commit_tree(tree, parent, message, author)
                 if self._publish(sha, parent):
@@ -283,9 +292,9 @@ class GitOpsRepository:
         blobs = self._blobs({path: content for path, content in files.items() if content is not None})
         with self._locked():
             self.fetch()
-            parent = self.tip()
+            parent, parent_tree = self._tip_and_tree()
             tree = self._tree(parent, blobs, files, owns)
-            if parent is not None and tree == self._tree_of(parent):
+            if parent is not None and tree == parent_tree:
                 return CommitResult(parent, created=False, attempts=1)
             sha = self._commit_tree(tree, parent, message, author)
             self._git("push", "--quiet", "--porcelain", "--force", "origin", f"{sha}:refs/heads/{head}")
@@ -306,9 +315,6 @@ class GitOpsRepository:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         return dict(zip(contents, shas.decode().split(), strict=True))
-
-    def _tree_of(self, commit: str) -> str:
-        return self._git("rev-parse", f"{commit}^{{tree}}").stdout.decode().strip()
 
     def _tree(
         self,
