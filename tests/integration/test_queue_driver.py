@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 
@@ -40,5 +42,37 @@ def test_queries_do_not_wait_for_the_listener_and_notifies_arrive(postgres_url: 
             await queries.close()
             await listening.close()
         assert queries.closed and listening.closed
+
+    asyncio.run(scenario())
+
+
+def test_a_queue_manager_on_it_finds_its_listener_healthy(make_postgres_database: Callable[[], str]) -> None:
+    """pgqueuer's own probe: a NOTIFY sent on the queries' connection reaches the listening one."""
+    url = make_postgres_database()
+    queue.install(url)
+
+    async def scenario() -> None:
+        from pgqueuer import Queries, QueueManager
+
+        driver, connections = await queue_driver.connect(queue.conninfo(url))
+        manager = QueueManager(Queries(driver, **queue.builders()), channel=queue.settings().channel)
+
+        @manager.entrypoint("orchestrator-test")
+        async def nothing(job: object) -> None:
+            return None
+
+        running = asyncio.create_task(manager.run(dequeue_timeout=timedelta(seconds=1)))
+        try:
+            for _ in range(500):
+                if connections[1].lock.locked():  # the listener is up
+                    break
+                await asyncio.sleep(0.01)
+            event = await manager.listener_healthy(timeout=timedelta(seconds=10))
+            assert event.type == "health_check_event"
+        finally:
+            manager.shutdown.set()
+            await running
+            for connection in connections:
+                await connection.close()
 
     asyncio.run(scenario())
