@@ -33,6 +33,8 @@ from pathlib import Path
 from orchestrator.errors import OrchestratorError
 
 ZERO = "0" * 40
+# A fetch that failed because the branch did not exist yet, while another writer was creating it.
+FETCH_ATTEMPTS = 3
 PUSH_ATTEMPTS = 12  # each attempt re-reads the tip; ten writers at once settle well within this
 _BOILERPLATE = ("Could not read from remote", "Please make sure you have", "and the repository exists")
 COMMITTER = ("AddToCloud Orchestrator", "orchestrator@addtocloud.local")
@@ -176,14 +178,18 @@ class GitOpsRepository:
         if not self.remote:
             return
         refspec = f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}"
-        process = self._git("fetch", "--quiet", "--no-tags", "origin", refspec, check=False)
-        if process.returncode == 0:
-            return
-        # An empty remote has no branch yet: the first commit creates it.
-        listing = self._git("ls-remote", "--heads", "origin", self.branch, check=False)
-        if listing.returncode == 0 and not listing.stdout.strip():
-            self._git("update-ref", "-d", self._ref, check=False)
-            return
+        for _ in range(FETCH_ATTEMPTS):
+            process = self._git("fetch", "--quiet", "--no-tags", "origin", refspec, check=False)
+            if process.returncode == 0:
+                return
+            # An empty remote has no branch yet: the first commit creates it.
+            listing = self._git("ls-remote", "--heads", "origin", self.branch, check=False)
+            if listing.returncode != 0:
+                break
+            if not listing.stdout.strip():
+                self._git("update-ref", "-d", self._ref, check=False)
+                return
+            # The branch is there now: another writer created it between the fetch and the listing.
         raise GitOpsError(f"GitOps repository {self.name} is unreachable: {self._why(process)}")
 
     def tip(self) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,6 +74,33 @@ def test_ten_writers_at_once_against_one_bare_remote_lose_nothing(
     assert {line.split()[0] for line in history} == set(shas)
     tree = git("--git-dir", str(remote), "ls-tree", "-r", "--name-only", "main", "env/aws").split()
     assert tree == sorted(f"env/aws/svc{n}.yaml" for n in range(10))
+
+
+class _BranchMadeMeanwhile(GitOpsRepository):
+    """A mirror whose fetch of a branch the empty remote does not have yet fails, and another writer then
+    creates that branch before this mirror lists the remote's heads (the race CI met with ten writers)."""
+
+    def __init__(self, mirror: Path, *, remote: str, rival: GitOpsRepository) -> None:
+        super().__init__(mirror, remote=remote)
+        self.rival, self.raced = rival, False
+
+    def _git(self, *args: str, **options: Any) -> subprocess.CompletedProcess[bytes]:
+        if args[:1] == ("ls-remote",) and not self.raced:
+            self.raced = True
+            self.rival.commit({"env/aws/rival.yaml": b"r: 1\n"}, "rival", author=ALICE)
+        return super()._git(*args, **options)
+
+
+def test_a_branch_created_between_a_failed_fetch_and_the_listing_is_fetched(tmp_path: Path) -> None:
+    remote = bare_remote(tmp_path / "remote.git")
+    rival = GitOpsRepository(tmp_path / "rival.git", remote=str(remote))
+    ours = _BranchMadeMeanwhile(tmp_path / "ours.git", remote=str(remote), rival=rival)
+    result = ours.commit({"env/aws/ours.yaml": b"o: 1\n"}, "ours", author=ALICE)
+    assert ours.raced and result.created
+    history = git("--git-dir", str(remote), "log", "--format=%s", "main").split()
+    assert history == ["ours", "rival"]
+    tree = git("--git-dir", str(remote), "ls-tree", "-r", "--name-only", "main").split()
+    assert tree == ["env/aws/ours.yaml", "env/aws/rival.yaml"]
 
 
 def test_an_unreachable_repository_is_named_with_the_cause(tmp_path: Path) -> None:
