@@ -5,6 +5,10 @@ PYTEST_ARGS ?=
 # Test processes (pytest-xdist): most tests wait on emulated rollouts and real servers, not the CPU, so three
 # processes finish the suite in about two thirds of the time on two cores.
 PYTEST_WORKERS ?= 3
+# Work stealing: a process that runs out of tests takes some of another's queue, so the suite no longer ends
+# with one process finishing its share of long rollouts while the others wait (14 min instead of 17:43 on a
+# 2-core AMD EPYC, the same tests).
+PYTEST_DIST ?= worksteal
 
 .PHONY: install demo test pytest lint typecheck unit bench clean
 
@@ -32,7 +36,7 @@ test: lint typecheck pytest
 # pytest's exit code 5 (no tests collected) fails the run like any other: a selection that matches nothing
 # is a broken CI configuration, not a pass.
 pytest:
-	@$(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || { code=$$?; \
+	@$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) $(PYTEST_ARGS) || { code=$$?; \
 	  if [ $$code -eq 5 ]; then echo "make: pytest collected no tests (PYTEST_ARGS=$(PYTEST_ARGS))" >&2; fi; \
 	  exit $$code; }
 
