@@ -5,6 +5,10 @@ multi-document YAML stream, in the renderer's dependency order, keys sorted, wit
 the same release always makes the same bytes (and an unchanged release makes no commit). Reviewers see one
 file change per cluster a deployment touches; `git log -- <path>/<cluster>/<service>.yaml` is that service's
 history there.
+
+Files are written and read back with the renderer's YAML writer and loader (`render/documents.py`), which
+give PyYAML's bytes and objects: PyYAML's own representer and constructor were about three quarters of the
+CPU a worker spent committing desired state (py-spy on `benchmarks/fleet.py`).
 """
 
 from __future__ import annotations
@@ -16,11 +20,11 @@ from typing import Any
 import yaml
 
 from orchestrator.errors import OrchestratorError
+from orchestrator.render.documents import dump_documents, load_documents
 
 Manifest = dict[str, Any]
 
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+WIDTH = 1 << 16  # no folding of long strings: a value is one line in a review
 
 HEADER = "# Desired state written by the AddToCloud orchestrator: change the templates, not this file.\n"
 
@@ -39,16 +43,21 @@ def service_glob(prefix: str, service: str) -> str:
 
 
 def dump(objects: Sequence[Manifest]) -> bytes:
-    documents = yaml.dump_all(
-        objects, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1 << 16
-    )
+    """The file's bytes: what `yaml.dump_all(objects, Dumper=CSafeDumper, sort_keys=True,
+    default_flow_style=False, allow_unicode=True, width=1 << 16)` writes, after the header, by the renderer's
+    writer (it builds the nodes itself)."""
+    documents = dump_documents(objects, sort_keys=True, explicit_start=False, allow_unicode=True, width=WIDTH)
     return (HEADER + "---\n" + documents).encode()
 
 
 def load(content: bytes, *, where: str) -> list[Manifest]:
-    """The objects of a committed file; CommittedManifestError naming the file when it is not YAML objects."""
+    """The objects of a committed file; CommittedManifestError naming the file when it is not YAML objects.
+
+    Read as `yaml.load_all(text, Loader=CSafeLoader)` reads it, by the renderer's loader (yaml-rs where the
+    answer is provably the same, `orchestrator/yaml_fast.py`): a worker reads back every file it commits.
+    """
     try:
-        documents = list(yaml.load_all(content.decode("utf-8"), Loader=_Loader))
+        documents = load_documents(content.decode("utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise CommittedManifestError(f"{where}: not valid YAML: {exc}") from None
     objects: list[Manifest] = []

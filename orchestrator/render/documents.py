@@ -248,10 +248,20 @@ class _Dumper(_RememberingResolver, _BaseDumper):
 assert not _Dumper.yaml_path_resolvers, "path resolvers make a tag depend on where a node is"
 
 
-def dump_documents(objects: Iterable[Any], *, sort_keys: bool = False) -> str:
+def dump_documents(
+    objects: Iterable[Any],
+    *,
+    sort_keys: bool = False,
+    explicit_start: bool = True,
+    allow_unicode: bool = False,
+    width: int | None = None,
+) -> str:
     """The text `yaml.dump_all(objects, Dumper=CSafeDumper, sort_keys=sort_keys,
-    default_flow_style=False, explicit_start=True)` returns, byte for byte."""
-    return _dump(objects, sort_keys=sort_keys, explicit_start=True)
+    default_flow_style=False, explicit_start=explicit_start, allow_unicode=allow_unicode, width=width)`
+    returns, byte for byte (the last three are the emitter's: they change no node)."""
+    return _dump(
+        objects, sort_keys=sort_keys, explicit_start=explicit_start, allow_unicode=allow_unicode, width=width
+    )
 
 
 def dump_value(data: Any) -> str:
@@ -260,9 +270,23 @@ def dump_value(data: Any) -> str:
     return _dump((data,), sort_keys=True, explicit_start=False)
 
 
-def _dump(objects: Iterable[Any], *, sort_keys: bool, explicit_start: bool) -> str:
+def _dump(
+    objects: Iterable[Any],
+    *,
+    sort_keys: bool,
+    explicit_start: bool,
+    allow_unicode: bool = False,
+    width: int | None = None,
+) -> str:
     stream = io.StringIO()
-    dumper = _Dumper(stream, default_flow_style=False, sort_keys=sort_keys, explicit_start=explicit_start)
+    dumper = _Dumper(
+        stream,
+        default_flow_style=False,
+        sort_keys=sort_keys,
+        explicit_start=explicit_start,
+        allow_unicode=allow_unicode,
+        width=width,
+    )
     try:
         dumper.open()
         for data in objects:
