@@ -117,7 +117,7 @@ def push(base: str, root: Path, paths: list[str]) -> None:
 SPANS = {
     "push_to_created": "push -> deployment recorded (queue, pickup, render, freeze)",
     "created_to_committed": "recorded -> desired state committed (GitOps, read back)",
-    "steps_beyond_pauses": "committed -> last step done, less the configured pauses",
+    "steps_beyond_pauses": "committed -> the step before the last done, less the pauses",
     "final_step": "the last step (the promotion to every cluster)",
 }
 
