@@ -41,6 +41,10 @@ class ApprovalPolicy(ConfigModel):
         description="deployments wait in AwaitingApproval, nothing touched, until an approver runs `approve`",
     )
     approvers: list[str] = Field(default_factory=lambda: ["admin"], description="roles or user emails")
+    prevent_self_approval: bool = Field(
+        default=False,
+        description="whoever deployed may not approve their own deployment (four eyes; needs users)",
+    )
 
 
 class FreezeWindow(ConfigModel):

@@ -62,7 +62,13 @@ from orchestrator.rollout.lease import (
     new_owner,
 )
 from orchestrator.rollout.plan import Analyze, Pause, PlannedStep, Promote
-from orchestrator.rollout.policy import FreezeOverride, check_freeze, overridden_windows, under_todays_rules
+from orchestrator.rollout.policy import (
+    FreezeOverride,
+    check_freeze,
+    check_not_own,
+    overridden_windows,
+    under_todays_rules,
+)
 from orchestrator.rollout.request import DeployRequest
 from orchestrator.rollout.workload import ClusterWorkload
 from orchestrator.rollout.workloads import Connector, Workload, WorkloadFactory, kube_workloads
@@ -1276,6 +1282,7 @@ class RolloutEngine:
             _, plan = self._load(deployment)
             if awaiting:
                 environment = self.project.environment(deployment.environment)
+                check_not_own(environment, deployment.user_id, principal)
                 covered = overridden_windows(repo.events_for(session, deployment.id))
                 freeze = check_freeze(
                     environment,

@@ -12,7 +12,9 @@ clock and nothing else is faked. A window written without a zone is read as UTC,
 timestamp in the store.
 
 `approval.required` is not a refusal: the deployment is recorded as AwaitingApproval and an approver
-starts it (`rollout/engine.py`, `rollout/control.py`).
+starts it (`rollout/engine.py`, `rollout/control.py`); with `approval.preventSelfApproval` that approver
+must be another user than the one who asked for the deployment (`check_not_own`), as GitHub environments'
+"prevent self-review" asks.
 
 A deploy of another commit (`deploy --commit`) renders that commit's environment, but the rules of when a
 rollout may start are today's as well (`under_todays_rules`): a freeze window or an approval added since
@@ -21,6 +23,7 @@ that commit must hold back a deploy of it, as today's `deployers` list does (`id
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +33,7 @@ from orchestrator.config import Environment
 from orchestrator.config.environment import ApprovalPolicy, FreezeWindow
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.identity.principal import Principal
-from orchestrator.identity.rules import Action, require
+from orchestrator.identity.rules import Action, PermissionDeniedError, require
 
 
 class FrozenError(OrchestratorError):
@@ -74,9 +77,34 @@ def under_todays_rules(at_commit: Environment, today: Environment) -> Environmen
     return at_commit.model_copy(
         update={
             "freeze_windows": windows,
-            "approval": ApprovalPolicy(required=required, approvers=today.approval.approvers),
+            "approval": ApprovalPolicy(
+                required=required,
+                approvers=today.approval.approvers,
+                prevent_self_approval=at_commit.approval.prevent_self_approval
+                or today.approval.prevent_self_approval,
+            ),
         }
     )
+
+
+def check_not_own(
+    environment: Environment, deployed_by: uuid.UUID | None, principal: Principal | None
+) -> None:
+    """With `approval.preventSelfApproval`, PermissionDeniedError when `principal` is the user who asked for
+    the deployment (`deployed_by`), or cannot be told apart from them: the local login of a store without
+    users speaks for whoever runs the command, so it cannot approve there at all (fail closed)."""
+    if not environment.approval.prevent_self_approval:
+        return
+    rule = f"{environment.name}'s approval.preventSelfApproval"
+    if principal is None or principal.user_id is None:
+        raise PermissionDeniedError(
+            f"{rule}: approving needs a user's token, so that the approver can be told from whoever deployed"
+        )
+    if deployed_by is not None and principal.user_id == deployed_by:
+        raise PermissionDeniedError(
+            f"{principal.email} asked for this deployment and may not approve it ({rule}): "
+            "another approver must"
+        )
 
 
 def in_force(environment: Environment, now: datetime) -> list[FreezeWindow]:

@@ -4,7 +4,8 @@ An environment with `approval.required`: `deploy --no-wait` records the deployme
 nothing written to any cluster; a viewer's (and a mere deployer's) approve is refused; an approver's runs it
 to Succeeded, recorded under their name; a `deploy` that waits is driven by its own process once approved
 elsewhere. A freeze window refuses a deploy naming the window and its reason; an admin's override records
-who and why. A deployer the environment's `deployers` does not list is refused.
+who and why. A deployer the environment's `deployers` does not list is refused. With
+`approval.preventSelfApproval`, the user who deployed may not approve it, and another approver may.
 """
 
 from __future__ import annotations
@@ -191,5 +192,37 @@ def test_a_freeze_window_refuses_a_deploy_and_an_admin_override_records_who_and_
     assert override["data"]["windows"][0]["reason"] == "quarter close"
     # The approval inside the window is covered by the deployment's own override.
     approved = cli("approve", deployment["id"][:8], token=token["qa"])
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert cli.json("history", "api")[0]["phase"] == "Succeeded"
+
+
+def test_with_four_eyes_the_user_who_deployed_may_not_approve_it(
+    tmp_path: Path, running_sim: dict[str, str]
+) -> None:
+    estate = gated_estate(tmp_path / "estate", "")
+    local = estate / "environments" / "local.yaml"
+    local.write_text(
+        local.read_text().replace(
+            "approvers: [admin, qa@example.com]\n",
+            "approvers: [admin, qa@example.com]\n  preventSelfApproval: true\n",
+            1,
+        )
+    )
+    cli = Cli(tmp_path, {**running_sim, "ORCHESTRATOR_ROOT": str(estate)})
+    token = users(cli)
+    recorded = cli("deploy", "api", "--env", "local", "--strategy", "rolling", "--no-wait", token=token["qa"])
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    [waiting] = cli.json("history", "api")
+    short = waiting["id"][:8]
+
+    own = cli("approve", short, token=token["qa"])
+    assert own.returncode == 1
+    assert own.stderr.strip() == (
+        "error: qa@example.com asked for this deployment and may not approve it "
+        "(local's approval.preventSelfApproval): another approver must"
+    )
+    assert cli.json("history", "api")[0]["phase"] == "AwaitingApproval"
+
+    approved = cli("approve", short, token=token["admin"])
     assert approved.returncode == 0, approved.stdout + approved.stderr
     assert cli.json("history", "api")[0]["phase"] == "Succeeded"

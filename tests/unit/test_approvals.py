@@ -30,6 +30,7 @@ from orchestrator.runtime import open_store
 from orchestrator.store import repository as repo
 from orchestrator.store.models import Deployment, DeploymentEvent, Phase, Role
 from orchestrator.store.transitions import Event
+from tests.helpers import REPO
 from tests.unit.engine_doubles import (
     FakeClock,
     Faults,
@@ -336,3 +337,64 @@ def test_an_override_where_no_freeze_can_hold_the_deployment_back_is_bad_usage(a
     ) as bad:
         engine.approve(deployment_id, actor="admin@example.com", principal=ADMIN, override_freeze="why")
     assert bad.value.exit_code == 2
+
+
+FOUR_EYES = APPROVAL + "  preventSelfApproval: true\n"
+
+
+def user(world: World, email: str, role: Role) -> Principal:
+    """A user row in the world's store, and the principal its token would give."""
+    from orchestrator.store import identity
+
+    with world.sessions.begin() as session:
+        row = identity.create_user(session, email, role)
+        return Principal(email=email, role=role, user_id=row.id)
+
+
+def test_with_four_eyes_whoever_deployed_may_not_approve_it_and_another_approver_may(tmp_path: Path) -> None:
+    world = World(tmp_path, FOUR_EYES)
+    alice, qa = user(world, "alice@example.com", Role.ADMIN), user(world, "qa@example.com", Role.DEPLOYER)
+    deployment_id = world.engine().create(
+        request(actor=alice.email).model_copy(update={"user_id": alice.user_id})
+    )
+    with pytest.raises(
+        PermissionDeniedError,
+        match="alice@example.com asked for this deployment and may not approve it "
+        r"\(local's approval.preventSelfApproval\): another approver must",
+    ):
+        world.engine().approve(deployment_id, actor=alice.email, principal=alice)
+    # The local login of a store without users cannot be told from whoever deployed: it may not approve.
+    local = Principal(email="local", role=Role.ADMIN, bootstrap=True)
+    with pytest.raises(PermissionDeniedError, match="approving needs a user's token"):
+        world.engine().approve(deployment_id, actor="local", principal=local)
+    assert world.deployment(deployment_id).phase == Phase.AWAITING_APPROVAL.value
+    assert world.untouched()
+    assert [e.type for e in world.events(deployment_id)].count("phase") == 1  # nothing recorded
+
+    approver = world.engine()
+    assert approver.approve(deployment_id, actor=qa.email, principal=qa).startswith(
+        "approved by qa@example.com"
+    )
+    assert approver.run(deployment_id) is Phase.SUCCEEDED
+
+
+def test_without_four_eyes_whoever_deployed_may_approve_it(approvals: World) -> None:
+    alice = user(approvals, "alice@example.com", Role.ADMIN)
+    deployment_id = approvals.engine().create(
+        request(actor=alice.email).model_copy(update={"user_id": alice.user_id})
+    )
+    approvals.engine().approve(deployment_id, actor=alice.email, principal=alice)
+    assert approvals.deployment(deployment_id).phase == Phase.PROGRESSING.value
+
+
+def test_a_deploy_of_an_older_commit_keeps_four_eyes_from_either_side() -> None:
+    from orchestrator.config.environment import ApprovalPolicy
+    from orchestrator.rollout.policy import under_todays_rules
+
+    project = Project(REPO)
+    today = project.environment("prod")
+    at_commit = today.model_copy(
+        update={"approval": ApprovalPolicy(required=True, prevent_self_approval=True)}
+    )
+    assert under_todays_rules(at_commit, today).approval.prevent_self_approval
+    assert under_todays_rules(today, at_commit).approval.prevent_self_approval
