@@ -60,8 +60,10 @@ class ListeningApartDriver:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._listening.__aexit__(*exc)
-        await self._queries.__aexit__(*exc)
+        try:
+            await self._listening.__aexit__(*exc)
+        finally:
+            await self._queries.__aexit__(*exc)
 
 
 async def connect(conninfo: str) -> tuple[ListeningApartDriver, list[psycopg.AsyncConnection]]:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import ClusterConfig, Project
 from orchestrator.errors import ConfigError
-from orchestrator.identity.principal import Principal
+from orchestrator.identity.principal import BOOTSTRAP, Principal
 from orchestrator.identity.rules import PermissionDeniedError
 from orchestrator.render.manifests import RenderedSet
 from orchestrator.rollout.control import ControlError
@@ -364,9 +364,8 @@ def test_with_four_eyes_whoever_deployed_may_not_approve_it_and_another_approver
     ):
         world.engine().approve(deployment_id, actor=alice.email, principal=alice)
     # The local login of a store without users cannot be told from whoever deployed: it may not approve.
-    local = Principal(email="local", role=Role.ADMIN, bootstrap=True)
     with pytest.raises(PermissionDeniedError, match="approving needs a user's token"):
-        world.engine().approve(deployment_id, actor="local", principal=local)
+        world.engine().approve(deployment_id, actor="local", principal=BOOTSTRAP)
     assert world.deployment(deployment_id).phase == Phase.AWAITING_APPROVAL.value
     assert world.untouched()
     assert [e.type for e in world.events(deployment_id)].count("phase") == 1  # nothing recorded
